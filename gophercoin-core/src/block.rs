@@ -1,0 +1,429 @@
+//! Blocks: the fixed-size header, the transaction list, the merkle root, and the checks a
+//! block must pass on its own.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Amount,
+    codec::{GENESIS_TAG, MERKLE_LEAF_TAG, MERKLE_NODE_TAG, encode_tagged},
+    crypto::{CryptoError, Verifier},
+    hash::{BlockHash, MerkleRoot, TxId, sha256},
+    params::Params,
+    pow::{self, CompactTarget, PowError},
+    transaction::{self, Reward, SignedTransaction, TxError, VerifiedTransaction},
+};
+
+/// A block header: everything the proof of work covers.
+///
+/// Its encoding ([`BlockHeader::to_bytes`]) has a fixed size of [`BlockHeader::SIZE`]
+/// bytes, all integers big-endian, in this order: version, height, previous hash, merkle
+/// root, timestamp, compact target, nonce. The nonce is last, so a miner hashes the
+/// first 88 bytes once and only the nonce per try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockHeader {
+    /// The header format version, 1.
+    pub version: u32,
+    /// The number of blocks before this one; genesis is 0.
+    pub height: u64,
+    /// The hash of the parent block's header.
+    pub prev: BlockHash,
+    /// The merkle root of the block's transaction ids.
+    pub merkle_root: MerkleRoot,
+    /// When the block was made, seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The target the header hash must meet, in compact form.
+    pub bits: CompactTarget,
+    /// The number the miner varies.
+    pub nonce: u64,
+}
+
+/// One entry of a block's transaction list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockTransaction {
+    /// The miner's reward; exactly one, first.
+    Reward(Reward),
+    /// A signed transfer between wallets.
+    Transfer(SignedTransaction),
+}
+
+/// A block: a header and its transactions, the reward first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// The header.
+    pub header: BlockHeader,
+    /// The reward, then the transfers.
+    pub transactions: Vec<BlockTransaction>,
+}
+
+/// A block that passed [`check_in_isolation`]: proof of work, merkle root, reward shape
+/// and every transfer's signature. Whether it fits the chain is checked later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedBlock {
+    header: BlockHeader,
+    hash: BlockHash,
+    reward: Option<Reward>,
+    transfers: Vec<VerifiedTransaction>,
+}
+
+/// Why a block is invalid on its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockError {
+    /// The proof of work is wrong.
+    #[error(transparent)]
+    Pow(#[from] PowError),
+    /// The block has no transactions, so no reward.
+    #[error("block has no reward")]
+    MissingReward,
+    /// A reward appears after the first position.
+    #[error("block has a second reward at position {index}")]
+    ExtraReward {
+        /// Its position in the list.
+        index: usize,
+    },
+    /// The reward is not exactly the block reward.
+    #[error("reward is {actual}, the block reward is {expected}")]
+    WrongRewardAmount {
+        /// The block reward.
+        expected: Amount,
+        /// The amount claimed.
+        actual: Amount,
+    },
+    /// The reward names another height than its block's.
+    #[error("reward is for height {actual}, the block is at {expected}")]
+    WrongRewardHeight {
+        /// The block's height.
+        expected: u64,
+        /// The reward's.
+        actual: u64,
+    },
+    /// The reward's recipient is not an acceptable key.
+    #[error("bad reward recipient: {0}")]
+    BadRewardRecipient(CryptoError),
+    /// More transactions than a block may hold.
+    #[error("block has {count} transactions, more than the {max} allowed")]
+    TooManyTransactions {
+        /// The count.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The same transaction appears twice.
+    #[error("transaction {id} appears twice in the block")]
+    DuplicateTransaction {
+        /// Its id.
+        id: TxId,
+    },
+    /// The header's merkle root is not the transactions'.
+    #[error("merkle root {actual} in the header, {expected} computed")]
+    BadMerkleRoot {
+        /// The root of the transactions.
+        expected: MerkleRoot,
+        /// The root in the header.
+        actual: MerkleRoot,
+    },
+    /// A transfer is invalid.
+    #[error("transaction {index}: {source}")]
+    Transaction {
+        /// Its position in the list.
+        index: usize,
+        /// What is wrong with it.
+        source: TxError,
+    },
+}
+
+impl BlockHeader {
+    /// The size of the header's encoding in bytes.
+    pub const SIZE: usize = 96;
+    /// The header version this code makes and accepts.
+    pub const VERSION: u32 = 1;
+
+    /// Returns the fixed-size encoding (see the type's docs).
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0u8; Self::SIZE];
+        let fields: [&[u8]; 7] = [
+            &self.version.to_be_bytes(),
+            &self.height.to_be_bytes(),
+            self.prev.as_bytes(),
+            self.merkle_root.as_bytes(),
+            &self.timestamp.to_be_bytes(),
+            &self.bits.to_consensus().to_be_bytes(),
+            &self.nonce.to_be_bytes(),
+        ];
+        let mut rest = &mut out[..];
+        for field in fields {
+            let (head, tail) = rest.split_at_mut(field.len());
+            head.copy_from_slice(field);
+            rest = tail;
+        }
+        out
+    }
+
+    /// Returns the block hash: the SHA-256 of [`BlockHeader::to_bytes`].
+    pub fn hash(&self) -> BlockHash {
+        BlockHash::from_bytes(sha256(&[&self.to_bytes()]))
+    }
+}
+
+impl BlockTransaction {
+    /// Returns the entry's id.
+    pub fn id(&self) -> TxId {
+        match self {
+            BlockTransaction::Reward(reward) => reward.id(),
+            BlockTransaction::Transfer(tx) => tx.id(),
+        }
+    }
+}
+
+impl Block {
+    /// Returns the block hash.
+    pub fn hash(&self) -> BlockHash {
+        self.header.hash()
+    }
+
+    /// Returns the merkle root of this block's transactions.
+    pub fn compute_merkle_root(&self) -> MerkleRoot {
+        merkle_root(self.transactions.iter().map(BlockTransaction::id))
+    }
+
+    /// Returns the reward, if the first entry is one.
+    pub fn reward(&self) -> Option<&Reward> {
+        match self.transactions.first() {
+            Some(BlockTransaction::Reward(reward)) => Some(reward),
+            _ => None,
+        }
+    }
+}
+
+impl CheckedBlock {
+    /// Returns the header.
+    pub fn header(&self) -> &BlockHeader {
+        &self.header
+    }
+
+    /// Returns the block hash.
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    /// Returns the height.
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    /// Returns the reward (`None` only for genesis).
+    pub fn reward(&self) -> Option<&Reward> {
+        self.reward.as_ref()
+    }
+
+    /// Returns the verified transfers, in block order.
+    pub fn transfers(&self) -> &[VerifiedTransaction] {
+        &self.transfers
+    }
+
+    /// Rebuilds the plain block.
+    pub fn to_block(&self) -> Block {
+        let reward = self.reward.iter().cloned().map(BlockTransaction::Reward);
+        let transfers = self
+            .transfers
+            .iter()
+            .map(|tx| BlockTransaction::Transfer(tx.signed().clone()));
+        Block {
+            header: self.header,
+            transactions: reward.chain(transfers).collect(),
+        }
+    }
+
+    /// Wraps the network's genesis block, which is valid by definition.
+    pub(crate) fn genesis(params: &Params) -> CheckedBlock {
+        let block = params.genesis();
+        CheckedBlock {
+            header: block.header,
+            hash: block.hash(),
+            reward: None,
+            transfers: vec![],
+        }
+    }
+}
+
+impl Params {
+    /// Returns this network's genesis block: the same on every node.
+    ///
+    /// It has no transactions; its merkle root commits to the consensus parameters
+    /// instead (all but the mempool's size, which is each node's own policy), so networks
+    /// with different rules have different genesis blocks and can't mix their chains.
+    pub fn genesis(&self) -> Block {
+        let consensus = (
+            self.chain_id,
+            self.block_reward,
+            self.target_block_secs,
+            self.retarget_interval,
+            self.pow_limit,
+            (self.max_block_txs as u64, self.max_tx_bytes as u64),
+            (self.max_future_drift_secs, self.median_time_span as u64),
+            (self.min_rsa_bits as u64, self.max_rsa_bits as u64),
+            self.genesis_timestamp,
+        );
+        let commitment = sha256(&[&encode_tagged(GENESIS_TAG, &consensus)]);
+        Block {
+            header: BlockHeader {
+                version: BlockHeader::VERSION,
+                height: 0,
+                prev: BlockHash::ZERO,
+                merkle_root: MerkleRoot::from_bytes(commitment),
+                timestamp: self.genesis_timestamp,
+                bits: self.pow_limit,
+                nonce: 0,
+            },
+            transactions: vec![],
+        }
+    }
+}
+
+/// Computes the merkle root of a list of ids.
+///
+/// Leaves and inner nodes are hashed with different domain tags, and an odd node is
+/// carried up unchanged rather than paired with itself, so no two different lists share a
+/// root (Bitcoin's duplicate-last-leaf ambiguity, CVE-2012-2459, can't happen).
+pub fn merkle_root(ids: impl IntoIterator<Item = TxId>) -> MerkleRoot {
+    let mut level: Vec<[u8; 32]> = ids
+        .into_iter()
+        .map(|id| sha256(&[MERKLE_LEAF_TAG, id.as_bytes()]))
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [left, right] => sha256(&[MERKLE_NODE_TAG, left, right]),
+                [single] => *single,
+                _ => unreachable!("chunks(2) yields one or two items"),
+            })
+            .collect();
+    }
+    MerkleRoot::from_bytes(level.first().copied().unwrap_or_default())
+}
+
+/// Checks everything about a block that does not depend on the chain.
+///
+/// # Consensus
+///
+/// > Blocks: header commits to the previous block hash, a merkle root of its
+/// > transactions, timestamp, target and nonce; the proof-of-work is checked on the header
+/// > hash
+///
+/// > The miner's reward goes to the miner's wallet address, exactly the configured
+/// > amount, once per block.
+///
+/// # Errors
+///
+/// The first [`BlockError`] found, cheapest checks first.
+pub fn check_in_isolation(
+    block: Block,
+    verifier: &impl Verifier,
+    params: &Params,
+) -> Result<CheckedBlock, BlockError> {
+    pow::pow_is_valid(&block.header, params)?;
+    count_is_valid(&block, params)?;
+    merkle_root_is_valid(&block)?;
+    let hash = block.hash();
+    let header = block.header;
+    let mut entries = block.transactions.into_iter();
+    let reward = match entries.next() {
+        Some(BlockTransaction::Reward(reward)) => reward,
+        _ => return Err(BlockError::MissingReward),
+    };
+    reward_is_valid(&reward, header.height, verifier, params)?;
+    let mut seen = BTreeSet::from([reward.id()]);
+    let mut transfers = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.enumerate().map(|(i, e)| (i + 1, e)) {
+        let tx = match entry {
+            BlockTransaction::Transfer(tx) => tx,
+            BlockTransaction::Reward(_) => return Err(BlockError::ExtraReward { index }),
+        };
+        let tx = transaction::check_in_isolation(tx, verifier, params)
+            .map_err(|source| BlockError::Transaction { index, source })?;
+        if !seen.insert(tx.id()) {
+            return Err(BlockError::DuplicateTransaction { id: tx.id() });
+        }
+        transfers.push(tx);
+    }
+    Ok(CheckedBlock {
+        header,
+        hash,
+        reward: Some(reward),
+        transfers,
+    })
+}
+
+/// Checks that the block has between one and [`Params::max_block_txs`] transactions.
+///
+/// # Errors
+///
+/// [`BlockError::MissingReward`] or [`BlockError::TooManyTransactions`].
+pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> {
+    let count = block.transactions.len();
+    if count == 0 {
+        return Err(BlockError::MissingReward);
+    }
+    if count > params.max_block_txs {
+        return Err(BlockError::TooManyTransactions {
+            count,
+            max: params.max_block_txs,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the header's merkle root is the transactions'.
+///
+/// # Errors
+///
+/// [`BlockError::BadMerkleRoot`].
+pub fn merkle_root_is_valid(block: &Block) -> Result<(), BlockError> {
+    let expected = block.compute_merkle_root();
+    if block.header.merkle_root != expected {
+        return Err(BlockError::BadMerkleRoot {
+            expected,
+            actual: block.header.merkle_root,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the reward: this block's height, exactly the block reward, a valid wallet.
+///
+/// # Consensus
+///
+/// > The miner's reward goes to the miner's wallet address, exactly the configured amount
+///
+/// # Errors
+///
+/// [`BlockError::WrongRewardHeight`], [`BlockError::WrongRewardAmount`] or
+/// [`BlockError::BadRewardRecipient`].
+pub fn reward_is_valid(
+    reward: &Reward,
+    height: u64,
+    verifier: &impl Verifier,
+    params: &Params,
+) -> Result<(), BlockError> {
+    if reward.height != height {
+        return Err(BlockError::WrongRewardHeight {
+            expected: height,
+            actual: reward.height,
+        });
+    }
+    if reward.amount != params.block_reward {
+        return Err(BlockError::WrongRewardAmount {
+            expected: params.block_reward,
+            actual: reward.amount,
+        });
+    }
+    verifier
+        .check_address(&reward.recipient)
+        .map_err(BlockError::BadRewardRecipient)
+}

@@ -1,0 +1,481 @@
+//! The block tree: every header-valid block we know, the main chain through it, the fork
+//! choice that picks the main chain, and the checks a header must pass in its place.
+//!
+//! The tree holds blocks; it does not judge their transactions. The
+//! [`Node`](crate::Node) asks it for a [`ReorgPlan`] and carries it out against the
+//! ledger, all or nothing.
+
+use std::{cmp::Ordering, collections::BTreeMap, sync::Arc};
+
+use crate::{
+    block::{BlockHeader, CheckedBlock},
+    hash::BlockHash,
+    ledger::LedgerError,
+    params::Params,
+    pow::{self, CompactTarget, PowError, Target, Work},
+};
+
+/// What fork choice compares: a chain's tip, height and cumulative work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// The tip's hash.
+    pub tip: BlockHash,
+    /// The tip's height.
+    pub height: u64,
+    /// The work of every block from genesis to the tip.
+    pub work: Work,
+}
+
+/// Decides which of two valid chains a node follows.
+///
+/// # Correctness
+///
+/// A node switches to `theirs` only when `prefer` returns [`Ordering::Greater`]: on a tie
+/// it keeps the chain it saw first, as the original's strict `>` did. An implementation
+/// must be a total order that depends only on the summaries, so that every node given the
+/// same blocks picks the same chain.
+pub trait ForkChoice {
+    /// Compares `theirs` to `ours`; `Greater` means switch.
+    fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering;
+}
+
+/// The chain with the most cumulative work wins (the default, as in Bitcoin).
+///
+/// Length alone can be gamed once difficulty varies: many easy blocks can outnumber fewer
+/// hard ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MostWork;
+
+/// The chain with the most blocks wins (the original's rule).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LongestChain;
+
+impl ForkChoice for MostWork {
+    fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering {
+        theirs.work.cmp(&ours.work)
+    }
+}
+
+impl ForkChoice for LongestChain {
+    fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering {
+        theirs.height.cmp(&ours.height)
+    }
+}
+
+/// The blocks to disconnect (tip first) and connect (oldest first) to move the main chain
+/// to a new tip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReorgPlan {
+    /// Main-chain blocks to undo, from the current tip down to just above the fork point.
+    pub disconnect: Vec<BlockHash>,
+    /// Blocks to connect, from just above the fork point up to the new tip.
+    pub connect: Vec<BlockHash>,
+}
+
+/// Why a block or a candidate chain does not fit the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The block's parent is not known.
+    #[error("parent block {prev} is unknown")]
+    UnknownParent {
+        /// The parent hash it names.
+        prev: BlockHash,
+    },
+    /// The block is already known.
+    #[error("block {hash} is already known")]
+    AlreadyKnown {
+        /// Its hash.
+        hash: BlockHash,
+    },
+    /// The height is not the parent's plus one.
+    #[error("block height {actual}, expected {expected}")]
+    WrongHeight {
+        /// The parent's height plus one.
+        expected: u64,
+        /// The header's.
+        actual: u64,
+    },
+    /// The declared target is not the one the rules require at this height.
+    #[error("block declares target {actual}, the rules require {expected}")]
+    WrongTarget {
+        /// The required target.
+        expected: CompactTarget,
+        /// The declared one.
+        actual: CompactTarget,
+    },
+    /// The timestamp is not after the median of the previous blocks'.
+    #[error("timestamp {timestamp} is not after the median time {median} of recent blocks")]
+    TimestampNotAfterMedian {
+        /// The header's.
+        timestamp: u64,
+        /// The median of the previous blocks'.
+        median: u64,
+    },
+    /// The timestamp is too far ahead of the node's clock.
+    #[error("timestamp {timestamp} is after the latest allowed {max}")]
+    TimestampTooFarAhead {
+        /// The header's.
+        timestamp: u64,
+        /// The node's clock plus the allowed drift.
+        max: u64,
+    },
+    /// The candidate chain starts from another genesis block.
+    #[error("genesis block {actual} is not this network's {expected}")]
+    ForeignGenesis {
+        /// Our genesis hash.
+        expected: BlockHash,
+        /// Theirs.
+        actual: BlockHash,
+    },
+    /// A block of the candidate chain does not follow the one before it.
+    #[error("candidate block at position {index} does not follow the block before it")]
+    NotLinked {
+        /// Its position in the candidate list.
+        index: usize,
+    },
+    /// A stored target could not be decoded.
+    #[error(transparent)]
+    Pow(#[from] PowError),
+    /// The candidate chain is empty.
+    #[error("candidate chain is empty")]
+    EmptyChain,
+    /// A transfer in a block can't be applied at its place in the chain.
+    #[error("block {hash}, transfer {index}: {source}")]
+    Transfer {
+        /// The block's hash.
+        hash: BlockHash,
+        /// The transfer's position among the block's transfers.
+        index: usize,
+        /// Why it can't be applied.
+        source: LedgerError,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    block: Arc<CheckedBlock>,
+    work: Work,
+}
+
+/// Every header-valid block we know, and the main chain through them.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    entries: BTreeMap<BlockHash, Entry>,
+    main: Vec<BlockHash>,
+}
+
+impl Chain {
+    /// Makes a chain of just the network's genesis block.
+    pub fn new(params: &Params) -> Self {
+        let genesis = CheckedBlock::genesis(params);
+        let hash = genesis.hash();
+        let work = Target::from_compact(genesis.header().bits)
+            .map(|t| t.work())
+            .unwrap_or_default();
+        let entry = Entry {
+            block: Arc::new(genesis),
+            work,
+        };
+        Chain {
+            entries: BTreeMap::from([(hash, entry)]),
+            main: vec![hash],
+        }
+    }
+
+    /// Adds a block whose parent is known; it does not join the main chain.
+    pub(crate) fn insert(&mut self, block: CheckedBlock) {
+        let parent_work = self
+            .entries
+            .get(&block.header().prev)
+            .map(|e| e.work)
+            .unwrap_or_default();
+        let work = Target::from_compact(block.header().bits)
+            .map(|target| parent_work.saturating_add(target.work()))
+            .unwrap_or(parent_work);
+        self.entries.insert(
+            block.hash(),
+            Entry {
+                block: Arc::new(block),
+                work,
+            },
+        );
+    }
+
+    /// Forgets a block that is not on the main chain, and every block built on it.
+    pub(crate) fn remove(&mut self, hash: &BlockHash) {
+        if self.is_on_main(hash) || !self.entries.contains_key(hash) {
+            return;
+        }
+        let mut by_height: Vec<_> = self
+            .entries
+            .values()
+            .map(|e| (e.block.height(), e.block.hash(), e.block.header().prev))
+            .collect();
+        by_height.sort_unstable();
+        let mut removed = std::collections::BTreeSet::from([*hash]);
+        for (_, hash, prev) in by_height {
+            if removed.contains(&prev) {
+                removed.insert(hash);
+            }
+        }
+        for hash in &removed {
+            self.entries.remove(hash);
+        }
+    }
+
+    /// Moves the main chain to `new_tip` (the plan's connect list must end there).
+    pub(crate) fn set_tip(&mut self, new_tip: BlockHash) {
+        let mut path = vec![];
+        let mut cursor = Some(new_tip);
+        while let Some(hash) = cursor.filter(|h| !self.is_on_main(h)) {
+            path.push(hash);
+            cursor = self.get(&hash).map(|b| b.header().prev);
+        }
+        let fork_height = cursor
+            .and_then(|h| self.get(&h))
+            .map_or(0, CheckedBlock::height);
+        self.main.truncate(fork_height as usize + 1);
+        self.main.extend(path.into_iter().rev());
+    }
+
+    /// Returns the main chain's tip.
+    pub fn tip(&self) -> &CheckedBlock {
+        self.main
+            .last()
+            .and_then(|h| self.get(h))
+            .expect("the main chain holds genesis")
+    }
+
+    /// Returns the main chain's height (genesis is 0).
+    pub fn height(&self) -> u64 {
+        self.tip().height()
+    }
+
+    /// Returns a known block, on the main chain or not.
+    pub fn get(&self, hash: &BlockHash) -> Option<&CheckedBlock> {
+        self.entries.get(hash).map(|e| &*e.block)
+    }
+
+    /// Returns how many blocks the tree holds, main chain and side branches.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Returns `false`: the tree always holds genesis.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Returns `true` if the block is known.
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    /// Returns `true` if the block is on the main chain.
+    pub fn is_on_main(&self, hash: &BlockHash) -> bool {
+        self.get(hash)
+            .is_some_and(|b| self.main.get(b.height() as usize) == Some(hash))
+    }
+
+    /// Returns the main-chain block at `height`.
+    pub fn at_height(&self, height: u64) -> Option<&CheckedBlock> {
+        usize::try_from(height)
+            .ok()
+            .and_then(|h| self.main.get(h))
+            .and_then(|h| self.get(h))
+    }
+
+    /// Returns the main chain's blocks from `height` up, in order.
+    pub fn main_chain_from(&self, height: u64) -> impl Iterator<Item = &CheckedBlock> {
+        let start = usize::try_from(height)
+            .unwrap_or(usize::MAX)
+            .min(self.main.len());
+        self.main
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|h| self.get(h))
+    }
+
+    /// Returns the summary of the chain ending at `hash`.
+    pub fn summary(&self, hash: &BlockHash) -> Option<ChainSummary> {
+        let entry = self.entries.get(hash)?;
+        Some(ChainSummary {
+            tip: *hash,
+            height: entry.block.height(),
+            work: entry.work,
+        })
+    }
+
+    /// Returns the summary of the main chain.
+    pub fn tip_summary(&self) -> ChainSummary {
+        self.summary(&self.tip().hash()).expect("the tip is known")
+    }
+
+    /// Returns the ancestor at `height` of the block `hash` (or the block itself).
+    pub fn ancestor(&self, hash: &BlockHash, height: u64) -> Option<&CheckedBlock> {
+        let mut block = self.get(hash)?;
+        loop {
+            if block.height() == height {
+                return Some(block);
+            }
+            if block.height() < height {
+                return None;
+            }
+            if self.is_on_main(&block.hash()) {
+                return self.at_height(height);
+            }
+            block = self.get(&block.header().prev)?;
+        }
+    }
+
+    /// Returns the plan that moves the main chain to `new_tip`, a known block.
+    pub fn reorg_plan(&self, new_tip: &BlockHash) -> ReorgPlan {
+        let mut connect = vec![];
+        let mut cursor = self.get(new_tip);
+        while let Some(block) = cursor.filter(|b| !self.is_on_main(&b.hash())) {
+            connect.push(block.hash());
+            cursor = self.get(&block.header().prev);
+        }
+        connect.reverse();
+        let fork_height = cursor.map_or(0, CheckedBlock::height);
+        let disconnect = self
+            .main
+            .get(fork_height as usize + 1..)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .copied()
+            .collect();
+        ReorgPlan {
+            disconnect,
+            connect,
+        }
+    }
+}
+
+/// Checks a header against its parent and the chain before it, and the node's clock.
+///
+/// # Consensus
+///
+/// > the proof-of-work is checked on the header hash against the target the consensus
+/// > rules require at that height; timestamps too far in the future or not after the
+/// > median of recent blocks are rejected.
+///
+/// # Errors
+///
+/// The first [`ChainError`] found.
+pub fn check_header_in_context(
+    header: &BlockHeader,
+    parent: &CheckedBlock,
+    chain: &Chain,
+    params: &Params,
+    now: u64,
+) -> Result<(), ChainError> {
+    height_is_valid(header, parent)?;
+    target_is_valid(header, parent, chain, params)?;
+    timestamp_is_after_median(header, parent, chain, params)?;
+    timestamp_is_not_too_far_ahead(header, params, now)
+}
+
+/// Checks that the height is the parent's plus one.
+///
+/// # Errors
+///
+/// [`ChainError::WrongHeight`].
+pub fn height_is_valid(header: &BlockHeader, parent: &CheckedBlock) -> Result<(), ChainError> {
+    let expected = parent.height().saturating_add(1);
+    if header.height != expected {
+        return Err(ChainError::WrongHeight {
+            expected,
+            actual: header.height,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the header declares the target the rules require ([`pow::next_target`]).
+///
+/// # Errors
+///
+/// [`ChainError::WrongTarget`].
+pub fn target_is_valid(
+    header: &BlockHeader,
+    parent: &CheckedBlock,
+    chain: &Chain,
+    params: &Params,
+) -> Result<(), ChainError> {
+    let expected = pow::next_target(parent.header(), header.height, params, |height| {
+        chain
+            .ancestor(&parent.hash(), height)
+            .map(|b| *b.header())
+            .ok_or(ChainError::UnknownParent {
+                prev: parent.hash(),
+            })
+    })?;
+    if header.bits != expected {
+        return Err(ChainError::WrongTarget {
+            expected,
+            actual: header.bits,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the timestamp is after the median of the last
+/// [`Params::median_time_span`] blocks' (ending at the parent).
+///
+/// # Errors
+///
+/// [`ChainError::TimestampNotAfterMedian`].
+pub fn timestamp_is_after_median(
+    header: &BlockHeader,
+    parent: &CheckedBlock,
+    chain: &Chain,
+    params: &Params,
+) -> Result<(), ChainError> {
+    let median = median_time_past(parent, chain, params);
+    if header.timestamp <= median {
+        return Err(ChainError::TimestampNotAfterMedian {
+            timestamp: header.timestamp,
+            median,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the timestamp is at most `now` plus [`Params::max_future_drift_secs`].
+///
+/// # Errors
+///
+/// [`ChainError::TimestampTooFarAhead`].
+pub fn timestamp_is_not_too_far_ahead(
+    header: &BlockHeader,
+    params: &Params,
+    now: u64,
+) -> Result<(), ChainError> {
+    let max = now.saturating_add(params.max_future_drift_secs);
+    if header.timestamp > max {
+        return Err(ChainError::TimestampTooFarAhead {
+            timestamp: header.timestamp,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Returns the median timestamp of the last [`Params::median_time_span`] blocks up to and
+/// including `tip` (fewer near genesis).
+pub fn median_time_past(tip: &CheckedBlock, chain: &Chain, params: &Params) -> u64 {
+    let mut times = Vec::with_capacity(params.median_time_span);
+    let mut cursor = Some(tip);
+    while let Some(block) = cursor.filter(|_| times.len() < params.median_time_span.max(1)) {
+        times.push(block.header().timestamp);
+        cursor = (block.height() > 0)
+            .then(|| chain.get(&block.header().prev))
+            .flatten();
+    }
+    times.sort_unstable();
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}

@@ -1,0 +1,105 @@
+//! The canonical binary encoding: what is signed, hashed and stored.
+//!
+//! Variable-length values are encoded with [`postcard`], a small, deterministic serde
+//! format (see `docs/adr/0001-canonical-encoding.md`): the same value always gives the same
+//! bytes. What is signed or hashed is prefixed with a domain tag that names the kind of
+//! value and the encoding version, so a transaction's bytes can never be mistaken for a
+//! reward's or a future version's. The block header is the one deliberate exception: it
+//! has a fixed 96-byte layout of its own ([`BlockHeader::to_bytes`](crate::BlockHeader::to_bytes)),
+//! so a miner can hash everything but the nonce once.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{block::Block, transaction::SignedTransaction};
+
+/// The domain tag of a transaction's signing payload.
+pub(crate) const TX_TAG: &[u8] = b"gophercoin/tx/v1\0";
+/// The domain tag of a reward's id.
+pub(crate) const REWARD_TAG: &[u8] = b"gophercoin/reward/v1\0";
+/// The domain tag of a merkle leaf.
+pub(crate) const MERKLE_LEAF_TAG: &[u8] = b"gophercoin/merkle-leaf/v1\0";
+/// The domain tag of an inner merkle node.
+pub(crate) const MERKLE_NODE_TAG: &[u8] = b"gophercoin/merkle-node/v1\0";
+/// The domain tag of the genesis block's commitment.
+pub(crate) const GENESIS_TAG: &[u8] = b"gophercoin/genesis/v1\0";
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The input is larger than the limit for its kind.
+    #[error("{len} bytes is more than the {max} allowed")]
+    TooLarge {
+        /// The input's length.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The bytes are not an encoding of the expected value.
+    #[error("malformed encoding: {0}")]
+    Malformed(String),
+    /// A value was decoded but bytes were left over.
+    #[error("{0} bytes left over after the value")]
+    TrailingBytes(usize),
+}
+
+/// Encodes a value canonically.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("in-memory postcard encoding of core types can't fail")
+}
+
+/// Encodes a value canonically after a domain tag.
+pub(crate) fn encode_tagged<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> Vec<u8> {
+    let mut out = tag.to_vec();
+    out.extend_from_slice(&encode(value));
+    out
+}
+
+/// Decodes a value of at most `max` bytes, with nothing left over.
+///
+/// # Errors
+///
+/// [`CodecError`] for too much input, malformed bytes or leftovers.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
+    if bytes.len() > max {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    let (value, rest) =
+        postcard::take_from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(CodecError::TrailingBytes(rest.len()));
+    }
+    Ok(value)
+}
+
+/// Encodes a signed transaction.
+pub fn encode_transaction(tx: &SignedTransaction) -> Vec<u8> {
+    encode(tx)
+}
+
+/// Decodes a signed transaction of at most `max` bytes. Decoding checks only the shape;
+/// [`SignedTransaction::verify`] checks the rules.
+///
+/// # Errors
+///
+/// [`CodecError`] as for [`decode`].
+pub fn decode_transaction(bytes: &[u8], max: usize) -> Result<SignedTransaction, CodecError> {
+    decode(bytes, max)
+}
+
+/// Encodes a block.
+pub fn encode_block(block: &Block) -> Vec<u8> {
+    encode(block)
+}
+
+/// Decodes a block of at most `max` bytes. Decoding checks only the shape.
+///
+/// # Errors
+///
+/// [`CodecError`] as for [`decode`].
+pub fn decode_block(bytes: &[u8], max: usize) -> Result<Block, CodecError> {
+    decode(bytes, max)
+}

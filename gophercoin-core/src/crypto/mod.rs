@@ -1,0 +1,228 @@
+//! Keys, addresses and signatures, behind two small traits.
+//!
+//! [`Signer`] and [`Verifier`] are what the rest of the core sees; the shipped scheme is
+//! RSA PKCS#1 v1.5 over SHA-256 in [`rsa`](self::rsa). An embedder can plug in another
+//! scheme by implementing both traits.
+//!
+//! An [`Address`] is a public key: the DER bytes of its SubjectPublicKeyInfo, written as
+//! hex at the edges, exactly as the original used the hex public key as the wallet id.
+
+pub mod rsa;
+
+use core::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use self::rsa::{RsaSigner, RsaVerifier};
+
+/// Makes signatures with one private key.
+pub trait Signer {
+    /// Returns the address (public key) that verifies this signer's signatures.
+    fn address(&self) -> Address;
+
+    /// Signs `msg`.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::SigningFailed`] if the scheme can't sign with this key.
+    fn sign(&self, msg: &[u8]) -> Result<Signature, CryptoError>;
+}
+
+/// Checks keys and signatures.
+pub trait Verifier {
+    /// Checks that `address` is a key this scheme accepts (encoding, size, exponent).
+    ///
+    /// # Errors
+    ///
+    /// The [`CryptoError`] that says what is wrong with the key.
+    fn check_address(&self, address: &Address) -> Result<(), CryptoError>;
+
+    /// Checks that `signature` is `address`'s signature over `msg`.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::BadSignature`] if it is not, or the key's own error.
+    fn verify(
+        &self,
+        address: &Address,
+        msg: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError>;
+}
+
+/// What is wrong with a key, an address or a signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The text is not valid hex.
+    #[error("invalid hex: {0}")]
+    BadHex(String),
+    /// The bytes are longer than any accepted key or signature.
+    #[error("{what} is {len} bytes, more than the {max} allowed")]
+    TooLong {
+        /// What was too long ("address", "signature", "private key").
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The bytes are not a DER key of the expected kind.
+    #[error("invalid {what}: {reason}")]
+    BadKeyEncoding {
+        /// Which kind of key was expected.
+        what: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The key's modulus is smaller than allowed.
+    #[error("RSA key of {bits} bits is below the minimum of {min}")]
+    KeyTooSmall {
+        /// The key's size.
+        bits: usize,
+        /// The smallest accepted size.
+        min: usize,
+    },
+    /// The key's modulus is larger than allowed.
+    #[error("RSA key of {bits} bits is above the maximum of {max}")]
+    KeyTooLarge {
+        /// The key's size.
+        bits: usize,
+        /// The largest accepted size.
+        max: usize,
+    },
+    /// The key's public exponent is not 65537.
+    #[error("RSA public exponent must be 65537")]
+    BadExponent,
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// Signing or key generation failed.
+    #[error("signing failed: {0}")]
+    SigningFailed(String),
+}
+
+/// A wallet address: a public key as the DER bytes of its SubjectPublicKeyInfo.
+///
+/// Constructing one checks only the length; whether the bytes are an acceptable key is
+/// the [`Verifier`]'s decision ([`Verifier::check_address`]).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address(Vec<u8>);
+
+impl Address {
+    /// The most bytes an address may have (a 4096-bit RSA key needs 550).
+    pub const MAX_LEN: usize = 1024;
+
+    /// Wraps DER bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::TooLong`] above [`Address::MAX_LEN`] bytes.
+    pub fn from_der(der: Vec<u8>) -> Result<Address, CryptoError> {
+        check_len("address", der.len(), Self::MAX_LEN)?;
+        Ok(Address(der))
+    }
+
+    /// Returns the DER bytes.
+    pub fn as_der(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Returns the first 16 hex digits of the address's SHA-256, for logs and tables.
+    pub fn short(&self) -> String {
+        let digest = crate::hash::sha256(&[&self.0]);
+        hex::encode(digest.get(..8).unwrap_or_default())
+    }
+}
+
+/// A signature's bytes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Signature(Vec<u8>);
+
+impl Signature {
+    /// The most bytes a signature may have (a 4096-bit RSA signature has 512).
+    pub const MAX_LEN: usize = 512;
+
+    /// Wraps signature bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::TooLong`] above [`Signature::MAX_LEN`] bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Signature, CryptoError> {
+        check_len("signature", bytes.len(), Self::MAX_LEN)?;
+        Ok(Signature(bytes))
+    }
+
+    /// Returns the bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), CryptoError> {
+    if len > max {
+        return Err(CryptoError::TooLong { what, len, max });
+    }
+    Ok(())
+}
+
+/// Decodes hex, refusing input that would decode to more than `max` bytes.
+pub(crate) fn decode_hex(what: &'static str, s: &str, max: usize) -> Result<Vec<u8>, CryptoError> {
+    check_len(what, s.len() / 2, max)?;
+    hex::decode(s).map_err(|e| CryptoError::BadHex(e.to_string()))
+}
+
+macro_rules! hex_bytes_impls {
+    ($name:ident, $ctor:ident, $what:literal) => {
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(&self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let text = self.to_string();
+                match text.get(..16) {
+                    Some(head) if text.len() > 32 => {
+                        write!(f, "{}({head}…{} bytes)", stringify!($name), self.0.len())
+                    }
+                    _ => write!(f, "{}({text})", stringify!($name)),
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = CryptoError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::$ctor(decode_hex($what, s, $name::MAX_LEN)?)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.collect_str(self)
+                } else {
+                    self.0.serialize(serializer)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                    s.parse().map_err(serde::de::Error::custom)
+                } else {
+                    let bytes = <Vec<u8>>::deserialize(deserializer)?;
+                    $name::$ctor(bytes).map_err(serde::de::Error::custom)
+                }
+            }
+        }
+    };
+}
+
+hex_bytes_impls!(Address, from_der, "address");
+hex_bytes_impls!(Signature, from_bytes, "signature");

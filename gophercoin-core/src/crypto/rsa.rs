@@ -1,0 +1,219 @@
+//! The shipped signature scheme: RSA PKCS#1 v1.5 over SHA-256.
+//!
+//! Public keys travel as hex DER SubjectPublicKeyInfo (the original's wallet id),
+//! private keys as hex DER PKCS#8 (what a browser's WebCrypto imports and exports), and
+//! the original's PKCS#1 private keys are accepted on input. Keys must have a modulus of
+//! 2048 to 4096 bits (by default) and the public exponent 65537.
+
+use rand_core::CryptoRng;
+use rsa::{
+    pkcs1::DecodeRsaPrivateKey,
+    pkcs1v15::{SigningKey, VerifyingKey},
+    pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey},
+    signature::{SignatureEncoding, Signer as _, Verifier as _},
+    traits::PublicKeyParts,
+};
+use sha2::Sha256;
+
+use super::{Address, CryptoError, Signature, Signer, Verifier, decode_hex};
+use crate::params::Params;
+
+/// The key size [`RsaSigner::generate`] is usually called with.
+pub const DEFAULT_KEY_BITS: usize = 2048;
+
+/// The only public exponent accepted, big-endian.
+const EXPONENT_65537: [u8; 3] = [0x01, 0x00, 0x01];
+
+/// The most bytes a DER private key may have (a 4096-bit PKCS#8 key has about 2,400).
+const MAX_PRIVATE_KEY_LEN: usize = 4096;
+
+/// An RSA private key that signs with PKCS#1 v1.5 over SHA-256.
+///
+/// # Examples
+///
+/// ```
+/// use gophercoin_core::{RsaSigner, RsaVerifier, Signer, Verifier};
+/// # let key_hex = include_str!("../../tests/data/alice.pkcs8.hex").trim();
+/// let signer: RsaSigner = key_hex.parse()?;
+/// let signature = signer.sign(b"hello")?;
+/// RsaVerifier::default().verify(&signer.address(), b"hello", &signature)?;
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RsaSigner {
+    key: SigningKey<Sha256>,
+    address: Address,
+}
+
+impl RsaSigner {
+    /// Generates a new key of `bits` bits with exponent 65537.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::KeyTooSmall`] / [`CryptoError::KeyTooLarge`] outside 2048–4096 bits,
+    /// [`CryptoError::SigningFailed`] if generation fails.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, bits: usize) -> Result<Self, CryptoError> {
+        RsaVerifier::default().check_bits(bits)?;
+        let key = rsa::PrivateKey::new(rng, bits)
+            .map_err(|e| CryptoError::SigningFailed(e.to_string()))?;
+        Self::from_private_key(key)
+    }
+
+    /// Reads a DER private key: PKCS#8, or the original's PKCS#1.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::BadKeyEncoding`] if it is neither, or the size/exponent errors.
+    pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
+        if der.len() > MAX_PRIVATE_KEY_LEN {
+            return Err(CryptoError::TooLong {
+                what: "private key",
+                len: der.len(),
+                max: MAX_PRIVATE_KEY_LEN,
+            });
+        }
+        let key = rsa::PrivateKey::from_pkcs8_der(der)
+            .or_else(|pkcs8_err| {
+                rsa::PrivateKey::from_pkcs1_der(der).map_err(|_| pkcs8_err.to_string())
+            })
+            .map_err(|reason| CryptoError::BadKeyEncoding {
+                what: "private key",
+                reason,
+            })?;
+        Self::from_private_key(key)
+    }
+
+    /// Returns the private key as PKCS#8 DER in hex. Keep it secret.
+    pub fn to_pkcs8_hex(&self) -> String {
+        let der = self
+            .key
+            .to_pkcs8_der()
+            .expect("an RSA key always encodes as PKCS#8");
+        hex::encode(der.as_bytes())
+    }
+
+    fn from_private_key(key: rsa::PrivateKey) -> Result<Self, CryptoError> {
+        let public = key.to_public_key();
+        RsaVerifier::default().check_key(&public)?;
+        let der = public
+            .to_public_key_der()
+            .map_err(|e| CryptoError::BadKeyEncoding {
+                what: "public key",
+                reason: e.to_string(),
+            })?;
+        let address = Address::from_der(der.into_vec())?;
+        Ok(RsaSigner {
+            key: SigningKey::new(key),
+            address,
+        })
+    }
+}
+
+impl core::str::FromStr for RsaSigner {
+    type Err = CryptoError;
+
+    /// Reads a hex DER private key (PKCS#8 or PKCS#1).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RsaSigner::from_der(&decode_hex("private key", s.trim(), MAX_PRIVATE_KEY_LEN)?)
+    }
+}
+
+impl core::fmt::Debug for RsaSigner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RsaSigner")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer for RsaSigner {
+    fn address(&self) -> Address {
+        self.address.clone()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Signature, CryptoError> {
+        let signature = self
+            .key
+            .try_sign(msg)
+            .map_err(|e| CryptoError::SigningFailed(e.to_string()))?;
+        Signature::from_bytes(signature.to_vec())
+    }
+}
+
+/// Verifies RSA PKCS#1 v1.5 / SHA-256 signatures, within a range of key sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RsaVerifier {
+    min_bits: usize,
+    max_bits: usize,
+}
+
+impl RsaVerifier {
+    /// Accepts keys of `params.min_rsa_bits` to `params.max_rsa_bits` bits.
+    pub fn new(params: &Params) -> Self {
+        RsaVerifier {
+            min_bits: params.min_rsa_bits,
+            max_bits: params.max_rsa_bits,
+        }
+    }
+
+    fn check_bits(&self, bits: usize) -> Result<(), CryptoError> {
+        if bits < self.min_bits {
+            return Err(CryptoError::KeyTooSmall {
+                bits,
+                min: self.min_bits,
+            });
+        }
+        if bits > self.max_bits {
+            return Err(CryptoError::KeyTooLarge {
+                bits,
+                max: self.max_bits,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_key(&self, key: &rsa::PublicKey) -> Result<(), CryptoError> {
+        self.check_bits(key.n().bit_width() as usize)?;
+        if *key.e_bytes() != EXPONENT_65537 {
+            return Err(CryptoError::BadExponent);
+        }
+        Ok(())
+    }
+
+    fn parse(&self, address: &Address) -> Result<rsa::PublicKey, CryptoError> {
+        let key = rsa::PublicKey::from_public_key_der(address.as_der()).map_err(|e| {
+            CryptoError::BadKeyEncoding {
+                what: "public key",
+                reason: e.to_string(),
+            }
+        })?;
+        self.check_key(&key)?;
+        Ok(key)
+    }
+}
+
+impl Default for RsaVerifier {
+    /// Accepts the sizes of [`Params::devnet`]: 2048 to 4096 bits.
+    fn default() -> Self {
+        RsaVerifier::new(&Params::devnet())
+    }
+}
+
+impl Verifier for RsaVerifier {
+    fn check_address(&self, address: &Address) -> Result<(), CryptoError> {
+        self.parse(address).map(drop)
+    }
+
+    fn verify(
+        &self,
+        address: &Address,
+        msg: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let key = VerifyingKey::<Sha256>::new(self.parse(address)?);
+        let signature = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
+            .map_err(|_| CryptoError::BadSignature)?;
+        key.verify(msg, &signature)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+}

@@ -1,0 +1,258 @@
+//! The ledger: every wallet's balance and the set of transactions already included.
+//!
+//! The ledger changes only through a [`LedgerDiff`]: [`Ledger::connect`] builds one for a
+//! block against a read-only view and returns it only if every transaction in the block is
+//! valid; [`Ledger::apply`] commits it; [`LedgerDiff::reversed`] undoes it. A failed check
+//! therefore can't leave half a block applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{
+    amount::Amount, block::CheckedBlock, crypto::Address, hash::TxId,
+    transaction::VerifiedTransaction,
+};
+
+/// Balances and the included-transaction set at one chain tip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    balances: BTreeMap<Address, Amount>,
+    included: BTreeSet<TxId>,
+    supply: Amount,
+}
+
+/// The change one block makes to the ledger; reversible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerDiff {
+    /// For each touched wallet, its balance before and after.
+    balances: BTreeMap<Address, (Amount, Amount)>,
+    /// Transaction ids the diff adds to the included set.
+    include: BTreeSet<TxId>,
+    /// Transaction ids the diff removes from it (set only by [`LedgerDiff::reversed`]).
+    exclude: BTreeSet<TxId>,
+    /// Supply before and after.
+    supply: (Amount, Amount),
+}
+
+/// Why a transaction can't be applied at this chain tip.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The sender does not have enough.
+    #[error("balance {available} is less than {required}")]
+    Overdraft {
+        /// What the sender can spend (less what pending transactions already spend).
+        available: Amount,
+        /// What the transaction spends.
+        required: Amount,
+    },
+    /// The transaction was already included.
+    #[error("transaction {id} was already included")]
+    Replay {
+        /// Its id.
+        id: TxId,
+    },
+    /// Crediting would pass [`Amount::MAX`] (the supply is exhausted).
+    #[error("crediting would exceed the maximum amount")]
+    Overflow,
+}
+
+impl Ledger {
+    /// Makes an empty ledger (the state before genesis, and after it: genesis pays nothing).
+    pub fn new() -> Self {
+        Ledger::default()
+    }
+
+    /// Returns a wallet's balance (zero for a wallet never seen).
+    pub fn balance(&self, address: &Address) -> Amount {
+        self.balances.get(address).copied().unwrap_or_default()
+    }
+
+    /// Returns `true` if the transaction is in a connected block.
+    pub fn is_included(&self, id: &TxId) -> bool {
+        self.included.contains(id)
+    }
+
+    /// Returns all coins in existence: the sum of all balances.
+    pub fn supply(&self) -> Amount {
+        self.supply
+    }
+
+    /// Returns every non-zero balance, ordered by address.
+    pub fn balances(&self) -> impl Iterator<Item = (&Address, Amount)> {
+        self.balances
+            .iter()
+            .map(|(address, amount)| (address, *amount))
+    }
+
+    /// Returns how many transfers have been included.
+    pub fn included_count(&self) -> usize {
+        self.included.len()
+    }
+
+    /// Builds the diff that connecting `block` makes, without changing the ledger.
+    ///
+    /// The reward is credited first, then each transfer is checked and applied in order
+    /// against the running state, so later transactions see earlier ones.
+    ///
+    /// # Errors
+    ///
+    /// The first transfer's [`LedgerError`], with its position (0-based among the
+    /// transfers).
+    pub fn connect(&self, block: &CheckedBlock) -> Result<LedgerDiff, (usize, LedgerError)> {
+        let mut diff = LedgerDiff::empty(self.supply);
+        if let Some(reward) = block.reward() {
+            diff.credit(self, &reward.recipient, reward.amount)
+                .map_err(|e| (0, e))?;
+            diff.supply.1 = diff
+                .supply
+                .1
+                .checked_add(reward.amount)
+                .ok_or((0, LedgerError::Overflow))?;
+        }
+        for (index, tx) in block.transfers().iter().enumerate() {
+            diff.transfer(self, tx).map_err(|e| (index, e))?;
+        }
+        Ok(diff)
+    }
+
+    /// Commits a diff built by [`Ledger::connect`] on this state (or its reversal).
+    pub fn apply(&mut self, diff: &LedgerDiff) {
+        for (address, (_, after)) in &diff.balances {
+            if after.is_zero() {
+                self.balances.remove(address);
+            } else {
+                self.balances.insert(address.clone(), *after);
+            }
+        }
+        for id in &diff.exclude {
+            self.included.remove(id);
+        }
+        self.included.extend(diff.include.iter().copied());
+        self.supply = diff.supply.1;
+    }
+
+    /// Undoes a diff that was the last one applied; the same as applying its reversal.
+    pub fn disconnect(&mut self, diff: &LedgerDiff) {
+        self.apply(&diff.reversed());
+    }
+}
+
+/// Checks a transaction against the ledger and what the sender has already committed to
+/// spend (`pending_spend`, from the mempool; zero inside a block).
+///
+/// # Consensus
+///
+/// > A sender can never spend more than its balance: checked at the mempool and again
+/// > when a block is connected
+///
+/// > A signed transaction can be included at most once, ever (replay protection).
+///
+/// # Errors
+///
+/// [`LedgerError::Replay`] or [`LedgerError::Overdraft`].
+pub fn check_in_context(
+    ledger: &Ledger,
+    tx: &VerifiedTransaction,
+    pending_spend: Amount,
+) -> Result<(), LedgerError> {
+    not_replayed(ledger.is_included(&tx.id()), tx.id())?;
+    let available = ledger
+        .balance(&tx.transaction().sender)
+        .checked_sub(pending_spend)
+        .unwrap_or_default();
+    balance_is_sufficient(available, tx.transaction().amount)
+}
+
+/// Checks that a transaction was not already included.
+///
+/// # Errors
+///
+/// [`LedgerError::Replay`].
+pub fn not_replayed(included: bool, id: TxId) -> Result<(), LedgerError> {
+    if included {
+        return Err(LedgerError::Replay { id });
+    }
+    Ok(())
+}
+
+/// Checks that `available` covers `required`.
+///
+/// # Errors
+///
+/// [`LedgerError::Overdraft`].
+pub fn balance_is_sufficient(available: Amount, required: Amount) -> Result<(), LedgerError> {
+    if available < required {
+        return Err(LedgerError::Overdraft {
+            available,
+            required,
+        });
+    }
+    Ok(())
+}
+
+impl LedgerDiff {
+    fn empty(supply: Amount) -> Self {
+        LedgerDiff {
+            balances: BTreeMap::new(),
+            include: BTreeSet::new(),
+            exclude: BTreeSet::new(),
+            supply: (supply, supply),
+        }
+    }
+
+    /// Returns the diff that undoes this one.
+    #[must_use]
+    pub fn reversed(&self) -> LedgerDiff {
+        LedgerDiff {
+            balances: self
+                .balances
+                .iter()
+                .map(|(address, (before, after))| (address.clone(), (*after, *before)))
+                .collect(),
+            include: self.exclude.clone(),
+            exclude: self.include.clone(),
+            supply: (self.supply.1, self.supply.0),
+        }
+    }
+
+    /// Returns the ids this diff includes.
+    pub fn included(&self) -> impl Iterator<Item = &TxId> {
+        self.include.iter()
+    }
+
+    fn balance(&self, ledger: &Ledger, address: &Address) -> Amount {
+        match self.balances.get(address) {
+            Some((_, after)) => *after,
+            None => ledger.balance(address),
+        }
+    }
+
+    fn set(&mut self, ledger: &Ledger, address: &Address, after: Amount) {
+        let before = ledger.balance(address);
+        self.balances.insert(address.clone(), (before, after));
+    }
+
+    fn credit(&mut self, ledger: &Ledger, to: &Address, amount: Amount) -> Result<(), LedgerError> {
+        let after = self
+            .balance(ledger, to)
+            .checked_add(amount)
+            .ok_or(LedgerError::Overflow)?;
+        self.set(ledger, to, after);
+        Ok(())
+    }
+
+    fn transfer(&mut self, ledger: &Ledger, tx: &VerifiedTransaction) -> Result<(), LedgerError> {
+        let id = tx.id();
+        not_replayed(ledger.is_included(&id) || self.include.contains(&id), id)?;
+        let tx = tx.transaction();
+        let available = self.balance(ledger, &tx.sender);
+        balance_is_sufficient(available, tx.amount)?;
+        let after = available
+            .checked_sub(tx.amount)
+            .ok_or(LedgerError::Overflow)?;
+        self.set(ledger, &tx.sender, after);
+        self.credit(ledger, &tx.recipient, tx.amount)?;
+        self.include.insert(id);
+        Ok(())
+    }
+}

@@ -1,0 +1,556 @@
+//! The [`Node`] state machine: where transactions, blocks and candidate chains come in,
+//! and decisions and events go out.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::{
+    amount::Amount,
+    block::{self, Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
+    chain::{self, Chain, ChainError, ChainSummary, ForkChoice, MostWork, ReorgPlan},
+    crypto::{Address, RsaVerifier, Verifier},
+    error::Error,
+    hash::{BlockHash, TxId},
+    ledger::{Ledger, LedgerDiff, LedgerError},
+    mempool::{Mempool, MempoolError},
+    params::Params,
+    pow,
+    transaction::{self, Reward, SignedTransaction},
+};
+
+/// The consensus state machine of one GopherCoin node.
+///
+/// It performs no IO: time comes in as `now` (seconds since the Unix epoch) and it owns no
+/// randomness. Each `handle_*` call returns its verdict at once; a rejected input leaves
+/// the node exactly as it was. Side effects for the adapter (persist this block, relay
+/// that transaction) are queued as [`Event`]s: **after every `handle_*` call, drain
+/// [`Node::poll_event`] until it returns `None`.**
+///
+/// # Examples
+///
+/// ```
+/// use gophercoin_core::{Amount, Event, Node, Params, RsaSigner, Signer, Transaction};
+/// # let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
+/// # let bob: RsaSigner = include_str!("../tests/data/bob.pkcs8.hex").trim().parse()?;
+/// let params = Params::devnet();
+/// let mut node = Node::devnet();
+/// let now = params.genesis_timestamp + 60;
+///
+/// node.mine_block(&alice.address(), now)?; // alice earns the block reward
+/// assert_eq!(node.balance(&alice.address()), params.block_reward);
+///
+/// let tx = Transaction {
+///     chain_id: params.chain_id,
+///     sender: alice.address(),
+///     recipient: bob.address(),
+///     amount: Amount::positive(5)?,
+///     nonce: 1,
+/// };
+/// let id = node.handle_transaction(tx.sign(&alice)?)?;
+/// node.mine_block(&alice.address(), now + 5)?;
+/// assert_eq!(node.balance(&bob.address()), Amount::positive(5)?);
+///
+/// while let Some(event) = node.poll_event() {
+///     // persist connected blocks, relay blocks and transactions...
+/// #   let _ = (event, id);
+/// }
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Node<V: Verifier = RsaVerifier, F: ForkChoice = MostWork> {
+    params: Params,
+    verifier: V,
+    fork_choice: F,
+    chain: Chain,
+    ledger: Ledger,
+    mempool: Mempool,
+    undo: BTreeMap<BlockHash, LedgerDiff>,
+    events: VecDeque<Event>,
+}
+
+/// A side effect for the adapter, drained with [`Node::poll_event`].
+#[must_use]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A block joined the main chain (persist it).
+    BlockConnected {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// A block left the main chain in a reorg (its transactions went back to the mempool
+    /// where still valid).
+    BlockDisconnected {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// The main chain has a new tip.
+    TipChanged {
+        /// The new tip's hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// A new block worth sending to peers.
+    RelayBlock(BlockHash),
+    /// A new transaction worth sending to peers.
+    RelayTransaction(TxId),
+}
+
+/// What became of an accepted block.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockOutcome {
+    /// It extended the main chain.
+    Extended {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// It made a side branch the main chain.
+    Reorganized {
+        /// Its hash, the new tip.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+        /// How many blocks left the main chain.
+        disconnected: usize,
+        /// How many joined it.
+        connected: usize,
+    },
+    /// It is valid but on a side branch that fork choice does not prefer.
+    SideBranch {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+}
+
+/// What became of a valid candidate chain.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChainOutcome {
+    /// It replaced our main chain (the original's "Our chain was replaced").
+    Adopted {
+        /// The new tip.
+        tip: BlockHash,
+        /// Its height.
+        height: u64,
+        /// How many of our blocks left the main chain.
+        disconnected: usize,
+        /// How many of theirs joined it.
+        connected: usize,
+    },
+    /// Ours is preferred or equal, or theirs had nothing new ("Our chain is
+    /// authoritative"). Nothing changed.
+    KeptOurs {
+        /// Our tip.
+        tip: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+}
+
+impl Node {
+    /// Makes a node of the devnet ([`Params::devnet`]) with RSA signatures and
+    /// most-work fork choice.
+    pub fn devnet() -> Self {
+        let params = Params::devnet();
+        let verifier = RsaVerifier::new(&params);
+        Node::new(params, verifier, MostWork)
+    }
+}
+
+impl<V: Verifier, F: ForkChoice> Node<V, F> {
+    /// Makes a node at the genesis block of `params`.
+    pub fn new(params: Params, verifier: V, fork_choice: F) -> Self {
+        Node {
+            chain: Chain::new(&params),
+            ledger: Ledger::new(),
+            mempool: Mempool::new(params.max_mempool_txs),
+            undo: BTreeMap::new(),
+            events: VecDeque::new(),
+            params,
+            verifier,
+            fork_choice,
+        }
+    }
+
+    /// Checks a transaction and adds it to the mempool.
+    ///
+    /// Queues [`Event::RelayTransaction`] on success.
+    ///
+    /// # Errors
+    ///
+    /// [`MempoolError::AlreadyPending`], [`LedgerError::Replay`], the transaction's
+    /// [`TxError`](crate::TxError), [`LedgerError::Overdraft`] (counting what the sender's
+    /// pending transactions already spend) or [`MempoolError::Full`].
+    pub fn handle_transaction(&mut self, tx: SignedTransaction) -> Result<TxId, Error> {
+        let id = tx.id();
+        if self.mempool.contains(&id) {
+            return Err(MempoolError::AlreadyPending { id }.into());
+        }
+        if self.ledger.is_included(&id) {
+            return Err(LedgerError::Replay { id }.into());
+        }
+        let tx = transaction::check_in_isolation(tx, &self.verifier, &self.params)?;
+        self.mempool.insert(tx, &self.ledger)?;
+        self.events.push_back(Event::RelayTransaction(id));
+        Ok(id)
+    }
+
+    /// Checks a block whose parent we know and adds it to the tree; if fork choice then
+    /// prefers its branch, it becomes the main chain (a reorg if it wasn't our tip's
+    /// child).
+    ///
+    /// Queues block, tip and relay events on success.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::AlreadyKnown`], [`ChainError::UnknownParent`] (the adapter should fetch
+    /// the missing blocks), a [`BlockError`], a header [`ChainError`], or
+    /// [`ChainError::Transfer`] if connecting its branch fails; the node is unchanged.
+    pub fn handle_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, Error> {
+        let hash = block.hash();
+        let checked = self.check_new_block(block, now)?;
+        let height = checked.height();
+        self.chain.insert(checked);
+        let theirs = self.chain.summary(&hash).expect("just inserted");
+        if !self.prefers(&theirs) {
+            return Ok(BlockOutcome::SideBranch { hash, height });
+        }
+        let plan = self.chain.reorg_plan(&hash);
+        if let Err(error) = self.reorganize(&plan) {
+            self.chain.remove(&hash);
+            return Err(error.into());
+        }
+        self.events.push_back(Event::RelayBlock(hash));
+        Ok(match plan.disconnect.len() {
+            0 => BlockOutcome::Extended { hash, height },
+            disconnected => BlockOutcome::Reorganized {
+                hash,
+                height,
+                disconnected,
+                connected: plan.connect.len(),
+            },
+        })
+    }
+
+    /// Validates a peer's candidate chain in full and adopts it if fork choice prefers it.
+    ///
+    /// `blocks` is a run of consecutive blocks, oldest first; it may start at genesis (which
+    /// must be ours) or anywhere, and blocks we already have are skipped. Every new block is
+    /// checked like [`Node::handle_block`] checks one, in order; the first invalid block
+    /// rejects the whole candidate. Nothing changes unless the whole candidate is valid
+    /// and preferred.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::EmptyChain`], [`ChainError::ForeignGenesis`],
+    /// [`ChainError::NotLinked`], or the first invalid block's error.
+    pub fn handle_chain(&mut self, blocks: Vec<Block>, now: u64) -> Result<ChainOutcome, Error> {
+        let new = self.new_blocks_of(blocks)?;
+        let mut inserted = Vec::with_capacity(new.len());
+        for block in new {
+            match self.check_new_block(block, now) {
+                Ok(checked) => {
+                    inserted.push(checked.hash());
+                    self.chain.insert(checked);
+                }
+                Err(error) => {
+                    self.forget(&inserted);
+                    return Err(error);
+                }
+            }
+        }
+        let Some(tip) = inserted.last().copied() else {
+            return Ok(self.kept_ours());
+        };
+        let theirs = self.chain.summary(&tip).expect("just inserted");
+        if !self.prefers(&theirs) {
+            self.forget(&inserted);
+            return Ok(self.kept_ours());
+        }
+        let plan = self.chain.reorg_plan(&tip);
+        if let Err(error) = self.reorganize(&plan) {
+            self.forget(&inserted);
+            return Err(error.into());
+        }
+        self.events.push_back(Event::RelayBlock(tip));
+        Ok(ChainOutcome::Adopted {
+            tip,
+            height: theirs.height,
+            disconnected: plan.disconnect.len(),
+            connected: plan.connect.len(),
+        })
+    }
+
+    /// Builds a block on our tip that pays `miner` the reward and carries the oldest
+    /// pending transactions, with nonce 0. Solve it with [`pow::solve`] and hand it to
+    /// [`Node::handle_block`].
+    ///
+    /// The timestamp is `now`, or one second after the median time past if that is later.
+    ///
+    /// # Errors
+    ///
+    /// [`BlockError::BadRewardRecipient`] if `miner` is not an acceptable key.
+    pub fn block_template(&self, miner: &Address, now: u64) -> Result<Block, Error> {
+        self.verifier
+            .check_address(miner)
+            .map_err(BlockError::BadRewardRecipient)?;
+        let tip = self.chain.tip();
+        let height = tip.height() + 1;
+        let bits = pow::next_target(tip.header(), height, &self.params, |h| {
+            self.chain
+                .at_height(h)
+                .map(|b| *b.header())
+                .ok_or(ChainError::UnknownParent { prev: tip.hash() })
+        })?;
+        let median = chain::median_time_past(tip, &self.chain, &self.params);
+        let reward = Reward {
+            height,
+            recipient: miner.clone(),
+            amount: self.params.block_reward,
+        };
+        let transfers = self
+            .mempool
+            .select(self.params.max_block_txs.saturating_sub(1));
+        let transactions: Vec<_> = std::iter::once(BlockTransaction::Reward(reward))
+            .chain(
+                transfers
+                    .into_iter()
+                    .map(|tx| BlockTransaction::Transfer(tx.into_signed())),
+            )
+            .collect();
+        let merkle_root = block::merkle_root(transactions.iter().map(BlockTransaction::id));
+        let header = BlockHeader {
+            version: BlockHeader::VERSION,
+            height,
+            prev: tip.hash(),
+            merkle_root,
+            timestamp: now.max(median + 1),
+            bits,
+            nonce: 0,
+        };
+        Ok(Block {
+            header,
+            transactions,
+        })
+    }
+
+    /// Builds a template, searches nonces until it meets the target and hands the block to
+    /// [`Node::handle_block`]. For tests, examples and devnets: it does not return until a
+    /// nonce is found (the extra-nonce is the timestamp, bumped when the nonces run out).
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::block_template`] and [`Node::handle_block`].
+    pub fn mine_block(&mut self, miner: &Address, now: u64) -> Result<BlockOutcome, Error> {
+        let mut block = self.block_template(miner, now)?;
+        while !pow::solve(&mut block.header, u64::MAX) {
+            block.header.timestamp += 1;
+        }
+        self.handle_block(block, now)
+    }
+
+    /// Returns the next queued event; drain until `None` after every `handle_*` call.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Returns the consensus parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Returns the block tree and main chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// Returns the ledger at our tip.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Returns the mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// Returns the tip's header.
+    pub fn tip(&self) -> &BlockHeader {
+        self.chain.tip().header()
+    }
+
+    /// Returns the main chain's height.
+    pub fn height(&self) -> u64 {
+        self.chain.height()
+    }
+
+    /// Returns a wallet's balance at our tip.
+    pub fn balance(&self, address: &Address) -> Amount {
+        self.ledger.balance(address)
+    }
+
+    /// Returns a block of the tree by hash.
+    pub fn block(&self, hash: &BlockHash) -> Option<&CheckedBlock> {
+        self.chain.get(hash)
+    }
+
+    fn check_new_block(&self, block: Block, now: u64) -> Result<CheckedBlock, Error> {
+        let hash = block.hash();
+        if self.chain.contains(&hash) {
+            return Err(ChainError::AlreadyKnown { hash }.into());
+        }
+        let prev = block.header.prev;
+        let Some(parent) = self.chain.get(&prev) else {
+            return Err(ChainError::UnknownParent { prev }.into());
+        };
+        chain::height_is_valid(&block.header, parent)?;
+        let checked = block::check_in_isolation(block, &self.verifier, &self.params)?;
+        chain::check_header_in_context(checked.header(), parent, &self.chain, &self.params, now)?;
+        Ok(checked)
+    }
+
+    /// Returns the candidate's blocks that we don't have, after checking its genesis and
+    /// links.
+    fn new_blocks_of(&self, blocks: Vec<Block>) -> Result<Vec<Block>, ChainError> {
+        if blocks.is_empty() {
+            return Err(ChainError::EmptyChain);
+        }
+        let genesis = self
+            .chain
+            .at_height(0)
+            .expect("genesis is on the main chain")
+            .hash();
+        let mut new = vec![];
+        let mut prev = None;
+        for (index, block) in blocks.into_iter().enumerate() {
+            let hash = block.hash();
+            if prev.is_some_and(|prev| block.header.prev != prev) {
+                return Err(ChainError::NotLinked { index });
+            }
+            prev = Some(hash);
+            if block.header.height == 0 && hash != genesis {
+                return Err(ChainError::ForeignGenesis {
+                    expected: genesis,
+                    actual: hash,
+                });
+            }
+            if new.is_empty() && self.chain.contains(&hash) {
+                continue;
+            }
+            new.push(block);
+        }
+        Ok(new)
+    }
+
+    fn prefers(&self, theirs: &ChainSummary) -> bool {
+        self.fork_choice
+            .prefer(&self.chain.tip_summary(), theirs)
+            .is_gt()
+    }
+
+    fn kept_ours(&self) -> ChainOutcome {
+        let tip = self.chain.tip_summary();
+        ChainOutcome::KeptOurs {
+            tip: tip.tip,
+            height: tip.height,
+        }
+    }
+
+    /// Forgets the blocks of a rejected candidate (each is built on the first).
+    fn forget(&mut self, inserted: &[BlockHash]) {
+        if let Some(first) = inserted.first() {
+            self.chain.remove(first);
+        }
+    }
+
+    /// Carries out a reorg plan against the ledger, all or nothing: on the first block
+    /// that fails, everything is put back and the failing block is forgotten.
+    fn reorganize(&mut self, plan: &ReorgPlan) -> Result<(), ChainError> {
+        let mut disconnected = Vec::with_capacity(plan.disconnect.len());
+        for hash in &plan.disconnect {
+            let diff = self
+                .undo
+                .remove(hash)
+                .expect("every main-chain block has an undo diff");
+            self.ledger.disconnect(&diff);
+            disconnected.push((*hash, diff));
+        }
+        let mut connected: Vec<(BlockHash, LedgerDiff)> = Vec::with_capacity(plan.connect.len());
+        for hash in &plan.connect {
+            let block = self.chain.get(hash).expect("plans name known blocks");
+            match self.ledger.connect(block) {
+                Ok(diff) => {
+                    self.ledger.apply(&diff);
+                    connected.push((*hash, diff));
+                }
+                Err((index, source)) => {
+                    for (_, diff) in connected.iter().rev() {
+                        self.ledger.disconnect(diff);
+                    }
+                    for (hash, diff) in disconnected.into_iter().rev() {
+                        self.ledger.apply(&diff);
+                        self.undo.insert(hash, diff);
+                    }
+                    self.chain.remove(hash);
+                    return Err(ChainError::Transfer {
+                        hash: *hash,
+                        index,
+                        source,
+                    });
+                }
+            }
+        }
+        let new_tip = connected.last().map(|(hash, _)| *hash);
+        let mut returned = vec![];
+        for (hash, _) in disconnected.iter().rev() {
+            let block = self
+                .chain
+                .get(hash)
+                .expect("disconnected blocks stay in the tree");
+            returned.extend(block.transfers().iter().cloned());
+        }
+        for (hash, diff) in connected {
+            self.undo.insert(hash, diff);
+        }
+        if let Some(new_tip) = new_tip {
+            self.chain.set_tip(new_tip);
+        }
+        self.mempool.reconcile(&self.ledger, returned);
+        self.queue_reorg_events(plan, &disconnected);
+        Ok(())
+    }
+
+    fn queue_reorg_events(&mut self, plan: &ReorgPlan, disconnected: &[(BlockHash, LedgerDiff)]) {
+        for (hash, _) in disconnected {
+            let height = self.chain.get(hash).map_or(0, CheckedBlock::height);
+            self.events.push_back(Event::BlockDisconnected {
+                hash: *hash,
+                height,
+            });
+        }
+        for hash in &plan.connect {
+            let height = self.chain.get(hash).map_or(0, CheckedBlock::height);
+            self.events.push_back(Event::BlockConnected {
+                hash: *hash,
+                height,
+            });
+        }
+        let tip = self.chain.tip();
+        self.events.push_back(Event::TipChanged {
+            hash: tip.hash(),
+            height: tip.height(),
+        });
+    }
+}

@@ -1,0 +1,316 @@
+//! Proof of work: targets, their compact encoding, work, retargeting and the nonce search.
+//!
+//! A block is valid work if its header hash, read as a 256-bit big-endian number, is at
+//! most the target. The header carries the target in Bitcoin's compact form
+//! ([`CompactTarget`]); the work a block proves is `2^256 / (target + 1)`, summed along a
+//! chain for the [`MostWork`](crate::chain::MostWork) fork choice.
+
+use core::{cmp::Ordering, fmt};
+
+use crypto_bigint::{NonZero, U256, U512};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{block::BlockHeader, hash::BlockHash, params::Params};
+
+/// A target in its 32-bit compact form, as the block header carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CompactTarget(u32);
+
+impl CompactTarget {
+    /// Wraps the 32-bit compact value (one size byte, three mantissa bytes).
+    pub const fn from_consensus(bits: u32) -> Self {
+        CompactTarget(bits)
+    }
+
+    /// Returns the 32-bit compact value.
+    pub const fn to_consensus(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for CompactTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// A 256-bit proof-of-work target; a header hash must be at most this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target([u8; 32]);
+
+/// The work a block proves, or a chain's sum of it: the expected number of hashes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Work([u8; 32]);
+
+/// Why a target is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PowError {
+    /// The compact value has the sign bit set, a zero mantissa, or does not fit 256 bits.
+    #[error("compact target {0} is not a valid positive 256-bit number")]
+    BadCompactTarget(CompactTarget),
+    /// The target is easier than the network's limit.
+    #[error("target {bits} is easier than the limit {limit}")]
+    AboveLimit {
+        /// The declared target.
+        bits: CompactTarget,
+        /// The easiest allowed.
+        limit: CompactTarget,
+    },
+    /// The header hash is above its target.
+    #[error("block hash {hash} is above its target {bits}")]
+    HashAboveTarget {
+        /// The header hash.
+        hash: BlockHash,
+        /// The declared target.
+        bits: CompactTarget,
+    },
+}
+
+impl Target {
+    /// Decodes a compact target.
+    ///
+    /// # Errors
+    ///
+    /// [`PowError::BadCompactTarget`] if negative, zero or wider than 256 bits.
+    pub fn from_compact(compact: CompactTarget) -> Result<Target, PowError> {
+        let bits = compact.0;
+        let size = (bits >> 24) as usize;
+        let mantissa = bits & 0x00ff_ffff;
+        if mantissa & 0x0080_0000 != 0 || mantissa == 0 {
+            return Err(PowError::BadCompactTarget(compact));
+        }
+        // value = mantissa * 256^(size - 3); mantissa byte i (0 = most significant) has
+        // weight 256^(size - 1 - i), so it sits at big-endian index 31 - (size - 1 - i).
+        let mut out = [0u8; 32];
+        let mantissa_bytes = [
+            (mantissa >> 16) as u8,
+            (mantissa >> 8) as u8,
+            mantissa as u8,
+        ];
+        for (i, byte) in mantissa_bytes.into_iter().enumerate() {
+            // Byte i has weight 256^(size - 1 - i); below 256^0 it is shifted out.
+            let Some(exponent) = size.checked_sub(1 + i) else {
+                continue;
+            };
+            match 31usize
+                .checked_sub(exponent)
+                .and_then(|index| out.get_mut(index))
+            {
+                Some(slot) => *slot = byte,
+                None if byte != 0 => return Err(PowError::BadCompactTarget(compact)),
+                None => {}
+            }
+        }
+        if out == [0; 32] {
+            return Err(PowError::BadCompactTarget(compact));
+        }
+        Ok(Target(out))
+    }
+
+    /// Encodes the target in compact form, rounding down to three significant bytes.
+    pub fn to_compact(self) -> CompactTarget {
+        let first = self.0.iter().position(|&b| b != 0).unwrap_or(31);
+        let mut size = (32 - first) as u32;
+        let byte = |i: usize| u32::from(self.0.get(i).copied().unwrap_or(0));
+        let mut mantissa = (byte(first) << 16) | (byte(first + 1) << 8) | byte(first + 2);
+        if size < 3 {
+            mantissa >>= 8 * (3 - size);
+        }
+        if mantissa & 0x0080_0000 != 0 {
+            mantissa >>= 8;
+            size += 1;
+        }
+        CompactTarget((size << 24) | mantissa)
+    }
+
+    /// Returns `true` if `hash` meets this target (is at most it, as a big-endian number).
+    pub fn is_met_by(&self, hash: &BlockHash) -> bool {
+        hash.as_bytes() <= &self.0
+    }
+
+    /// Returns the work a block at this target proves: `2^256 / (target + 1)`.
+    pub fn work(&self) -> Work {
+        let target = U256::from_be_slice(&self.0);
+        // 2^256 / (t + 1) == (!t / (t + 1)) + 1, computed without a 257-bit number.
+        let Some(divisor) = NonZero::new(target.wrapping_add(&U256::ONE)).into_option() else {
+            return Work::from_u256(U256::ONE); // target == 2^256 - 1
+        };
+        Work::from_u256(target.not().wrapping_div(&divisor).wrapping_add(&U256::ONE))
+    }
+
+    /// Returns the target as 32 big-endian bytes.
+    pub const fn to_be_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    fn to_u256(self) -> U256 {
+        U256::from_be_slice(&self.0)
+    }
+
+    fn from_u256(value: &U256) -> Target {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(value.to_be_bytes().as_ref());
+        Target(out)
+    }
+}
+
+impl Work {
+    /// No work at all.
+    pub const ZERO: Work = Work([0; 32]);
+
+    /// Adds two amounts of work, saturating at `2^256 - 1`.
+    #[must_use]
+    pub fn saturating_add(self, other: Work) -> Work {
+        Work::from_u256(self.to_u256().saturating_add(&other.to_u256()))
+    }
+
+    /// Returns the work as 32 big-endian bytes.
+    pub const fn to_be_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// Returns the work as a `u128`, saturating (for display and estimates).
+    pub fn to_u128_saturating(self) -> u128 {
+        let (high, low) = self.0.split_at(16);
+        if high.iter().any(|&b| b != 0) {
+            return u128::MAX;
+        }
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(low);
+        u128::from_be_bytes(bytes)
+    }
+
+    fn to_u256(self) -> U256 {
+        U256::from_be_slice(&self.0)
+    }
+
+    fn from_u256(value: U256) -> Work {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(value.to_be_bytes().as_ref());
+        Work(out)
+    }
+}
+
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_u128_saturating() {
+            u128::MAX => write!(f, "0x{}", hex::encode(self.0)),
+            n => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Checks that a header's declared target is valid, within the limit, and met by its hash.
+///
+/// # Consensus
+///
+/// > the proof-of-work is checked on the header hash against the target
+///
+/// This is the context-free half; [`chain`](crate::chain) checks that the declared target
+/// is the one the rules require at this height.
+///
+/// # Errors
+///
+/// [`PowError::BadCompactTarget`], [`PowError::AboveLimit`] or [`PowError::HashAboveTarget`].
+pub fn pow_is_valid(header: &BlockHeader, params: &Params) -> Result<(), PowError> {
+    let target = Target::from_compact(header.bits)?;
+    if target > params.pow_limit_target() {
+        return Err(PowError::AboveLimit {
+            bits: header.bits,
+            limit: params.pow_limit,
+        });
+    }
+    let hash = header.hash();
+    if !target.is_met_by(&hash) {
+        return Err(PowError::HashAboveTarget {
+            hash,
+            bits: header.bits,
+        });
+    }
+    Ok(())
+}
+
+/// Returns the target a block at `height` must declare, given its parent `parent`.
+///
+/// Every `params.retarget_interval` blocks the target is scaled by the time the last
+/// interval actually took over the time it should have taken (clamped to a factor of 4
+/// either way) and capped at the limit; in between it stays the parent's. `header_at`
+/// returns the ancestor header at a height; only the first header of the interval is
+/// asked for, and its error passes through.
+///
+/// # Errors
+///
+/// `header_at`'s error, or [`PowError::BadCompactTarget`] if the parent's target is bad.
+pub fn next_target<E: From<PowError>>(
+    parent: &BlockHeader,
+    height: u64,
+    params: &Params,
+    mut header_at: impl FnMut(u64) -> Result<BlockHeader, E>,
+) -> Result<CompactTarget, E> {
+    let interval = params.retarget_interval.max(2);
+    if !height.is_multiple_of(interval) || height < interval {
+        return Ok(parent.bits);
+    }
+    let first = header_at(height - interval)?;
+    let expected = (interval - 1)
+        .saturating_mul(params.target_block_secs)
+        .max(1);
+    let actual = parent
+        .timestamp
+        .saturating_sub(first.timestamp)
+        .clamp(expected.div_ceil(4), expected.saturating_mul(4));
+    let old = Target::from_compact(parent.bits)?.to_u256();
+    let scaled: U512 = old
+        .concatenating_mul(&crypto_bigint::U64::from_u64(actual))
+        .resize();
+    let divisor = NonZero::new(U512::from_u64(expected)).expect("expected is at least 1");
+    let new = scaled.wrapping_div(&divisor);
+    let limit = params.pow_limit_target();
+    let new = match new.resize_checked::<{ U256::LIMBS }>().into_option() {
+        Some(new) if new.cmp_vartime(&limit.to_u256()) != Ordering::Greater => {
+            Target::from_u256(&new)
+        }
+        _ => limit,
+    };
+    Ok(new.to_compact())
+}
+
+/// Searches nonces from `header.nonce` for at most `max_tries` hashes.
+///
+/// On success the header's nonce is the one found and `true` is returned; otherwise the
+/// nonce is left after the last one tried. Everything but the last eight bytes (the nonce)
+/// is hashed once; each try hashes only the nonce on a clone of that state.
+///
+/// # Examples
+///
+/// ```
+/// use gophercoin_core::{Params, pow};
+///
+/// let params = Params::devnet();
+/// let mut header = params.genesis().header;
+/// header.height = 1;
+/// assert!(pow::solve(&mut header, 1_000_000));
+/// assert!(pow::pow_is_valid(&header, &params).is_ok());
+/// ```
+pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
+    let Ok(target) = Target::from_compact(header.bits) else {
+        return false;
+    };
+    let bytes = header.to_bytes();
+    let (prefix, _) = bytes.split_at(BlockHeader::SIZE - 8);
+    let midstate = Sha256::new_with_prefix(prefix);
+    for _ in 0..max_tries {
+        let hash: [u8; 32] = midstate
+            .clone()
+            .chain_update(header.nonce.to_be_bytes())
+            .finalize()
+            .into();
+        if target.is_met_by(&BlockHash::from_bytes(hash)) {
+            return true;
+        }
+        header.nonce = header.nonce.wrapping_add(1);
+    }
+    false
+}

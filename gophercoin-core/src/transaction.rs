@@ -1,0 +1,285 @@
+//! Transactions: what a wallet signs, what the wire carries, and what passed the checks.
+//!
+//! A [`Transaction`] is the unsigned payload; [`SignedTransaction`] adds the signature and
+//! is what arrives from outside; [`VerifiedTransaction`] can only be made by
+//! [`check_in_isolation`] (or [`SignedTransaction::verify`]), and it is the only kind the
+//! ledger and the mempool accept. Block rewards are [`Reward`]s, never signed transfers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    amount::Amount,
+    codec::{self, REWARD_TAG, TX_TAG},
+    crypto::{Address, CryptoError, Signature, Signer, Verifier},
+    hash::{TxId, sha256},
+    params::Params,
+};
+
+/// A transfer of `amount` from `sender` to `recipient`, before it is signed.
+///
+/// `nonce` is any number the sender chooses (a wallet picks it at random) so that two
+/// transfers with the same parties and amount are different transactions; `chain_id`
+/// binds the transaction to one network. Both are signed, and the [`TxId`] covers them.
+///
+/// # Examples
+///
+/// ```
+/// use gophercoin_core::{Amount, Params, RsaSigner, RsaVerifier, Signer, Transaction};
+/// # let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
+/// # let bob: RsaSigner = include_str!("../tests/data/bob.pkcs8.hex").trim().parse()?;
+/// let params = Params::devnet();
+/// let tx = Transaction {
+///     chain_id: params.chain_id,
+///     sender: alice.address(),
+///     recipient: bob.address(),
+///     amount: Amount::positive(5)?,
+///     nonce: 7,
+/// };
+/// let signed = tx.sign(&alice)?;
+/// let verified = signed.verify(&RsaVerifier::default(), &params)?;
+/// assert_eq!(verified.id(), verified.transaction().id());
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transaction {
+    /// The network this transaction is for ([`Params::chain_id`]).
+    pub chain_id: u32,
+    /// The paying wallet; the signature must be this key's.
+    pub sender: Address,
+    /// The paid wallet.
+    pub recipient: Address,
+    /// How much is paid; positive.
+    #[serde(deserialize_with = "crate::amount::deserialize_positive")]
+    pub amount: Amount,
+    /// Chosen by the sender to make the transaction unique.
+    pub nonce: u64,
+}
+
+/// A transaction and its sender's signature, as it arrives from a wallet or a peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedTransaction {
+    /// The signed payload.
+    pub transaction: Transaction,
+    /// The sender's signature over [`Transaction::signing_bytes`].
+    pub signature: Signature,
+}
+
+/// A signed transaction whose shape, amount, keys and signature have been checked.
+///
+/// Only [`check_in_isolation`] makes one, so holding one is proof of those checks.
+/// Balance and replay depend on the chain and are checked by the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTransaction {
+    signed: SignedTransaction,
+    id: TxId,
+}
+
+/// A block's payment to its miner: the only way new coins come to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reward {
+    /// The height of the block that pays it, so every reward has its own id.
+    pub height: u64,
+    /// The miner's wallet.
+    pub recipient: Address,
+    /// Exactly [`Params::block_reward`].
+    pub amount: Amount,
+}
+
+/// Why a transaction is invalid on its own, whatever the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxError {
+    /// The transaction is for another network.
+    #[error("transaction is for chain {actual:#x}, this is chain {expected:#x}")]
+    WrongChain {
+        /// This network's id.
+        expected: u32,
+        /// The transaction's.
+        actual: u32,
+    },
+    /// The amount is zero.
+    #[error("amount must be greater than zero")]
+    ZeroAmount,
+    /// The encoding is larger than allowed.
+    #[error("transaction is {size} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// The canonical encoding's size.
+        size: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The sender is not an acceptable key.
+    #[error("bad sender key: {0}")]
+    BadSender(CryptoError),
+    /// The recipient is not an acceptable key.
+    #[error("bad recipient key: {0}")]
+    BadRecipient(CryptoError),
+    /// The signature is not the sender's over this transaction.
+    #[error("bad signature: {0}")]
+    BadSignature(CryptoError),
+}
+
+impl Transaction {
+    /// Returns the canonical bytes that are signed: a domain tag and the encoded fields.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        codec::encode_tagged(TX_TAG, self)
+    }
+
+    /// Returns the transaction id: the SHA-256 of [`Transaction::signing_bytes`].
+    pub fn id(&self) -> TxId {
+        TxId::from_bytes(sha256(&[&self.signing_bytes()]))
+    }
+
+    /// Signs the transaction with the sender's key.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::SigningFailed`] if `signer` is not the sender or can't sign.
+    pub fn sign(self, signer: &impl Signer) -> Result<SignedTransaction, CryptoError> {
+        if signer.address() != self.sender {
+            return Err(CryptoError::SigningFailed(
+                "the signer is not the sender".into(),
+            ));
+        }
+        let signature = signer.sign(&self.signing_bytes())?;
+        Ok(SignedTransaction {
+            transaction: self,
+            signature,
+        })
+    }
+}
+
+impl SignedTransaction {
+    /// Checks the transaction on its own; see [`check_in_isolation`].
+    ///
+    /// # Errors
+    ///
+    /// The first [`TxError`] found.
+    pub fn verify(
+        self,
+        verifier: &impl Verifier,
+        params: &Params,
+    ) -> Result<VerifiedTransaction, TxError> {
+        check_in_isolation(self, verifier, params)
+    }
+
+    /// Returns the transaction id (it does not cover the signature).
+    pub fn id(&self) -> TxId {
+        self.transaction.id()
+    }
+}
+
+impl VerifiedTransaction {
+    /// Returns the transaction id.
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// Returns the unsigned payload.
+    pub fn transaction(&self) -> &Transaction {
+        &self.signed.transaction
+    }
+
+    /// Returns the signed transaction.
+    pub fn signed(&self) -> &SignedTransaction {
+        &self.signed
+    }
+
+    /// Returns the signed transaction, giving up the proof of verification.
+    pub fn into_signed(self) -> SignedTransaction {
+        self.signed
+    }
+}
+
+impl Reward {
+    /// Returns the reward's id: the SHA-256 of its tagged canonical encoding.
+    pub fn id(&self) -> TxId {
+        TxId::from_bytes(sha256(&[&codec::encode_tagged(REWARD_TAG, self)]))
+    }
+}
+
+/// Checks everything about a transaction that does not depend on the chain, in order of
+/// cost: network, amount, size, keys, signature.
+///
+/// # Consensus
+///
+/// > Every non-reward transaction carries a valid signature by the sender's key over a
+/// > canonical encoding of the transaction
+///
+/// > zero, negative, fractional and overflowing amounts are rejected with a clear error
+///
+/// # Errors
+///
+/// The first [`TxError`] found.
+pub fn check_in_isolation(
+    signed: SignedTransaction,
+    verifier: &impl Verifier,
+    params: &Params,
+) -> Result<VerifiedTransaction, TxError> {
+    let tx = &signed.transaction;
+    chain_id_is_valid(tx, params)?;
+    amount_is_valid(tx)?;
+    let signing_bytes = tx.signing_bytes();
+    size_is_valid(&signing_bytes, &signed.signature, params)?;
+    verifier
+        .check_address(&tx.sender)
+        .map_err(TxError::BadSender)?;
+    verifier
+        .check_address(&tx.recipient)
+        .map_err(TxError::BadRecipient)?;
+    verifier
+        .verify(&tx.sender, &signing_bytes, &signed.signature)
+        .map_err(TxError::BadSignature)?;
+    let id = TxId::from_bytes(sha256(&[&signing_bytes]));
+    Ok(VerifiedTransaction { signed, id })
+}
+
+/// Checks that the transaction is for this network.
+///
+/// # Errors
+///
+/// [`TxError::WrongChain`].
+pub fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxError> {
+    if tx.chain_id != params.chain_id {
+        return Err(TxError::WrongChain {
+            expected: params.chain_id,
+            actual: tx.chain_id,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the amount is positive (the [`Amount`] type already bounds it above).
+///
+/// # Errors
+///
+/// [`TxError::ZeroAmount`].
+pub fn amount_is_valid(tx: &Transaction) -> Result<(), TxError> {
+    if tx.amount.is_zero() {
+        return Err(TxError::ZeroAmount);
+    }
+    Ok(())
+}
+
+/// Checks the encoded size of payload and signature against [`Params::max_tx_bytes`].
+///
+/// # Errors
+///
+/// [`TxError::TooLarge`].
+pub fn size_is_valid(
+    signing_bytes: &[u8],
+    signature: &Signature,
+    params: &Params,
+) -> Result<(), TxError> {
+    let size = signing_bytes.len() + signature.as_bytes().len();
+    if size > params.max_tx_bytes {
+        return Err(TxError::TooLarge {
+            size,
+            max: params.max_tx_bytes,
+        });
+    }
+    Ok(())
+}
