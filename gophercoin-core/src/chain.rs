@@ -50,6 +50,18 @@ pub struct MostWork;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LongestChain;
 
+impl<T: ForkChoice + ?Sized> ForkChoice for &T {
+    fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering {
+        (**self).prefer(ours, theirs)
+    }
+}
+
+impl<T: ForkChoice + ?Sized> ForkChoice for Box<T> {
+    fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering {
+        (**self).prefer(ours, theirs)
+    }
+}
+
 impl ForkChoice for MostWork {
     fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering {
         theirs.work.cmp(&ours.work)

@@ -115,9 +115,6 @@ impl Target {
         let mut size = (32 - first) as u32;
         let byte = |i: usize| u32::from(self.0.get(i).copied().unwrap_or(0));
         let mut mantissa = (byte(first) << 16) | (byte(first + 1) << 8) | byte(first + 2);
-        if size < 3 {
-            mantissa >>= 8 * (3 - size);
-        }
         if mantissa & 0x0080_0000 != 0 {
             mantissa >>= 8;
             size += 1;

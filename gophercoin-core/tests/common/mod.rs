@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use gophercoin_core::{
-    Address, Amount, Block, BlockHash, Event, Node, Params, RsaSigner, Signer, SignedTransaction,
-    Transaction, TxId, block, pow,
+    Address, Amount, Block, BlockHash, BlockOutcome, Event, ForkChoice, Node, Params, RsaSigner,
+    RsaVerifier, SignedTransaction, Signer, Transaction, TxId, block, pow,
 };
 
 /// The committed test keys: alice, bob, carol, dave.
@@ -66,21 +66,26 @@ pub fn transfer(from: &RsaSigner, to: &RsaSigner, amount: Amount, nonce: u64) ->
 }
 
 /// Mines `n` blocks paying `miner`, on schedule, and drains events.
-pub fn mine(node: &mut Node, miner: &RsaSigner, n: u64) {
+pub fn mine<F: ForkChoice>(node: &mut Node<RsaVerifier, F>, miner: &RsaSigner, n: u64) {
     for _ in 0..n {
         let now = time(node.height() + 1);
-        node.mine_block(&miner.address(), now).unwrap();
+        let outcome = node.mine_block(&miner.address(), now).unwrap();
+        assert!(
+            matches!(outcome, BlockOutcome::Extended { .. }),
+            "{outcome:?}"
+        );
     }
     drain(node);
 }
 
-pub fn drain(node: &mut Node) -> Vec<Event> {
+pub fn drain<F: ForkChoice>(node: &mut Node<RsaVerifier, F>) -> Vec<Event> {
     std::iter::from_fn(|| node.poll_event()).collect()
 }
 
 /// A template for the next block, paying `miner`, made on schedule.
 pub fn template(node: &Node, miner: &RsaSigner) -> Block {
-    node.block_template(&miner.address(), time(node.height() + 1)).unwrap()
+    node.block_template(&miner.address(), time(node.height() + 1))
+        .unwrap()
 }
 
 /// Recomputes the merkle root and solves the proof of work.
@@ -92,13 +97,19 @@ pub fn seal(mut block: Block) -> Block {
 /// Solves the proof of work without touching the merkle root.
 pub fn solve(mut block: Block) -> Block {
     block.header.nonce = 0;
-    assert!(pow::solve(&mut block.header, 50_000_000), "devnet targets are easy");
+    assert!(
+        pow::solve(&mut block.header, 50_000_000),
+        "devnet targets are easy"
+    );
     block
 }
 
 /// Returns the main chain from genesis, as a peer would serve it.
-pub fn main_chain(node: &Node) -> Vec<Block> {
-    node.chain().main_chain_from(0).map(|b| b.to_block()).collect()
+pub fn main_chain<F: ForkChoice>(node: &Node<RsaVerifier, F>) -> Vec<Block> {
+    node.chain()
+        .main_chain_from(0)
+        .map(|b| b.to_block())
+        .collect()
 }
 
 /// Everything observable about a node's state.
@@ -113,11 +124,15 @@ pub struct Snapshot {
     pub known_blocks: usize,
 }
 
-pub fn snapshot(node: &Node) -> Snapshot {
+pub fn snapshot<F: ForkChoice>(node: &Node<RsaVerifier, F>) -> Snapshot {
     Snapshot {
         tip: node.tip().hash(),
         height: node.height(),
-        balances: node.ledger().balances().map(|(a, b)| (a.clone(), b)).collect(),
+        balances: node
+            .ledger()
+            .balances()
+            .map(|(a, b)| (a.clone(), b))
+            .collect(),
         supply: node.ledger().supply(),
         included: node.ledger().included_count(),
         mempool: node.mempool().iter().map(|tx| tx.id()).collect(),

@@ -1,0 +1,271 @@
+//! Property tests over random histories of valid and invalid inputs.
+//!
+//! After every step an independent model recomputes the ledger from the main chain with
+//! signed arithmetic and checks the core's invariants: supply is reward × height, no
+//! balance ever goes negative, no transaction is included twice, the core's balances are
+//! the model's, and a rejected input changed nothing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+use gophercoin_core::{
+    Address, Amount, Block, BlockTransaction, ChainOutcome, Event, Node, Signature,
+    SignedTransaction, Signer, codec,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Action {
+    /// Mine a block for `miner`, `gap` seconds after the last.
+    Mine { miner: usize, gap: u64 },
+    /// A signed payment; may overdraw.
+    Pay {
+        from: usize,
+        to: usize,
+        units: u64,
+        nonce: u64,
+    },
+    /// Submit an earlier payment again.
+    Replay { pick: usize },
+    /// A payment whose signature was tampered with.
+    Tamper { from: usize, to: usize, units: u64 },
+    /// A block that pays its miner more than the reward.
+    ForgeReward { miner: usize, extra: u64 },
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let who = 0..4usize;
+    prop_oneof![
+        3 => (who.clone(), 1..12u64).prop_map(|(miner, gap)| Action::Mine { miner, gap }),
+        4 => (who.clone(), who.clone(), 1..30 * Amount::UNITS_PER_COIN, any::<u64>())
+            .prop_map(|(from, to, units, nonce)| Action::Pay { from, to, units, nonce }),
+        1 => any::<usize>().prop_map(|pick| Action::Replay { pick }),
+        1 => (who.clone(), who.clone(), 1..1000u64)
+            .prop_map(|(from, to, units)| Action::Tamper { from, to, units }),
+        1 => (who, 1..1000u64).prop_map(|(miner, extra)| Action::ForgeReward { miner, extra }),
+    ]
+}
+
+/// Runs actions on a node, checking invariants after each; returns the events seen.
+struct Run {
+    node: Node,
+    now: u64,
+    sent: Vec<SignedTransaction>,
+    events: Vec<Event>,
+}
+
+impl Run {
+    fn new(node: Node) -> Self {
+        let now = node.tip().timestamp;
+        Run {
+            node,
+            now,
+            sent: vec![],
+            events: vec![],
+        }
+    }
+
+    fn step(&mut self, action: &Action) {
+        let before = snapshot(&self.node);
+        let accepted = match action {
+            Action::Mine { miner, gap } => {
+                self.now += gap;
+                self.node
+                    .mine_block(&keys()[*miner].address(), self.now)
+                    .is_ok()
+            }
+            Action::Pay {
+                from,
+                to,
+                units,
+                nonce,
+            } => {
+                let tx = transfer(&keys()[*from], &keys()[*to], self.units(*units), *nonce);
+                self.sent.push(tx.clone());
+                self.node.handle_transaction(tx).is_ok()
+            }
+            Action::Replay { pick } => match self.sent.len() {
+                0 => false,
+                n => self
+                    .node
+                    .handle_transaction(self.sent[pick % n].clone())
+                    .is_ok(),
+            },
+            Action::Tamper { from, to, units } => {
+                let mut tx = transfer(&keys()[*from], &keys()[*to], self.units(*units), 0);
+                let mut sig = tx.signature.as_bytes().to_vec();
+                sig[0] ^= 0x80;
+                tx.signature = Signature::from_bytes(sig).unwrap();
+                let result = self.node.handle_transaction(tx);
+                assert_eq!(result.unwrap_err().kind(), "bad_signature");
+                false
+            }
+            Action::ForgeReward { miner, extra } => {
+                let mut block = self
+                    .node
+                    .block_template(&keys()[*miner].address(), self.now)
+                    .unwrap();
+                let BlockTransaction::Reward(reward) = &mut block.transactions[0] else {
+                    unreachable!("templates start with the reward")
+                };
+                reward.amount = reward.amount.checked_add(units(*extra)).unwrap();
+                let result = self.node.handle_block(seal(block), self.now);
+                assert_eq!(result.unwrap_err().kind(), "wrong_reward_amount");
+                false
+            }
+        };
+        self.events.extend(drain(&mut self.node));
+        if !accepted {
+            assert_eq!(
+                snapshot(&self.node),
+                before,
+                "{action:?} was rejected but changed state"
+            );
+        }
+        check_invariants(&self.node);
+    }
+
+    fn units(&self, units: u64) -> Amount {
+        Amount::positive(units).unwrap()
+    }
+}
+
+/// Recomputes the ledger from the main chain with signed arithmetic and compares.
+fn check_invariants(node: &Node) {
+    let reward = params().block_reward;
+    let mut balances: BTreeMap<Address, i128> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for block in node.chain().main_chain_from(1) {
+        let r = block
+            .reward()
+            .expect("every block after genesis has a reward");
+        assert_eq!(r.amount, reward);
+        *balances.entry(r.recipient.clone()).or_default() += i128::from(r.amount.to_units());
+        for tx in block.transfers() {
+            assert!(
+                seen.insert(tx.id()),
+                "transaction {} included twice",
+                tx.id()
+            );
+            let t = tx.transaction();
+            let amount = i128::from(t.amount.to_units());
+            let sender = balances.entry(t.sender.clone()).or_default();
+            *sender -= amount;
+            assert!(
+                *sender >= 0,
+                "a balance went negative at height {}",
+                block.height()
+            );
+            *balances.entry(t.recipient.clone()).or_default() += amount;
+        }
+    }
+    balances.retain(|_, b| *b != 0);
+    let supply = i128::from(reward.to_units()) * i128::from(node.height());
+    assert_eq!(balances.values().sum::<i128>(), supply);
+    assert_eq!(i128::from(node.ledger().supply().to_units()), supply);
+    let core: BTreeMap<Address, i128> = node
+        .ledger()
+        .balances()
+        .map(|(a, b)| (a.clone(), i128::from(b.to_units())))
+        .collect();
+    assert_eq!(core, balances);
+    // Pending transactions never overdraw on top of each other.
+    for (address, _) in node.ledger().balances() {
+        assert!(node.mempool().spending(address) <= node.balance(address));
+    }
+    for tx in node.mempool().iter() {
+        assert!(!node.ledger().is_included(&tx.id()));
+    }
+}
+
+fn run(actions: &[Action]) -> Run {
+    let mut run = Run::new(Node::devnet());
+    for action in actions {
+        run.step(action);
+    }
+    run
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_over_random_histories(actions in prop::collection::vec(action(), 1..40)) {
+        run(&actions);
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_state_and_events(actions in prop::collection::vec(action(), 1..25)) {
+        let first = run(&actions);
+        let second = run(&actions);
+        prop_assert_eq!(snapshot(&first.node), snapshot(&second.node));
+        prop_assert_eq!(first.node.ledger(), second.node.ledger());
+        prop_assert_eq!(first.events, second.events);
+    }
+
+    #[test]
+    fn encodings_round_trip(actions in prop::collection::vec(action(), 1..25)) {
+        let run = run(&actions);
+        for block in main_chain(&run.node) {
+            let bytes = codec::encode_block(&block);
+            prop_assert_eq!(&codec::decode_block(&bytes, bytes.len()).unwrap(), &block);
+            let json = serde_json::to_string(&block).unwrap();
+            prop_assert_eq!(&serde_json::from_str::<Block>(&json).unwrap(), &block);
+        }
+        for tx in &run.sent {
+            let bytes = codec::encode_transaction(tx);
+            prop_assert_eq!(&codec::decode_transaction(&bytes, bytes.len()).unwrap(), tx);
+            let json = serde_json::to_string(tx).unwrap();
+            prop_assert_eq!(&serde_json::from_str::<SignedTransaction>(&json).unwrap(), tx);
+        }
+    }
+
+    #[test]
+    fn reorg_to_a_heavier_fork_and_back_restores_the_exact_ledger(
+        prefix in prop::collection::vec(action(), 0..12),
+        ours in prop::collection::vec(action(), 1..12),
+        theirs in prop::collection::vec(action(), 1..12),
+    ) {
+        let base = run(&prefix);
+        let mut a = Run { sent: vec![], events: vec![], ..Run::new(base.node.clone()) };
+        a.now = base.now;
+        let mut b = Run { sent: vec![], events: vec![], ..Run::new(base.node.clone()) };
+        b.now = base.now;
+        for action in &ours { a.step(action); }
+        for action in &theirs { b.step(action); }
+        // Make b strictly heavier than a, then a's branch heavier than b again.
+        while b.node.chain().tip_summary().work <= a.node.chain().tip_summary().work {
+            b.step(&Action::Mine { miner: 3, gap: 5 });
+        }
+        let mut node = a.node.clone();
+        let later = a.now.max(b.now) + 1;
+        let outcome = node.handle_chain(main_chain(&b.node), later).unwrap();
+        prop_assert!(matches!(outcome, ChainOutcome::Adopted { .. }), "{:?}", outcome);
+        prop_assert_eq!(node.ledger(), b.node.ledger());
+        check_invariants(&node);
+
+        while a.node.chain().tip_summary().work <= b.node.chain().tip_summary().work {
+            a.step(&Action::Mine { miner: 2, gap: 5 });
+        }
+        let later = a.now.max(b.now) + 1;
+        let outcome = node.handle_chain(main_chain(&a.node), later).unwrap();
+        prop_assert!(matches!(outcome, ChainOutcome::Adopted { .. }), "{:?}", outcome);
+        prop_assert_eq!(node.ledger(), a.node.ledger());
+        prop_assert_eq!(node.tip(), a.node.tip());
+        check_invariants(&node);
+    }
+}
+
+#[test]
+fn compact_targets_round_trip() {
+    use gophercoin_core::{CompactTarget, Target};
+    proptest!(|(size in 1u32..=32, mantissa in 1u32..0x0080_0000)| {
+        let compact = CompactTarget::from_consensus((size << 24) | mantissa);
+        if let Ok(target) = Target::from_compact(compact) {
+            // Re-encoding normalises; decoding the normal form gives the same target.
+            prop_assert_eq!(Target::from_compact(target.to_compact()).unwrap(), target);
+        }
+    });
+}

@@ -1,0 +1,670 @@
+//! One test per rule of DESIGN §3: the bad input is rejected with its typed error, and
+//! the node's state (tip, balances, mempool, known blocks) is exactly as before.
+
+mod common;
+
+use common::*;
+use gophercoin_core::{
+    Amount, Block, BlockError, BlockTransaction, ChainError, CompactTarget, CryptoError, Error,
+    LedgerError, MempoolError, Node, PowError, Reward, RsaSigner, Signature, SignedTransaction,
+    Signer, Transaction, TxError,
+};
+
+/// A node where alice has mined 3 blocks (60 coins).
+fn funded() -> Node {
+    let mut node = Node::devnet();
+    mine(&mut node, alice(), 3);
+    node
+}
+
+/// Asserts that `f` fails with `expected` and leaves the node untouched.
+fn rejects<T: std::fmt::Debug>(
+    node: &mut Node,
+    expected: impl Into<Error>,
+    f: impl FnOnce(&mut Node) -> Result<T, Error>,
+) {
+    let before = snapshot(node);
+    let result = f(node);
+    assert_eq!(result.unwrap_err(), expected.into());
+    assert_eq!(
+        snapshot(node),
+        before,
+        "state changed after a rejected input"
+    );
+    assert_eq!(node.poll_event(), None, "a rejected input queued an event");
+}
+
+fn submit_block(node: &mut Node, block: Block) -> Result<gophercoin_core::BlockOutcome, Error> {
+    let now = time(block.header.height);
+    node.handle_block(block, now)
+}
+
+// --- signatures ------------------------------------------------------------------------
+
+#[test]
+fn corrupted_signature_is_rejected() {
+    let mut node = funded();
+    let mut tx = transfer(alice(), bob(), coins(1), 1);
+    let mut bytes = tx.signature.as_bytes().to_vec();
+    bytes[10] ^= 1;
+    tx.signature = Signature::from_bytes(bytes).unwrap();
+    rejects(
+        &mut node,
+        TxError::BadSignature(CryptoError::BadSignature),
+        |n| n.handle_transaction(tx),
+    );
+}
+
+#[test]
+fn signature_by_another_key_is_rejected() {
+    let mut node = funded();
+    let mut tx = transfer(alice(), bob(), coins(1), 1);
+    tx.signature = bob().sign(&tx.transaction.signing_bytes()).unwrap();
+    rejects(
+        &mut node,
+        TxError::BadSignature(CryptoError::BadSignature),
+        |n| n.handle_transaction(tx),
+    );
+}
+
+#[test]
+fn empty_signature_is_rejected() {
+    let mut node = funded();
+    let mut tx = transfer(alice(), bob(), coins(1), 1);
+    tx.signature = Signature::from_bytes(vec![]).unwrap();
+    rejects(
+        &mut node,
+        TxError::BadSignature(CryptoError::BadSignature),
+        |n| n.handle_transaction(tx),
+    );
+}
+
+#[test]
+fn changing_a_signed_field_breaks_the_signature() {
+    let mut node = funded();
+    let mut tx = transfer(alice(), bob(), coins(1), 1);
+    tx.transaction.amount = coins(2);
+    rejects(
+        &mut node,
+        TxError::BadSignature(CryptoError::BadSignature),
+        |n| n.handle_transaction(tx),
+    );
+}
+
+#[test]
+fn transaction_for_another_chain_is_rejected() {
+    let mut node = funded();
+    let tx = Transaction {
+        chain_id: params().chain_id + 1,
+        sender: alice().address(),
+        recipient: bob().address(),
+        amount: coins(1),
+        nonce: 1,
+    }
+    .sign(alice())
+    .unwrap();
+    let expected = TxError::WrongChain {
+        expected: params().chain_id,
+        actual: params().chain_id + 1,
+    };
+    rejects(&mut node, expected, |n| n.handle_transaction(tx));
+}
+
+#[test]
+fn weak_and_odd_keys_are_rejected() {
+    let small = include_str!("data/small1024.pkcs8.hex").trim();
+    let odd = include_str!("data/exponent3.pkcs8.hex").trim();
+    let large = include_str!("data/large4608.pkcs8.hex").trim();
+    assert_eq!(
+        small.parse::<RsaSigner>().unwrap_err(),
+        CryptoError::KeyTooSmall {
+            bits: 1024,
+            min: 2048
+        }
+    );
+    assert_eq!(
+        odd.parse::<RsaSigner>().unwrap_err(),
+        CryptoError::BadExponent
+    );
+    assert_eq!(
+        large.parse::<RsaSigner>().unwrap_err(),
+        CryptoError::KeyTooLarge {
+            bits: 4608,
+            max: 4096
+        }
+    );
+    assert!(matches!(
+        "zz".parse::<RsaSigner>(),
+        Err(CryptoError::BadHex(_))
+    ));
+    assert!(matches!(
+        "3000".parse::<RsaSigner>(),
+        Err(CryptoError::BadKeyEncoding { .. })
+    ));
+    // The original wallet's PKCS#1 private keys are accepted on input.
+    let original: RsaSigner = include_str!("data/original.pkcs1.hex")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(original.address(), alice().address());
+}
+
+#[test]
+fn transfer_to_a_key_that_is_not_a_key_is_rejected() {
+    let mut node = funded();
+    let recipient = "300d06092a864886f70d0101010500".parse().unwrap();
+    let tx = Transaction {
+        chain_id: params().chain_id,
+        sender: alice().address(),
+        recipient,
+        amount: coins(1),
+        nonce: 1,
+    }
+    .sign(alice())
+    .unwrap();
+    let result = node.handle_transaction(tx);
+    assert!(
+        matches!(result, Err(Error::Tx(TxError::BadRecipient(_)))),
+        "{result:?}"
+    );
+    assert!(node.mempool().is_empty());
+}
+
+// --- amounts ---------------------------------------------------------------------------
+
+#[test]
+fn zero_amount_is_rejected() {
+    let mut node = funded();
+    let tx = transfer(alice(), bob(), Amount::ZERO, 1);
+    rejects(&mut node, TxError::ZeroAmount, |n| n.handle_transaction(tx));
+}
+
+#[test]
+fn malformed_amounts_fail_to_deserialize() {
+    let tx = transfer(alice(), bob(), coins(1), 1);
+    let json = serde_json::to_value(&tx).unwrap();
+    for bad in [
+        serde_json::json!(-5),
+        serde_json::json!(1.5),
+        serde_json::json!("10"),
+        serde_json::json!(0),
+        serde_json::json!(null),
+        serde_json::json!(u64::MAX),
+        serde_json::json!(Amount::MAX.to_units() + 1),
+    ] {
+        let mut value = json.clone();
+        value["transaction"]["amount"] = bad.clone();
+        let parsed = serde_json::from_value::<SignedTransaction>(value);
+        assert!(parsed.is_err(), "amount {bad} was accepted");
+    }
+    let mut unknown = json.clone();
+    unknown["transaction"]["fee"] = serde_json::json!(1);
+    assert!(serde_json::from_value::<SignedTransaction>(unknown).is_err());
+    assert_eq!(
+        serde_json::from_value::<SignedTransaction>(json).unwrap(),
+        tx
+    );
+}
+
+// --- balances --------------------------------------------------------------------------
+
+#[test]
+fn overdraft_is_rejected() {
+    let mut node = funded();
+    let tx = transfer(alice(), bob(), coins(61), 1);
+    let expected = LedgerError::Overdraft {
+        available: coins(60),
+        required: coins(61),
+    };
+    rejects(&mut node, MempoolError::Ledger(expected), |n| {
+        n.handle_transaction(tx)
+    });
+}
+
+#[test]
+fn wallet_with_nothing_cannot_pay() {
+    let mut node = funded();
+    let tx = transfer(bob(), alice(), units(1), 1);
+    let expected = LedgerError::Overdraft {
+        available: Amount::ZERO,
+        required: units(1),
+    };
+    rejects(&mut node, MempoolError::Ledger(expected), |n| {
+        n.handle_transaction(tx)
+    });
+}
+
+#[test]
+fn two_transactions_that_together_overdraw_cannot_both_get_in() {
+    let mut node = funded();
+    node.handle_transaction(transfer(alice(), bob(), coins(40), 1))
+        .unwrap();
+    drain(&mut node);
+    let second = transfer(alice(), carol(), coins(30), 2);
+    let expected = LedgerError::Overdraft {
+        available: coins(20),
+        required: coins(30),
+    };
+    rejects(&mut node, MempoolError::Ledger(expected), |n| {
+        n.handle_transaction(second)
+    });
+}
+
+#[test]
+fn block_whose_transfers_together_overdraw_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    for (nonce, to) in [(1, bob()), (2, carol())] {
+        let tx = transfer(alice(), to, coins(40), nonce);
+        block.transactions.push(BlockTransaction::Transfer(tx));
+    }
+    let block = seal(block);
+    let expected = ChainError::Transfer {
+        hash: block.hash(),
+        index: 1,
+        source: LedgerError::Overdraft {
+            available: coins(20),
+            required: coins(40),
+        },
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+// --- replay ----------------------------------------------------------------------------
+
+#[test]
+fn pending_transaction_submitted_again_is_already_known() {
+    let mut node = funded();
+    let tx = transfer(alice(), bob(), coins(1), 1);
+    node.handle_transaction(tx.clone()).unwrap();
+    drain(&mut node);
+    rejects(
+        &mut node,
+        MempoolError::AlreadyPending { id: tx.id() },
+        |n| n.handle_transaction(tx),
+    );
+}
+
+#[test]
+fn mined_transaction_cannot_be_replayed() {
+    let mut node = funded();
+    let tx = transfer(alice(), bob(), coins(1), 1);
+    node.handle_transaction(tx.clone()).unwrap();
+    mine(&mut node, carol(), 1);
+    assert_eq!(node.balance(&bob().address()), coins(1));
+    rejects(&mut node, LedgerError::Replay { id: tx.id() }, |n| {
+        n.handle_transaction(tx.clone())
+    });
+
+    // Nor inside a block.
+    let mut block = template(&node, carol());
+    block
+        .transactions
+        .push(BlockTransaction::Transfer(tx.clone()));
+    let block = seal(block);
+    let expected = ChainError::Transfer {
+        hash: block.hash(),
+        index: 0,
+        source: LedgerError::Replay { id: tx.id() },
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn same_transaction_twice_in_a_block_is_rejected() {
+    let mut node = funded();
+    let tx = transfer(alice(), bob(), coins(1), 1);
+    let mut block = template(&node, carol());
+    block
+        .transactions
+        .push(BlockTransaction::Transfer(tx.clone()));
+    block
+        .transactions
+        .push(BlockTransaction::Transfer(tx.clone()));
+    let block = seal(block);
+    rejects(
+        &mut node,
+        BlockError::DuplicateTransaction { id: tx.id() },
+        |n| submit_block(n, block),
+    );
+}
+
+// --- rewards ---------------------------------------------------------------------------
+
+#[test]
+fn reward_goes_to_the_miners_wallet_exactly_once_per_block() {
+    let mut node = Node::devnet();
+    mine(&mut node, bob(), 2);
+    assert_eq!(node.balance(&bob().address()), coins(40));
+    assert_eq!(node.ledger().supply(), coins(40));
+    let block = node.chain().tip().to_block();
+    assert_eq!(
+        block.transactions,
+        vec![BlockTransaction::Reward(Reward {
+            height: 2,
+            recipient: bob().address(),
+            amount: params().block_reward,
+        })]
+    );
+}
+
+fn with_reward(node: &Node, edit: impl FnOnce(&mut Block)) -> Block {
+    let mut block = template(node, carol());
+    edit(&mut block);
+    seal(block)
+}
+
+#[test]
+fn reward_of_the_wrong_amount_is_rejected() {
+    let mut node = funded();
+    let block = with_reward(&node, |b| {
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
+            unreachable!()
+        };
+        reward.amount = coins(21);
+    });
+    let expected = BlockError::WrongRewardAmount {
+        expected: coins(20),
+        actual: coins(21),
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn second_reward_is_rejected() {
+    let mut node = funded();
+    let block = with_reward(&node, |b| {
+        let extra = BlockTransaction::Reward(Reward {
+            height: b.header.height,
+            recipient: bob().address(),
+            amount: params().block_reward,
+        });
+        b.transactions.push(extra);
+    });
+    rejects(&mut node, BlockError::ExtraReward { index: 1 }, |n| {
+        submit_block(n, block)
+    });
+}
+
+#[test]
+fn block_without_reward_is_rejected() {
+    let mut node = funded();
+    node.handle_transaction(transfer(alice(), bob(), coins(1), 1))
+        .unwrap();
+    drain(&mut node);
+    let empty = with_reward(&node, |b| b.transactions.clear());
+    rejects(&mut node, BlockError::MissingReward, |n| {
+        submit_block(n, empty)
+    });
+    let transfer_first = with_reward(&node, |b| {
+        b.transactions.remove(0);
+    });
+    rejects(&mut node, BlockError::MissingReward, |n| {
+        submit_block(n, transfer_first)
+    });
+}
+
+#[test]
+fn reward_for_another_height_is_rejected() {
+    let mut node = funded();
+    let block = with_reward(&node, |b| {
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
+            unreachable!()
+        };
+        reward.height = 1;
+    });
+    let expected = BlockError::WrongRewardHeight {
+        expected: 4,
+        actual: 1,
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn reward_to_something_that_is_not_a_wallet_is_rejected() {
+    let mut node = funded();
+    let block = with_reward(&node, |b| {
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
+            unreachable!()
+        };
+        reward.recipient = "00".parse().unwrap();
+    });
+    let result = submit_block(&mut node, block);
+    assert!(matches!(
+        result,
+        Err(Error::Block(BlockError::BadRewardRecipient(_)))
+    ));
+    assert!(
+        node.block_template(&"00".parse().unwrap(), time(4))
+            .is_err()
+    );
+}
+
+// --- block headers ---------------------------------------------------------------------
+
+#[test]
+fn bad_merkle_root_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    block.transactions.push(BlockTransaction::Transfer(transfer(
+        alice(),
+        bob(),
+        coins(1),
+        1,
+    )));
+    let block = solve(block); // header still commits to the reward alone
+    let expected = BlockError::BadMerkleRoot {
+        expected: block.compute_merkle_root(),
+        actual: block.header.merkle_root,
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn hash_above_target_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    let target = gophercoin_core::Target::from_compact(block.header.bits).unwrap();
+    while target.is_met_by(&block.hash()) {
+        block.header.nonce += 1;
+    }
+    let expected = PowError::HashAboveTarget {
+        hash: block.hash(),
+        bits: block.header.bits,
+    };
+    rejects(&mut node, BlockError::Pow(expected), |n| {
+        submit_block(n, block)
+    });
+}
+
+#[test]
+fn target_easier_than_the_limit_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    block.header.bits = CompactTarget::from_consensus(0x2100_ffff);
+    let expected = PowError::AboveLimit {
+        bits: block.header.bits,
+        limit: params().pow_limit,
+    };
+    rejects(&mut node, BlockError::Pow(expected), |n| {
+        submit_block(n, block)
+    });
+}
+
+#[test]
+fn target_other_than_the_required_one_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    let required = block.header.bits;
+    block.header.bits = CompactTarget::from_consensus(0x1f00_ffff); // harder: still rejected
+    let block = solve(block);
+    let expected = ChainError::WrongTarget {
+        expected: required,
+        actual: block.header.bits,
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn timestamp_too_far_ahead_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    let now = time(4);
+    block.header.timestamp = now + params().max_future_drift_secs + 1;
+    let block = solve(block);
+    let expected = ChainError::TimestampTooFarAhead {
+        timestamp: block.header.timestamp,
+        max: now + params().max_future_drift_secs,
+    };
+    rejects(&mut node, expected, |n| n.handle_block(block, now));
+}
+
+#[test]
+fn timestamp_not_after_the_median_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    let median = time(2); // blocks 0..=3 on schedule: median of {t0, t1, t2, t3} is t2
+    block.header.timestamp = median;
+    let block = solve(block);
+    let expected = ChainError::TimestampNotAfterMedian {
+        timestamp: median,
+        median,
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn block_on_an_unknown_parent_is_rejected() {
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    block.header.prev = gophercoin_core::BlockHash::from_bytes([7; 32]);
+    let block = solve(block);
+    let expected = ChainError::UnknownParent {
+        prev: block.header.prev,
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn block_at_the_wrong_height_is_rejected() {
+    let mut node = funded();
+    let block = with_reward(&node, |b| {
+        b.header.height = 7;
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
+            unreachable!()
+        };
+        reward.height = 7;
+    });
+    let expected = ChainError::WrongHeight {
+        expected: 4,
+        actual: 7,
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn known_block_is_already_known() {
+    let mut node = funded();
+    let tip = node.chain().tip().to_block();
+    rejects(
+        &mut node,
+        ChainError::AlreadyKnown { hash: tip.hash() },
+        |n| submit_block(n, tip),
+    );
+}
+
+#[test]
+fn block_with_an_invalid_transfer_is_rejected() {
+    let mut node = funded();
+    let mut tx = transfer(alice(), bob(), coins(1), 1);
+    tx.transaction.nonce = 2; // signature no longer matches
+    let block = with_reward(&node, |b| {
+        b.transactions.push(BlockTransaction::Transfer(tx))
+    });
+    let expected = BlockError::Transaction {
+        index: 1,
+        source: TxError::BadSignature(CryptoError::BadSignature),
+    };
+    rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+// --- candidate chains ------------------------------------------------------------------
+
+#[test]
+fn chain_with_an_invalid_block_in_the_middle_is_rejected_whole() {
+    let mut ours = funded();
+    let mut theirs = Node::devnet();
+    mine(&mut theirs, bob(), 3);
+    // Their block 4 pays a double reward; blocks 5.. are built on it and otherwise fine.
+    let mut forged = template(&theirs, bob());
+    let BlockTransaction::Reward(reward) = &mut forged.transactions[0] else {
+        unreachable!()
+    };
+    reward.amount = coins(40);
+    let forged = seal(forged);
+    let mut chain = main_chain(&theirs);
+    chain.push(forged.clone());
+    let mut parent = forged;
+    for height in 5..9 {
+        let mut next = parent.clone();
+        next.header.prev = parent.hash();
+        next.header.height = height;
+        next.header.timestamp = time(height);
+        next.transactions = vec![BlockTransaction::Reward(Reward {
+            height,
+            recipient: bob().address(),
+            amount: params().block_reward,
+        })];
+        let next = seal(next);
+        chain.push(next.clone());
+        parent = next;
+    }
+    let expected = BlockError::WrongRewardAmount {
+        expected: coins(20),
+        actual: coins(40),
+    };
+    rejects(&mut ours, expected, |n| n.handle_chain(chain, time(9)));
+}
+
+#[test]
+fn chain_from_another_genesis_is_rejected() {
+    let mut ours = funded();
+    let mut other_params = params();
+    other_params.chain_id += 1;
+    let mut foreign = Node::new(
+        other_params.clone(),
+        gophercoin_core::RsaVerifier::new(&other_params),
+        gophercoin_core::MostWork,
+    );
+    for h in 1..=5 {
+        let outcome = foreign.mine_block(&bob().address(), time(h)).unwrap();
+        assert!(
+            matches!(outcome, gophercoin_core::BlockOutcome::Extended { height, .. } if height == h)
+        );
+    }
+    let chain: Vec<Block> = foreign
+        .chain()
+        .main_chain_from(0)
+        .map(|b| b.to_block())
+        .collect();
+    let expected = ChainError::ForeignGenesis {
+        expected: params().genesis().hash(),
+        actual: other_params.genesis().hash(),
+    };
+    rejects(&mut ours, expected, |n| n.handle_chain(chain, time(6)));
+}
+
+#[test]
+fn chain_that_is_not_linked_is_rejected() {
+    let mut ours = Node::devnet();
+    let mut theirs = Node::devnet();
+    mine(&mut theirs, bob(), 4);
+    let mut chain = main_chain(&theirs);
+    chain.remove(2);
+    rejects(&mut ours, ChainError::NotLinked { index: 2 }, |n| {
+        n.handle_chain(chain, time(5))
+    });
+    rejects(&mut ours, ChainError::EmptyChain, |n| {
+        n.handle_chain(vec![], time(5))
+    });
+}
