@@ -371,6 +371,11 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         &self.params
     }
 
+    /// Returns the signature verifier.
+    pub fn verifier(&self) -> &V {
+        &self.verifier
+    }
+
     /// Returns the block tree and main chain.
     pub fn chain(&self) -> &Chain {
         &self.chain

@@ -5,7 +5,7 @@
 //! the original's PKCS#1 private keys are accepted on input. Keys must have a modulus of
 //! 2048 to 4096 bits (by default) and the public exponent 65537.
 
-use rand_core::CryptoRng;
+use rand_core::TryCryptoRng;
 use rsa::{
     pkcs1::DecodeRsaPrivateKey,
     pkcs1v15::{SigningKey, VerifyingKey},
@@ -52,7 +52,10 @@ impl RsaSigner {
     ///
     /// [`CryptoError::KeyTooSmall`] / [`CryptoError::KeyTooLarge`] outside 2048–4096 bits,
     /// [`CryptoError::SigningFailed`] if generation fails.
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, bits: usize) -> Result<Self, CryptoError> {
+    pub fn generate<R: TryCryptoRng + ?Sized>(
+        rng: &mut R,
+        bits: usize,
+    ) -> Result<Self, CryptoError> {
         RsaVerifier::default().check_bits(bits)?;
         let key = rsa::PrivateKey::new(rng, bits)
             .map_err(|e| CryptoError::SigningFailed(e.to_string()))?;
