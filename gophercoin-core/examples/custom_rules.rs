@@ -34,25 +34,17 @@ struct MostWorkLowestHash;
 
 impl ForkChoice for MostWorkLowestHash {
     fn prefer(&self, ours: &ChainSummary, theirs: &ChainSummary) -> Ordering {
-        theirs
-            .work
-            .cmp(&ours.work)
-            .then_with(|| ours.tip.cmp(&theirs.tip))
+        theirs.work.cmp(&ours.work).then_with(|| ours.tip.cmp(&theirs.tip))
     }
 }
 
 fn main() -> Result<(), gophercoin_core::Error> {
     let params = Params::devnet();
-    let verifier = CountingVerifier {
-        inner: RsaVerifier::new(&params),
-        checked: Cell::new(0),
-    };
+    let verifier = CountingVerifier { inner: RsaVerifier::new(&params), checked: Cell::new(0) };
     let mut node = Node::new(params.clone(), verifier, MostWorkLowestHash);
 
     // Fixed test keys keep the example quick; see `embed` for generating keys.
-    let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
-        .trim()
-        .parse()?;
+    let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
     let bob: RsaSigner = include_str!("../tests/data/bob.pkcs8.hex").trim().parse()?;
     let mut now = params.genesis_timestamp;
     for _ in 0..2 {
@@ -73,11 +65,7 @@ fn main() -> Result<(), gophercoin_core::Error> {
     let _ = node.mine_block(&alice.address(), now)?;
     while node.poll_event().is_some() {}
 
-    println!(
-        "height {}, bob has {} units",
-        node.height(),
-        node.balance(&bob.address())
-    );
+    println!("height {}, bob has {} units", node.height(), node.balance(&bob.address()));
     // Each transfer is checked when it enters the mempool and again inside its block.
     println!("signatures checked: {}", node.verifier().checked.get());
     Ok(())

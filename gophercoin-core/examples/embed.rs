@@ -7,10 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use gophercoin_core::{Amount, Event, Node, RsaSigner, Signer, Transaction, crypto::rsa};
 
-#[allow(
-    clippy::disallowed_methods,
-    reason = "the embedding program owns the clock"
-)]
+#[allow(clippy::disallowed_methods, reason = "the embedding program owns the clock")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The adapter owns randomness: the core only takes an RNG where it needs one.
     let mut os_rng = getrandom::SysRng;
@@ -23,12 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut node = Node::devnet();
     let params = node.params().clone();
     // The adapter owns the clock too: read it once per input and pass it down.
-    let now = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    };
+    let now = || SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
 
     for _ in 0..3 {
         let outcome = node.mine_block(&miner.address(), now())?;
@@ -45,10 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     .sign(&miner)?;
     let id = node.handle_transaction(payment.clone())?;
-    println!(
-        "payment {id} is pending ({} in the mempool)",
-        node.mempool().len()
-    );
+    println!("payment {id} is pending ({} in the mempool)", node.mempool().len());
 
     let outcome = node.mine_block(&miner.address(), now())?;
     println!("mined {outcome:?}");
@@ -62,17 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("  block {height} connected: {hash}");
         }
     }
-    println!(
-        "height {}, supply {} units",
-        node.height(),
-        node.ledger().supply()
-    );
+    println!("height {}, supply {} units", node.height(), node.ledger().supply());
     println!("miner  balance: {} units", node.balance(&miner.address()));
     println!("friend balance: {} units", node.balance(&friend.address()));
-    assert_eq!(
-        node.balance(&friend.address()),
-        Amount::positive(5 * Amount::UNITS_PER_COIN)?
-    );
+    assert_eq!(node.balance(&friend.address()), Amount::positive(5 * Amount::UNITS_PER_COIN)?);
     Ok(())
 }
 

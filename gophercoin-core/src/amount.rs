@@ -62,10 +62,7 @@ mod encapsulate {
         /// [`AmountError::TooLarge`](super::AmountError::TooLarge) above [`Amount::MAX`].
         pub const fn from_units(units: u64) -> Result<Amount, super::AmountError> {
             if units > Self::MAX.0 {
-                return Err(super::AmountError::TooLarge {
-                    units,
-                    max: Self::MAX.0,
-                });
+                return Err(super::AmountError::TooLarge { units, max: Self::MAX.0 });
             }
             Ok(Amount(units))
         }
@@ -165,36 +162,17 @@ mod tests {
 
     #[test]
     fn json_rejects_what_is_not_an_amount() {
-        for bad in [
-            "-1",
-            "1.5",
-            "\"10\"",
-            "null",
-            "18446744073709551616",
-            "2100000000000001",
-        ] {
-            assert!(
-                serde_json::from_str::<Amount>(bad).is_err(),
-                "{bad} was accepted"
-            );
+        for bad in ["-1", "1.5", "\"10\"", "null", "18446744073709551616", "2100000000000001"] {
+            assert!(serde_json::from_str::<Amount>(bad).is_err(), "{bad} was accepted");
         }
         assert_eq!(serde_json::from_str::<Amount>("0").ok(), Some(Amount::ZERO));
-        assert_eq!(
-            serde_json::from_str::<Amount>("2100000000000000").ok(),
-            Some(Amount::MAX)
-        );
+        assert_eq!(serde_json::from_str::<Amount>("2100000000000000").ok(), Some(Amount::MAX));
     }
 
     #[test]
     fn checked_arithmetic_stays_in_range() {
-        assert_eq!(
-            Amount::MAX.checked_add(Amount::from_units(1).unwrap()),
-            None
-        );
-        assert_eq!(
-            Amount::ZERO.checked_sub(Amount::from_units(1).unwrap()),
-            None
-        );
+        assert_eq!(Amount::MAX.checked_add(Amount::from_units(1).unwrap()), None);
+        assert_eq!(Amount::ZERO.checked_sub(Amount::from_units(1).unwrap()), None);
         assert_eq!(Amount::from_units(3).unwrap().checked_mul(u64::MAX), None);
         assert_eq!(Amount::positive(0), Err(AmountError::Zero));
     }

@@ -229,25 +229,15 @@ impl CheckedBlock {
     /// Rebuilds the plain block.
     pub fn to_block(&self) -> Block {
         let reward = self.reward.iter().cloned().map(BlockTransaction::Reward);
-        let transfers = self
-            .transfers
-            .iter()
-            .map(|tx| BlockTransaction::Transfer(tx.signed().clone()));
-        Block {
-            header: self.header,
-            transactions: reward.chain(transfers).collect(),
-        }
+        let transfers =
+            self.transfers.iter().map(|tx| BlockTransaction::Transfer(tx.signed().clone()));
+        Block { header: self.header, transactions: reward.chain(transfers).collect() }
     }
 
     /// Wraps the network's genesis block, which is valid by definition.
     pub(crate) fn genesis(params: &Params) -> CheckedBlock {
         let block = params.genesis();
-        CheckedBlock {
-            header: block.header,
-            hash: block.hash(),
-            reward: None,
-            transfers: vec![],
-        }
+        CheckedBlock { header: block.header, hash: block.hash(), reward: None, transfers: vec![] }
     }
 }
 
@@ -291,10 +281,8 @@ impl Params {
 /// carried up unchanged rather than paired with itself, so no two different lists share a
 /// root (Bitcoin's duplicate-last-leaf ambiguity, CVE-2012-2459, can't happen).
 pub fn merkle_root(ids: impl IntoIterator<Item = TxId>) -> MerkleRoot {
-    let mut level: Vec<[u8; 32]> = ids
-        .into_iter()
-        .map(|id| sha256(&[MERKLE_LEAF_TAG, id.as_bytes()]))
-        .collect();
+    let mut level: Vec<[u8; 32]> =
+        ids.into_iter().map(|id| sha256(&[MERKLE_LEAF_TAG, id.as_bytes()])).collect();
     while level.len() > 1 {
         level = level
             .chunks(2)
@@ -352,12 +340,7 @@ pub fn check_in_isolation(
         }
         transfers.push(tx);
     }
-    Ok(CheckedBlock {
-        header,
-        hash,
-        reward: Some(reward),
-        transfers,
-    })
+    Ok(CheckedBlock { header, hash, reward: Some(reward), transfers })
 }
 
 /// Checks that the block has between one and [`Params::max_block_txs`] transactions.
@@ -371,10 +354,7 @@ pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> 
         return Err(BlockError::MissingReward);
     }
     if count > params.max_block_txs {
-        return Err(BlockError::TooManyTransactions {
-            count,
-            max: params.max_block_txs,
-        });
+        return Err(BlockError::TooManyTransactions { count, max: params.max_block_txs });
     }
     Ok(())
 }
@@ -387,10 +367,7 @@ pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> 
 pub fn merkle_root_is_valid(block: &Block) -> Result<(), BlockError> {
     let expected = block.compute_merkle_root();
     if block.header.merkle_root != expected {
-        return Err(BlockError::BadMerkleRoot {
-            expected,
-            actual: block.header.merkle_root,
-        });
+        return Err(BlockError::BadMerkleRoot { expected, actual: block.header.merkle_root });
     }
     Ok(())
 }
@@ -412,10 +389,7 @@ pub fn reward_is_valid(
     params: &Params,
 ) -> Result<(), BlockError> {
     if reward.height != height {
-        return Err(BlockError::WrongRewardHeight {
-            expected: height,
-            actual: reward.height,
-        });
+        return Err(BlockError::WrongRewardHeight { expected: height, actual: reward.height });
     }
     if reward.amount != params.block_reward {
         return Err(BlockError::WrongRewardAmount {
@@ -423,7 +397,5 @@ pub fn reward_is_valid(
             actual: reward.amount,
         });
     }
-    verifier
-        .check_address(&reward.recipient)
-        .map_err(BlockError::BadRewardRecipient)
+    verifier.check_address(&reward.recipient).map_err(BlockError::BadRewardRecipient)
 }

@@ -182,36 +182,20 @@ impl Chain {
     pub fn new(params: &Params) -> Self {
         let genesis = CheckedBlock::genesis(params);
         let hash = genesis.hash();
-        let work = Target::from_compact(genesis.header().bits)
-            .map(|t| t.work())
-            .unwrap_or_default();
-        let entry = Entry {
-            block: Arc::new(genesis),
-            work,
-        };
-        Chain {
-            entries: BTreeMap::from([(hash, entry)]),
-            main: vec![hash],
-        }
+        let work =
+            Target::from_compact(genesis.header().bits).map(|t| t.work()).unwrap_or_default();
+        let entry = Entry { block: Arc::new(genesis), work };
+        Chain { entries: BTreeMap::from([(hash, entry)]), main: vec![hash] }
     }
 
     /// Adds a block whose parent is known; it does not join the main chain.
     pub(crate) fn insert(&mut self, block: CheckedBlock) {
-        let parent_work = self
-            .entries
-            .get(&block.header().prev)
-            .map(|e| e.work)
-            .unwrap_or_default();
+        let parent_work =
+            self.entries.get(&block.header().prev).map(|e| e.work).unwrap_or_default();
         let work = Target::from_compact(block.header().bits)
             .map(|target| parent_work.saturating_add(target.work()))
             .unwrap_or(parent_work);
-        self.entries.insert(
-            block.hash(),
-            Entry {
-                block: Arc::new(block),
-                work,
-            },
-        );
+        self.entries.insert(block.hash(), Entry { block: Arc::new(block), work });
     }
 
     /// Forgets a block that is not on the main chain, and every block built on it.
@@ -244,19 +228,14 @@ impl Chain {
             path.push(hash);
             cursor = self.get(&hash).map(|b| b.header().prev);
         }
-        let fork_height = cursor
-            .and_then(|h| self.get(&h))
-            .map_or(0, CheckedBlock::height);
+        let fork_height = cursor.and_then(|h| self.get(&h)).map_or(0, CheckedBlock::height);
         self.main.truncate(fork_height as usize + 1);
         self.main.extend(path.into_iter().rev());
     }
 
     /// Returns the main chain's tip.
     pub fn tip(&self) -> &CheckedBlock {
-        self.main
-            .last()
-            .and_then(|h| self.get(h))
-            .expect("the main chain holds genesis")
+        self.main.last().and_then(|h| self.get(h)).expect("the main chain holds genesis")
     }
 
     /// Returns the main chain's height (genesis is 0).
@@ -286,38 +265,24 @@ impl Chain {
 
     /// Returns `true` if the block is on the main chain.
     pub fn is_on_main(&self, hash: &BlockHash) -> bool {
-        self.get(hash)
-            .is_some_and(|b| self.main.get(b.height() as usize) == Some(hash))
+        self.get(hash).is_some_and(|b| self.main.get(b.height() as usize) == Some(hash))
     }
 
     /// Returns the main-chain block at `height`.
     pub fn at_height(&self, height: u64) -> Option<&CheckedBlock> {
-        usize::try_from(height)
-            .ok()
-            .and_then(|h| self.main.get(h))
-            .and_then(|h| self.get(h))
+        usize::try_from(height).ok().and_then(|h| self.main.get(h)).and_then(|h| self.get(h))
     }
 
     /// Returns the main chain's blocks from `height` up, in order.
     pub fn main_chain_from(&self, height: u64) -> impl Iterator<Item = &CheckedBlock> {
-        let start = usize::try_from(height)
-            .unwrap_or(usize::MAX)
-            .min(self.main.len());
-        self.main
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|h| self.get(h))
+        let start = usize::try_from(height).unwrap_or(usize::MAX).min(self.main.len());
+        self.main.get(start..).unwrap_or_default().iter().filter_map(|h| self.get(h))
     }
 
     /// Returns the summary of the chain ending at `hash`.
     pub fn summary(&self, hash: &BlockHash) -> Option<ChainSummary> {
         let entry = self.entries.get(hash)?;
-        Some(ChainSummary {
-            tip: *hash,
-            height: entry.block.height(),
-            work: entry.work,
-        })
+        Some(ChainSummary { tip: *hash, height: entry.block.height(), work: entry.work })
     }
 
     /// Returns the summary of the main chain.
@@ -360,10 +325,7 @@ impl Chain {
             .rev()
             .copied()
             .collect();
-        ReorgPlan {
-            disconnect,
-            connect,
-        }
+        ReorgPlan { disconnect, connect }
     }
 }
 
@@ -399,10 +361,7 @@ pub fn check_header_in_context(
 pub fn height_is_valid(header: &BlockHeader, parent: &CheckedBlock) -> Result<(), ChainError> {
     let expected = parent.height().saturating_add(1);
     if header.height != expected {
-        return Err(ChainError::WrongHeight {
-            expected,
-            actual: header.height,
-        });
+        return Err(ChainError::WrongHeight { expected, actual: header.height });
     }
     Ok(())
 }
@@ -422,15 +381,10 @@ pub fn target_is_valid(
         chain
             .ancestor(&parent.hash(), height)
             .map(|b| *b.header())
-            .ok_or(ChainError::UnknownParent {
-                prev: parent.hash(),
-            })
+            .ok_or(ChainError::UnknownParent { prev: parent.hash() })
     })?;
     if header.bits != expected {
-        return Err(ChainError::WrongTarget {
-            expected,
-            actual: header.bits,
-        });
+        return Err(ChainError::WrongTarget { expected, actual: header.bits });
     }
     Ok(())
 }
@@ -449,10 +403,7 @@ pub fn timestamp_is_after_median(
 ) -> Result<(), ChainError> {
     let median = median_time_past(parent, chain, params);
     if header.timestamp <= median {
-        return Err(ChainError::TimestampNotAfterMedian {
-            timestamp: header.timestamp,
-            median,
-        });
+        return Err(ChainError::TimestampNotAfterMedian { timestamp: header.timestamp, median });
     }
     Ok(())
 }
@@ -469,10 +420,7 @@ pub fn timestamp_is_not_too_far_ahead(
 ) -> Result<(), ChainError> {
     let max = now.saturating_add(params.max_future_drift_secs);
     if header.timestamp > max {
-        return Err(ChainError::TimestampTooFarAhead {
-            timestamp: header.timestamp,
-            max,
-        });
+        return Err(ChainError::TimestampTooFarAhead { timestamp: header.timestamp, max });
     }
     Ok(())
 }
@@ -484,9 +432,7 @@ pub fn median_time_past(tip: &CheckedBlock, chain: &Chain, params: &Params) -> u
     let mut cursor = Some(tip);
     while let Some(block) = cursor.filter(|_| times.len() < params.median_time_span.max(1)) {
         times.push(block.header().timestamp);
-        cursor = (block.height() > 0)
-            .then(|| chain.get(&block.header().prev))
-            .flatten();
+        cursor = (block.height() > 0).then(|| chain.get(&block.header().prev)).flatten();
     }
     times.sort_unstable();
     times.get(times.len() / 2).copied().unwrap_or_default()

@@ -62,10 +62,7 @@ pub(crate) fn encode_tagged<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> Vec
 /// [`CodecError`] for too much input, malformed bytes or leftovers.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
     if bytes.len() > max {
-        return Err(CodecError::TooLarge {
-            len: bytes.len(),
-            max,
-        });
+        return Err(CodecError::TooLarge { len: bytes.len(), max });
     }
     let (value, rest) =
         postcard::take_from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
@@ -102,4 +99,21 @@ pub fn encode_block(block: &Block) -> Vec<u8> {
 /// [`CodecError`] as for [`decode`].
 pub fn decode_block(bytes: &[u8], max: usize) -> Result<Block, CodecError> {
     decode(bytes, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_a_typed_error() {
+        assert!(matches!(decode_transaction(&[0xff; 40], 4096), Err(CodecError::Malformed(_))));
+        assert!(matches!(decode_block(&[], 4096), Err(CodecError::Malformed(_))));
+        assert_eq!(decode_block(&[0; 10], 5), Err(CodecError::TooLarge { len: 10, max: 5 }));
+        let genesis = crate::Params::devnet().genesis();
+        let mut bytes = encode_block(&genesis);
+        assert_eq!(decode_block(&bytes, 1 << 20), Ok(genesis));
+        bytes.push(0);
+        assert_eq!(decode_block(&bytes, 1 << 20), Err(CodecError::TrailingBytes(1)));
+    }
 }

@@ -79,9 +79,7 @@ impl Ledger {
 
     /// Returns every non-zero balance, ordered by address.
     pub fn balances(&self) -> impl Iterator<Item = (&Address, Amount)> {
-        self.balances
-            .iter()
-            .map(|(address, amount)| (address, *amount))
+        self.balances.iter().map(|(address, amount)| (address, *amount))
     }
 
     /// Returns how many transfers have been included.
@@ -101,13 +99,9 @@ impl Ledger {
     pub fn connect(&self, block: &CheckedBlock) -> Result<LedgerDiff, (usize, LedgerError)> {
         let mut diff = LedgerDiff::empty(self.supply);
         if let Some(reward) = block.reward() {
-            diff.credit(self, &reward.recipient, reward.amount)
-                .map_err(|e| (0, e))?;
-            diff.supply.1 = diff
-                .supply
-                .1
-                .checked_add(reward.amount)
-                .ok_or((0, LedgerError::Overflow))?;
+            diff.credit(self, &reward.recipient, reward.amount).map_err(|e| (0, e))?;
+            diff.supply.1 =
+                diff.supply.1.checked_add(reward.amount).ok_or((0, LedgerError::Overflow))?;
         }
         for (index, tx) in block.transfers().iter().enumerate() {
             diff.transfer(self, tx).map_err(|e| (index, e))?;
@@ -156,10 +150,8 @@ pub fn check_in_context(
     pending_spend: Amount,
 ) -> Result<(), LedgerError> {
     not_replayed(ledger.is_included(&tx.id()), tx.id())?;
-    let available = ledger
-        .balance(&tx.transaction().sender)
-        .checked_sub(pending_spend)
-        .unwrap_or_default();
+    let available =
+        ledger.balance(&tx.transaction().sender).checked_sub(pending_spend).unwrap_or_default();
     balance_is_sufficient(available, tx.transaction().amount)
 }
 
@@ -182,10 +174,7 @@ pub fn not_replayed(included: bool, id: TxId) -> Result<(), LedgerError> {
 /// [`LedgerError::Overdraft`].
 pub fn balance_is_sufficient(available: Amount, required: Amount) -> Result<(), LedgerError> {
     if available < required {
-        return Err(LedgerError::Overdraft {
-            available,
-            required,
-        });
+        return Err(LedgerError::Overdraft { available, required });
     }
     Ok(())
 }
@@ -233,10 +222,7 @@ impl LedgerDiff {
     }
 
     fn credit(&mut self, ledger: &Ledger, to: &Address, amount: Amount) -> Result<(), LedgerError> {
-        let after = self
-            .balance(ledger, to)
-            .checked_add(amount)
-            .ok_or(LedgerError::Overflow)?;
+        let after = self.balance(ledger, to).checked_add(amount).ok_or(LedgerError::Overflow)?;
         self.set(ledger, to, after);
         Ok(())
     }
@@ -247,9 +233,7 @@ impl LedgerDiff {
         let tx = tx.transaction();
         let available = self.balance(ledger, &tx.sender);
         balance_is_sufficient(available, tx.amount)?;
-        let after = available
-            .checked_sub(tx.amount)
-            .ok_or(LedgerError::Overflow)?;
+        let after = available.checked_sub(tx.amount).ok_or(LedgerError::Overflow)?;
         self.set(ledger, &tx.sender, after);
         self.credit(ledger, &tx.recipient, tx.amount)?;
         self.include.insert(id);

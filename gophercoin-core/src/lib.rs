@@ -42,12 +42,7 @@
 //! ```
 #![cfg_attr(
     not(test),
-    warn(
-        clippy::unwrap_used,
-        clippy::indexing_slicing,
-        clippy::panic,
-        clippy::print_stdout
-    )
+    warn(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::print_stdout)
 )]
 
 pub mod amount;

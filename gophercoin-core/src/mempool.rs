@@ -50,10 +50,7 @@ pub enum MempoolError {
 impl Mempool {
     /// Makes an empty mempool that holds at most `max_txs` transactions.
     pub fn new(max_txs: usize) -> Self {
-        Mempool {
-            max_txs,
-            ..Mempool::default()
-        }
+        Mempool { max_txs, ..Mempool::default() }
     }
 
     /// Adds a transaction after checking it against `ledger` and the sender's pending
@@ -78,9 +75,7 @@ impl Mempool {
         if self.by_arrival.len() >= self.max_txs {
             return Err(MempoolError::Full { max: self.max_txs });
         }
-        let spending = pending
-            .checked_add(tx.transaction().amount)
-            .ok_or(LedgerError::Overflow)?;
+        let spending = pending.checked_add(tx.transaction().amount).ok_or(LedgerError::Overflow)?;
         self.spending.insert(sender.clone(), spending);
         self.arrival.insert(id, self.next_arrival);
         self.by_arrival.insert(self.next_arrival, tx);
@@ -125,9 +120,7 @@ impl Mempool {
 
     /// Returns a pending transaction.
     pub fn get(&self, id: &TxId) -> Option<&VerifiedTransaction> {
-        self.arrival
-            .get(id)
-            .and_then(|seq| self.by_arrival.get(seq))
+        self.arrival.get(id).and_then(|seq| self.by_arrival.get(seq))
     }
 
     /// Returns the pending transactions, oldest first.

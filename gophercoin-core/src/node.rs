@@ -302,9 +302,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// [`BlockError::BadRewardRecipient`] if `miner` is not an acceptable key.
     pub fn block_template(&self, miner: &Address, now: u64) -> Result<Block, Error> {
-        self.verifier
-            .check_address(miner)
-            .map_err(BlockError::BadRewardRecipient)?;
+        self.verifier.check_address(miner).map_err(BlockError::BadRewardRecipient)?;
         let tip = self.chain.tip();
         let height = tip.height() + 1;
         let bits = pow::next_target(tip.header(), height, &self.params, |h| {
@@ -314,20 +312,10 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
                 .ok_or(ChainError::UnknownParent { prev: tip.hash() })
         })?;
         let median = chain::median_time_past(tip, &self.chain, &self.params);
-        let reward = Reward {
-            height,
-            recipient: miner.clone(),
-            amount: self.params.block_reward,
-        };
-        let transfers = self
-            .mempool
-            .select(self.params.max_block_txs.saturating_sub(1));
+        let reward = Reward { height, recipient: miner.clone(), amount: self.params.block_reward };
+        let transfers = self.mempool.select(self.params.max_block_txs.saturating_sub(1));
         let transactions: Vec<_> = std::iter::once(BlockTransaction::Reward(reward))
-            .chain(
-                transfers
-                    .into_iter()
-                    .map(|tx| BlockTransaction::Transfer(tx.into_signed())),
-            )
+            .chain(transfers.into_iter().map(|tx| BlockTransaction::Transfer(tx.into_signed())))
             .collect();
         let merkle_root = block::merkle_root(transactions.iter().map(BlockTransaction::id));
         let header = BlockHeader {
@@ -339,10 +327,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             bits,
             nonce: 0,
         };
-        Ok(Block {
-            header,
-            transactions,
-        })
+        Ok(Block { header, transactions })
     }
 
     /// Builds a template, searches nonces until it meets the target and hands the block to
@@ -432,11 +417,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         if blocks.is_empty() {
             return Err(ChainError::EmptyChain);
         }
-        let genesis = self
-            .chain
-            .at_height(0)
-            .expect("genesis is on the main chain")
-            .hash();
+        let genesis = self.chain.at_height(0).expect("genesis is on the main chain").hash();
         let mut new = vec![];
         let mut prev = None;
         for (index, block) in blocks.into_iter().enumerate() {
@@ -446,10 +427,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             }
             prev = Some(hash);
             if block.header.height == 0 && hash != genesis {
-                return Err(ChainError::ForeignGenesis {
-                    expected: genesis,
-                    actual: hash,
-                });
+                return Err(ChainError::ForeignGenesis { expected: genesis, actual: hash });
             }
             if new.is_empty() && self.chain.contains(&hash) {
                 continue;
@@ -460,17 +438,12 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     }
 
     fn prefers(&self, theirs: &ChainSummary) -> bool {
-        self.fork_choice
-            .prefer(&self.chain.tip_summary(), theirs)
-            .is_gt()
+        self.fork_choice.prefer(&self.chain.tip_summary(), theirs).is_gt()
     }
 
     fn kept_ours(&self) -> ChainOutcome {
         let tip = self.chain.tip_summary();
-        ChainOutcome::KeptOurs {
-            tip: tip.tip,
-            height: tip.height,
-        }
+        ChainOutcome::KeptOurs { tip: tip.tip, height: tip.height }
     }
 
     /// Forgets the blocks of a rejected candidate (each is built on the first).
@@ -485,10 +458,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     fn reorganize(&mut self, plan: &ReorgPlan) -> Result<(), ChainError> {
         let mut disconnected = Vec::with_capacity(plan.disconnect.len());
         for hash in &plan.disconnect {
-            let diff = self
-                .undo
-                .remove(hash)
-                .expect("every main-chain block has an undo diff");
+            let diff = self.undo.remove(hash).expect("every main-chain block has an undo diff");
             self.ledger.disconnect(&diff);
             disconnected.push((*hash, diff));
         }
@@ -509,21 +479,14 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
                         self.undo.insert(hash, diff);
                     }
                     self.chain.remove(hash);
-                    return Err(ChainError::Transfer {
-                        hash: *hash,
-                        index,
-                        source,
-                    });
+                    return Err(ChainError::Transfer { hash: *hash, index, source });
                 }
             }
         }
         let new_tip = connected.last().map(|(hash, _)| *hash);
         let mut returned = vec![];
         for (hash, _) in disconnected.iter().rev() {
-            let block = self
-                .chain
-                .get(hash)
-                .expect("disconnected blocks stay in the tree");
+            let block = self.chain.get(hash).expect("disconnected blocks stay in the tree");
             returned.extend(block.transfers().iter().cloned());
         }
         for (hash, diff) in connected {
@@ -540,22 +503,13 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     fn queue_reorg_events(&mut self, plan: &ReorgPlan, disconnected: &[(BlockHash, LedgerDiff)]) {
         for (hash, _) in disconnected {
             let height = self.chain.get(hash).map_or(0, CheckedBlock::height);
-            self.events.push_back(Event::BlockDisconnected {
-                hash: *hash,
-                height,
-            });
+            self.events.push_back(Event::BlockDisconnected { hash: *hash, height });
         }
         for hash in &plan.connect {
             let height = self.chain.get(hash).map_or(0, CheckedBlock::height);
-            self.events.push_back(Event::BlockConnected {
-                hash: *hash,
-                height,
-            });
+            self.events.push_back(Event::BlockConnected { hash: *hash, height });
         }
         let tip = self.chain.tip();
-        self.events.push_back(Event::TipChanged {
-            hash: tip.hash(),
-            height: tip.height(),
-        });
+        self.events.push_back(Event::TipChanged { hash: tip.hash(), height: tip.height() });
     }
 }

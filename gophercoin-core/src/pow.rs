@@ -84,20 +84,13 @@ impl Target {
         // value = mantissa * 256^(size - 3); mantissa byte i (0 = most significant) has
         // weight 256^(size - 1 - i), so it sits at big-endian index 31 - (size - 1 - i).
         let mut out = [0u8; 32];
-        let mantissa_bytes = [
-            (mantissa >> 16) as u8,
-            (mantissa >> 8) as u8,
-            mantissa as u8,
-        ];
+        let mantissa_bytes = [(mantissa >> 16) as u8, (mantissa >> 8) as u8, mantissa as u8];
         for (i, byte) in mantissa_bytes.into_iter().enumerate() {
             // Byte i has weight 256^(size - 1 - i); below 256^0 it is shifted out.
             let Some(exponent) = size.checked_sub(1 + i) else {
                 continue;
             };
-            match 31usize
-                .checked_sub(exponent)
-                .and_then(|index| out.get_mut(index))
-            {
+            match 31usize.checked_sub(exponent).and_then(|index| out.get_mut(index)) {
                 Some(slot) => *slot = byte,
                 None if byte != 0 => return Err(PowError::BadCompactTarget(compact)),
                 None => {}
@@ -214,17 +207,11 @@ impl fmt::Display for Work {
 pub fn pow_is_valid(header: &BlockHeader, params: &Params) -> Result<(), PowError> {
     let target = Target::from_compact(header.bits)?;
     if target > params.pow_limit_target() {
-        return Err(PowError::AboveLimit {
-            bits: header.bits,
-            limit: params.pow_limit,
-        });
+        return Err(PowError::AboveLimit { bits: header.bits, limit: params.pow_limit });
     }
     let hash = header.hash();
     if !target.is_met_by(&hash) {
-        return Err(PowError::HashAboveTarget {
-            hash,
-            bits: header.bits,
-        });
+        return Err(PowError::HashAboveTarget { hash, bits: header.bits });
     }
     Ok(())
 }
@@ -251,18 +238,19 @@ pub fn next_target<E: From<PowError>>(
         return Ok(parent.bits);
     }
     let first = header_at(height - interval)?;
-    let expected = (interval - 1)
-        .saturating_mul(params.target_block_secs)
-        .max(1);
-    let actual = parent
-        .timestamp
-        .saturating_sub(first.timestamp)
-        .clamp(expected.div_ceil(4), expected.saturating_mul(4));
+    let expected = (interval - 1).saturating_mul(params.target_block_secs).max(1);
+    let actual = parent.timestamp.saturating_sub(first.timestamp);
+    // The factor actual / expected, clamped to [1/4, 4].
+    let (numerator, denominator) = if actual.saturating_mul(4) < expected {
+        (1, 4)
+    } else if actual > expected.saturating_mul(4) {
+        (4, 1)
+    } else {
+        (actual, expected)
+    };
     let old = Target::from_compact(parent.bits)?.to_u256();
-    let scaled: U512 = old
-        .concatenating_mul(&crypto_bigint::U64::from_u64(actual))
-        .resize();
-    let divisor = NonZero::new(U512::from_u64(expected)).expect("expected is at least 1");
+    let scaled: U512 = old.concatenating_mul(&crypto_bigint::U64::from_u64(numerator)).resize();
+    let divisor = NonZero::new(U512::from_u64(denominator)).expect("the denominator is at least 1");
     let new = scaled.wrapping_div(&divisor);
     let limit = params.pow_limit_target();
     let new = match new.resize_checked::<{ U256::LIMBS }>().into_option() {
@@ -299,15 +287,93 @@ pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
     let (prefix, _) = bytes.split_at(BlockHeader::SIZE - 8);
     let midstate = Sha256::new_with_prefix(prefix);
     for _ in 0..max_tries {
-        let hash: [u8; 32] = midstate
-            .clone()
-            .chain_update(header.nonce.to_be_bytes())
-            .finalize()
-            .into();
+        let hash: [u8; 32] =
+            midstate.clone().chain_update(header.nonce.to_be_bytes()).finalize().into();
         if target.is_met_by(&BlockHash::from_bytes(hash)) {
             return true;
         }
         header.nonce = header.nonce.wrapping_add(1);
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::BlockHeader;
+
+    fn header(height: u64, timestamp: u64, bits: CompactTarget) -> BlockHeader {
+        BlockHeader { height, timestamp, bits, ..Params::devnet().genesis().header }
+    }
+
+    #[test]
+    fn compact_form_matches_bitcoins() {
+        let target = Target::from_compact(CompactTarget::from_consensus(0x1d00_ffff)).unwrap();
+        let mut expected = [0u8; 32];
+        expected[4] = 0xff;
+        expected[5] = 0xff;
+        assert_eq!(target.to_be_bytes(), expected);
+        assert_eq!(target.to_compact(), CompactTarget::from_consensus(0x1d00_ffff));
+        for bad in [0x0492_3456, 0x0100_0000, 0x2300_0001, 0x2201_0000, 0x0000_0000] {
+            let compact = CompactTarget::from_consensus(bad);
+            assert_eq!(Target::from_compact(compact), Err(PowError::BadCompactTarget(compact)));
+        }
+    }
+
+    #[test]
+    fn work_grows_as_the_target_shrinks() {
+        let limit = Params::devnet().pow_limit_target();
+        assert_eq!(limit.work().to_u128_saturating(), 256); // 2^256 / (0x00ffff00.. + 1)
+        let harder = Target::from_compact(CompactTarget::from_consensus(0x1f00_ffff)).unwrap();
+        assert_eq!(harder.work().to_u128_saturating(), 65_537);
+        assert_eq!(limit.work().saturating_add(harder.work()).to_u128_saturating(), 65_793);
+    }
+
+    #[test]
+    fn retarget_follows_block_times_within_a_factor_of_four() {
+        let params = Params::devnet();
+        let start = params.genesis_timestamp;
+        let interval = params.retarget_interval;
+        let spacing = params.target_block_secs;
+        let hard = CompactTarget::from_consensus(0x1f00_ffff);
+        let retarget = |secs_per_block: u64| {
+            let parent = header(interval - 1, start + (interval - 1) * secs_per_block, hard);
+            next_target::<PowError>(&parent, interval, &params, |h| {
+                Ok(header(h, start + h * secs_per_block, hard))
+            })
+            .unwrap()
+        };
+        let value = |bits| Target::from_compact(bits).unwrap().work().to_u128_saturating();
+        assert_eq!(retarget(spacing), hard, "on schedule: unchanged");
+        assert!(
+            (value(retarget(spacing * 2)) * 2).abs_diff(value(hard)) < 4,
+            "twice as slow: half the work"
+        );
+        assert!((value(retarget(0)) / 4).abs_diff(value(hard)) < 4, "instant: four times the work");
+        assert!((value(retarget(100 * spacing)) * 4).abs_diff(value(hard)) < 4, "slow: a quarter");
+        // Never easier than the limit.
+        let parent = header(interval - 1, start + 1_000_000, params.pow_limit);
+        let bits = next_target::<PowError>(&parent, interval, &params, |h| {
+            Ok(header(h, start, params.pow_limit))
+        })
+        .unwrap();
+        assert_eq!(bits, params.pow_limit);
+        // Between retargets the parent's target carries over.
+        let parent = header(5, start, hard);
+        let bits = next_target::<PowError>(&parent, 6, &params, |_| unreachable!()).unwrap();
+        assert_eq!(bits, hard);
+    }
+
+    #[test]
+    fn solve_finds_a_nonce_that_meets_the_target() {
+        let params = Params::devnet();
+        let mut header = header(1, params.genesis_timestamp + 5, params.pow_limit);
+        assert!(solve(&mut header, 100_000));
+        assert!(pow_is_valid(&header, &params).is_ok());
+        let mut impossible = header;
+        impossible.bits = CompactTarget::from_consensus(0x0300_0001);
+        impossible.nonce = 0;
+        assert!(!solve(&mut impossible, 1_000));
+        assert_eq!(impossible.nonce, 1_000);
+    }
 }

@@ -140,15 +140,10 @@ impl Transaction {
     /// [`CryptoError::SigningFailed`] if `signer` is not the sender or can't sign.
     pub fn sign(self, signer: &impl Signer) -> Result<SignedTransaction, CryptoError> {
         if signer.address() != self.sender {
-            return Err(CryptoError::SigningFailed(
-                "the signer is not the sender".into(),
-            ));
+            return Err(CryptoError::SigningFailed("the signer is not the sender".into()));
         }
         let signature = signer.sign(&self.signing_bytes())?;
-        Ok(SignedTransaction {
-            transaction: self,
-            signature,
-        })
+        Ok(SignedTransaction { transaction: self, signature })
     }
 }
 
@@ -224,12 +219,8 @@ pub fn check_in_isolation(
     amount_is_valid(tx)?;
     let signing_bytes = tx.signing_bytes();
     size_is_valid(&signing_bytes, &signed.signature, params)?;
-    verifier
-        .check_address(&tx.sender)
-        .map_err(TxError::BadSender)?;
-    verifier
-        .check_address(&tx.recipient)
-        .map_err(TxError::BadRecipient)?;
+    verifier.check_address(&tx.sender).map_err(TxError::BadSender)?;
+    verifier.check_address(&tx.recipient).map_err(TxError::BadRecipient)?;
     verifier
         .verify(&tx.sender, &signing_bytes, &signed.signature)
         .map_err(TxError::BadSignature)?;
@@ -244,10 +235,7 @@ pub fn check_in_isolation(
 /// [`TxError::WrongChain`].
 pub fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxError> {
     if tx.chain_id != params.chain_id {
-        return Err(TxError::WrongChain {
-            expected: params.chain_id,
-            actual: tx.chain_id,
-        });
+        return Err(TxError::WrongChain { expected: params.chain_id, actual: tx.chain_id });
     }
     Ok(())
 }
@@ -276,10 +264,7 @@ pub fn size_is_valid(
 ) -> Result<(), TxError> {
     let size = signing_bytes.len() + signature.as_bytes().len();
     if size > params.max_tx_bytes {
-        return Err(TxError::TooLarge {
-            size,
-            max: params.max_tx_bytes,
-        });
+        return Err(TxError::TooLarge { size, max: params.max_tx_bytes });
     }
     Ok(())
 }

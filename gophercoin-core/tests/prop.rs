@@ -21,12 +21,7 @@ enum Action {
     /// Mine a block for `miner`, `gap` seconds after the last.
     Mine { miner: usize, gap: u64 },
     /// A signed payment; may overdraw.
-    Pay {
-        from: usize,
-        to: usize,
-        units: u64,
-        nonce: u64,
-    },
+    Pay { from: usize, to: usize, units: u64, nonce: u64 },
     /// Submit an earlier payment again.
     Replay { pick: usize },
     /// A payment whose signature was tampered with.
@@ -59,12 +54,7 @@ struct Run {
 impl Run {
     fn new(node: Node) -> Self {
         let now = node.tip().timestamp;
-        Run {
-            node,
-            now,
-            sent: vec![],
-            events: vec![],
-        }
+        Run { node, now, sent: vec![], events: vec![] }
     }
 
     fn step(&mut self, action: &Action) {
@@ -72,26 +62,16 @@ impl Run {
         let accepted = match action {
             Action::Mine { miner, gap } => {
                 self.now += gap;
-                self.node
-                    .mine_block(&keys()[*miner].address(), self.now)
-                    .is_ok()
+                self.node.mine_block(&keys()[*miner].address(), self.now).is_ok()
             }
-            Action::Pay {
-                from,
-                to,
-                units,
-                nonce,
-            } => {
+            Action::Pay { from, to, units, nonce } => {
                 let tx = transfer(&keys()[*from], &keys()[*to], self.units(*units), *nonce);
                 self.sent.push(tx.clone());
                 self.node.handle_transaction(tx).is_ok()
             }
             Action::Replay { pick } => match self.sent.len() {
                 0 => false,
-                n => self
-                    .node
-                    .handle_transaction(self.sent[pick % n].clone())
-                    .is_ok(),
+                n => self.node.handle_transaction(self.sent[pick % n].clone()).is_ok(),
             },
             Action::Tamper { from, to, units } => {
                 let mut tx = transfer(&keys()[*from], &keys()[*to], self.units(*units), 0);
@@ -103,10 +83,8 @@ impl Run {
                 false
             }
             Action::ForgeReward { miner, extra } => {
-                let mut block = self
-                    .node
-                    .block_template(&keys()[*miner].address(), self.now)
-                    .unwrap();
+                let mut block =
+                    self.node.block_template(&keys()[*miner].address(), self.now).unwrap();
                 let BlockTransaction::Reward(reward) = &mut block.transactions[0] else {
                     unreachable!("templates start with the reward")
                 };
@@ -118,11 +96,7 @@ impl Run {
         };
         self.events.extend(drain(&mut self.node));
         if !accepted {
-            assert_eq!(
-                snapshot(&self.node),
-                before,
-                "{action:?} was rejected but changed state"
-            );
+            assert_eq!(snapshot(&self.node), before, "{action:?} was rejected but changed state");
         }
         check_invariants(&self.node);
     }
@@ -138,26 +112,16 @@ fn check_invariants(node: &Node) {
     let mut balances: BTreeMap<Address, i128> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for block in node.chain().main_chain_from(1) {
-        let r = block
-            .reward()
-            .expect("every block after genesis has a reward");
+        let r = block.reward().expect("every block after genesis has a reward");
         assert_eq!(r.amount, reward);
         *balances.entry(r.recipient.clone()).or_default() += i128::from(r.amount.to_units());
         for tx in block.transfers() {
-            assert!(
-                seen.insert(tx.id()),
-                "transaction {} included twice",
-                tx.id()
-            );
+            assert!(seen.insert(tx.id()), "transaction {} included twice", tx.id());
             let t = tx.transaction();
             let amount = i128::from(t.amount.to_units());
             let sender = balances.entry(t.sender.clone()).or_default();
             *sender -= amount;
-            assert!(
-                *sender >= 0,
-                "a balance went negative at height {}",
-                block.height()
-            );
+            assert!(*sender >= 0, "a balance went negative at height {}", block.height());
             *balances.entry(t.recipient.clone()).or_default() += amount;
         }
     }
@@ -165,11 +129,8 @@ fn check_invariants(node: &Node) {
     let supply = i128::from(reward.to_units()) * i128::from(node.height());
     assert_eq!(balances.values().sum::<i128>(), supply);
     assert_eq!(i128::from(node.ledger().supply().to_units()), supply);
-    let core: BTreeMap<Address, i128> = node
-        .ledger()
-        .balances()
-        .map(|(a, b)| (a.clone(), i128::from(b.to_units())))
-        .collect();
+    let core: BTreeMap<Address, i128> =
+        node.ledger().balances().map(|(a, b)| (a.clone(), i128::from(b.to_units()))).collect();
     assert_eq!(core, balances);
     // Pending transactions never overdraw on top of each other.
     for (address, _) in node.ledger().balances() {

@@ -34,10 +34,7 @@ fn heavy_and_long() -> (Vec<gophercoin_core::Block>, Vec<gophercoin_core::Block>
     let heavy_summary = heavy.chain().tip_summary();
     let long_summary = long.chain().tip_summary();
     assert!(heavy_summary.height < long_summary.height);
-    assert!(
-        heavy_summary.work > long_summary.work,
-        "the fast chain's retarget made it heavier"
-    );
+    assert!(heavy_summary.work > long_summary.work, "the fast chain's retarget made it heavier");
     (main_chain(&heavy), main_chain(&long))
 }
 
@@ -45,22 +42,13 @@ fn heavy_and_long() -> (Vec<gophercoin_core::Block>, Vec<gophercoin_core::Block>
 fn longer_chain_with_less_work_loses_under_most_work() {
     let (heavy, long) = heavy_and_long();
     let mut node = node_with(MostWork);
-    assert!(matches!(
-        node.handle_chain(long.clone(), time(40)),
-        Ok(ChainOutcome::Adopted { .. })
-    ));
+    assert!(matches!(node.handle_chain(long.clone(), time(40)), Ok(ChainOutcome::Adopted { .. })));
     let outcome = node.handle_chain(heavy.clone(), time(40)).unwrap();
-    assert!(
-        matches!(outcome, ChainOutcome::Adopted { height: 25, .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, ChainOutcome::Adopted { height: 25, .. }), "{outcome:?}");
     drain(&mut node);
     let before = snapshot(&node);
     let outcome = node.handle_chain(long, time(40)).unwrap();
-    assert!(
-        matches!(outcome, ChainOutcome::KeptOurs { height: 25, .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, ChainOutcome::KeptOurs { height: 25, .. }), "{outcome:?}");
     assert_eq!(snapshot(&node), before);
     assert!(node.poll_event().is_none());
 }
@@ -69,20 +57,11 @@ fn longer_chain_with_less_work_loses_under_most_work() {
 fn longer_chain_with_less_work_wins_under_longest_chain() {
     let (heavy, long) = heavy_and_long();
     let mut node = node_with(LongestChain);
-    assert!(matches!(
-        node.handle_chain(heavy, time(40)),
-        Ok(ChainOutcome::Adopted { .. })
-    ));
+    assert!(matches!(node.handle_chain(heavy, time(40)), Ok(ChainOutcome::Adopted { .. })));
     let outcome = node.handle_chain(long, time(40)).unwrap();
-    assert!(
-        matches!(outcome, ChainOutcome::Adopted { height: 35, .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, ChainOutcome::Adopted { height: 35, .. }), "{outcome:?}");
     assert_eq!(node.balance(&bob().address()), coins(20 * 35));
-    assert_eq!(
-        node.balance(&carol().address()),
-        gophercoin_core::Amount::ZERO
-    );
+    assert_eq!(node.balance(&carol().address()), gophercoin_core::Amount::ZERO);
 }
 
 #[test]
@@ -94,43 +73,24 @@ fn tie_keeps_the_first_seen_chain() {
         mine(&mut theirs, bob(), 3);
         let before = snapshot(&ours);
         let outcome = ours.handle_chain(main_chain(&theirs), time(4)).unwrap();
-        assert_eq!(
-            outcome,
-            ChainOutcome::KeptOurs {
-                tip: before.tip,
-                height: 3
-            }
-        );
+        assert_eq!(outcome, ChainOutcome::KeptOurs { tip: before.tip, height: 3 });
         assert_eq!(snapshot(&ours), before);
 
         // One block at a time: the rival tip stays a side branch until it is heavier.
         let rival: Vec<_> = main_chain(&theirs);
         for block in &rival[1..3] {
             let outcome = ours.handle_block(block.clone(), time(4)).unwrap();
-            assert!(
-                matches!(outcome, BlockOutcome::SideBranch { .. }),
-                "{outcome:?}"
-            );
+            assert!(matches!(outcome, BlockOutcome::SideBranch { .. }), "{outcome:?}");
         }
         let outcome = ours.handle_block(rival[3].clone(), time(4)).unwrap();
-        assert!(
-            matches!(outcome, BlockOutcome::SideBranch { height: 3, .. }),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, BlockOutcome::SideBranch { height: 3, .. }), "{outcome:?}");
         assert_eq!(ours.tip().hash(), before.tip);
         mine(&mut theirs, bob(), 1);
-        let outcome = ours
-            .handle_block(main_chain(&theirs)[4].clone(), time(5))
-            .unwrap();
+        let outcome = ours.handle_block(main_chain(&theirs)[4].clone(), time(5)).unwrap();
         assert!(
             matches!(
                 outcome,
-                BlockOutcome::Reorganized {
-                    height: 4,
-                    disconnected: 3,
-                    connected: 4,
-                    ..
-                }
+                BlockOutcome::Reorganized { height: 4, disconnected: 3, connected: 4, .. }
             ),
             "{outcome:?}"
         );
@@ -163,46 +123,26 @@ fn reorg_returns_the_losing_sides_transactions_to_the_mempool() {
     let outcome = ours.handle_chain(main_chain(&theirs), time(7)).unwrap();
     assert!(matches!(
         outcome,
-        ChainOutcome::Adopted {
-            height: 6,
-            disconnected: 2,
-            connected: 3,
-            ..
-        }
+        ChainOutcome::Adopted { height: 6, disconnected: 2, connected: 3, .. }
     ));
 
     // Alice's payment is valid on the new chain and back in the mempool; carol's spent a
     // reward that no longer exists and is gone.
     let pending: Vec<_> = ours.mempool().iter().map(|tx| tx.id()).collect();
     assert_eq!(pending, vec![to_bob.id()]);
-    assert_eq!(
-        ours.balance(&carol().address()),
-        gophercoin_core::Amount::ZERO
-    );
+    assert_eq!(ours.balance(&carol().address()), gophercoin_core::Amount::ZERO);
     assert_eq!(ours.balance(&bob().address()), coins(60));
     assert_eq!(ours.ledger().supply(), coins(120));
 
     let events = drain(&mut ours);
     let mut expected = vec![
-        Event::BlockDisconnected {
-            hash: orphaned[1],
-            height: 5,
-        },
-        Event::BlockDisconnected {
-            hash: orphaned[0],
-            height: 4,
-        },
+        Event::BlockDisconnected { hash: orphaned[1], height: 5 },
+        Event::BlockDisconnected { hash: orphaned[0], height: 4 },
     ];
     expected.extend(
-        adopted
-            .iter()
-            .zip(4..)
-            .map(|(&hash, height)| Event::BlockConnected { hash, height }),
+        adopted.iter().zip(4..).map(|(&hash, height)| Event::BlockConnected { hash, height }),
     );
-    expected.push(Event::TipChanged {
-        hash: adopted[2],
-        height: 6,
-    });
+    expected.push(Event::TipChanged { hash: adopted[2], height: 6 });
     expected.push(Event::RelayBlock(adopted[2]));
     assert_eq!(events, expected);
 
@@ -217,24 +157,15 @@ fn reorg_there_and_back_restores_the_exact_ledger() {
     let mut a = Node::devnet();
     mine(&mut a, alice(), 3);
     let mut b = a.clone();
-    a.handle_transaction(transfer(alice(), bob(), coins(3), 1))
-        .unwrap();
+    a.handle_transaction(transfer(alice(), bob(), coins(3), 1)).unwrap();
     mine(&mut a, alice(), 2);
     let mut a_alone = a.clone();
-    b.handle_transaction(transfer(alice(), carol(), coins(9), 2))
-        .unwrap();
+    b.handle_transaction(transfer(alice(), carol(), coins(9), 2)).unwrap();
     mine(&mut b, carol(), 3);
 
     // To b's heavier fork: the ledger is exactly b's.
     let outcome = a.handle_chain(main_chain(&b), time(7)).unwrap();
-    assert!(matches!(
-        outcome,
-        ChainOutcome::Adopted {
-            disconnected: 2,
-            connected: 3,
-            ..
-        }
-    ));
+    assert!(matches!(outcome, ChainOutcome::Adopted { disconnected: 2, connected: 3, .. }));
     assert_eq!(a.ledger(), b.ledger());
     assert_eq!(a.mempool().len(), 1, "the transfer to bob is pending again");
 
@@ -242,24 +173,9 @@ fn reorg_there_and_back_restores_the_exact_ledger() {
     // never saw b's fork.
     mine(&mut a_alone, alice(), 2);
     let outcome = a.handle_chain(main_chain(&a_alone), time(8)).unwrap();
-    assert!(matches!(
-        outcome,
-        ChainOutcome::Adopted {
-            disconnected: 3,
-            connected: 4,
-            ..
-        }
-    ));
+    assert!(matches!(outcome, ChainOutcome::Adopted { disconnected: 3, connected: 4, .. }));
     assert_eq!(a.ledger(), a_alone.ledger());
     assert_eq!(a.tip(), a_alone.tip());
-    let pending: Vec<_> = a
-        .mempool()
-        .iter()
-        .map(|tx| tx.transaction().recipient.clone())
-        .collect();
-    assert_eq!(
-        pending,
-        vec![carol().address()],
-        "b's transfer to carol is pending again"
-    );
+    let pending: Vec<_> = a.mempool().iter().map(|tx| tx.transaction().recipient.clone()).collect();
+    assert_eq!(pending, vec![carol().address()], "b's transfer to carol is pending again");
 }

@@ -26,11 +26,7 @@ fn rejects<T: std::fmt::Debug>(
     let before = snapshot(node);
     let result = f(node);
     assert_eq!(result.unwrap_err(), expected.into());
-    assert_eq!(
-        snapshot(node),
-        before,
-        "state changed after a rejected input"
-    );
+    assert_eq!(snapshot(node), before, "state changed after a rejected input");
     assert_eq!(node.poll_event(), None, "a rejected input queued an event");
 }
 
@@ -48,11 +44,9 @@ fn corrupted_signature_is_rejected() {
     let mut bytes = tx.signature.as_bytes().to_vec();
     bytes[10] ^= 1;
     tx.signature = Signature::from_bytes(bytes).unwrap();
-    rejects(
-        &mut node,
-        TxError::BadSignature(CryptoError::BadSignature),
-        |n| n.handle_transaction(tx),
-    );
+    rejects(&mut node, TxError::BadSignature(CryptoError::BadSignature), |n| {
+        n.handle_transaction(tx)
+    });
 }
 
 #[test]
@@ -60,11 +54,9 @@ fn signature_by_another_key_is_rejected() {
     let mut node = funded();
     let mut tx = transfer(alice(), bob(), coins(1), 1);
     tx.signature = bob().sign(&tx.transaction.signing_bytes()).unwrap();
-    rejects(
-        &mut node,
-        TxError::BadSignature(CryptoError::BadSignature),
-        |n| n.handle_transaction(tx),
-    );
+    rejects(&mut node, TxError::BadSignature(CryptoError::BadSignature), |n| {
+        n.handle_transaction(tx)
+    });
 }
 
 #[test]
@@ -72,11 +64,9 @@ fn empty_signature_is_rejected() {
     let mut node = funded();
     let mut tx = transfer(alice(), bob(), coins(1), 1);
     tx.signature = Signature::from_bytes(vec![]).unwrap();
-    rejects(
-        &mut node,
-        TxError::BadSignature(CryptoError::BadSignature),
-        |n| n.handle_transaction(tx),
-    );
+    rejects(&mut node, TxError::BadSignature(CryptoError::BadSignature), |n| {
+        n.handle_transaction(tx)
+    });
 }
 
 #[test]
@@ -84,11 +74,9 @@ fn changing_a_signed_field_breaks_the_signature() {
     let mut node = funded();
     let mut tx = transfer(alice(), bob(), coins(1), 1);
     tx.transaction.amount = coins(2);
-    rejects(
-        &mut node,
-        TxError::BadSignature(CryptoError::BadSignature),
-        |n| n.handle_transaction(tx),
-    );
+    rejects(&mut node, TxError::BadSignature(CryptoError::BadSignature), |n| {
+        n.handle_transaction(tx)
+    });
 }
 
 #[test]
@@ -103,10 +91,8 @@ fn transaction_for_another_chain_is_rejected() {
     }
     .sign(alice())
     .unwrap();
-    let expected = TxError::WrongChain {
-        expected: params().chain_id,
-        actual: params().chain_id + 1,
-    };
+    let expected =
+        TxError::WrongChain { expected: params().chain_id, actual: params().chain_id + 1 };
     rejects(&mut node, expected, |n| n.handle_transaction(tx));
 }
 
@@ -117,35 +103,17 @@ fn weak_and_odd_keys_are_rejected() {
     let large = include_str!("data/large4608.pkcs8.hex").trim();
     assert_eq!(
         small.parse::<RsaSigner>().unwrap_err(),
-        CryptoError::KeyTooSmall {
-            bits: 1024,
-            min: 2048
-        }
+        CryptoError::KeyTooSmall { bits: 1024, min: 2048 }
     );
-    assert_eq!(
-        odd.parse::<RsaSigner>().unwrap_err(),
-        CryptoError::BadExponent
-    );
+    assert_eq!(odd.parse::<RsaSigner>().unwrap_err(), CryptoError::BadExponent);
     assert_eq!(
         large.parse::<RsaSigner>().unwrap_err(),
-        CryptoError::KeyTooLarge {
-            bits: 4608,
-            max: 4096
-        }
+        CryptoError::KeyTooLarge { bits: 4608, max: 4096 }
     );
-    assert!(matches!(
-        "zz".parse::<RsaSigner>(),
-        Err(CryptoError::BadHex(_))
-    ));
-    assert!(matches!(
-        "3000".parse::<RsaSigner>(),
-        Err(CryptoError::BadKeyEncoding { .. })
-    ));
+    assert!(matches!("zz".parse::<RsaSigner>(), Err(CryptoError::BadHex(_))));
+    assert!(matches!("3000".parse::<RsaSigner>(), Err(CryptoError::BadKeyEncoding { .. })));
     // The original wallet's PKCS#1 private keys are accepted on input.
-    let original: RsaSigner = include_str!("data/original.pkcs1.hex")
-        .trim()
-        .parse()
-        .unwrap();
+    let original: RsaSigner = include_str!("data/original.pkcs1.hex").trim().parse().unwrap();
     assert_ne!(original.address(), alice().address());
 }
 
@@ -163,10 +131,7 @@ fn transfer_to_a_key_that_is_not_a_key_is_rejected() {
     .sign(alice())
     .unwrap();
     let result = node.handle_transaction(tx);
-    assert!(
-        matches!(result, Err(Error::Tx(TxError::BadRecipient(_)))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(Error::Tx(TxError::BadRecipient(_)))), "{result:?}");
     assert!(node.mempool().is_empty());
 }
 
@@ -200,10 +165,7 @@ fn malformed_amounts_fail_to_deserialize() {
     let mut unknown = json.clone();
     unknown["transaction"]["fee"] = serde_json::json!(1);
     assert!(serde_json::from_value::<SignedTransaction>(unknown).is_err());
-    assert_eq!(
-        serde_json::from_value::<SignedTransaction>(json).unwrap(),
-        tx
-    );
+    assert_eq!(serde_json::from_value::<SignedTransaction>(json).unwrap(), tx);
 }
 
 // --- balances --------------------------------------------------------------------------
@@ -212,42 +174,26 @@ fn malformed_amounts_fail_to_deserialize() {
 fn overdraft_is_rejected() {
     let mut node = funded();
     let tx = transfer(alice(), bob(), coins(61), 1);
-    let expected = LedgerError::Overdraft {
-        available: coins(60),
-        required: coins(61),
-    };
-    rejects(&mut node, MempoolError::Ledger(expected), |n| {
-        n.handle_transaction(tx)
-    });
+    let expected = LedgerError::Overdraft { available: coins(60), required: coins(61) };
+    rejects(&mut node, MempoolError::Ledger(expected), |n| n.handle_transaction(tx));
 }
 
 #[test]
 fn wallet_with_nothing_cannot_pay() {
     let mut node = funded();
     let tx = transfer(bob(), alice(), units(1), 1);
-    let expected = LedgerError::Overdraft {
-        available: Amount::ZERO,
-        required: units(1),
-    };
-    rejects(&mut node, MempoolError::Ledger(expected), |n| {
-        n.handle_transaction(tx)
-    });
+    let expected = LedgerError::Overdraft { available: Amount::ZERO, required: units(1) };
+    rejects(&mut node, MempoolError::Ledger(expected), |n| n.handle_transaction(tx));
 }
 
 #[test]
 fn two_transactions_that_together_overdraw_cannot_both_get_in() {
     let mut node = funded();
-    node.handle_transaction(transfer(alice(), bob(), coins(40), 1))
-        .unwrap();
+    node.handle_transaction(transfer(alice(), bob(), coins(40), 1)).unwrap();
     drain(&mut node);
     let second = transfer(alice(), carol(), coins(30), 2);
-    let expected = LedgerError::Overdraft {
-        available: coins(20),
-        required: coins(30),
-    };
-    rejects(&mut node, MempoolError::Ledger(expected), |n| {
-        n.handle_transaction(second)
-    });
+    let expected = LedgerError::Overdraft { available: coins(20), required: coins(30) };
+    rejects(&mut node, MempoolError::Ledger(expected), |n| n.handle_transaction(second));
 }
 
 #[test]
@@ -262,10 +208,7 @@ fn block_whose_transfers_together_overdraw_is_rejected() {
     let expected = ChainError::Transfer {
         hash: block.hash(),
         index: 1,
-        source: LedgerError::Overdraft {
-            available: coins(20),
-            required: coins(40),
-        },
+        source: LedgerError::Overdraft { available: coins(20), required: coins(40) },
     };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
@@ -278,11 +221,7 @@ fn pending_transaction_submitted_again_is_already_known() {
     let tx = transfer(alice(), bob(), coins(1), 1);
     node.handle_transaction(tx.clone()).unwrap();
     drain(&mut node);
-    rejects(
-        &mut node,
-        MempoolError::AlreadyPending { id: tx.id() },
-        |n| n.handle_transaction(tx),
-    );
+    rejects(&mut node, MempoolError::AlreadyPending { id: tx.id() }, |n| n.handle_transaction(tx));
 }
 
 #[test]
@@ -292,15 +231,11 @@ fn mined_transaction_cannot_be_replayed() {
     node.handle_transaction(tx.clone()).unwrap();
     mine(&mut node, carol(), 1);
     assert_eq!(node.balance(&bob().address()), coins(1));
-    rejects(&mut node, LedgerError::Replay { id: tx.id() }, |n| {
-        n.handle_transaction(tx.clone())
-    });
+    rejects(&mut node, LedgerError::Replay { id: tx.id() }, |n| n.handle_transaction(tx.clone()));
 
     // Nor inside a block.
     let mut block = template(&node, carol());
-    block
-        .transactions
-        .push(BlockTransaction::Transfer(tx.clone()));
+    block.transactions.push(BlockTransaction::Transfer(tx.clone()));
     let block = seal(block);
     let expected = ChainError::Transfer {
         hash: block.hash(),
@@ -315,18 +250,12 @@ fn same_transaction_twice_in_a_block_is_rejected() {
     let mut node = funded();
     let tx = transfer(alice(), bob(), coins(1), 1);
     let mut block = template(&node, carol());
-    block
-        .transactions
-        .push(BlockTransaction::Transfer(tx.clone()));
-    block
-        .transactions
-        .push(BlockTransaction::Transfer(tx.clone()));
+    block.transactions.push(BlockTransaction::Transfer(tx.clone()));
+    block.transactions.push(BlockTransaction::Transfer(tx.clone()));
     let block = seal(block);
-    rejects(
-        &mut node,
-        BlockError::DuplicateTransaction { id: tx.id() },
-        |n| submit_block(n, block),
-    );
+    rejects(&mut node, BlockError::DuplicateTransaction { id: tx.id() }, |n| {
+        submit_block(n, block)
+    });
 }
 
 // --- rewards ---------------------------------------------------------------------------
@@ -358,15 +287,10 @@ fn with_reward(node: &Node, edit: impl FnOnce(&mut Block)) -> Block {
 fn reward_of_the_wrong_amount_is_rejected() {
     let mut node = funded();
     let block = with_reward(&node, |b| {
-        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
-            unreachable!()
-        };
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else { unreachable!() };
         reward.amount = coins(21);
     });
-    let expected = BlockError::WrongRewardAmount {
-        expected: coins(20),
-        actual: coins(21),
-    };
+    let expected = BlockError::WrongRewardAmount { expected: coins(20), actual: coins(21) };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
@@ -381,42 +305,30 @@ fn second_reward_is_rejected() {
         });
         b.transactions.push(extra);
     });
-    rejects(&mut node, BlockError::ExtraReward { index: 1 }, |n| {
-        submit_block(n, block)
-    });
+    rejects(&mut node, BlockError::ExtraReward { index: 1 }, |n| submit_block(n, block));
 }
 
 #[test]
 fn block_without_reward_is_rejected() {
     let mut node = funded();
-    node.handle_transaction(transfer(alice(), bob(), coins(1), 1))
-        .unwrap();
+    node.handle_transaction(transfer(alice(), bob(), coins(1), 1)).unwrap();
     drain(&mut node);
     let empty = with_reward(&node, |b| b.transactions.clear());
-    rejects(&mut node, BlockError::MissingReward, |n| {
-        submit_block(n, empty)
-    });
+    rejects(&mut node, BlockError::MissingReward, |n| submit_block(n, empty));
     let transfer_first = with_reward(&node, |b| {
         b.transactions.remove(0);
     });
-    rejects(&mut node, BlockError::MissingReward, |n| {
-        submit_block(n, transfer_first)
-    });
+    rejects(&mut node, BlockError::MissingReward, |n| submit_block(n, transfer_first));
 }
 
 #[test]
 fn reward_for_another_height_is_rejected() {
     let mut node = funded();
     let block = with_reward(&node, |b| {
-        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
-            unreachable!()
-        };
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else { unreachable!() };
         reward.height = 1;
     });
-    let expected = BlockError::WrongRewardHeight {
-        expected: 4,
-        actual: 1,
-    };
+    let expected = BlockError::WrongRewardHeight { expected: 4, actual: 1 };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
@@ -424,20 +336,12 @@ fn reward_for_another_height_is_rejected() {
 fn reward_to_something_that_is_not_a_wallet_is_rejected() {
     let mut node = funded();
     let block = with_reward(&node, |b| {
-        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
-            unreachable!()
-        };
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else { unreachable!() };
         reward.recipient = "00".parse().unwrap();
     });
     let result = submit_block(&mut node, block);
-    assert!(matches!(
-        result,
-        Err(Error::Block(BlockError::BadRewardRecipient(_)))
-    ));
-    assert!(
-        node.block_template(&"00".parse().unwrap(), time(4))
-            .is_err()
-    );
+    assert!(matches!(result, Err(Error::Block(BlockError::BadRewardRecipient(_)))));
+    assert!(node.block_template(&"00".parse().unwrap(), time(4)).is_err());
 }
 
 // --- block headers ---------------------------------------------------------------------
@@ -446,12 +350,7 @@ fn reward_to_something_that_is_not_a_wallet_is_rejected() {
 fn bad_merkle_root_is_rejected() {
     let mut node = funded();
     let mut block = template(&node, carol());
-    block.transactions.push(BlockTransaction::Transfer(transfer(
-        alice(),
-        bob(),
-        coins(1),
-        1,
-    )));
+    block.transactions.push(BlockTransaction::Transfer(transfer(alice(), bob(), coins(1), 1)));
     let block = solve(block); // header still commits to the reward alone
     let expected = BlockError::BadMerkleRoot {
         expected: block.compute_merkle_root(),
@@ -468,13 +367,8 @@ fn hash_above_target_is_rejected() {
     while target.is_met_by(&block.hash()) {
         block.header.nonce += 1;
     }
-    let expected = PowError::HashAboveTarget {
-        hash: block.hash(),
-        bits: block.header.bits,
-    };
-    rejects(&mut node, BlockError::Pow(expected), |n| {
-        submit_block(n, block)
-    });
+    let expected = PowError::HashAboveTarget { hash: block.hash(), bits: block.header.bits };
+    rejects(&mut node, BlockError::Pow(expected), |n| submit_block(n, block));
 }
 
 #[test]
@@ -482,13 +376,8 @@ fn target_easier_than_the_limit_is_rejected() {
     let mut node = funded();
     let mut block = template(&node, carol());
     block.header.bits = CompactTarget::from_consensus(0x2100_ffff);
-    let expected = PowError::AboveLimit {
-        bits: block.header.bits,
-        limit: params().pow_limit,
-    };
-    rejects(&mut node, BlockError::Pow(expected), |n| {
-        submit_block(n, block)
-    });
+    let expected = PowError::AboveLimit { bits: block.header.bits, limit: params().pow_limit };
+    rejects(&mut node, BlockError::Pow(expected), |n| submit_block(n, block));
 }
 
 #[test]
@@ -498,10 +387,7 @@ fn target_other_than_the_required_one_is_rejected() {
     let required = block.header.bits;
     block.header.bits = CompactTarget::from_consensus(0x1f00_ffff); // harder: still rejected
     let block = solve(block);
-    let expected = ChainError::WrongTarget {
-        expected: required,
-        actual: block.header.bits,
-    };
+    let expected = ChainError::WrongTarget { expected: required, actual: block.header.bits };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
@@ -526,10 +412,7 @@ fn timestamp_not_after_the_median_is_rejected() {
     let median = time(2); // blocks 0..=3 on schedule: median of {t0, t1, t2, t3} is t2
     block.header.timestamp = median;
     let block = solve(block);
-    let expected = ChainError::TimestampNotAfterMedian {
-        timestamp: median,
-        median,
-    };
+    let expected = ChainError::TimestampNotAfterMedian { timestamp: median, median };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
@@ -539,9 +422,7 @@ fn block_on_an_unknown_parent_is_rejected() {
     let mut block = template(&node, carol());
     block.header.prev = gophercoin_core::BlockHash::from_bytes([7; 32]);
     let block = solve(block);
-    let expected = ChainError::UnknownParent {
-        prev: block.header.prev,
-    };
+    let expected = ChainError::UnknownParent { prev: block.header.prev };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
@@ -550,15 +431,10 @@ fn block_at_the_wrong_height_is_rejected() {
     let mut node = funded();
     let block = with_reward(&node, |b| {
         b.header.height = 7;
-        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else {
-            unreachable!()
-        };
+        let BlockTransaction::Reward(reward) = &mut b.transactions[0] else { unreachable!() };
         reward.height = 7;
     });
-    let expected = ChainError::WrongHeight {
-        expected: 4,
-        actual: 7,
-    };
+    let expected = ChainError::WrongHeight { expected: 4, actual: 7 };
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
@@ -566,11 +442,7 @@ fn block_at_the_wrong_height_is_rejected() {
 fn known_block_is_already_known() {
     let mut node = funded();
     let tip = node.chain().tip().to_block();
-    rejects(
-        &mut node,
-        ChainError::AlreadyKnown { hash: tip.hash() },
-        |n| submit_block(n, tip),
-    );
+    rejects(&mut node, ChainError::AlreadyKnown { hash: tip.hash() }, |n| submit_block(n, tip));
 }
 
 #[test]
@@ -578,9 +450,7 @@ fn block_with_an_invalid_transfer_is_rejected() {
     let mut node = funded();
     let mut tx = transfer(alice(), bob(), coins(1), 1);
     tx.transaction.nonce = 2; // signature no longer matches
-    let block = with_reward(&node, |b| {
-        b.transactions.push(BlockTransaction::Transfer(tx))
-    });
+    let block = with_reward(&node, |b| b.transactions.push(BlockTransaction::Transfer(tx)));
     let expected = BlockError::Transaction {
         index: 1,
         source: TxError::BadSignature(CryptoError::BadSignature),
@@ -597,9 +467,7 @@ fn chain_with_an_invalid_block_in_the_middle_is_rejected_whole() {
     mine(&mut theirs, bob(), 3);
     // Their block 4 pays a double reward; blocks 5.. are built on it and otherwise fine.
     let mut forged = template(&theirs, bob());
-    let BlockTransaction::Reward(reward) = &mut forged.transactions[0] else {
-        unreachable!()
-    };
+    let BlockTransaction::Reward(reward) = &mut forged.transactions[0] else { unreachable!() };
     reward.amount = coins(40);
     let forged = seal(forged);
     let mut chain = main_chain(&theirs);
@@ -619,10 +487,7 @@ fn chain_with_an_invalid_block_in_the_middle_is_rejected_whole() {
         chain.push(next.clone());
         parent = next;
     }
-    let expected = BlockError::WrongRewardAmount {
-        expected: coins(20),
-        actual: coins(40),
-    };
+    let expected = BlockError::WrongRewardAmount { expected: coins(20), actual: coins(40) };
     rejects(&mut ours, expected, |n| n.handle_chain(chain, time(9)));
 }
 
@@ -642,11 +507,7 @@ fn chain_from_another_genesis_is_rejected() {
             matches!(outcome, gophercoin_core::BlockOutcome::Extended { height, .. } if height == h)
         );
     }
-    let chain: Vec<Block> = foreign
-        .chain()
-        .main_chain_from(0)
-        .map(|b| b.to_block())
-        .collect();
+    let chain: Vec<Block> = foreign.chain().main_chain_from(0).map(|b| b.to_block()).collect();
     let expected = ChainError::ForeignGenesis {
         expected: params().genesis().hash(),
         actual: other_params.genesis().hash(),
@@ -661,10 +522,70 @@ fn chain_that_is_not_linked_is_rejected() {
     mine(&mut theirs, bob(), 4);
     let mut chain = main_chain(&theirs);
     chain.remove(2);
-    rejects(&mut ours, ChainError::NotLinked { index: 2 }, |n| {
-        n.handle_chain(chain, time(5))
+    rejects(&mut ours, ChainError::NotLinked { index: 2 }, |n| n.handle_chain(chain, time(5)));
+    rejects(&mut ours, ChainError::EmptyChain, |n| n.handle_chain(vec![], time(5)));
+}
+
+// --- limits ----------------------------------------------------------------------------
+
+fn funded_with(edit: impl FnOnce(&mut gophercoin_core::Params)) -> Node {
+    let mut params = params();
+    edit(&mut params);
+    let verifier = gophercoin_core::RsaVerifier::new(&params);
+    let mut node = Node::new(params, verifier, gophercoin_core::MostWork);
+    mine(&mut node, alice(), 3);
+    node
+}
+
+#[test]
+fn oversized_transaction_is_rejected() {
+    let mut node = funded_with(|p| p.max_tx_bytes = 600);
+    let tx = transfer(alice(), bob(), coins(1), 1);
+    let size = tx.transaction.signing_bytes().len() + tx.signature.as_bytes().len();
+    rejects(&mut node, TxError::TooLarge { size, max: 600 }, |n| n.handle_transaction(tx));
+}
+
+#[test]
+fn block_with_too_many_transactions_is_rejected() {
+    let mut node = funded_with(|p| p.max_block_txs = 2);
+    for nonce in 0..3 {
+        node.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();
+    }
+    drain(&mut node);
+    let template = template(&node, carol());
+    assert_eq!(template.transactions.len(), 2, "templates respect the limit");
+    let block = with_reward(&node, |b| {
+        b.transactions.push(BlockTransaction::Transfer(transfer(alice(), bob(), coins(1), 1)));
     });
-    rejects(&mut ours, ChainError::EmptyChain, |n| {
-        n.handle_chain(vec![], time(5))
+    rejects(&mut node, BlockError::TooManyTransactions { count: 3, max: 2 }, |n| {
+        submit_block(n, block)
     });
+}
+
+#[test]
+fn full_mempool_refuses_more() {
+    let mut node = funded_with(|p| p.max_mempool_txs = 2);
+    for nonce in 0..2 {
+        node.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();
+    }
+    drain(&mut node);
+    let third = transfer(alice(), bob(), coins(1), 2);
+    rejects(&mut node, MempoolError::Full { max: 2 }, |n| n.handle_transaction(third));
+}
+
+#[test]
+fn errors_have_stable_kinds() {
+    let cases: Vec<(Error, &str)> = vec![
+        (LedgerError::Overdraft { available: coins(1), required: coins(2) }.into(), "overdraft"),
+        (MempoolError::Ledger(LedgerError::Replay { id: Default::default() }).into(), "replay"),
+        (TxError::BadSignature(CryptoError::BadSignature).into(), "bad_signature"),
+        (MempoolError::AlreadyPending { id: Default::default() }.into(), "already_known"),
+        (ChainError::UnknownParent { prev: Default::default() }.into(), "unknown_parent"),
+        (BlockError::ExtraReward { index: 1 }.into(), "extra_reward"),
+    ];
+    for (error, kind) in cases {
+        assert_eq!(error.kind(), kind, "{error}");
+    }
+    assert!(Error::from(BlockError::MissingReward).is_peer_fault());
+    assert!(!Error::from(ChainError::UnknownParent { prev: Default::default() }).is_peer_fault());
 }

@@ -34,10 +34,7 @@ fn core_depends_on_no_io_crate() {
     let manifest: toml::Table = manifest.parse().unwrap();
     let deps = manifest["dependencies"].as_table().unwrap();
     for name in deps.keys() {
-        assert!(
-            !IO_CRATES.contains(&name.as_str()),
-            "gophercoin-core must not depend on {name}"
-        );
+        assert!(!IO_CRATES.contains(&name.as_str()), "gophercoin-core must not depend on {name}");
     }
     // The crypto crates' default features pull in getrandom (the OS RNG).
     let root = fs::read_to_string(Path::new(MANIFEST_DIR).join("../Cargo.toml")).unwrap();
@@ -46,16 +43,8 @@ fn core_depends_on_no_io_crate() {
     for name in ["rsa", "rand_core", "crypto-bigint", "sha2"] {
         assert!(deps.contains_key(name), "core uses {name}");
         let dep = workspace_deps[name].as_table().unwrap();
-        assert_eq!(
-            dep["default-features"].as_bool(),
-            Some(false),
-            "{name} must not use defaults"
-        );
-        let features = dep
-            .get("features")
-            .and_then(|f| f.as_array())
-            .cloned()
-            .unwrap_or_default();
+        assert_eq!(dep["default-features"].as_bool(), Some(false), "{name} must not use defaults");
+        let features = dep.get("features").and_then(|f| f.as_array()).cloned().unwrap_or_default();
         assert!(
             features.iter().all(|f| f.as_str() != Some("getrandom")),
             "{name} must not enable getrandom"
@@ -81,11 +70,7 @@ fn core_sources_call_no_clock_rng_fs_or_net() {
     ];
     for (path, text) in sources() {
         for banned in BANNED {
-            assert!(
-                !text.contains(banned),
-                "{} mentions {banned}",
-                path.display()
-            );
+            assert!(!text.contains(banned), "{} mentions {banned}", path.display());
         }
     }
 }
@@ -93,11 +78,7 @@ fn core_sources_call_no_clock_rng_fs_or_net() {
 #[test]
 fn every_source_file_says_what_it_holds() {
     for (path, text) in sources() {
-        assert!(
-            text.starts_with("//!"),
-            "{} does not start with a `//!` doc",
-            path.display()
-        );
+        assert!(text.starts_with("//!"), "{} does not start with a `//!` doc", path.display());
     }
 }
 

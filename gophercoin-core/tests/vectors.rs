@@ -59,19 +59,11 @@ fn golden_transaction_decodes_and_verifies() {
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let bytes = hex::decode(expected["transaction"]["encoded"].as_str().unwrap()).unwrap();
     let tx = codec::decode_transaction(&bytes, 4096).unwrap();
-    assert_eq!(
-        tx.id().to_string(),
-        expected["transaction"]["id"].as_str().unwrap()
-    );
-    let verified = tx
-        .verify(&gophercoin_core::RsaVerifier::default(), &params())
-        .unwrap();
+    assert_eq!(tx.id().to_string(), expected["transaction"]["id"].as_str().unwrap());
+    let verified = tx.verify(&gophercoin_core::RsaVerifier::default(), &params()).unwrap();
     assert_eq!(verified.transaction().amount, coins(5));
     let block = hex::decode(expected["block"]["encoded"].as_str().unwrap()).unwrap();
     let block = codec::decode_block(&block, 1 << 20).unwrap();
-    assert_eq!(
-        block.hash().to_string(),
-        expected["block"]["hash"].as_str().unwrap()
-    );
+    assert_eq!(block.hash().to_string(), expected["block"]["hash"].as_str().unwrap());
     assert_eq!(block.header.merkle_root, block.compute_merkle_root());
 }

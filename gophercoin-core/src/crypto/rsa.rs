@@ -79,36 +79,25 @@ impl RsaSigner {
             .or_else(|pkcs8_err| {
                 rsa::PrivateKey::from_pkcs1_der(der).map_err(|_| pkcs8_err.to_string())
             })
-            .map_err(|reason| CryptoError::BadKeyEncoding {
-                what: "private key",
-                reason,
-            })?;
+            .map_err(|reason| CryptoError::BadKeyEncoding { what: "private key", reason })?;
         Self::from_private_key(key)
     }
 
     /// Returns the private key as PKCS#8 DER in hex. Keep it secret.
     pub fn to_pkcs8_hex(&self) -> String {
-        let der = self
-            .key
-            .to_pkcs8_der()
-            .expect("an RSA key always encodes as PKCS#8");
+        let der = self.key.to_pkcs8_der().expect("an RSA key always encodes as PKCS#8");
         hex::encode(der.as_bytes())
     }
 
     fn from_private_key(key: rsa::PrivateKey) -> Result<Self, CryptoError> {
         let public = key.to_public_key();
         RsaVerifier::default().check_key(&public)?;
-        let der = public
-            .to_public_key_der()
-            .map_err(|e| CryptoError::BadKeyEncoding {
-                what: "public key",
-                reason: e.to_string(),
-            })?;
+        let der = public.to_public_key_der().map_err(|e| CryptoError::BadKeyEncoding {
+            what: "public key",
+            reason: e.to_string(),
+        })?;
         let address = Address::from_der(der.into_vec())?;
-        Ok(RsaSigner {
-            key: SigningKey::new(key),
-            address,
-        })
+        Ok(RsaSigner { key: SigningKey::new(key), address })
     }
 }
 
@@ -123,9 +112,7 @@ impl core::str::FromStr for RsaSigner {
 
 impl core::fmt::Debug for RsaSigner {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RsaSigner")
-            .field("address", &self.address)
-            .finish_non_exhaustive()
+        f.debug_struct("RsaSigner").field("address", &self.address).finish_non_exhaustive()
     }
 }
 
@@ -135,10 +122,8 @@ impl Signer for RsaSigner {
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Signature, CryptoError> {
-        let signature = self
-            .key
-            .try_sign(msg)
-            .map_err(|e| CryptoError::SigningFailed(e.to_string()))?;
+        let signature =
+            self.key.try_sign(msg).map_err(|e| CryptoError::SigningFailed(e.to_string()))?;
         Signature::from_bytes(signature.to_vec())
     }
 }
@@ -153,24 +138,15 @@ pub struct RsaVerifier {
 impl RsaVerifier {
     /// Accepts keys of `params.min_rsa_bits` to `params.max_rsa_bits` bits.
     pub fn new(params: &Params) -> Self {
-        RsaVerifier {
-            min_bits: params.min_rsa_bits,
-            max_bits: params.max_rsa_bits,
-        }
+        RsaVerifier { min_bits: params.min_rsa_bits, max_bits: params.max_rsa_bits }
     }
 
     fn check_bits(&self, bits: usize) -> Result<(), CryptoError> {
         if bits < self.min_bits {
-            return Err(CryptoError::KeyTooSmall {
-                bits,
-                min: self.min_bits,
-            });
+            return Err(CryptoError::KeyTooSmall { bits, min: self.min_bits });
         }
         if bits > self.max_bits {
-            return Err(CryptoError::KeyTooLarge {
-                bits,
-                max: self.max_bits,
-            });
+            return Err(CryptoError::KeyTooLarge { bits, max: self.max_bits });
         }
         Ok(())
     }
@@ -185,10 +161,7 @@ impl RsaVerifier {
 
     fn parse(&self, address: &Address) -> Result<rsa::PublicKey, CryptoError> {
         let key = rsa::PublicKey::from_public_key_der(address.as_der()).map_err(|e| {
-            CryptoError::BadKeyEncoding {
-                what: "public key",
-                reason: e.to_string(),
-            }
+            CryptoError::BadKeyEncoding { what: "public key", reason: e.to_string() }
         })?;
         self.check_key(&key)?;
         Ok(key)
@@ -216,7 +189,6 @@ impl Verifier for RsaVerifier {
         let key = VerifyingKey::<Sha256>::new(self.parse(address)?);
         let signature = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
             .map_err(|_| CryptoError::BadSignature)?;
-        key.verify(msg, &signature)
-            .map_err(|_| CryptoError::BadSignature)
+        key.verify(msg, &signature).map_err(|_| CryptoError::BadSignature)
     }
 }

@@ -70,10 +70,7 @@ pub fn mine<F: ForkChoice>(node: &mut Node<RsaVerifier, F>, miner: &RsaSigner, n
     for _ in 0..n {
         let now = time(node.height() + 1);
         let outcome = node.mine_block(&miner.address(), now).unwrap();
-        assert!(
-            matches!(outcome, BlockOutcome::Extended { .. }),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, BlockOutcome::Extended { .. }), "{outcome:?}");
     }
     drain(node);
 }
@@ -84,8 +81,7 @@ pub fn drain<F: ForkChoice>(node: &mut Node<RsaVerifier, F>) -> Vec<Event> {
 
 /// A template for the next block, paying `miner`, made on schedule.
 pub fn template(node: &Node, miner: &RsaSigner) -> Block {
-    node.block_template(&miner.address(), time(node.height() + 1))
-        .unwrap()
+    node.block_template(&miner.address(), time(node.height() + 1)).unwrap()
 }
 
 /// Recomputes the merkle root and solves the proof of work.
@@ -97,19 +93,13 @@ pub fn seal(mut block: Block) -> Block {
 /// Solves the proof of work without touching the merkle root.
 pub fn solve(mut block: Block) -> Block {
     block.header.nonce = 0;
-    assert!(
-        pow::solve(&mut block.header, 50_000_000),
-        "devnet targets are easy"
-    );
+    assert!(pow::solve(&mut block.header, 50_000_000), "devnet targets are easy");
     block
 }
 
 /// Returns the main chain from genesis, as a peer would serve it.
 pub fn main_chain<F: ForkChoice>(node: &Node<RsaVerifier, F>) -> Vec<Block> {
-    node.chain()
-        .main_chain_from(0)
-        .map(|b| b.to_block())
-        .collect()
+    node.chain().main_chain_from(0).map(|b| b.to_block()).collect()
 }
 
 /// Everything observable about a node's state.
@@ -128,11 +118,7 @@ pub fn snapshot<F: ForkChoice>(node: &Node<RsaVerifier, F>) -> Snapshot {
     Snapshot {
         tip: node.tip().hash(),
         height: node.height(),
-        balances: node
-            .ledger()
-            .balances()
-            .map(|(a, b)| (a.clone(), b))
-            .collect(),
+        balances: node.ledger().balances().map(|(a, b)| (a.clone(), b)).collect(),
         supply: node.ledger().supply(),
         included: node.ledger().included_count(),
         mempool: node.mempool().iter().map(|tx| tx.id()).collect(),

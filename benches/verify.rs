@@ -1,0 +1,32 @@
+//! RSA-2048 PKCS#1 v1.5 / SHA-256: signing, verifying, and checking a whole transaction.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gophercoin_core::{Amount, Params, RsaVerifier, Signer, Transaction, Verifier};
+
+fn rsa(c: &mut Criterion) {
+    let key = gophercoin_benches::test_key();
+    let verifier = RsaVerifier::default();
+    let params = Params::devnet();
+    let tx = Transaction {
+        chain_id: params.chain_id,
+        sender: key.address(),
+        recipient: key.address(),
+        amount: Amount::positive(1).expect("1 is positive"),
+        nonce: 1,
+    };
+    let msg = tx.signing_bytes();
+    let signature = key.sign(&msg).expect("signing works");
+    let signed = tx.clone().sign(&key).expect("signing works");
+
+    let mut group = c.benchmark_group("rsa2048");
+    group.bench_function("sign", |b| b.iter(|| key.sign(&msg)));
+    group
+        .bench_function("verify", |b| b.iter(|| verifier.verify(&key.address(), &msg, &signature)));
+    group.bench_function("check_transaction", |b| {
+        b.iter(|| signed.clone().verify(&verifier, &params).is_ok())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, rsa);
+criterion_main!(benches);
