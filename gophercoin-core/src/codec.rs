@@ -38,6 +38,10 @@ pub enum CodecError {
     /// The bytes are not an encoding of the expected value.
     #[error("malformed encoding: {0}")]
     Malformed(String),
+    /// The bytes decode, but are not the value's canonical encoding (an over-long
+    /// integer).
+    #[error("not the canonical encoding of the value")]
+    NonCanonical,
     /// A value was decoded but bytes were left over.
     #[error("{0} bytes left over after the value")]
     TrailingBytes(usize),
@@ -55,12 +59,13 @@ pub(crate) fn encode_tagged<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> Vec
     out
 }
 
-/// Decodes a value of at most `max` bytes, with nothing left over.
+/// Decodes a value of at most `max` bytes, with nothing left over, that is the canonical
+/// encoding of the value.
 ///
 /// # Errors
 ///
 /// [`CodecError`] for too much input, malformed bytes or leftovers.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
+pub fn decode<T: DeserializeOwned + Serialize>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
     if bytes.len() > max {
         return Err(CodecError::TooLarge { len: bytes.len(), max });
     }
@@ -68,6 +73,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecE
         postcard::take_from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(CodecError::TrailingBytes(rest.len()));
+    }
+    // postcard accepts over-long varints; only the canonical bytes of a value are valid,
+    // so bytes and values correspond one to one.
+    if encode(&value) != bytes {
+        return Err(CodecError::NonCanonical);
     }
     Ok(value)
 }
@@ -115,5 +125,8 @@ mod tests {
         assert_eq!(decode_block(&bytes, 1 << 20), Ok(genesis));
         bytes.push(0);
         assert_eq!(decode_block(&bytes, 1 << 20), Err(CodecError::TrailingBytes(1)));
+        // 0 as an over-long varint.
+        assert_eq!(decode::<u64>(&[0x80, 0x00], 8), Err(CodecError::NonCanonical));
+        assert_eq!(decode::<u64>(&[0x00], 8), Ok(0));
     }
 }

@@ -101,7 +101,9 @@ impl CodecError {
     pub fn kind(&self) -> &'static str {
         match self {
             CodecError::TooLarge { .. } => "too_large",
-            CodecError::Malformed(_) | CodecError::TrailingBytes(_) => "malformed",
+            CodecError::Malformed(_) | CodecError::TrailingBytes(_) | CodecError::NonCanonical => {
+                "malformed"
+            }
         }
     }
 }

@@ -74,3 +74,8 @@ pub use crate::{
     pow::{CompactTarget, PowError, Target, Work},
     transaction::{Reward, SignedTransaction, Transaction, TxError, VerifiedTransaction},
 };
+
+/// The README's code examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
