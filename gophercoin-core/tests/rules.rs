@@ -7,7 +7,7 @@ use common::*;
 use gophercoin_core::{
     Amount, Block, BlockError, BlockTransaction, ChainError, CompactTarget, CryptoError, Error,
     LedgerError, MempoolError, Node, PowError, Reward, RsaSigner, Signature, SignedTransaction,
-    Signer, Transaction, TxError,
+    Signer, Transaction, TxError, Verifier,
 };
 
 /// A node where alice has mined 3 blocks (60 coins).
@@ -588,4 +588,23 @@ fn errors_have_stable_kinds() {
     }
     assert!(Error::from(BlockError::MissingReward).is_peer_fault());
     assert!(!Error::from(ChainError::UnknownParent { prev: Default::default() }).is_peer_fault());
+}
+
+#[test]
+fn generated_keys_are_valid_and_seeded_generation_is_reproducible() {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let bits = gophercoin_core::crypto::rsa::DEFAULT_KEY_BITS;
+    let one = RsaSigner::generate(&mut ChaCha20Rng::seed_from_u64(7), bits).unwrap();
+    let again = RsaSigner::generate(&mut ChaCha20Rng::seed_from_u64(7), bits).unwrap();
+    assert_eq!(one.address(), again.address());
+    gophercoin_core::RsaVerifier::default().check_address(&one.address()).unwrap();
+    // A private key survives its PKCS#8 hex form.
+    let back: RsaSigner = one.to_pkcs8_hex().parse().unwrap();
+    assert_eq!(back.address(), one.address());
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    assert_eq!(
+        RsaSigner::generate(&mut rng, 1024).unwrap_err(),
+        CryptoError::KeyTooSmall { bits: 1024, min: 2048 }
+    );
 }
