@@ -82,6 +82,46 @@ pub fn decode<T: DeserializeOwned + Serialize>(bytes: &[u8], max: usize) -> Resu
     Ok(value)
 }
 
+/// Serde for byte values that read as hex text in human-readable formats (JSON) and as
+/// raw bytes in binary ones (this codec), shared by hashes, addresses and signatures.
+pub(crate) mod hex_or_bytes {
+    use core::{fmt::Display, str::FromStr};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    /// Writes `text` (hex) to human-readable formats, `bytes` to binary ones.
+    pub(crate) fn serialize<S: Serializer>(
+        text: &impl Display,
+        bytes: &impl Serialize,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(text)
+        } else {
+            bytes.serialize(serializer)
+        }
+    }
+
+    /// Reads hex text through `FromStr`, or raw bytes through `from_bytes`.
+    pub(crate) fn deserialize<'de, D, T, B, E>(
+        deserializer: D,
+        from_bytes: impl FnOnce(B) -> Result<T, E>,
+    ) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr<Err: Display>,
+        B: Deserialize<'de>,
+        E: Display,
+    {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(de::Error::custom)
+        } else {
+            from_bytes(B::deserialize(deserializer)?).map_err(de::Error::custom)
+        }
+    }
+}
+
 /// Encodes a signed transaction.
 pub fn encode_transaction(tx: &SignedTransaction) -> Vec<u8> {
     encode(tx)

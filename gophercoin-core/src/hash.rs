@@ -9,6 +9,8 @@ use core::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::codec::hex_or_bytes;
+
 /// A string that is not 64 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected 64 hex digits: {reason}")]
@@ -67,22 +69,15 @@ macro_rules! hash_newtype {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                if serializer.is_human_readable() {
-                    serializer.collect_str(self)
-                } else {
-                    self.0.serialize(serializer)
-                }
+                hex_or_bytes::serialize(self, &self.0, serializer)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                if deserializer.is_human_readable() {
-                    let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                    s.parse().map_err(serde::de::Error::custom)
-                } else {
-                    <[u8; 32]>::deserialize(deserializer).map(Self)
-                }
+                hex_or_bytes::deserialize(deserializer, |bytes: [u8; 32]| {
+                    Ok::<_, HashParseError>(Self(bytes))
+                })
             }
         }
     };

@@ -14,6 +14,7 @@ use core::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use self::rsa::{RsaSigner, RsaVerifier};
+use crate::codec::hex_or_bytes;
 
 /// Makes signatures with one private key.
 pub trait Signer {
@@ -202,23 +203,13 @@ macro_rules! hex_bytes_impls {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                if serializer.is_human_readable() {
-                    serializer.collect_str(self)
-                } else {
-                    self.0.serialize(serializer)
-                }
+                hex_or_bytes::serialize(self, &self.0, serializer)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                if deserializer.is_human_readable() {
-                    let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                    s.parse().map_err(serde::de::Error::custom)
-                } else {
-                    let bytes = <Vec<u8>>::deserialize(deserializer)?;
-                    $name::$ctor(bytes).map_err(serde::de::Error::custom)
-                }
+                hex_or_bytes::deserialize(deserializer, $name::$ctor)
             }
         }
     };
