@@ -1,0 +1,100 @@
+//! How a node is set up: where it listens, where it keeps its data, who it pays, and its
+//! limits.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use gophercoin_core::{Address, ForkChoice, LongestChain, MostWork, Params};
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where the API listens (loopback by default).
+    pub listen: SocketAddr,
+    /// The directory holding the database and the node's wallet key.
+    pub data_dir: PathBuf,
+    /// The wallet mining rewards are paid to; `None` means a wallet the node keeps in
+    /// `data_dir/wallet.key`, made on first start.
+    pub miner: Option<Address>,
+    /// Peers to register at start.
+    pub peers: Vec<String>,
+    /// How to pick between competing chains.
+    pub fork_choice: ForkChoiceKind,
+    /// The consensus parameters.
+    pub params: Params,
+    /// The node's own URL as peers reach it (default `http://` + the listen address).
+    pub public_url: Option<String>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// The fork choices a node can be started with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForkChoiceKind {
+    /// Most cumulative work (the default).
+    #[default]
+    MostWork,
+    /// Most blocks (the original's rule).
+    LongestChain,
+}
+
+/// Resource limits, with defaults for a small public node.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The largest request body, except blocks.
+    pub max_body_bytes: usize,
+    /// The largest block body (`POST /blocks`).
+    pub max_block_body_bytes: usize,
+    /// Requests handled at once; more get 503.
+    pub max_in_flight: usize,
+    /// Registered peers at most.
+    pub max_peers: usize,
+    /// Connecting to a peer may take this long.
+    pub peer_connect_timeout: Duration,
+    /// A whole request to a peer may take this long.
+    pub peer_timeout: Duration,
+    /// The largest answer read from a peer.
+    pub max_peer_response_bytes: usize,
+    /// The most blocks fetched from one peer in one sync.
+    pub max_sync_blocks: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_block_body_bytes: 8 * 1024 * 1024,
+            max_in_flight: 256,
+            max_peers: 32,
+            peer_connect_timeout: Duration::from_secs(2),
+            peer_timeout: Duration::from_secs(10),
+            max_peer_response_bytes: 64 * 1024 * 1024,
+            max_sync_blocks: 100_000,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// A devnet node listening on `listen` with its data in `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            listen,
+            data_dir: data_dir.into(),
+            miner: None,
+            peers: vec![],
+            fork_choice: ForkChoiceKind::default(),
+            params: Params::devnet(),
+            public_url: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ForkChoiceKind {
+    /// Returns the fork choice as a trait object.
+    pub fn boxed(self) -> Box<dyn ForkChoice + Send + Sync> {
+        match self {
+            ForkChoiceKind::MostWork => Box::new(MostWork),
+            ForkChoiceKind::LongestChain => Box::new(LongestChain),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The JSON shapes of the API and their conversions to and from core types.
+//!
+//! The original's field names are kept where it had them (`index`, `proof`,
+//! `previous_hash`, `sender`, `recipient`, `amount`, `signature`); what the original
+//! lacked is added beside them. Amounts are integers of the smallest unit and go through
+//! the core's [`Amount`] door, so negative, fractional, zero and out-of-range numbers are
+//! rejected while parsing.
+
+use gophercoin_core::{
+    Address, Amount, Block, BlockHash, BlockHeader, BlockTransaction, CheckedBlock, CompactTarget,
+    MerkleRoot, Reward, Signature, SignedTransaction, Transaction, TxId, amount,
+};
+use serde::{Deserialize, Serialize};
+
+/// A transfer as the API shows and accepts it: the original's four fields plus the nonce
+/// and chain id that are signed with them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionDto {
+    /// The transaction id (ignored on input: it is computed).
+    #[serde(default)]
+    pub id: Option<TxId>,
+    /// The paying wallet (hex DER public key).
+    pub sender: Address,
+    /// The paid wallet.
+    pub recipient: Address,
+    /// Units to pay; positive.
+    #[serde(deserialize_with = "amount::deserialize_positive")]
+    pub amount: Amount,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The network id; the node's own if left out.
+    #[serde(default)]
+    pub chain_id: Option<u32>,
+    /// The sender's signature (hex).
+    pub signature: Signature,
+}
+
+/// One entry of a block's transaction list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BlockTransactionDto {
+    /// The miner's reward.
+    Reward {
+        /// The reward's id (ignored on input).
+        #[serde(default)]
+        id: Option<TxId>,
+        /// Who mints it: always the network ("GOPHER COIN" in the original; ignored on
+        /// input).
+        #[serde(default = "reward_sender")]
+        sender: String,
+        /// The miner's wallet.
+        recipient: Address,
+        /// The block reward.
+        amount: Amount,
+    },
+    /// A signed transfer.
+    Transfer(TransactionDto),
+}
+
+/// A block as the API shows and accepts it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockDto {
+    /// The height (the original's `index`; genesis is 0).
+    pub index: u64,
+    /// The header hash (ignored on input: it is computed).
+    #[serde(default)]
+    pub hash: Option<BlockHash>,
+    /// The parent's hash.
+    pub previous_hash: BlockHash,
+    /// The merkle root of the transaction ids.
+    pub merkle_root: MerkleRoot,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The compact target, 8 hex digits.
+    pub target: String,
+    /// The proof-of-work nonce.
+    pub nonce: u64,
+    /// The original's name for the proof of work: the nonce (ignored on input).
+    #[serde(default)]
+    pub proof: u64,
+    /// The header version.
+    pub version: u32,
+    /// The reward first, then the transfers.
+    pub transactions: Vec<BlockTransactionDto>,
+}
+
+fn reward_sender() -> String {
+    REWARD_SENDER.to_owned()
+}
+
+/// What the API shows as the sender of a reward.
+pub const REWARD_SENDER: &str = "GOPHER COIN";
+
+impl TransactionDto {
+    /// Shows a signed transaction.
+    pub fn from_signed(tx: &SignedTransaction) -> Self {
+        let t = &tx.transaction;
+        TransactionDto {
+            id: Some(tx.id()),
+            sender: t.sender.clone(),
+            recipient: t.recipient.clone(),
+            amount: t.amount,
+            nonce: t.nonce,
+            chain_id: Some(t.chain_id),
+            signature: tx.signature.clone(),
+        }
+    }
+
+    /// Turns the wire form into the core's, with `chain_id` defaulting to ours.
+    pub fn into_signed(self, chain_id: u32) -> SignedTransaction {
+        SignedTransaction {
+            transaction: Transaction {
+                chain_id: self.chain_id.unwrap_or(chain_id),
+                sender: self.sender,
+                recipient: self.recipient,
+                amount: self.amount,
+                nonce: self.nonce,
+            },
+            signature: self.signature,
+        }
+    }
+}
+
+/// The wallet service's answer to `POST /transactions/generate`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedTransaction {
+    /// The signed payload.
+    pub transaction: Transaction,
+    /// The sender's signature over it.
+    pub signature: Signature,
+    /// The transaction id (ignored on input: it is computed).
+    #[serde(default)]
+    pub id: Option<TxId>,
+}
+
+/// Reads the body of `POST /transactions/new`: the flat form
+/// `{sender, recipient, amount, nonce, chain_id?, signature}`, or the wallet service's
+/// answer `{transaction: {..}, signature}` as it is.
+///
+/// # Errors
+///
+/// serde's error, which names the field at fault.
+pub fn parse_new_transaction(
+    body: serde_json::Value,
+    chain_id: u32,
+) -> Result<SignedTransaction, serde_json::Error> {
+    if body.get("transaction").is_some() {
+        serde_json::from_value::<GeneratedTransaction>(body)
+            .map(|g| SignedTransaction { transaction: g.transaction, signature: g.signature })
+    } else {
+        serde_json::from_value::<TransactionDto>(body).map(|dto| dto.into_signed(chain_id))
+    }
+}
+
+impl BlockDto {
+    /// Shows a block.
+    pub fn from_block(block: &Block) -> Self {
+        let header = &block.header;
+        let transactions = block
+            .transactions
+            .iter()
+            .map(|entry| match entry {
+                BlockTransaction::Reward(reward) => BlockTransactionDto::Reward {
+                    id: Some(reward.id()),
+                    sender: reward_sender(),
+                    recipient: reward.recipient.clone(),
+                    amount: reward.amount,
+                },
+                BlockTransaction::Transfer(tx) => {
+                    BlockTransactionDto::Transfer(TransactionDto::from_signed(tx))
+                }
+            })
+            .collect();
+        BlockDto {
+            index: header.height,
+            hash: Some(header.hash()),
+            previous_hash: header.prev,
+            merkle_root: header.merkle_root,
+            timestamp: header.timestamp,
+            target: header.bits.to_string(),
+            nonce: header.nonce,
+            proof: header.nonce,
+            version: header.version,
+            transactions,
+        }
+    }
+
+    /// Shows a checked block.
+    pub fn from_checked(block: &CheckedBlock) -> Self {
+        BlockDto::from_block(&block.to_block())
+    }
+
+    /// Turns the wire form into the core's block (which the core then checks).
+    ///
+    /// # Errors
+    ///
+    /// A message if the target is not 8 hex digits.
+    pub fn into_block(self, chain_id: u32) -> Result<Block, String> {
+        let bits = u32::from_str_radix(&self.target, 16)
+            .ok()
+            .filter(|_| self.target.len() == 8)
+            .ok_or_else(|| format!("target {:?} is not 8 hex digits", self.target))?;
+        let height = self.index;
+        let transactions = self
+            .transactions
+            .into_iter()
+            .map(|entry| match entry {
+                BlockTransactionDto::Reward { recipient, amount, .. } => {
+                    BlockTransaction::Reward(Reward { height, recipient, amount })
+                }
+                BlockTransactionDto::Transfer(dto) => {
+                    BlockTransaction::Transfer(dto.into_signed(chain_id))
+                }
+            })
+            .collect();
+        Ok(Block {
+            header: BlockHeader {
+                version: self.version,
+                height,
+                prev: self.previous_hash,
+                merkle_root: self.merkle_root,
+                timestamp: self.timestamp,
+                bits: CompactTarget::from_consensus(bits),
+                nonce: self.nonce,
+            },
+            transactions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_through_json() {
+        let params = gophercoin_core::Params::devnet();
+        let key: gophercoin_core::RsaSigner =
+            include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex")
+                .trim()
+                .parse()
+                .unwrap();
+        let mut node = gophercoin_core::Node::devnet();
+        let _ =
+            node.mine_block(&gophercoin_core::Signer::address(&key), params.genesis_timestamp + 5);
+        let tx = Transaction {
+            chain_id: params.chain_id,
+            sender: gophercoin_core::Signer::address(&key),
+            recipient: gophercoin_core::Signer::address(&key),
+            amount: Amount::positive(3).unwrap(),
+            nonce: 9,
+        }
+        .sign(&key)
+        .unwrap();
+        node.handle_transaction(tx).unwrap();
+        let _ =
+            node.mine_block(&gophercoin_core::Signer::address(&key), params.genesis_timestamp + 10);
+        let block = node.chain().tip().to_block();
+        let json = serde_json::to_string(&BlockDto::from_block(&block)).unwrap();
+        let back: BlockDto = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.into_block(params.chain_id).unwrap(), block);
+        let mut extra: serde_json::Value = serde_json::from_str(&json).unwrap();
+        extra["transactions"][1]["fee"] = 1.into();
+        assert!(serde_json::from_value::<BlockDto>(extra).is_err(), "unknown fields are refused");
+    }
+}

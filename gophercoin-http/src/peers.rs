@@ -1,0 +1,336 @@
+//! Peers: the registry of peer URLs, their validation, and a client that fetches from and
+//! pushes to them with timeouts, a response size cap and no redirects.
+
+use std::{collections::BTreeSet, sync::Mutex};
+
+use gophercoin_core::Block;
+use serde::{Serialize, de::DeserializeOwned};
+use url::Url;
+
+use crate::{
+    config::Limits,
+    dto::{BlockDto, TransactionDto},
+};
+
+/// How many blocks one `/chain` page carries at most.
+pub const PAGE_BLOCKS: u64 = 500;
+/// The longest URL accepted for a peer.
+const MAX_URL_LEN: usize = 256;
+
+/// Why a peer URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerUrlError {
+    /// Longer than allowed.
+    #[error("peer URL is longer than {MAX_URL_LEN} characters")]
+    TooLong,
+    /// Not a URL.
+    #[error("{0:?} is not a valid URL: {1}")]
+    Invalid(String, String),
+    /// Not http or https.
+    #[error("peer URL scheme {0:?} is not http or https")]
+    Scheme(String),
+    /// Has a user name or password.
+    #[error("peer URL must not contain credentials")]
+    Credentials,
+    /// Has a path, query or fragment.
+    #[error("peer URL must be just scheme, host and port")]
+    NotBase,
+    /// Too many peers.
+    #[error("this node keeps at most {0} peers")]
+    TooMany(usize),
+}
+
+/// Why talking to a peer failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// Connecting, sending or reading failed or timed out.
+    #[error("request to {url} failed: {reason}")]
+    Http {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The peer answered with an error status.
+    #[error("{url} answered {status}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// Its status.
+        status: u16,
+    },
+    /// The answer was larger than allowed.
+    #[error("{url} sent more than {max} bytes")]
+    TooLarge {
+        /// The URL asked.
+        url: String,
+        /// The cap.
+        max: usize,
+    },
+    /// The answer was not the expected JSON.
+    #[error("{url} sent malformed data: {reason}")]
+    Malformed {
+        /// The URL asked.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Normalises a peer address to `scheme://host:port`, as the original's `urlparse` did
+/// (a bare `host:port` means `http://host:port`), refusing anything else.
+///
+/// # Errors
+///
+/// The [`PeerUrlError`] that says why.
+pub fn normalize_peer_url(input: &str) -> Result<String, PeerUrlError> {
+    let input = input.trim();
+    if input.len() > MAX_URL_LEN {
+        return Err(PeerUrlError::TooLong);
+    }
+    let with_scheme =
+        if input.contains("://") { input.to_owned() } else { format!("http://{input}") };
+    let url = Url::parse(&with_scheme)
+        .map_err(|e| PeerUrlError::Invalid(input.to_owned(), e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(PeerUrlError::Scheme(url.scheme().to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(PeerUrlError::Credentials);
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(PeerUrlError::NotBase);
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| PeerUrlError::Invalid(input.to_owned(), "no host".to_owned()))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| PeerUrlError::Invalid(input.to_owned(), "no port".to_owned()))?;
+    Ok(format!("{}://{host}:{port}", url.scheme()))
+}
+
+/// The registered peers.
+#[derive(Debug)]
+pub struct Peers {
+    urls: Mutex<BTreeSet<String>>,
+    max: usize,
+}
+
+impl Peers {
+    /// Makes an empty registry of at most `max` peers.
+    pub fn new(max: usize) -> Self {
+        Peers { urls: Mutex::new(BTreeSet::new()), max }
+    }
+
+    /// Adds normalised URLs, all or none; returns the ones that are new.
+    ///
+    /// # Errors
+    ///
+    /// [`PeerUrlError::TooMany`] if they would pass the limit.
+    pub fn add(&self, urls: &[String]) -> Result<Vec<String>, PeerUrlError> {
+        let mut set = self.urls.lock().unwrap_or_else(|e| e.into_inner());
+        let new: BTreeSet<_> = urls.iter().filter(|u| !set.contains(*u)).cloned().collect();
+        if set.len() + new.len() > self.max {
+            return Err(PeerUrlError::TooMany(self.max));
+        }
+        set.extend(new.iter().cloned());
+        Ok(new.into_iter().collect())
+    }
+
+    /// Returns the peers, sorted.
+    pub fn list(&self) -> Vec<String> {
+        self.urls.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+}
+
+/// An HTTP client for peers: connect and total timeouts, no redirects, a body cap.
+#[derive(Clone, Debug)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    max_response_bytes: usize,
+    max_sync_blocks: u64,
+    origin: String,
+}
+
+/// One page of a peer's `/chain`.
+#[derive(serde::Deserialize)]
+struct ChainPage {
+    chain: Vec<BlockDto>,
+    length: u64,
+}
+
+impl PeerClient {
+    /// Makes a client with the limits; `origin` is our own URL, sent with relayed blocks
+    /// so the receiver can fetch what it lacks from us.
+    ///
+    /// # Panics
+    ///
+    /// If the HTTP client can't be built (no TLS backend is configured, so it can't fail
+    /// for want of one).
+    pub fn new(limits: &Limits, origin: String) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(limits.peer_connect_timeout)
+            .timeout(limits.peer_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("gophercoin/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a plain-HTTP reqwest client builds");
+        PeerClient {
+            http,
+            max_response_bytes: limits.max_peer_response_bytes,
+            max_sync_blocks: limits.max_sync_blocks,
+            origin,
+        }
+    }
+
+    /// Fetches a peer's main chain from height `from` up, page by page.
+    ///
+    /// # Errors
+    ///
+    /// The first [`PeerError`]; a peer that claims more blocks than we sync at once, or
+    /// whose pages don't follow on, is malformed.
+    pub async fn fetch_chain(
+        &self,
+        peer: &str,
+        chain_id: u32,
+        from: u64,
+    ) -> Result<Vec<Block>, PeerError> {
+        let mut blocks = vec![];
+        let mut next = from;
+        loop {
+            let url = format!("{peer}/chain?from={next}&limit={PAGE_BLOCKS}");
+            let page: ChainPage = self.get_json(&url).await?;
+            let malformed = |reason: String| PeerError::Malformed { url: url.clone(), reason };
+            if page.length.saturating_sub(from) > self.max_sync_blocks {
+                return Err(malformed(format!("claims {} blocks", page.length)));
+            }
+            let count = page.chain.len() as u64;
+            if count > PAGE_BLOCKS {
+                return Err(malformed(format!("sent {count} blocks in one page")));
+            }
+            for (offset, dto) in page.chain.into_iter().enumerate() {
+                if dto.index != next + offset as u64 {
+                    return Err(malformed("pages do not follow on".into()));
+                }
+                blocks.push(dto.into_block(chain_id).map_err(&malformed)?);
+            }
+            next += count;
+            if count == 0 || next >= page.length {
+                return Ok(blocks);
+            }
+        }
+    }
+
+    /// Sends a block to a peer's `POST /blocks`.
+    ///
+    /// # Errors
+    ///
+    /// A [`PeerError`] if the request fails; a refusal (known block...) is not an error.
+    pub async fn push_block(&self, peer: &str, block: &BlockDto) -> Result<(), PeerError> {
+        self.post(&format!("{peer}/blocks"), block).await
+    }
+
+    /// Sends a transaction to a peer's `POST /transactions/new`.
+    ///
+    /// # Errors
+    ///
+    /// A [`PeerError`] if the request fails.
+    pub async fn push_transaction(&self, peer: &str, tx: &TransactionDto) -> Result<(), PeerError> {
+        self.post(&format!("{peer}/transactions/new"), tx).await
+    }
+
+    async fn post(&self, url: &str, body: &impl Serialize) -> Result<(), PeerError> {
+        let http_error =
+            |e: reqwest::Error| PeerError::Http { url: url.to_owned(), reason: e.to_string() };
+        let response = self
+            .http
+            .post(url)
+            .header(crate::ORIGIN_HEADER, &self.origin)
+            .json(body)
+            .send()
+            .await
+            .map_err(http_error)?;
+        // Read (and cap) the answer so the connection can be reused; its content is not needed.
+        self.read_capped(url, response).await.map(drop)
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, PeerError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| PeerError::Http { url: url.to_owned(), reason: e.to_string() })?;
+        if !response.status().is_success() {
+            return Err(PeerError::Status {
+                url: url.to_owned(),
+                status: response.status().as_u16(),
+            });
+        }
+        let body = self.read_capped(url, response).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| PeerError::Malformed { url: url.to_owned(), reason: e.to_string() })
+    }
+
+    async fn read_capped(
+        &self,
+        url: &str,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, PeerError> {
+        let max = self.max_response_bytes;
+        if response.content_length().is_some_and(|len| len > max as u64) {
+            return Err(PeerError::TooLarge { url: url.to_owned(), max });
+        }
+        let mut body = vec![];
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| PeerError::Http { url: url.to_owned(), reason: e.to_string() })?
+        {
+            if body.len() + chunk.len() > max {
+                return Err(PeerError::TooLarge { url: url.to_owned(), max });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_urls_are_normalised_or_refused() {
+        let ok = |s: &str| normalize_peer_url(s).unwrap();
+        assert_eq!(ok("http://127.0.0.1:5001"), "http://127.0.0.1:5001");
+        assert_eq!(ok("http://127.0.0.1:5001/"), "http://127.0.0.1:5001");
+        assert_eq!(ok("127.0.0.1:5001"), "http://127.0.0.1:5001");
+        assert_eq!(ok("localhost:5001"), "http://localhost:5001");
+        assert_eq!(ok("http://example.test"), "http://example.test:80");
+        assert_eq!(normalize_peer_url("ftp://x:1"), Err(PeerUrlError::Scheme("ftp".into())));
+        assert_eq!(
+            normalize_peer_url("file:///etc/passwd"),
+            Err(PeerUrlError::Scheme("file".into()))
+        );
+        assert_eq!(normalize_peer_url("http://u:p@h:1"), Err(PeerUrlError::Credentials));
+        assert_eq!(normalize_peer_url("http://h:1/chain"), Err(PeerUrlError::NotBase));
+        assert_eq!(normalize_peer_url("http://h:1/?a=b"), Err(PeerUrlError::NotBase));
+        assert_eq!(normalize_peer_url(&"a".repeat(300)), Err(PeerUrlError::TooLong));
+        assert!(matches!(normalize_peer_url("http://"), Err(PeerUrlError::Invalid(..))));
+    }
+
+    #[test]
+    fn registry_collapses_duplicates_and_caps_its_size() {
+        let peers = Peers::new(2);
+        let a = "http://127.0.0.1:1".to_owned();
+        let b = "http://127.0.0.1:2".to_owned();
+        assert_eq!(peers.add(&[a.clone(), a.clone()]).unwrap(), vec![a.clone()]);
+        assert_eq!(peers.add(&[a.clone(), b.clone()]).unwrap(), vec![b.clone()]);
+        assert_eq!(peers.add(&["http://127.0.0.1:3".into()]), Err(PeerUrlError::TooMany(2)));
+        assert_eq!(peers.list(), vec![a, b]);
+    }
+}

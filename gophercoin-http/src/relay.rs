@@ -1,0 +1,152 @@
+//! Turning core events into effects (store writes, pushes to peers) and pulling chains
+//! from peers (`/nodes/resolve`, and fetching what a relayed block builds on).
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use gophercoin_core::{ChainOutcome, Event};
+use serde::Serialize;
+
+use crate::{
+    dto::{BlockDto, TransactionDto},
+    state::{AppState, CoreNode},
+    store::StoreOp,
+};
+
+/// How far below our tip a sync starts, to find the fork point without fetching the
+/// whole chain; deeper forks fall back to a sync from genesis.
+const SYNC_OVERLAP: u64 = 64;
+
+/// What one batch of core events asks the adapter to do.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Main-chain changes to persist, in order.
+    pub store: Vec<StoreOp>,
+    /// Things to push to peers.
+    pub relay: Vec<Relay>,
+}
+
+/// Something to push to every peer.
+#[derive(Clone, Debug)]
+pub enum Relay {
+    /// A new block.
+    Block(Box<BlockDto>),
+    /// A new transaction.
+    Transaction(Box<TransactionDto>),
+}
+
+impl Effects {
+    /// Drains the node's events and reads what they refer to while the node is locked.
+    pub fn drain(node: &mut CoreNode) -> Effects {
+        let mut effects = Effects::default();
+        while let Some(event) = node.poll_event() {
+            match event {
+                Event::BlockConnected { hash, .. } => {
+                    if let Some(block) = node.block(&hash) {
+                        effects.store.push(StoreOp::Connect(Box::new(block.to_block())));
+                    }
+                }
+                Event::BlockDisconnected { hash, height } => {
+                    let tx_ids = node.block(&hash).map_or_else(Vec::new, |block| {
+                        block.to_block().transactions.iter().map(|t| t.id()).collect()
+                    });
+                    effects.store.push(StoreOp::Disconnect { height, tx_ids });
+                }
+                Event::RelayBlock(hash) => {
+                    if let Some(block) = node.block(&hash) {
+                        effects.relay.push(Relay::Block(Box::new(BlockDto::from_checked(block))));
+                    }
+                }
+                Event::RelayTransaction(id) => {
+                    if let Some(tx) = node.mempool().get(&id) {
+                        let dto = TransactionDto::from_signed(tx.signed());
+                        effects.relay.push(Relay::Transaction(Box::new(dto)));
+                    }
+                }
+                Event::TipChanged { hash, height } => {
+                    tracing::info!(%hash, height, "new tip");
+                }
+                _ => {}
+            }
+        }
+        effects
+    }
+}
+
+/// Pushes new blocks and transactions to every peer, in the background. Peers that
+/// already have them answer 409 and push nothing further, so a network converges
+/// without loops.
+pub fn broadcast(state: &Arc<AppState>, relays: Vec<Relay>) {
+    if relays.is_empty() {
+        return;
+    }
+    let peers = state.peers.list();
+    if peers.is_empty() {
+        return;
+    }
+    let client = state.client.clone();
+    tokio::spawn(async move {
+        for relay in relays {
+            let pushes = peers.iter().map(|peer| {
+                let client = &client;
+                let relay = &relay;
+                async move {
+                    let result = match relay {
+                        Relay::Block(block) => client.push_block(peer, block).await,
+                        Relay::Transaction(tx) => client.push_transaction(peer, tx).await,
+                    };
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, "relay failed: {error}");
+                    }
+                }
+            });
+            join_all(pushes).await;
+        }
+    });
+}
+
+/// What asking one peer gave.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerReport {
+    /// The peer.
+    pub peer: String,
+    /// `adopted`, `kept_ours` or `rejected`.
+    pub outcome: &'static str,
+    /// Why, when rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Asks every peer for its chain at once and hands each candidate to the core, which
+/// validates it in full and adopts it only if fork choice prefers it. A dead, slow,
+/// oversized or lying peer fails alone, within the client's timeout.
+pub async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
+    let peers = state.peers.list();
+    join_all(peers.iter().map(|peer| sync_from(state, peer))).await
+}
+
+/// Fetches what `peer` has beyond the fork point and offers it to the core.
+pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
+    let report =
+        |outcome, reason: Option<String>| PeerReport { peer: peer.to_owned(), outcome, reason };
+    let (chain_id, height) = {
+        let node = state.node();
+        (node.params().chain_id, node.height())
+    };
+    let mut from = height.saturating_sub(SYNC_OVERLAP);
+    loop {
+        let blocks = match state.client.fetch_chain(peer, chain_id, from).await {
+            Ok(blocks) => blocks,
+            Err(error) => return report("rejected", Some(error.to_string())),
+        };
+        if blocks.is_empty() {
+            return report("kept_ours", None);
+        }
+        match state.apply(|node, now| node.handle_chain(blocks, now)).await {
+            Ok(ChainOutcome::Adopted { .. }) => return report("adopted", None),
+            Ok(_) => return report("kept_ours", None),
+            Err(error) if error.kind() == "unknown_parent" && from > 0 => from = 0,
+            Err(error) => return report("rejected", Some(error.to_string())),
+        }
+    }
+}

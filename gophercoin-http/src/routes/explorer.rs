@@ -1,0 +1,125 @@
+//! Reading the chain: balances, blocks, transactions, the mempool, health.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Path, State, rejection::PathRejection},
+};
+use gophercoin_core::{Address, BlockHash, TxId};
+use serde_json::{Value, json};
+
+use crate::{
+    dto::{BlockDto, TransactionDto},
+    error::ApiError,
+    state::AppState,
+};
+
+/// `GET /balance/{address}`: a wallet's balance at our tip, in units.
+pub(super) async fn balance(
+    State(state): State<Arc<AppState>>,
+    address: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(address) = address?;
+    let address: Address = address.parse().map_err(|e: gophercoin_core::CryptoError| {
+        ApiError::bad_request(e.kind(), format!("address: {e}"))
+    })?;
+    let node = state.node();
+    let pending = node.mempool().spending(&address);
+    Ok(Json(json!({
+        "address": address,
+        "balance": node.balance(&address),
+        "pending_spend": pending,
+        "height": node.height(),
+    })))
+}
+
+/// `GET /blocks/{hash}`: a known block, on the main chain or not.
+pub(super) async fn block_by_hash(
+    State(state): State<Arc<AppState>>,
+    hash: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(hash) = hash?;
+    let hash: BlockHash = hash.parse().map_err(|e: gophercoin_core::hash::HashParseError| {
+        ApiError::bad_request("bad_hex", e.to_string())
+    })?;
+    let node = state.node();
+    let block = node.block(&hash).ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?;
+    let main = node.chain().is_on_main(&hash);
+    Ok(Json(json!({ "block": BlockDto::from_checked(block), "main_chain": main })))
+}
+
+/// `GET /blocks/height/{height}`: the main-chain block at a height.
+pub(super) async fn block_by_height(
+    State(state): State<Arc<AppState>>,
+    height: Result<Path<u64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(height) = height?;
+    let node = state.node();
+    let block = node
+        .chain()
+        .at_height(height)
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    Ok(Json(json!({ "block": BlockDto::from_checked(block), "main_chain": true })))
+}
+
+/// `GET /transactions/{id}`: a pending or confirmed transaction.
+pub(super) async fn transaction(
+    State(state): State<Arc<AppState>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id?;
+    let id: TxId = id.parse().map_err(|e: gophercoin_core::hash::HashParseError| {
+        ApiError::bad_request("bad_hex", e.to_string())
+    })?;
+    if let Some(tx) = state.node().mempool().get(&id) {
+        let dto = TransactionDto::from_signed(tx.signed());
+        return Ok(Json(json!({ "transaction": dto, "status": "pending" })));
+    }
+    let store = Arc::clone(&state);
+    let block_hash = tokio::task::spawn_blocking(move || store.store().block_of(&id))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+    let node = state.node();
+    let block = node
+        .block(&block_hash)
+        .filter(|_| node.chain().is_on_main(&block_hash))
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+    let dto = BlockDto::from_checked(block);
+    let entry = dto
+        .transactions
+        .into_iter()
+        .find(|entry| {
+            serde_json::to_value(entry).ok().and_then(|v| v.get("id").cloned()) == Some(json!(id))
+        })
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+    Ok(Json(json!({
+        "transaction": entry,
+        "status": "confirmed",
+        "block": block_hash,
+        "height": block.height(),
+        "confirmations": node.height() - block.height() + 1,
+    })))
+}
+
+/// `GET /mempool`: the pending transactions with their count.
+pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let node = state.node();
+    let pending: Vec<_> =
+        node.mempool().iter().map(|tx| TransactionDto::from_signed(tx.signed())).collect();
+    Json(json!({ "count": pending.len(), "transactions": pending }))
+}
+
+/// `GET /health`: the node is up; its tip and counts.
+pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let node = state.node();
+    Json(json!({
+        "status": "ok",
+        "height": node.height(),
+        "tip": node.tip().hash(),
+        "mempool": node.mempool().len(),
+        "peers": state.peers.list().len(),
+    }))
+}

@@ -1,0 +1,104 @@
+//! The external-miner protocol: fetch a block template, submit a solved block. Peers
+//! relay blocks through the same `POST /blocks`.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Query, State, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode},
+};
+use gophercoin_core::{Address, BlockOutcome, Target};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    ORIGIN_HEADER,
+    dto::BlockDto,
+    error::ApiError,
+    peers::normalize_peer_url,
+    relay,
+    state::{AppState, now},
+};
+
+/// Query of `GET /mining/template`.
+#[derive(Debug, Deserialize)]
+pub(super) struct TemplateQuery {
+    /// The wallet the reward pays (default: this node's).
+    address: Option<String>,
+}
+
+/// `GET /mining/template`: a block to solve. Vary `nonce` (and `timestamp` if the nonces
+/// run out) until the header hash is at most `target_hex`, then `POST /mining/submit` it.
+pub(super) async fn template(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<TemplateQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let miner: Address = match query.address {
+        Some(text) => text.parse().map_err(|e: gophercoin_core::CryptoError| {
+            ApiError::bad_request(e.kind(), format!("address: {e}"))
+        })?,
+        None => state.miner.clone(),
+    };
+    let block = state.node().block_template(&miner, now())?;
+    let target = Target::from_compact(block.header.bits).map_err(gophercoin_core::Error::from)?;
+    Ok(Json(json!({
+        "block": BlockDto::from_block(&block),
+        "header_hex": hex::encode(block.header.to_bytes()),
+        "target_hex": hex::encode(target.to_be_bytes()),
+        "nonce_offset": gophercoin_core::BlockHeader::SIZE - 8,
+    })))
+}
+
+/// `POST /blocks` (and `/mining/submit`): a solved or relayed block.
+///
+/// A block whose parent we lack, sent by a registered peer (named in the
+/// `X-GopherCoin-Origin` header), makes the node fetch the missing blocks from it.
+pub(super) async fn submit_block(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<BlockDto>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(dto) = body?;
+    let chain_id = state.node().params().chain_id;
+    let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
+    let result = state.apply(|node, now| node.handle_block(block, now)).await;
+    match result {
+        Ok(outcome) => {
+            let (hash, height, message) = match outcome {
+                BlockOutcome::Extended { hash, height } => (hash, height, "extended the chain"),
+                BlockOutcome::Reorganized { hash, height, .. } => {
+                    (hash, height, "reorganized the chain")
+                }
+                BlockOutcome::SideBranch { hash, height } => {
+                    (hash, height, "stored on a side branch")
+                }
+                _ => return Err(ApiError::internal("unknown outcome")),
+            };
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({ "message": message, "hash": hash, "index": height })),
+            ))
+        }
+        Err(error) if error.kind() == "unknown_parent" => {
+            if let Some(peer) = registered_origin(&state, &headers) {
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    let report = relay::sync_from(&state, &peer).await;
+                    tracing::info!(?report, "fetched missing blocks");
+                });
+            }
+            Err(error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The sender's URL if it is one of our registered peers (we never dial a URL a stranger
+/// hands us).
+fn registered_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let origin = headers.get(ORIGIN_HEADER)?.to_str().ok()?;
+    let origin = normalize_peer_url(origin).ok()?;
+    state.peers.list().contains(&origin).then_some(origin)
+}

@@ -1,0 +1,86 @@
+//! The routes of the node API and of the wallet service.
+
+mod explorer;
+mod mining;
+mod node;
+mod wallet;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    error_handling::HandleErrorLayer,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+use tower::ServiceBuilder;
+
+use crate::{error::ApiError, state::AppState};
+
+/// Builds the node API router over shared state.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limits = state.config.limits.clone();
+    let blocks = Router::new()
+        .route("/blocks", post(mining::submit_block))
+        .route("/mining/submit", post(mining::submit_block))
+        .layer(DefaultBodyLimit::max(limits.max_block_body_bytes));
+    Router::new()
+        // The original's routes, same paths, methods and shapes.
+        .route("/mine", get(node::mine))
+        .route("/chain", get(node::chain))
+        .route("/transactions/new", post(node::new_transaction))
+        .route("/transactions/get", get(node::pending_transactions))
+        .route("/nodes/register", post(node::register))
+        .route("/nodes/resolve", get(node::resolve))
+        .route("/nodes/get", get(node::peers))
+        // Beyond the original.
+        .route("/balance/{address}", get(explorer::balance))
+        .route("/blocks/{hash}", get(explorer::block_by_hash))
+        .route("/blocks/height/{height}", get(explorer::block_by_height))
+        .route("/transactions/{id}", get(explorer::transaction))
+        .route("/mempool", get(explorer::mempool))
+        .route("/health", get(explorer::health))
+        .route("/openapi.json", get(crate::openapi::document))
+        .route("/mining/template", get(mining::template))
+        .merge(blocks)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(limits.max_in_flight),
+        )
+        .with_state(state)
+}
+
+/// Requests the wallet service handles at once (key generation is CPU-bound).
+const WALLET_MAX_IN_FLIGHT: usize = 16;
+
+/// Builds the wallet service router (`/wallet/new`, `/transactions/generate`).
+pub fn wallet_router() -> Router {
+    Router::new()
+        .route("/wallet/new", get(wallet::new_wallet))
+        .route("/transactions/generate", post(wallet::generate))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(WALLET_MAX_IN_FLIGHT),
+        )
+}
+
+/// Answers requests shed past the in-flight limit with 503.
+async fn overloaded(error: tower::BoxError) -> ApiError {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::unavailable("too many requests in flight; try again")
+    } else {
+        ApiError::internal(error.to_string())
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}

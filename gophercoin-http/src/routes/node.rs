@@ -1,0 +1,185 @@
+//! The original's routes: `/mine`, `/chain`, `/transactions/new`, `/transactions/get`,
+//! `/nodes/register`, `/nodes/resolve`, `/nodes/get`.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Query, State, rejection::JsonRejection},
+    http::StatusCode,
+};
+use gophercoin_core::{BlockOutcome, pow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    dto::{self, BlockDto, TransactionDto},
+    error::ApiError,
+    peers::{PAGE_BLOCKS, normalize_peer_url},
+    relay,
+    state::AppState,
+};
+
+/// How many times `/mine` starts over when another block took the tip while it mined.
+const MINE_ATTEMPTS: usize = 5;
+/// Nonces tried between checks that the template is still on our tip.
+const MINE_CHUNK: u64 = 1 << 20;
+
+/// `GET /mine`: mines the pending transactions into a block paying this node's wallet.
+pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let _one_at_a_time = state.mining.lock().await;
+    for _ in 0..MINE_ATTEMPTS {
+        let template = {
+            let node = state.node();
+            node.block_template(&state.miner, crate::state::now())?
+        };
+        let prev = template.header.prev;
+        let state_for_search = Arc::clone(&state);
+        let solved = tokio::task::spawn_blocking(move || {
+            let mut block = template;
+            loop {
+                if pow::solve(&mut block.header, MINE_CHUNK) {
+                    return Some(block);
+                }
+                if state_for_search.node().tip().hash() != prev {
+                    return None; // someone else extended the chain: start over
+                }
+            }
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let Some(block) = solved else { continue };
+        let outcome = state.apply(|node, now| node.handle_block(block.clone(), now)).await;
+        match outcome {
+            Ok(BlockOutcome::Extended { .. } | BlockOutcome::Reorganized { .. }) => {
+                let shown = BlockDto::from_block(&block);
+                return Ok(Json(json!({
+                    "message": "New Block Forged!",
+                    "index": shown.index,
+                    "transactions": shown.transactions,
+                    "proof": shown.nonce,
+                    "previous_hash": shown.previous_hash,
+                    "hash": shown.hash,
+                    "nonce": shown.nonce,
+                    "target": shown.target,
+                    "timestamp": shown.timestamp,
+                })));
+            }
+            Ok(_) => continue,
+            Err(error) if error.kind() == "already_known" => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::unavailable("the tip kept changing while mining; try again"))
+}
+
+/// Query of `GET /chain`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ChainQuery {
+    /// First height to return (default 0).
+    from: Option<u64>,
+    /// How many blocks at most (default all; at most 500 when `from` is given).
+    limit: Option<u64>,
+}
+
+/// `GET /chain`: the main chain `{chain, length}`, or a page of it.
+pub(super) async fn chain(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ChainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let node = state.node();
+    let from = query.from.unwrap_or(0);
+    let limit = match (query.from, query.limit) {
+        (None, None) => u64::MAX,
+        (_, limit) => limit.unwrap_or(PAGE_BLOCKS).min(PAGE_BLOCKS),
+    };
+    let blocks: Vec<BlockDto> = node
+        .chain()
+        .main_chain_from(from)
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(BlockDto::from_checked)
+        .collect();
+    Ok(Json(json!({ "chain": blocks, "length": node.height() + 1 })))
+}
+
+/// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
+pub(super) async fn new_transaction(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let chain_id = state.node().params().chain_id;
+    let tx = dto::parse_new_transaction(body, chain_id)
+        .map_err(|e| ApiError::bad_request("malformed", e.to_string()))?;
+    let (id, next) = state
+        .apply(|node, _| {
+            let id = node.handle_transaction(tx)?;
+            Ok((id, node.height() + 1))
+        })
+        .await?;
+    let message = format!("Transaction will be added to Block {next}");
+    Ok((StatusCode::CREATED, Json(json!({ "message": message, "id": id }))))
+}
+
+/// `GET /transactions/get`: the pending transactions.
+pub(super) async fn pending_transactions(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let node = state.node();
+    let pending: Vec<_> =
+        node.mempool().iter().map(|tx| TransactionDto::from_signed(tx.signed())).collect();
+    Json(json!({ "transactions": pending }))
+}
+
+/// Body of `POST /nodes/register`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Register {
+    nodes: Option<Vec<String>>,
+}
+
+/// `POST /nodes/register`: adds peers (validated and normalised, all or none).
+pub(super) async fn register(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<Register>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let nodes = body
+        .nodes
+        .filter(|nodes| !nodes.is_empty())
+        .ok_or_else(|| ApiError::bad_request("malformed", "please supply a valid list of nodes"))?;
+    let urls = nodes
+        .iter()
+        .map(|n| normalize_peer_url(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
+    let new = state.peers.add(&urls).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", e.to_string())
+    })?;
+    let store = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || store.store().add_peers(&new))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "message": "New nodes have been added", "total_nodes": state.peers.list() })),
+    ))
+}
+
+/// `GET /nodes/resolve`: asks every peer and adopts the best valid chain.
+pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let reports = relay::resolve(&state).await;
+    let replaced = reports.iter().any(|r| r.outcome == "adopted");
+    let node = state.node();
+    let chain: Vec<BlockDto> =
+        node.chain().main_chain_from(0).map(BlockDto::from_checked).collect();
+    Json(if replaced {
+        json!({ "message": "Our chain was replaced", "new_chain": chain, "peers": reports })
+    } else {
+        json!({ "message": "Our chain is authoritative", "chain": chain, "peers": reports })
+    })
+}
+
+/// `GET /nodes/get`: the registered peers.
+pub(super) async fn peers(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "nodes": state.peers.list() }))
+}

@@ -1,0 +1,259 @@
+//! The node's shared state: the core [`Node`] behind a lock, the store, the peers. This is
+//! the only place the adapter reads the clock or the OS random number generator.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard, mpsc},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use gophercoin_core::{
+    Address, ChainOutcome, Error as CoreError, ForkChoice, Node, RsaSigner, RsaVerifier, Signer,
+    crypto::rsa::DEFAULT_KEY_BITS,
+};
+use tokio::sync::oneshot;
+
+use crate::{
+    config::NodeConfig,
+    error::ApiError,
+    peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url},
+    relay::{self, Effects},
+    store::{Store, StoreError, StoreOp},
+};
+
+/// The core node as the adapter runs it.
+pub type CoreNode = Node<RsaVerifier, Box<dyn ForkChoice + Send + Sync>>;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory or wallet file could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored chain does not validate.
+    #[error("the stored chain is invalid: {0}")]
+    InvalidStoredChain(CoreError),
+    /// The node's wallet key is unusable.
+    #[error("wallet key {path}: {source}")]
+    Wallet {
+        /// The key file.
+        path: String,
+        /// What is wrong with it.
+        source: gophercoin_core::CryptoError,
+    },
+    /// A configured peer is invalid.
+    #[error(transparent)]
+    Peer(#[from] PeerUrlError),
+}
+
+/// Returns the current time in seconds since the Unix epoch: the adapter's clock, read
+/// once per request and passed to the core.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Returns a random number from the operating system's random number generator.
+///
+/// # Panics
+///
+/// If the OS has no randomness to give, which leaves no safe way to make keys.
+pub fn os_random_u64() -> u64 {
+    use rand_core::TryRng;
+    getrandom::SysRng.try_next_u64().expect("the OS random number generator works")
+}
+
+/// A batch of store operations and the channel its result is sent back on.
+type PersistJob = (Vec<StoreOp>, oneshot::Sender<Result<(), String>>);
+
+/// What the handlers share.
+pub struct AppState {
+    node: Mutex<CoreNode>,
+    store: Arc<Store>,
+    persist: Option<mpsc::Sender<PersistJob>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// The registered peers.
+    pub peers: Peers,
+    /// The client for talking to them.
+    pub client: PeerClient,
+    /// The wallet this node's own mining pays.
+    pub miner: Address,
+    /// Serialises `GET /mine` so two requests never mine the same height.
+    pub mining: tokio::sync::Mutex<()>,
+    /// The configuration it started with.
+    pub config: NodeConfig,
+}
+
+impl AppState {
+    /// Opens the data directory, loads and re-validates the stored chain, and starts the
+    /// store writer.
+    ///
+    /// # Errors
+    ///
+    /// A [`StartError`] that says what is wrong; nothing is served then.
+    pub fn open(config: NodeConfig) -> Result<Arc<AppState>, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+            what: format!("cannot create data directory {}", config.data_dir.display()),
+            source,
+        })?;
+        let params = config.params.clone();
+        let store =
+            Arc::new(Store::open(&config.data_dir.join("chain.redb"), params.genesis().hash())?);
+        let miner = match &config.miner {
+            Some(address) => address.clone(),
+            None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
+        };
+        let verifier = RsaVerifier::new(&params);
+        let mut node = Node::new(params, verifier, config.fork_choice.boxed());
+        let blocks = store.main_chain()?;
+        if !blocks.is_empty() {
+            let outcome =
+                node.handle_chain(blocks, now()).map_err(StartError::InvalidStoredChain)?;
+            debug_assert!(matches!(outcome, ChainOutcome::Adopted { .. }));
+            while node.poll_event().is_some() {} // already stored
+        }
+        let peers = Peers::new(config.limits.max_peers);
+        let mut configured = store.peers()?;
+        for peer in &config.peers {
+            configured.push(normalize_peer_url(peer)?);
+        }
+        peers.add(&configured)?;
+        let origin =
+            config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+        let client = PeerClient::new(&config.limits, origin);
+        let (persist, writer) = spawn_store_writer(Arc::clone(&store));
+        Ok(Arc::new(AppState {
+            node: Mutex::new(node),
+            store,
+            persist: Some(persist),
+            writer: Some(writer),
+            peers,
+            client,
+            miner,
+            mining: tokio::sync::Mutex::new(()),
+            config,
+        }))
+    }
+
+    /// Locks the core node for a read. Never hold the guard across an `await`.
+    pub fn node(&self) -> MutexGuard<'_, CoreNode> {
+        self.node.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns the store (for reads; writes go through [`AppState::apply`]).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs one core call under the lock, then persists what it connected (before
+    /// returning) and relays what it asks to relay (in the background).
+    ///
+    /// The store writes are queued while the lock is held, so they reach the disk in the
+    /// order the core made them; the lock is released before waiting for the disk.
+    ///
+    /// # Errors
+    ///
+    /// The core's error as an [`ApiError`], or a 500 if the store write failed.
+    pub async fn apply<T>(
+        self: &Arc<Self>,
+        call: impl FnOnce(&mut CoreNode, u64) -> Result<T, CoreError>,
+    ) -> Result<T, ApiError> {
+        let (result, effects, written) = {
+            let mut node = self.node();
+            let result = call(&mut node, now());
+            let effects = Effects::drain(&mut node);
+            let (done, written) = oneshot::channel();
+            if !effects.store.is_empty() {
+                self.persist
+                    .as_ref()
+                    .ok_or_else(|| ApiError::unavailable("the node is shutting down"))?
+                    .send((effects.store.clone(), done))
+                    .map_err(|_| ApiError::internal("the store writer has stopped"))?;
+            } else {
+                let _ = done.send(Ok(()));
+            }
+            (result, effects, written)
+        };
+        match written.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(ApiError::internal(message)),
+            Err(_) => return Err(ApiError::internal("the store writer has stopped")),
+        }
+        relay::broadcast(self, effects.relay);
+        Ok(result?)
+    }
+}
+
+impl Drop for AppState {
+    /// Lets the store writer finish what is queued and closes the database, so the data
+    /// directory can be opened again as soon as the state is gone.
+    fn drop(&mut self) {
+        drop(self.persist.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Starts the thread that writes batches to the store in the order they were queued.
+fn spawn_store_writer(
+    store: Arc<Store>,
+) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {
+    let (jobs, queue) = mpsc::channel::<PersistJob>();
+    let writer = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || {
+            for (ops, done) in queue {
+                let result = store.apply(&ops).map_err(|e| {
+                    tracing::error!("store write failed: {e}");
+                    e.to_string()
+                });
+                let _ = done.send(result);
+            }
+        })
+        .expect("the store writer thread starts");
+    (jobs, writer)
+}
+
+/// Reads the node's wallet key, or makes one (owner-only permissions) on first start.
+fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
+    let wallet_error = |source| StartError::Wallet { path: path.display().to_string(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map_err(wallet_error),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let signer = RsaSigner::generate(&mut getrandom::SysRng, DEFAULT_KEY_BITS)
+                .map_err(wallet_error)?;
+            write_private(path, &signer.to_pkcs8_hex()).map_err(|source| StartError::Io {
+                what: format!("cannot write wallet key {}", path.display()),
+                source,
+            })?;
+            tracing::info!("made a wallet for mining rewards in {}", path.display());
+            Ok(signer)
+        }
+        Err(source) => Err(StartError::Io {
+            what: format!("cannot read wallet key {}", path.display()),
+            source,
+        }),
+    }
+}
+
+/// Writes a secret to a new file readable only by its owner.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
