@@ -55,9 +55,13 @@ pub async fn serve_node(
         source,
     })?;
     let peers = config.peers.clone();
+    // redb panics on some kinds of damage; a panic while opening is a damaged store.
     let state =
         tokio::task::spawn_blocking(move || AppState::open(config)).await.map_err(|e| {
-            StartError::Io { what: "startup".into(), source: std::io::Error::other(e) }
+            StartError::Store(store::StoreError::Corrupt(match e.try_into_panic() {
+                Ok(panic) => panic_message(panic.as_ref()),
+                Err(e) => e.to_string(),
+            }))
         })??;
     if !peers.is_empty() {
         let state = Arc::clone(&state);
@@ -71,6 +75,14 @@ pub async fn serve_node(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| StartError::Io { what: "server".into(), source })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unreadable data".to_owned())
 }
 
 /// Serves the wallet service on `listener` until `shutdown` completes.

@@ -90,8 +90,16 @@ impl Store {
     /// [`StoreError::Open`] if the file can't be opened as a database, [`StoreError::Corrupt`]
     /// if it belongs to another network or format.
     pub fn open(path: &Path, genesis: BlockHash) -> Result<Store, StoreError> {
-        let db = Database::create(path)
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        let mut db = Database::create(path).map_err(open_error)?;
+        // Verifies every page's checksum; a damaged file is an error here rather than a
+        // surprise later.
+        if !db.check_integrity().map_err(open_error)? {
+            tracing::warn!(
+                "the store at {} was repaired after an unclean shutdown",
+                path.display()
+            );
+        }
         let store = Store { db };
         store.check_meta(genesis)?;
         Ok(store)

@@ -48,10 +48,9 @@ impl TestNode {
 
     async fn wait_healthy(&self) {
         for _ in 0..200 {
-            if let Ok(response) = client().get(format!("{}/health", self.url)).send().await {
-                if response.status().is_success() {
-                    return;
-                }
+            let response = client().get(format!("{}/health", self.url)).send().await;
+            if response.is_ok_and(|r| r.status().is_success()) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -1,0 +1,288 @@
+//! Networks of real nodes on loopback: convergence by relay, fork resolution, restarts,
+//! and hostile peers served by in-test HTTP servers.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use gophercoin_core::{Amount, Params, Signer, Transaction};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_converge_by_relay_alone() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = vec![];
+    for (i, dir) in dirs.iter().enumerate() {
+        let miner = key(["alice", "bob", "carol"][i]).address();
+        nodes.push(TestNode::start(config(dir.path(), Some(miner))).await);
+    }
+    for node in &nodes {
+        let others: Vec<&TestNode> = nodes.iter().filter(|n| n.url != node.url).collect();
+        node.register(&others).await;
+    }
+    // Blocks mined on different nodes, one after the other, reach everyone.
+    for round in 0..2 {
+        for (i, node) in nodes.iter().enumerate() {
+            node.mine().await;
+            let height = (round * 3 + i + 1) as u64;
+            eventually("every node has the new block", 200, || async {
+                let mut tips = vec![];
+                for n in &nodes {
+                    tips.push((n.height().await, n.tip().await));
+                }
+                tips.iter().all(|t| t.0 == height && t.1 == tips[0].1)
+            })
+            .await;
+        }
+    }
+    // A transaction submitted to one node reaches every mempool.
+    let alice = key("alice");
+    let tx = Transaction {
+        chain_id: Params::devnet().chain_id,
+        sender: alice.address(),
+        recipient: key("dave").address(),
+        amount: Amount::positive(7).unwrap(),
+        nonce: 11,
+    }
+    .sign(&alice)
+    .unwrap();
+    let (status, _) = nodes[0].post("/transactions/new", &serde_json::to_value(&tx).unwrap()).await;
+    assert_eq!(status, 201);
+    eventually("every mempool has the transaction", 200, || async {
+        let mut all = true;
+        for n in &nodes {
+            all &= n.get("/mempool").await.1["count"] == 1;
+        }
+        all
+    })
+    .await;
+    nodes[2].mine().await;
+    eventually("the transaction is mined everywhere", 200, || async {
+        let mut all = true;
+        for n in &nodes {
+            all &= n.balance(&key("dave").address()).await == 7
+                && n.get("/mempool").await.1["count"] == 0;
+        }
+        all
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_resolves_to_the_heavier_chain_and_returns_the_losers_transactions() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let alice = key("alice");
+    let a = TestNode::start(config(dirs[0].path(), Some(alice.address()))).await;
+    let b = TestNode::start(config(dirs[1].path(), Some(key("bob").address()))).await;
+    // Shared history: two blocks paying alice, handed to b through POST /blocks; the
+    // nodes don't know each other yet, so nothing is relayed.
+    a.mine().await;
+    a.mine().await;
+    let (_, shared) = a.get("/chain").await;
+    for block in &shared["chain"].as_array().unwrap()[1..] {
+        assert_eq!(b.post("/blocks", block).await.0, 201);
+    }
+    assert_eq!(b.tip().await, a.tip().await);
+
+    // Apart: a mines alice's payment to carol in one block; b mines three blocks.
+    let tx = Transaction {
+        chain_id: Params::devnet().chain_id,
+        sender: alice.address(),
+        recipient: key("carol").address(),
+        amount: Amount::positive(9).unwrap(),
+        nonce: 3,
+    }
+    .sign(&alice)
+    .unwrap();
+    let (status, _) = a.post("/transactions/new", &serde_json::to_value(&tx).unwrap()).await;
+    assert_eq!(status, 201);
+    a.mine().await;
+    for _ in 0..3 {
+        b.mine().await;
+    }
+    assert_eq!(a.balance(&key("carol").address()).await, 9);
+
+    // Resolve: a adopts b's heavier chain; the payment is pending again on a.
+    a.register(&[&b]).await;
+    let (_, resolved) = a.get("/nodes/resolve").await;
+    assert_eq!(resolved["message"], "Our chain was replaced", "{resolved}");
+    assert_eq!(a.tip().await, b.tip().await);
+    assert_eq!(a.balance(&key("carol").address()).await, 0);
+    let (_, pending) = a.get("/transactions/get").await;
+    assert_eq!(pending["transactions"][0]["id"], json!(tx.id()));
+
+    // Mined once, and only once.
+    a.mine().await;
+    assert_eq!(a.balance(&key("carol").address()).await, 9);
+    assert_eq!(a.get("/mempool").await.1["count"], 0);
+    let (_, chain) = a.get("/chain").await;
+    let mentions = chain["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["transactions"].as_array().unwrap().clone())
+        .filter(|t| t["id"] == json!(tx.id()))
+        .count();
+    assert_eq!(mentions, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_its_chain_and_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), None)).await;
+    for _ in 0..3 {
+        node.mine().await;
+    }
+    node.post("/nodes/register", &json!({ "nodes": ["http://127.0.0.1:9"] })).await;
+    let (_, chain_before) = node.get("/chain").await;
+    let wallet_before = chain_before["chain"][1]["transactions"][0]["recipient"].clone();
+    node.stop().await;
+
+    let node = TestNode::start(config(dir.path(), None)).await;
+    let (_, chain_after) = node.get("/chain").await;
+    assert_eq!(chain_after, chain_before);
+    assert_eq!(node.get("/nodes/get").await.1["nodes"], json!(["http://127.0.0.1:9"]));
+    // The node's own wallet survived too: new rewards go to the same address.
+    let mined = node.mine().await;
+    assert_eq!(mined["transactions"][0]["recipient"], wallet_before);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_is_a_clear_error_not_a_wrong_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), None)).await;
+    node.mine().await;
+    node.stop().await;
+    let path = dir.path().join("chain.redb");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    for byte in &mut bytes[len / 4..len / 2] {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let result = gophercoin_http::serve_node(config(dir.path(), None), listener, async {}).await;
+    let error = result.expect_err("a damaged store must not start");
+    let message = error.to_string();
+    assert!(message.contains("store") || message.contains("chain"), "unclear error: {message}");
+}
+
+/// A peer that answers `/chain` with headers and then misbehaves.
+async fn hostile_peer(behaviour: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                match behaviour {
+                    "huge" => {
+                        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000000\r\n\r\n";
+                        let _ = socket.write_all(head.as_bytes()).await;
+                        let chunk = vec![b' '; 1 << 16];
+                        for _ in 0..20_000 {
+                            if socket.write_all(&chunk).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    "trickle" => {
+                        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+                        let _ = socket.write_all(head.as_bytes()).await;
+                        for _ in 0..60 {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            if socket.write_all(b" ").await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    "silent" => tokio::time::sleep(Duration::from_secs(30)).await,
+                    "redirect" => {
+                        let head = "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/chain\r\ncontent-length: 0\r\n\r\n";
+                        let _ = socket.write_all(head.as_bytes()).await;
+                    }
+                    _ => {}
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_fail_alone_within_the_timeout_while_an_honest_peer_is_adopted() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let honest = TestNode::start(config(dirs[1].path(), None)).await;
+    for _ in 0..3 {
+        honest.mine().await;
+    }
+    let node = TestNode::start(config(dirs[0].path(), None)).await;
+    let mut peers = vec![honest.url.clone()];
+    for behaviour in ["huge", "trickle", "silent", "redirect"] {
+        peers.push(hostile_peer(behaviour).await);
+    }
+    let (status, _) = node.post("/nodes/register", &json!({ "nodes": peers })).await;
+    assert_eq!(status, 201);
+
+    let started = Instant::now();
+    let (status, resolved) = node.get("/nodes/resolve").await;
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(resolved["message"], "Our chain was replaced", "{resolved}");
+    assert!(took < Duration::from_secs(8), "resolve took {took:?} with a 2 s peer timeout");
+    let reports = resolved["peers"].as_array().unwrap();
+    let outcome = |url: &str| reports.iter().find(|r| r["peer"] == url).unwrap()["outcome"].clone();
+    assert_eq!(outcome(&honest.url), "adopted");
+    for hostile in &peers[1..] {
+        assert_eq!(outcome(hostile), "rejected", "{resolved}");
+    }
+    assert_eq!(node.tip().await, honest.tip().await);
+    // Still answering.
+    assert_eq!(node.get("/health").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_an_invalid_chain_is_not_adopted() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let liar_source = TestNode::start(config(dirs[1].path(), None)).await;
+    for _ in 0..4 {
+        liar_source.mine().await;
+    }
+    // Serve that chain with a doubled reward in block 2 from a fake peer.
+    let (_, mut chain) = liar_source.get("/chain").await;
+    chain["chain"][2]["transactions"][0]["amount"] = json!(40 * Amount::UNITS_PER_COIN);
+    let body = serde_json::to_string(&chain).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let liar = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    let node = TestNode::start(config(dirs[0].path(), None)).await;
+    node.mine().await;
+    let tip = node.tip().await;
+    node.post("/nodes/register", &json!({ "nodes": [liar] })).await;
+    let (_, resolved): (u16, Value) = node.get("/nodes/resolve").await;
+    assert_eq!(resolved["message"], "Our chain is authoritative");
+    let report = &resolved["peers"][0];
+    assert_eq!(report["outcome"], "rejected");
+    assert!(report["reason"].as_str().unwrap().contains("merkle"), "{report}");
+    assert_eq!(node.tip().await, tip);
+}
