@@ -286,3 +286,56 @@ async fn a_peer_serving_an_invalid_chain_is_not_adopted() {
     assert!(report["reason"].as_str().unwrap().contains("merkle"), "{report}");
     assert_eq!(node.tip().await, tip);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_block_with_an_unknown_parent_makes_the_node_fetch_what_it_lacks() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = TestNode::start(config(dirs[0].path(), None)).await;
+    let b = TestNode::start(config(dirs[1].path(), None)).await;
+    b.register(&[&a]).await; // b trusts a as a source, but doesn't sync yet
+    for _ in 0..3 {
+        a.mine().await; // a has no peers: nothing is relayed
+    }
+    assert_eq!(b.height().await, 0);
+    a.register(&[&b]).await;
+    a.mine().await; // relayed to b, whose parent b lacks: b fetches blocks 1..=4 from a
+    eventually("b caught up with a", 200, || async { b.tip().await == a.tip().await }).await;
+    assert_eq!(b.height().await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mine_requests_never_mine_the_same_height_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), None)).await;
+    let mined = futures_util::future::join_all((0..6).map(|_| node.get("/mine"))).await;
+    let mut heights: Vec<u64> = mined
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            body["index"].as_u64().unwrap()
+        })
+        .collect();
+    heights.sort_unstable();
+    assert_eq!(heights, (1..=6).collect::<Vec<_>>());
+    assert_eq!(node.height().await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_in_flight_limit_get_503_and_the_node_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), None);
+    config.limits.max_in_flight = 1;
+    let node = TestNode::start(config).await;
+    // A client that sends headers and then only a trickle of its body holds the one slot.
+    let address = node.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /transactions/new HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    eventually("the slot is taken", 100, || async { node.get("/health").await.0 == 503 }).await;
+    let (status, body) = node.get("/chain").await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("overloaded")));
+    drop(slow);
+    eventually("the node recovers", 100, || async { node.get("/health").await.0 == 200 }).await;
+}

@@ -13,7 +13,7 @@ use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
 use crate::{error::ApiError, state::AppState};
 
@@ -49,7 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(limits.max_in_flight),
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight)),
         )
         .with_state(state)
 }
@@ -68,11 +68,12 @@ pub fn wallet_router() -> Router {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(WALLET_MAX_IN_FLIGHT),
+                .layer(GlobalConcurrencyLimitLayer::new(WALLET_MAX_IN_FLIGHT)),
         )
 }
 
-/// Answers requests shed past the in-flight limit with 503.
+/// Answers requests shed past the in-flight limit with 503. The limit is one semaphore
+/// for the whole router (axum applies a layer to each route separately).
 async fn overloaded(error: tower::BoxError) -> ApiError {
     if error.is::<tower::load_shed::error::Overloaded>() {
         ApiError::unavailable("too many requests in flight; try again")
