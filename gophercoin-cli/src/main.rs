@@ -1,11 +1,15 @@
-//! The `gophercoin` command: run a node or the wallet service.
+//! The `gophercoin` command: run nodes, a local network and the wallet service; make
+//! wallets, send coins, mine, and read the chain.
 
-use std::{net::IpAddr, path::PathBuf, process::ExitCode};
+mod client;
+mod cmd;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use gophercoin_core::Address;
-use gophercoin_http::{ForkChoiceKind, NodeConfig};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+use crate::cmd::{chain, devnet, mine, node, send, wallet};
 
 /// GopherCoin: a small proof-of-work cryptocurrency.
 #[derive(Debug, Parser)]
@@ -22,122 +26,66 @@ enum Command {
     #[command(
         after_help = "Examples:\n  gophercoin node\n  gophercoin node -p 5001 --peer http://127.0.0.1:5000"
     )]
-    Node(NodeArgs),
-    /// The wallet service: GET /wallet/new, POST /transactions/generate.
+    Node(node::NodeArgs),
+    /// Start several interconnected nodes on local ports.
+    Devnet(devnet::DevnetArgs),
+    /// Make a wallet, show its address or balance, or serve the wallet API.
     Wallet {
         #[command(subcommand)]
-        command: WalletCommand,
+        command: wallet::WalletCommand,
     },
-}
-
-#[derive(Debug, clap::Args)]
-struct NodeArgs {
-    /// Port to listen on.
-    #[arg(short, long, default_value_t = 5000)]
-    port: u16,
-    /// Address to listen on (loopback by default; the API has no authentication).
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// Where the chain and the node's wallet are kept [default: gophercoin-data/node-PORT].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// A peer to register and sync with at start (repeatable).
-    #[arg(long = "peer", value_name = "URL")]
-    peers: Vec<String>,
-    /// The wallet (hex public key) mining rewards go to [default: a wallet the node
-    /// keeps in its data directory].
-    #[arg(long, value_name = "HEX")]
-    miner_address: Option<Address>,
-    /// How to choose between competing chains.
-    #[arg(long, value_enum, default_value_t = ForkChoiceArg::MostWork)]
-    fork_choice: ForkChoiceArg,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ForkChoiceArg {
-    /// Most cumulative proof of work.
-    MostWork,
-    /// Most blocks (the original's rule).
-    LongestChain,
-}
-
-#[derive(Debug, Subcommand)]
-enum WalletCommand {
-    /// Serve the wallet API (it handles private keys: keep it on loopback).
-    #[command(after_help = "Example:\n  gophercoin wallet serve -p 8080")]
-    Serve {
-        /// Port to listen on.
-        #[arg(short, long, default_value_t = 8080)]
-        port: u16,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
-    },
+    /// Sign a payment offline and submit it to a node.
+    Send(send::SendArgs),
+    /// Mine blocks for a node on all cores.
+    Mine(mine::MineArgs),
+    /// Show the main chain.
+    Chain(chain::ChainArgs),
+    /// Show a block by height or hash.
+    Block(chain::BlockArgs),
+    /// Show a transaction.
+    Tx(chain::TxArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let first = message.lines().next().unwrap_or("invalid arguments");
+            return fail(&format!("{} (see --help)", first.trim_start_matches("error: ")));
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
-        Err(error) => return fail(format!("cannot start the async runtime: {error}")),
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Node(args) => run_node(args).await,
-            Command::Wallet { command: WalletCommand::Serve { port, bind } } => {
-                let listener = bind_to(bind, port).await?;
-                println!(
-                    "wallet service on http://{}",
-                    listener.local_addr().map_err(|e| e.to_string())?
-                );
-                gophercoin_http::serve_wallet(listener, shutdown_signal())
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Command::Node(args) => node::run(args).await,
+            Command::Devnet(args) => devnet::run(args).await,
+            Command::Wallet { command } => wallet::run(command).await,
+            Command::Send(args) => send::run(args).await,
+            Command::Mine(args) => mine::run(args).await,
+            Command::Chain(args) => chain::chain(args).await,
+            Command::Block(args) => chain::block(args).await,
+            Command::Tx(args) => chain::tx(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(message),
+        Err(message) => fail(&message),
     }
 }
 
-async fn run_node(args: NodeArgs) -> Result<(), String> {
-    let listener = bind_to(args.bind, args.port).await?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let data_dir = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(format!("gophercoin-data/node-{}", address.port())));
-    let mut config = NodeConfig::new(address, data_dir);
-    config.peers = args.peers;
-    config.miner = args.miner_address;
-    config.fork_choice = match args.fork_choice {
-        ForkChoiceArg::MostWork => ForkChoiceKind::MostWork,
-        ForkChoiceArg::LongestChain => ForkChoiceKind::LongestChain,
-    };
-    println!("node on http://{address} (data in {})", config.data_dir.display());
-    gophercoin_http::serve_node(config, listener, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn bind_to(ip: IpAddr, port: u16) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind((ip, port))
-        .await
-        .map_err(|e| format!("cannot listen on {ip}:{port}: {e}"))
-}
-
-async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-    tracing::info!("shutting down");
-}
-
-fn fail(message: String) -> ExitCode {
+fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
 }

@@ -114,3 +114,156 @@ fn bad_input_gives_one_line_and_a_failure_exit() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: cannot create data directory"), "{stderr}");
 }
+
+/// Runs the binary to completion.
+fn gophercoin(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN).args(args).env("RUST_LOG", "off").output().unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_earns_by_mining_and_pays_another_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (ok, out, err) = gophercoin(&["wallet", "new", "--key", &key("a.key")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("address: 3082"), "{out}");
+    assert!(!out.contains("private key:"), "the private key is not printed unless asked");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(key("a.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key file is readable by others");
+    }
+    assert!(gophercoin(&["wallet", "new", "--key", &key("b.key")]).0);
+    let (ok, _, err) = gophercoin(&["wallet", "new", "--key", &key("a.key")]);
+    assert!(!ok && err.contains("cannot write"), "an existing key is never overwritten: {err}");
+    let (_, b_address, _) = gophercoin(&["wallet", "address", "--key", &key("b.key")]);
+    let b_address = b_address.trim().to_owned();
+
+    let (mut node, url) = start_node(&dir.path().join("node"));
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &url).await;
+    let (ok, out, err) = gophercoin(&[
+        "mine",
+        "--node",
+        &url,
+        "--key",
+        &key("a.key"),
+        "--blocks",
+        "2",
+        "--threads",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("mined 2 block(s)"), "{out}");
+    let (ok, out, _) = gophercoin(&["wallet", "balance", "--key", &key("a.key"), "--node", &url]);
+    assert!(ok);
+    assert!(out.starts_with("40.00000000 coins (4000000000 units) at height 2"), "{out}");
+
+    let (ok, out, err) = gophercoin(&[
+        "send",
+        "--key",
+        &key("a.key"),
+        "--to",
+        &b_address,
+        "--amount",
+        "1.5",
+        "--node",
+        &url,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Transaction will be added to Block 3"), "{out}");
+    let tx_id = out.lines().next().unwrap().trim_start_matches("transaction ").to_owned();
+    // Overdraft: a one-line refusal and a failure exit.
+    let (ok, _, err) = gophercoin(&[
+        "send",
+        "--key",
+        &key("b.key"),
+        "--to",
+        &b_address,
+        "--amount",
+        "1",
+        "--node",
+        &url,
+    ]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("overdraft"), "{err}");
+
+    let (ok, _, err) =
+        gophercoin(&["mine", "--node", &url, "--address", &b_address, "--blocks", "1"]);
+    assert!(ok, "{err}");
+    let balance = |key_file: String| {
+        let (_, out, _) =
+            gophercoin(&["wallet", "balance", "--key", &key_file, "--node", &url, "--json"]);
+        serde_json::from_str::<Value>(&out).unwrap()["balance"].as_u64().unwrap()
+    };
+    assert_eq!(balance(key("b.key")), 20 * 100_000_000 + 150_000_000);
+    assert_eq!(balance(key("a.key")), 40 * 100_000_000 - 150_000_000);
+    let (ok, out, _) = gophercoin(&["tx", &tx_id, "--node", &url]);
+    assert!(ok && out.contains("confirmed"), "{out}");
+    let (ok, out, _) = gophercoin(&["chain", "--node", &url]);
+    assert!(ok && out.contains("4 blocks in the main chain"), "{out}");
+    let (ok, out, _) = gophercoin(&["block", "3", "--node", &url, "--json"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["block"]["transactions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    node.kill().unwrap();
+    node.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devnet_of_three_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut devnet = Command::new(BIN)
+        .args(["devnet", "--nodes", "3", "--base-port", "0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(devnet.stdout.take().unwrap());
+    let urls: Vec<String> = (0..3)
+        .map(|_| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim().to_owned()
+        })
+        .collect();
+    assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")), "{urls:?}");
+    let http = reqwest::Client::new();
+    // Blocks mined on different nodes reach every node by relay alone (each is awaited
+    // before the next is mined, so no two miners race for the same height).
+    let mut converged = true;
+    let mut tips = vec![];
+    for (height, url) in (1u64..).zip([&urls[0], &urls[2], &urls[1], &urls[0]]) {
+        let mined = get(&http, &format!("{url}/mine")).await;
+        assert_eq!(mined["index"].as_u64(), Some(height), "{mined}");
+        converged = false;
+        for _ in 0..200 {
+            tips.clear();
+            for url in &urls {
+                let health = get(&http, &format!("{url}/health")).await;
+                tips.push((health["height"].as_u64(), health["tip"].as_str().map(str::to_owned)));
+            }
+            if tips.iter().all(|t| *t == tips[0]) && tips[0].0 == Some(height) {
+                converged = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !converged {
+            break;
+        }
+    }
+    devnet.kill().unwrap();
+    devnet.wait().unwrap();
+    assert!(converged, "the devnet did not converge on height 4: {tips:?}");
+}

@@ -117,6 +117,7 @@ pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     let node = state.node();
     Json(json!({
         "status": "ok",
+        "chain_id": node.params().chain_id,
         "height": node.height(),
         "tip": node.tip().hash(),
         "mempool": node.mempool().len(),

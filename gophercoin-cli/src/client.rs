@@ -1,0 +1,62 @@
+//! A small client for a node's API, whose errors are one readable line.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The default node URL (the original's first node).
+pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:5000";
+
+/// Talks to one node.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl NodeClient {
+    pub(crate) fn new(base: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(NodeClient { base: base.trim_end_matches('/').to_owned(), http })
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, String> {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(request).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                format!("cannot reach the node at {}: is it running?", self.base)
+            } else {
+                format!("request to {} failed: {e}", self.base)
+            }
+        })?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("the node at {} sent an unreadable answer: {e}", self.base))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            let kind = body["error"].as_str().unwrap_or("error");
+            let message = body["message"].as_str().unwrap_or("no message");
+            Err(format!("the node refused ({} {kind}): {message}", status.as_u16()))
+        }
+    }
+}

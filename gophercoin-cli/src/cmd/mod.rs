@@ -1,0 +1,21 @@
+//! The subcommands.
+
+pub(crate) mod chain;
+pub(crate) mod devnet;
+pub(crate) mod mine;
+pub(crate) mod node;
+pub(crate) mod send;
+pub(crate) mod wallet;
+
+/// Resolves to `()` when Ctrl-C is pressed (never, if signals can't be watched).
+pub(crate) async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Formats units as coins with 8 decimals.
+pub(crate) fn coins(units: u64) -> String {
+    let per = gophercoin_core::Amount::UNITS_PER_COIN;
+    format!("{}.{:08}", units / per, units % per)
+}

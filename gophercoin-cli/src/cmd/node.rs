@@ -1,0 +1,83 @@
+//! `gophercoin node`: run a node.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::ValueEnum;
+use gophercoin_core::Address;
+use gophercoin_http::{ForkChoiceKind, Limits, NodeConfig};
+
+/// Arguments of `gophercoin node`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(short, long, default_value_t = 5000)]
+    pub(crate) port: u16,
+    /// Address to listen on (loopback by default: the API has no authentication).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) bind: IpAddr,
+    /// Where the chain and the node's wallet are kept [default: gophercoin-data/node-PORT].
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// A peer to register and sync with at start (repeatable).
+    #[arg(long = "peer", value_name = "URL")]
+    pub(crate) peers: Vec<String>,
+    /// The wallet (hex public key) mining rewards go to [default: a wallet the node
+    /// keeps in its data directory].
+    #[arg(long, value_name = "HEX")]
+    pub(crate) miner_address: Option<Address>,
+    /// How to choose between competing chains.
+    #[arg(long, value_enum, default_value_t = ForkChoiceArg::MostWork)]
+    pub(crate) fork_choice: ForkChoiceArg,
+    /// Requests handled at once; more are answered 503.
+    #[arg(long, default_value_t = Limits::default().max_in_flight)]
+    pub(crate) max_in_flight: usize,
+    /// The most peers kept.
+    #[arg(long, default_value_t = Limits::default().max_peers)]
+    pub(crate) max_peers: usize,
+    /// The largest request body in bytes (blocks excepted).
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    pub(crate) max_body_bytes: usize,
+    /// Seconds a request to a peer may take.
+    #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
+    pub(crate) peer_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ForkChoiceArg {
+    /// Most cumulative proof of work.
+    MostWork,
+    /// Most blocks (the original's rule).
+    LongestChain,
+}
+
+/// Runs a node until Ctrl-C.
+pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
+    let listener = bind(args.bind, args.port).await?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(format!("gophercoin-data/node-{}", address.port())));
+    let mut config = NodeConfig::new(address, data_dir);
+    config.peers = args.peers;
+    config.miner = args.miner_address;
+    config.fork_choice = match args.fork_choice {
+        ForkChoiceArg::MostWork => ForkChoiceKind::MostWork,
+        ForkChoiceArg::LongestChain => ForkChoiceKind::LongestChain,
+    };
+    config.limits = Limits {
+        max_in_flight: args.max_in_flight,
+        max_peers: args.max_peers,
+        max_body_bytes: args.max_body_bytes,
+        peer_timeout: Duration::from_secs(args.peer_timeout_secs),
+        ..Limits::default()
+    };
+    println!("node on http://{address} (data in {})", config.data_dir.display());
+    gophercoin_http::serve_node(config, listener, super::ctrl_c()).await.map_err(|e| e.to_string())
+}
+
+/// Binds a listener, with a readable error.
+pub(crate) async fn bind(ip: IpAddr, port: u16) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind((ip, port))
+        .await
+        .map_err(|e| format!("cannot listen on {ip}:{port}: {e}"))
+}

@@ -1,0 +1,92 @@
+//! `gophercoin send`: build and sign a transaction offline, then submit it to a node.
+
+use std::path::PathBuf;
+
+use gophercoin_core::{Address, Amount, Signer, Transaction};
+use serde_json::json;
+
+use crate::client::{DEFAULT_NODE, NodeClient};
+
+/// Arguments of `gophercoin send`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  gophercoin send --to 3082... --amount 5\n  gophercoin send --key alice.key --to 3082... --amount 0.5 --node http://127.0.0.1:5001"
+)]
+pub(crate) struct SendArgs {
+    /// The paying wallet's private key file.
+    #[arg(long, default_value = super::wallet::DEFAULT_KEY_FILE)]
+    key: PathBuf,
+    /// The paid wallet's address (hex public key).
+    #[arg(long, value_name = "HEX")]
+    to: Address,
+    /// How much, in coins (up to 8 decimals), e.g. 5 or 0.25.
+    #[arg(long, value_parser = parse_coins)]
+    amount: Amount,
+    /// The node to submit to.
+    #[arg(long, default_value = DEFAULT_NODE)]
+    node: String,
+}
+
+/// Parses "5", "0.25" or "12.00000001" coins into units.
+fn parse_coins(text: &str) -> Result<Amount, String> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 8 {
+        return Err("an amount of coins with at most 8 decimals, like 5 or 0.25".into());
+    }
+    let digits = |s: &str| s.is_empty() || s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return Err("an amount of coins with at most 8 decimals, like 5 or 0.25".into());
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| "too large")? };
+    let fraction: u64 = format!("{fraction:0<8}").parse().map_err(|_| "bad decimals")?;
+    let units = whole
+        .checked_mul(Amount::UNITS_PER_COIN)
+        .and_then(|w| w.checked_add(fraction))
+        .ok_or("too large")?;
+    Amount::positive(units).map_err(|e| e.to_string())
+}
+
+/// Signs offline and submits.
+pub(crate) async fn run(args: SendArgs) -> Result<(), String> {
+    let signer = super::wallet::load_key(&args.key)?;
+    let client = NodeClient::new(&args.node)?;
+    let health = client.get("/health").await?;
+    let chain_id = health["chain_id"]
+        .as_u64()
+        .and_then(|id| u32::try_from(id).ok())
+        .ok_or("the node did not say which network it is on")?;
+    let nonce = {
+        use rand_core::TryRng;
+        getrandom::SysRng.try_next_u64().map_err(|e| format!("no randomness for a nonce: {e}"))?
+    };
+    let tx = Transaction {
+        chain_id,
+        sender: signer.address(),
+        recipient: args.to,
+        amount: args.amount,
+        nonce,
+    }
+    .sign(&signer)
+    .map_err(|e| format!("cannot sign: {e}"))?;
+    let answer = client.post("/transactions/new", &json!(tx)).await?;
+    println!("transaction {}", tx.id());
+    println!("{}", answer["message"].as_str().unwrap_or("accepted"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coins_parse_exactly() {
+        let units = |s| parse_coins(s).map(Amount::to_units);
+        assert_eq!(units("5"), Ok(500_000_000));
+        assert_eq!(units("0.25"), Ok(25_000_000));
+        assert_eq!(units(".00000001"), Ok(1));
+        assert_eq!(units("12.00000001"), Ok(1_200_000_001));
+        for bad in ["0", "-1", "1.000000001", "abc", "1.2.3", "", ".", "99999999999999999999"] {
+            assert!(parse_coins(bad).is_err(), "{bad}");
+        }
+    }
+}
