@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::cmd::{chain, devnet, mine, node, send, wallet};
+use crate::cmd::{chain, devnet, mine, node, peers, send, wallet};
 
 /// GopherCoin: a small proof-of-work cryptocurrency.
 #[derive(Debug, Parser)]
@@ -38,6 +38,10 @@ enum Command {
     Send(send::SendArgs),
     /// Mine blocks for a node on all cores.
     Mine(mine::MineArgs),
+    /// Register peers with a node.
+    Register(peers::RegisterArgs),
+    /// Make a node ask its peers and adopt the best valid chain.
+    Resolve(peers::ResolveArgs),
     /// Show the main chain.
     Chain(chain::ChainArgs),
     /// Show a block by height or hash.
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
             Command::Wallet { command } => wallet::run(command).await,
             Command::Send(args) => send::run(args).await,
             Command::Mine(args) => mine::run(args).await,
+            Command::Register(args) => peers::register(args).await,
+            Command::Resolve(args) => peers::resolve(args).await,
             Command::Chain(args) => chain::chain(args).await,
             Command::Block(args) => chain::block(args).await,
             Command::Tx(args) => chain::tx(args).await,

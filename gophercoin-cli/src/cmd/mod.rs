@@ -4,6 +4,7 @@ pub(crate) mod chain;
 pub(crate) mod devnet;
 pub(crate) mod mine;
 pub(crate) mod node;
+pub(crate) mod peers;
 pub(crate) mod send;
 pub(crate) mod wallet;
 

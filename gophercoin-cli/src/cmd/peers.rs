@@ -1,0 +1,55 @@
+//! `gophercoin register` and `gophercoin resolve`: the original's peer routes.
+
+use serde_json::json;
+
+use crate::client::{DEFAULT_NODE, NodeClient};
+
+/// `gophercoin register`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  gophercoin register http://127.0.0.1:5001 --node http://127.0.0.1:5000"
+)]
+pub(crate) struct RegisterArgs {
+    /// The peers' URLs.
+    #[arg(required = true, value_name = "URL")]
+    peers: Vec<String>,
+    /// The node that registers them.
+    #[arg(long, default_value = DEFAULT_NODE)]
+    node: String,
+}
+
+/// `gophercoin resolve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  gophercoin resolve --node http://127.0.0.1:5000")]
+pub(crate) struct ResolveArgs {
+    /// The node that asks its peers.
+    #[arg(long, default_value = DEFAULT_NODE)]
+    node: String,
+}
+
+/// Registers peers with a node.
+pub(crate) async fn register(args: RegisterArgs) -> Result<(), String> {
+    let answer = NodeClient::new(&args.node)?
+        .post("/nodes/register", &json!({ "nodes": args.peers }))
+        .await?;
+    println!("{}", answer["message"].as_str().unwrap_or("registered"));
+    for peer in answer["total_nodes"].as_array().into_iter().flatten() {
+        println!("  {}", peer.as_str().unwrap_or("?"));
+    }
+    Ok(())
+}
+
+/// Makes a node ask its peers and adopt the best valid chain.
+pub(crate) async fn resolve(args: ResolveArgs) -> Result<(), String> {
+    let answer = NodeClient::new(&args.node)?.get("/nodes/resolve").await?;
+    println!("{}", answer["message"].as_str().unwrap_or("resolved"));
+    for report in answer["peers"].as_array().into_iter().flatten() {
+        let reason = report["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default();
+        println!(
+            "  {} {}{reason}",
+            report["peer"].as_str().unwrap_or("?"),
+            report["outcome"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
