@@ -267,3 +267,31 @@ async fn a_devnet_of_three_converges() {
     devnet.wait().unwrap();
     assert!(converged, "the devnet did not converge on height 4: {tips:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_resolve_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, first_url) = start_node(&dir.path().join("a"));
+    let (mut second, second_url) = start_node(&dir.path().join("b"));
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &first_url).await;
+    wait_healthy(&http, &second_url).await;
+    for _ in 0..2 {
+        assert_eq!(get(&http, &format!("{second_url}/mine")).await["message"], "New Block Forged!");
+    }
+    let (ok, out, err) = gophercoin(&["register", &second_url, "--node", &first_url]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("New nodes have been added"), "{out}");
+    let (ok, out, err) = gophercoin(&["resolve", "--node", &first_url]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Our chain was replaced"), "{out}");
+    assert!(out.contains("adopted"), "{out}");
+    let (ok, out, _) = gophercoin(&["resolve", "--node", &first_url]);
+    assert!(ok && out.starts_with("Our chain is authoritative"), "{out}");
+    let (ok, _, err) = gophercoin(&["register", "ftp://nope", "--node", &first_url]);
+    assert!(!ok && err.contains("bad_peer_url") && err.lines().count() == 1, "{err}");
+    for node in [&mut first, &mut second] {
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
+}
