@@ -80,6 +80,19 @@ impl From<CoreError> for ApiError {
     }
 }
 
+impl From<gophercoin_core::hash::HashParseError> for ApiError {
+    fn from(error: gophercoin_core::hash::HashParseError) -> Self {
+        ApiError::bad_request("bad_hex", error.to_string())
+    }
+}
+
+impl From<gophercoin_core::CryptoError> for ApiError {
+    /// A key or address that does not parse is a malformed request.
+    fn from(error: gophercoin_core::CryptoError) -> Self {
+        ApiError::bad_request(error.kind(), error.to_string())
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = match rejection.status() {

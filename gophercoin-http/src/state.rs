@@ -153,6 +153,22 @@ impl AppState {
         &self.store
     }
 
+    /// Runs a store read or write on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// A 500 if the store fails.
+    pub async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
     /// Runs one core call under the lock, then persists what it connected (before
     /// returning) and relays what it asks to relay (in the background).
     ///

@@ -60,20 +60,16 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     assert_eq!(node_a.balance(&miner_address_of(&mine_wallet)).await, reward);
 
     // Sign with the wallet service (the README's hyphenated field name) and submit.
-    let generated: Value = http
-        .post(format!("{wallet}/transactions/generate"))
-        .json(&json!({
+    let generated = post_json(
+        &format!("{wallet}/transactions/generate"),
+        json!({
             "sender": mine_wallet["public_key"],
             "sender-private-key": mine_wallet["private_key"],
             "recipient": friend["public_key"],
             "amount": 5 * Amount::UNITS_PER_COIN,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let flat = json!({
         "sender": generated["transaction"]["sender"],
         "recipient": generated["transaction"]["recipient"],
@@ -110,20 +106,16 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     forged["amount"] = json!(6 * Amount::UNITS_PER_COIN);
     let (status, error) = node_a.post("/transactions/new", &forged).await;
     assert_eq!((status, error["error"].as_str()), (422, Some("bad_signature")));
-    let overdraft: Value = http
-        .post(format!("{wallet}/transactions/generate"))
-        .json(&json!({
+    let overdraft = post_json(
+        &format!("{wallet}/transactions/generate"),
+        json!({
             "sender": friend["public_key"],
             "sender_private_key": friend["private_key"],
             "recipient": mine_wallet["public_key"],
             "amount": 6 * Amount::UNITS_PER_COIN,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let (status, error) = node_a.post("/transactions/new", &overdraft).await;
     assert_eq!((status, error["error"].as_str()), (422, Some("overdraft")));
     let mint = json!({
@@ -142,6 +134,10 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     let hash = block["block"]["hash"].as_str().unwrap().to_owned();
     let (status, by_hash) = node_a.get(&format!("/blocks/{hash}")).await;
     assert_eq!((status, &by_hash["block"]), (200, &block["block"]));
+}
+
+async fn post_json(url: &str, body: Value) -> Value {
+    client().post(url).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
 fn miner_address_of(wallet: &Value) -> gophercoin_core::Address {

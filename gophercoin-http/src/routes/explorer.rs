@@ -21,9 +21,7 @@ pub(super) async fn balance(
     address: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(address) = address?;
-    let address: Address = address.parse().map_err(|e: gophercoin_core::CryptoError| {
-        ApiError::bad_request(e.kind(), format!("address: {e}"))
-    })?;
+    let address: Address = address.parse()?;
     let node = state.node();
     let pending = node.mempool().spending(&address);
     Ok(Json(json!({
@@ -40,9 +38,7 @@ pub(super) async fn block_by_hash(
     hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(hash) = hash?;
-    let hash: BlockHash = hash.parse().map_err(|e: gophercoin_core::hash::HashParseError| {
-        ApiError::bad_request("bad_hex", e.to_string())
-    })?;
+    let hash: BlockHash = hash.parse()?;
     let node = state.node();
     let block = node.block(&hash).ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?;
     let main = node.chain().is_on_main(&hash);
@@ -69,18 +65,14 @@ pub(super) async fn transaction(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = id?;
-    let id: TxId = id.parse().map_err(|e: gophercoin_core::hash::HashParseError| {
-        ApiError::bad_request("bad_hex", e.to_string())
-    })?;
+    let id: TxId = id.parse()?;
     if let Some(tx) = state.node().mempool().get(&id) {
         let dto = TransactionDto::from_signed(tx.signed());
         return Ok(Json(json!({ "transaction": dto, "status": "pending" })));
     }
-    let store = Arc::clone(&state);
-    let block_hash = tokio::task::spawn_blocking(move || store.store().block_of(&id))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?
+    let block_hash = state
+        .with_store(move |store| store.block_of(&id))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
     let node = state.node();
     let block = node

@@ -36,9 +36,7 @@ pub(super) async fn template(
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
     let miner: Address = match query.address {
-        Some(text) => text.parse().map_err(|e: gophercoin_core::CryptoError| {
-            ApiError::bad_request(e.kind(), format!("address: {e}"))
-        })?,
+        Some(text) => text.parse()?,
         None => state.miner.clone(),
     };
     let block = state.node().block_template(&miner, now())?;

@@ -154,11 +154,7 @@ pub(super) async fn register(
     let new = state.peers.add(&urls).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", e.to_string())
     })?;
-    let store = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || store.store().add_peers(&new))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state.with_store(move |store| store.add_peers(&new)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "message": "New nodes have been added", "total_nodes": state.peers.list() })),
