@@ -136,22 +136,74 @@ pub struct GeneratedTransaction {
     pub id: Option<TxId>,
 }
 
-/// Reads the body of `POST /transactions/new`: the flat form
+/// The body of `POST /transactions/new`: the flat form
 /// `{sender, recipient, amount, nonce, chain_id?, signature}`, or the wallet service's
-/// answer `{transaction: {..}, signature}` as it is.
+/// answer `{transaction: {..}, signature, id?}` as it is.
 ///
-/// # Errors
-///
-/// serde's error, which names the field at fault.
-pub fn parse_new_transaction(
-    body: serde_json::Value,
-    chain_id: u32,
-) -> Result<SignedTransaction, serde_json::Error> {
-    if body.get("transaction").is_some() {
-        serde_json::from_value::<GeneratedTransaction>(body)
-            .map(|g| SignedTransaction { transaction: g.transaction, signature: g.signature })
-    } else {
-        serde_json::from_value::<TransactionDto>(body).map(|dto| dto.into_signed(chain_id))
+/// One struct for both shapes, so serde itself refuses unknown and duplicate fields.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransaction {
+    sender: Option<Address>,
+    recipient: Option<Address>,
+    #[serde(default, deserialize_with = "positive_amount")]
+    amount: Option<Amount>,
+    nonce: Option<u64>,
+    chain_id: Option<u32>,
+    transaction: Option<Transaction>,
+    signature: Signature,
+    #[serde(default)]
+    #[allow(dead_code, reason = "accepted and ignored: the id is computed")]
+    id: Option<TxId>,
+}
+
+fn positive_amount<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Amount>, D::Error> {
+    amount::deserialize_positive(deserializer).map(Some)
+}
+
+impl NewTransaction {
+    /// Turns either shape into the core's transaction, `chain_id` defaulting to ours.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the missing or conflicting fields.
+    pub fn into_signed(self, chain_id: u32) -> Result<SignedTransaction, String> {
+        let flat_fields = [
+            self.sender.is_some(),
+            self.recipient.is_some(),
+            self.amount.is_some(),
+            self.nonce.is_some(),
+        ];
+        match (self.transaction, self.sender, self.recipient, self.amount, self.nonce) {
+            (Some(transaction), None, None, None, None) if self.chain_id.is_none() => {
+                Ok(SignedTransaction { transaction, signature: self.signature })
+            }
+            (Some(_), ..) => Err("give either `transaction` or its fields, not both".into()),
+            (None, Some(sender), Some(recipient), Some(amount), Some(nonce)) => {
+                Ok(SignedTransaction {
+                    transaction: Transaction {
+                        chain_id: self.chain_id.unwrap_or(chain_id),
+                        sender,
+                        recipient,
+                        amount,
+                        nonce,
+                    },
+                    signature: self.signature,
+                })
+            }
+            (None, ..) => {
+                let names = ["sender", "recipient", "amount", "nonce"];
+                let missing: Vec<_> = names
+                    .iter()
+                    .zip(flat_fields)
+                    .filter(|(_, given)| !given)
+                    .map(|(n, _)| *n)
+                    .collect();
+                Err(format!("missing field(s): {}", missing.join(", ")))
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{self, BlockDto, TransactionDto},
+    dto::{BlockDto, NewTransaction, TransactionDto},
     error::ApiError,
     peers::{PAGE_BLOCKS, normalize_peer_url},
     relay,
@@ -106,12 +106,11 @@ pub(super) async fn chain(
 /// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
 pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<Json<NewTransaction>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body?;
     let chain_id = state.node().params().chain_id;
-    let tx = dto::parse_new_transaction(body, chain_id)
-        .map_err(|e| ApiError::bad_request("malformed", e.to_string()))?;
+    let tx = body.into_signed(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
     let (id, next) = state
         .apply(|node, _| {
             let id = node.handle_transaction(tx)?;
