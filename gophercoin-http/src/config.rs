@@ -56,6 +56,8 @@ pub struct Limits {
     pub max_peer_response_bytes: usize,
     /// The most blocks fetched from one peer in one sync.
     pub max_sync_blocks: u64,
+    /// Which addresses may be peers.
+    pub peer_policy: crate::peers::PeerPolicy,
 }
 
 impl Default for Limits {
@@ -69,6 +71,7 @@ impl Default for Limits {
             peer_timeout: Duration::from_secs(10),
             max_peer_response_bytes: 64 * 1024 * 1024,
             max_sync_blocks: 100_000,
+            peer_policy: crate::peers::PeerPolicy::default(),
         }
     }
 }

@@ -39,6 +39,86 @@ pub enum PeerUrlError {
     /// Too many peers.
     #[error("this node keeps at most {0} peers")]
     TooMany(usize),
+    /// An address this node never dials (see [`PeerPolicy`]).
+    #[error("peer address {0} is not allowed ({1})")]
+    Forbidden(String, &'static str),
+}
+
+/// Which IP addresses a node agrees to dial as peers.
+///
+/// Peers are URLs that anyone can register, so a node can be made to send requests to
+/// them (server-side request forgery). Addresses that are never a GopherCoin node —
+/// unspecified, link-local (cloud metadata services live at 169.254.169.254), multicast,
+/// broadcast, documentation ranges — are always refused. A public node should also refuse
+/// loopback and private ranges ([`PeerPolicy::PublicOnly`]); a local devnet needs them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PeerPolicy {
+    /// Loopback and private addresses are allowed (the default, for local networks).
+    #[default]
+    AllowLocal,
+    /// Only public addresses.
+    PublicOnly,
+}
+
+impl PeerPolicy {
+    /// Checks an IP address against the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`PeerUrlError::Forbidden`] with the reason.
+    pub fn check(self, ip: std::net::IpAddr) -> Result<(), PeerUrlError> {
+        use std::net::IpAddr;
+        let forbidden = |why| Err(PeerUrlError::Forbidden(ip.to_string(), why));
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                if v4.is_unspecified() || a == 0 {
+                    return forbidden("unspecified");
+                }
+                if v4.is_link_local() {
+                    return forbidden("link-local");
+                }
+                if v4.is_multicast() || v4.is_broadcast() || a >= 240 {
+                    return forbidden("multicast or reserved");
+                }
+                if (a, b, c) == (192, 0, 2)
+                    || (a, b, c) == (198, 51, 100)
+                    || (a, b, c) == (203, 0, 113)
+                {
+                    return forbidden("documentation range");
+                }
+                let local =
+                    v4.is_loopback() || v4.is_private() || (a == 100 && (64..128).contains(&b));
+                if local && self == PeerPolicy::PublicOnly {
+                    return forbidden("loopback or private");
+                }
+            }
+            IpAddr::V6(v6) => {
+                let first = v6.segments()[0];
+                if v6.is_unspecified() {
+                    return forbidden("unspecified");
+                }
+                if first & 0xffc0 == 0xfe80 {
+                    return forbidden("link-local");
+                }
+                if v6.is_multicast() {
+                    return forbidden("multicast or reserved");
+                }
+                if first == 0x2001 && v6.segments()[1] == 0x0db8 {
+                    return forbidden("documentation range");
+                }
+                let local = v6.is_loopback() || first & 0xfe00 == 0xfc00;
+                if local && self == PeerPolicy::PublicOnly {
+                    return forbidden("loopback or private");
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why talking to a peer failed.
@@ -86,6 +166,15 @@ pub enum PeerError {
 ///
 /// The [`PeerUrlError`] that says why.
 pub fn normalize_peer_url(input: &str) -> Result<String, PeerUrlError> {
+    normalize_peer_url_with(input, PeerPolicy::AllowLocal)
+}
+
+/// Like [`normalize_peer_url`], and refuses IP addresses the policy forbids.
+///
+/// # Errors
+///
+/// The [`PeerUrlError`] that says why.
+pub fn normalize_peer_url_with(input: &str, policy: PeerPolicy) -> Result<String, PeerUrlError> {
     let input = input.trim();
     if input.len() > MAX_URL_LEN {
         return Err(PeerUrlError::TooLong);
@@ -106,6 +195,11 @@ pub fn normalize_peer_url(input: &str) -> Result<String, PeerUrlError> {
     let host = url
         .host_str()
         .ok_or_else(|| PeerUrlError::Invalid(input.to_owned(), "no host".to_owned()))?;
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => policy.check(ip.into())?,
+        Some(url::Host::Ipv6(ip)) => policy.check(ip.into())?,
+        _ => {}
+    }
     let port = url
         .port_or_known_default()
         .ok_or_else(|| PeerUrlError::Invalid(input.to_owned(), "no port".to_owned()))?;
@@ -321,6 +415,41 @@ mod tests {
         assert_eq!(normalize_peer_url("http://h:1/?a=b"), Err(PeerUrlError::NotBase));
         assert_eq!(normalize_peer_url(&"a".repeat(300)), Err(PeerUrlError::TooLong));
         assert!(matches!(normalize_peer_url("http://"), Err(PeerUrlError::Invalid(..))));
+    }
+
+    #[test]
+    fn addresses_that_are_never_peers_are_refused_without_dialing() {
+        let refused = |url: &str, policy| {
+            matches!(normalize_peer_url_with(url, policy), Err(PeerUrlError::Forbidden(..)))
+        };
+        for url in [
+            "http://0.0.0.0:5000",
+            "http://169.254.169.254",
+            "http://[fe80::1]:80",
+            "http://224.0.0.1:1",
+            "http://255.255.255.255:1",
+            "http://192.0.2.1:1",
+            "http://[2001:db8::1]:1",
+            "http://[::]:1",
+            "http://[::ffff:169.254.169.254]:80",
+            "http://240.0.0.1:1",
+        ] {
+            assert!(refused(url, PeerPolicy::AllowLocal), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:5001",
+            "http://10.1.2.3:5000",
+            "http://192.168.1.2:1",
+            "http://[::1]:1",
+            "http://[fd00::1]:1",
+            "http://100.64.0.1:1",
+        ] {
+            assert!(!refused(url, PeerPolicy::AllowLocal), "{url}");
+            assert!(refused(url, PeerPolicy::PublicOnly), "{url}");
+        }
+        for url in ["http://8.8.8.8:5000", "http://[2606:4700::1]:80", "http://node.example:5000"] {
+            assert!(!refused(url, PeerPolicy::PublicOnly), "{url}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::{
     config::NodeConfig,
     error::ApiError,
-    peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url},
+    peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url_with},
     relay::{self, Effects},
     store::{Store, StoreError, StoreOp},
 };
@@ -123,7 +123,7 @@ impl AppState {
         let peers = Peers::new(config.limits.max_peers);
         let mut configured = store.peers()?;
         for peer in &config.peers {
-            configured.push(normalize_peer_url(peer)?);
+            configured.push(normalize_peer_url_with(peer, config.limits.peer_policy)?);
         }
         peers.add(&configured)?;
         let origin =

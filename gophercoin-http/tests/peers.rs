@@ -256,25 +256,7 @@ async fn a_peer_serving_an_invalid_chain_is_not_adopted() {
     // Serve that chain with a doubled reward in block 2 from a fake peer.
     let (_, mut chain) = liar_source.get("/chain").await;
     chain["chain"][2]["transactions"][0]["amount"] = json!(40 * Amount::UNITS_PER_COIN);
-    let body = serde_json::to_string(&chain).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let liar = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
-            });
-        }
-    });
+    let liar = fake_peer(serde_json::to_string(&chain).unwrap()).await;
     let node = TestNode::start(config(dirs[0].path(), None)).await;
     node.mine().await;
     let tip = node.tip().await;
@@ -338,4 +320,138 @@ async fn requests_past_the_in_flight_limit_get_503_and_the_node_recovers() {
     assert_eq!((status, body["error"].as_str()), (503, Some("overloaded")));
     drop(slow);
     eventually("the node recovers", 100, || async { node.get("/health").await.0 == 200 }).await;
+}
+
+/// A peer that answers every request with the same JSON body, and counts connections.
+async fn fake_peer(body: String) -> String {
+    counting_peer(body).await.0
+}
+
+async fn counting_peer(body: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&connections);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (url, connections)
+}
+
+/// The JSON a peer serves for `/chain`, from blocks made by the core.
+fn chain_json(blocks: &[gophercoin_core::Block]) -> String {
+    let chain: Vec<_> = blocks.iter().map(gophercoin_http::dto::BlockDto::from_block).collect();
+    serde_json::to_string(&json!({ "chain": chain, "length": blocks.len() })).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_longer_chain_with_less_work_and_a_foreign_chain_are_not_adopted() {
+    // Their chain: 55 blocks on schedule, all at the easiest target.
+    let params = Params::devnet();
+    let mut theirs = gophercoin_core::Node::devnet();
+    for height in 1..=55 {
+        let now = params.genesis_timestamp + height * params.target_block_secs;
+        let _ = theirs.mine_block(&key("bob").address(), now).unwrap();
+    }
+    let long: Vec<_> = theirs.chain().main_chain_from(0).map(|b| b.to_block()).collect();
+    // Another network's chain (other chain id, so another genesis).
+    let mut other = params.clone();
+    other.chain_id += 1;
+    let mut foreign = gophercoin_core::Node::new(
+        other.clone(),
+        gophercoin_core::RsaVerifier::new(&other),
+        gophercoin_core::MostWork,
+    );
+    for height in 1..=60 {
+        let _ = foreign
+            .mine_block(&key("bob").address(), other.genesis_timestamp + height * 5)
+            .unwrap();
+    }
+    let foreign: Vec<_> = foreign.chain().main_chain_from(0).map(|b| b.to_block()).collect();
+
+    // Ours: 45 blocks mined back to back, so the retarget at height 40 made the last five
+    // four times harder: fewer blocks, more work.
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), None)).await;
+    for _ in 0..45 {
+        node.mine().await;
+    }
+    let tip = node.tip().await;
+    let long_peer = fake_peer(chain_json(&long)).await;
+    let foreign_peer = fake_peer(chain_json(&foreign)).await;
+    node.post("/nodes/register", &json!({ "nodes": [long_peer, foreign_peer] })).await;
+    let (_, resolved) = node.get("/nodes/resolve").await;
+    assert_eq!(resolved["message"], "Our chain is authoritative", "{resolved}");
+    let reports = resolved["peers"].as_array().unwrap();
+    let report = |url: &str| reports.iter().find(|r| r["peer"] == url).unwrap().clone();
+    assert_eq!(report(&long_peer)["outcome"], "kept_ours", "{resolved}");
+    assert_eq!(report(&foreign_peer)["outcome"], "rejected");
+    assert!(report(&foreign_peer)["reason"].as_str().unwrap().contains("genesis"));
+    assert_eq!(node.tip().await, tip);
+    assert_eq!(node.height().await, 45);
+
+    // The same long chain wins on a node that follows the original's longest-chain rule.
+    let dir = tempfile::tempdir().unwrap();
+    let mut longest = config(dir.path(), None);
+    longest.fork_choice = gophercoin_http::ForkChoiceKind::LongestChain;
+    let original_rule = TestNode::start(longest).await;
+    for _ in 0..45 {
+        original_rule.mine().await;
+    }
+    original_rule.post("/nodes/register", &json!({ "nodes": [long_peer] })).await;
+    assert_eq!(original_rule.get("/nodes/resolve").await.1["message"], "Our chain was replaced");
+    assert_eq!(original_rule.height().await, 55);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_peer_urls_are_never_dialed() {
+    let (url, connections) = counting_peer("{}".into()).await;
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let mut public = config(dir.path(), None);
+    public.limits.peer_policy = gophercoin_http::peers::PeerPolicy::PublicOnly;
+    let node = TestNode::start(public).await;
+    for refused in [
+        format!("http://user:secret@127.0.0.1:{port}"),
+        format!("ftp://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}/chain"),
+        format!("http://127.0.0.1:{port}"),
+        "http://169.254.169.254".to_owned(),
+    ] {
+        let (status, body) = node.post("/nodes/register", &json!({ "nodes": [refused] })).await;
+        assert_eq!(status, 400, "{refused}: {body}");
+        assert_eq!(body["error"], "bad_peer_url");
+    }
+    // Registration is all or nothing: one bad URL keeps the good ones out too.
+    let (status, _) = node
+        .post("/nodes/register", &json!({ "nodes": ["http://8.8.8.8:5000", "http://0.0.0.0:1"] }))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(node.get("/nodes/get").await.1["nodes"], json!([]));
+    let _ = node.get("/nodes/resolve").await;
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // More peers than the limit are refused.
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = config(dir.path(), None);
+    small.limits.max_peers = 2;
+    let node = TestNode::start(small).await;
+    let three: Vec<String> = (1..=3).map(|i| format!("http://127.0.0.1:{i}")).collect();
+    let (status, body) = node.post("/nodes/register", &json!({ "nodes": three })).await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("too_many_peers")));
+    assert_eq!(node.get("/nodes/get").await.1["nodes"], json!([]));
 }

@@ -4,7 +4,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
 use gophercoin_core::Address;
-use gophercoin_http::{ForkChoiceKind, Limits, NodeConfig};
+use gophercoin_http::{ForkChoiceKind, Limits, NodeConfig, peers::PeerPolicy};
 
 /// Arguments of `gophercoin node`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,10 @@ pub(crate) struct NodeArgs {
     /// The largest request body in bytes (blocks excepted).
     #[arg(long, default_value_t = Limits::default().max_body_bytes)]
     pub(crate) max_body_bytes: usize,
+    /// Refuse loopback and private addresses as peers (for a node reachable from the
+    /// internet: nobody can make it send requests into its own network).
+    #[arg(long)]
+    pub(crate) public_peers_only: bool,
     /// Seconds a request to a peer may take.
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
@@ -69,6 +73,11 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         max_peers: args.max_peers,
         max_body_bytes: args.max_body_bytes,
         peer_timeout: Duration::from_secs(args.peer_timeout_secs),
+        peer_policy: if args.public_peers_only {
+            PeerPolicy::PublicOnly
+        } else {
+            PeerPolicy::AllowLocal
+        },
         ..Limits::default()
     };
     println!("node on http://{address} (data in {})", config.data_dir.display());

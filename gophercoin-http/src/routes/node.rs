@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{
     dto::{BlockDto, NewTransaction, TransactionDto},
     error::ApiError,
-    peers::{PAGE_BLOCKS, normalize_peer_url},
+    peers::{PAGE_BLOCKS, normalize_peer_url_with},
     relay,
     state::AppState,
 };
@@ -147,7 +147,7 @@ pub(super) async fn register(
         .ok_or_else(|| ApiError::bad_request("malformed", "please supply a valid list of nodes"))?;
     let urls = nodes
         .iter()
-        .map(|n| normalize_peer_url(n))
+        .map(|n| normalize_peer_url_with(n, state.config.limits.peer_policy))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
     let new = state.peers.add(&urls).map_err(|e| {
