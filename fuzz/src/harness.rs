@@ -1,0 +1,170 @@
+//! The fuzz harness: what each fuzz target does with its input. The same file is compiled
+//! into `gophercoin-core`'s `tests/fuzz_harness.rs`, where proptest feeds it random inputs
+//! on every `cargo test`, so the targets and the tests can't drift apart.
+//!
+//! [`AcceptAllVerifier`] accepts every key and signature so random inputs can reach the
+//! rules behind signature checks. It provides NO SECURITY and exists only in this file.
+
+use gophercoin_core::{
+    Address, Amount, Block, BlockTransaction, CryptoError, MostWork, Node, Params, RsaSigner,
+    RsaVerifier, Signature, SignedTransaction, Transaction, Verifier, codec,
+};
+
+/// A verifier that accepts everything. Fuzzing only.
+pub struct AcceptAllVerifier;
+
+impl Verifier for AcceptAllVerifier {
+    fn check_address(&self, _: &Address) -> Result<(), CryptoError> {
+        Ok(())
+    }
+
+    fn verify(&self, _: &Address, _: &[u8], _: &Signature) -> Result<(), CryptoError> {
+        Ok(())
+    }
+}
+
+/// A devnet node that accepts every signature.
+pub fn fuzz_node() -> Node<AcceptAllVerifier, MostWork> {
+    Node::new(Params::devnet(), AcceptAllVerifier, MostWork)
+}
+
+/// Decodes arbitrary bytes as a signed transaction; what decodes must re-encode to the
+/// same bytes and go through the isolation checks without panicking.
+pub fn decode_transaction(data: &[u8]) {
+    if let Ok(tx) = codec::decode_transaction(data, 1 << 16) {
+        assert_eq!(codec::encode_transaction(&tx), data, "decoding is canonical");
+        let _ = tx.verify(&AcceptAllVerifier, &Params::devnet());
+    }
+}
+
+/// Decodes arbitrary bytes as a block and hands what decodes to a node: no panic, and a
+/// rejected block changes nothing.
+pub fn decode_block(data: &[u8]) {
+    if let Ok(block) = codec::decode_block(data, 1 << 20) {
+        assert_eq!(codec::encode_block(&block), data, "decoding is canonical");
+        let mut node = fuzz_node();
+        let before = node.ledger().clone();
+        let now = Params::devnet().genesis_timestamp + 60;
+        if node.handle_block(block, now).is_err() {
+            assert_eq!(node.ledger(), &before);
+            assert!(node.poll_event().is_none());
+        }
+    }
+}
+
+/// Parses arbitrary text as hex keys with the real RSA verifier: errors, never panics.
+pub fn parse_keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(address) = text.parse::<Address>() {
+        let _ = RsaVerifier::default().check_address(&address);
+        let _ = RsaVerifier::default().verify(
+            &address,
+            b"message",
+            &Signature::from_bytes(data.iter().copied().take(512).collect())
+                .unwrap_or_else(|_| Signature::from_bytes(vec![]).expect("empty fits")),
+        );
+    }
+    let _ = text.parse::<RsaSigner>();
+    // The bytes themselves as DER.
+    if let Ok(address) = Address::from_der(data.to_vec()) {
+        let _ = RsaVerifier::default().check_address(&address);
+    }
+    let _ = RsaSigner::from_der(data);
+}
+
+/// Interprets bytes as a sequence of node inputs (mine, pay, submit a tampered block,
+/// offer a chain) and checks the invariants after each: supply is the reward times the
+/// height, balances add up to the supply, no pending payment is already included.
+pub fn node_inputs(data: &[u8]) {
+    let params = Params::devnet();
+    let wallets: Vec<Address> =
+        (0u8..4).map(|i| Address::from_der(vec![0x30, i]).expect("short")).collect();
+    let mut node = fuzz_node();
+    let mut now = params.genesis_timestamp;
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    while let Some(op) = next() {
+        let arg = next().unwrap_or(0);
+        match op % 5 {
+            0 => {
+                now += u64::from(arg % 16);
+                let _ = node.mine_block(&wallets[usize::from(arg % 4)], now);
+            }
+            1 => {
+                let amount = u64::from(next().unwrap_or(1)) * 10_000_000;
+                let tx = SignedTransaction {
+                    transaction: Transaction {
+                        chain_id: params.chain_id,
+                        sender: wallets[usize::from(arg % 4)].clone(),
+                        recipient: wallets[usize::from(arg / 4 % 4)].clone(),
+                        amount: Amount::from_units(amount).expect("small"),
+                        nonce: u64::from(next().unwrap_or(0)),
+                    },
+                    signature: Signature::from_bytes(vec![]).expect("empty fits"),
+                };
+                let _ = node.handle_transaction(tx);
+            }
+            2 => {
+                // A template with one field tampered with, solved anyway.
+                if let Ok(mut block) = node.block_template(&wallets[0], now) {
+                    tamper(&mut block, arg, next().unwrap_or(0));
+                    let _ = gophercoin_core::pow::solve(&mut block.header, 1 << 16);
+                    let before = node.ledger().clone();
+                    if node.handle_block(block, now).is_err() {
+                        assert_eq!(node.ledger(), &before);
+                    }
+                }
+            }
+            3 => {
+                // Our own chain back, from some height: nothing new, nothing changes.
+                let from = u64::from(arg) % (node.height() + 1);
+                let chain: Vec<Block> =
+                    node.chain().main_chain_from(from).map(|b| b.to_block()).collect();
+                let tip = node.tip().hash();
+                let _ = node.handle_chain(chain, now);
+                assert_eq!(node.tip().hash(), tip);
+            }
+            _ => now += u64::from(arg),
+        }
+        while node.poll_event().is_some() {}
+        check_invariants(&node, &params);
+    }
+}
+
+fn tamper(block: &mut Block, what: u8, value: u8) {
+    match what % 6 {
+        0 => block.header.timestamp = block.header.timestamp.wrapping_add(u64::from(value) << 8),
+        1 => block.header.height = block.header.height.wrapping_add(u64::from(value)),
+        2 => {
+            if let Some(BlockTransaction::Reward(reward)) = block.transactions.first_mut() {
+                reward.amount =
+                    Amount::from_units(u64::from(value) * 1_000_000_000).expect("small");
+            }
+        }
+        3 => block.transactions.truncate(usize::from(value % 2)),
+        4 => {
+            block.header.bits =
+                gophercoin_core::CompactTarget::from_consensus(u32::from(value) << 24 | 0xffff)
+        }
+        _ => {
+            let dup = block.transactions.last().cloned();
+            block.transactions.extend(dup);
+        }
+    }
+    block.header.merkle_root =
+        gophercoin_core::block::merkle_root(block.transactions.iter().map(|t| t.id()));
+}
+
+fn check_invariants<V: Verifier>(node: &Node<V, MostWork>, params: &Params) {
+    let supply = params.block_reward.checked_mul(node.height()).expect("small heights");
+    assert_eq!(node.ledger().supply(), supply);
+    let sum = node.ledger().balances().try_fold(Amount::ZERO, |sum, (_, b)| sum.checked_add(b));
+    assert_eq!(sum, Some(supply));
+    for tx in node.mempool().iter() {
+        assert!(!node.ledger().is_included(&tx.id()));
+        assert!(
+            node.mempool().spending(&tx.transaction().sender)
+                <= node.balance(&tx.transaction().sender)
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The fuzz targets' harness (`fuzz/src/harness.rs`, compiled here as it is) run by
+//! proptest on random inputs in every `cargo test`, plus seeds that reach deep paths.
+
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../../fuzz/src/harness.rs"]
+mod harness;
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn decode_transaction_never_panics(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        harness::decode_transaction(&data);
+    }
+
+    #[test]
+    fn decode_block_never_panics(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        harness::decode_block(&data);
+    }
+
+    #[test]
+    fn parse_keys_never_panics(data in prop::collection::vec(any::<u8>(), 0..700)) {
+        harness::parse_keys(&data);
+    }
+
+    #[test]
+    fn node_inputs_keep_the_invariants(data in prop::collection::vec(any::<u8>(), 0..120)) {
+        harness::node_inputs(&data);
+    }
+}
+
+#[test]
+fn seeds_reach_the_interesting_paths() {
+    // Valid encodings, so decoding is not the only thing exercised.
+    let genesis = gophercoin_core::Params::devnet().genesis();
+    harness::decode_block(&gophercoin_core::codec::encode_block(&genesis));
+    let mut node = harness::fuzz_node();
+    let miner = gophercoin_core::Address::from_der(vec![0x30, 1]).unwrap();
+    let _ = node.mine_block(&miner, genesis.header.timestamp + 5).unwrap();
+    harness::decode_block(&gophercoin_core::codec::encode_block(&node.chain().tip().to_block()));
+    harness::parse_keys(include_str!("data/alice.pkcs8.hex").trim().as_bytes());
+    // Mine, pay, tamper, replay our chain, in many orders.
+    harness::node_inputs(&[
+        0, 0, 0, 1, 1, 4, 3, 2, 0, 9, 0, 5, 3, 0, 2, 2, 7, 1, 4, 9, 0, 3, 2, 3, 1, 2, 5, 0,
+    ]);
+}
