@@ -78,7 +78,7 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
 pub(super) struct ChainQuery {
     /// First height to return (default 0).
     from: Option<u64>,
-    /// How many blocks at most (default all; at most 500 when `from` is given).
+    /// How many blocks at most: 1 to 500 (default: all without `from`, 500 with it).
     limit: Option<u64>,
 }
 
@@ -92,7 +92,13 @@ pub(super) async fn chain(
     let from = query.from.unwrap_or(0);
     let limit = match (query.from, query.limit) {
         (None, None) => u64::MAX,
-        (_, limit) => limit.unwrap_or(PAGE_BLOCKS).min(PAGE_BLOCKS),
+        (_, Some(limit)) if limit > PAGE_BLOCKS => {
+            return Err(ApiError::bad_request(
+                "malformed",
+                format!("limit is at most {PAGE_BLOCKS}"),
+            ));
+        }
+        (_, limit) => limit.unwrap_or(PAGE_BLOCKS),
     };
     let blocks: Vec<BlockDto> = node
         .chain()
