@@ -182,9 +182,15 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
         assert_eq!(error["error"], kind, "{error}");
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    for (path, status) in
-        [("/nope", 404), ("/blocks/zz", 400), ("/balance/xyz", 400), ("/blocks/height/99", 404)]
-    {
+    for (path, status) in [
+        ("/nope", 404),
+        ("/blocks/zz", 400),
+        ("/balance/xyz", 400),
+        ("/blocks/height/99", 404),
+        ("/chain?limit=501", 400),
+        ("/chain?from=-1", 400),
+        ("/mining/template?address=00", 422),
+    ] {
         let (got, body) = node.get(path).await;
         assert_eq!(got, status, "{path}: {body}");
         assert!(body["error"].is_string());
