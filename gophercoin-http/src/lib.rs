@@ -20,6 +20,7 @@ pub mod dto;
 pub mod error;
 mod openapi;
 pub mod peers;
+mod portal;
 pub mod relay;
 mod routes;
 pub mod state;

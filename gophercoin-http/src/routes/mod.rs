@@ -42,6 +42,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(explorer::health))
         .route("/openapi.json", get(crate::openapi::document))
         .route("/mining/template", get(mining::template))
+        // The web portal.
+        .route("/", get(crate::portal::index))
+        .route("/portal/{file}", get(crate::portal::asset))
         .merge(blocks)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

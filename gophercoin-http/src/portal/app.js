@@ -1,0 +1,352 @@
+// The GopherCoin portal: a block explorer, charts, a browser wallet and a miner page, all
+// talking to this node's JSON API. Every error the API returns is shown as its message.
+
+import * as gc from "./wallet.js";
+
+const main = document.querySelector("main");
+const banner = document.querySelector("#error");
+const status = document.querySelector("#status");
+const PAGE = 10;
+let wallet = null;
+let lastTip = null;
+
+class ApiError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+async function api(path, options = {}) {
+  const init = { ...options, headers: { "content-type": "application/json" } };
+  if (options.body !== undefined) init.body = JSON.stringify(options.body);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError("unreachable", `the node did not answer: ${e.message}`);
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(body.error ?? String(response.status), body.message ?? response.statusText);
+  return body;
+}
+
+function showError(error) {
+  banner.textContent = error.kind ? `${error.kind}: ${error.message}` : error.message;
+  banner.hidden = false;
+}
+
+function clearError() {
+  banner.hidden = true;
+  banner.textContent = "";
+}
+
+/** Builds an element: el("a", {href: "#/"}, "text", child...). */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+const short = (hex, n = 12) => (hex && hex.length > 2 * n ? `${hex.slice(0, n)}…${hex.slice(-6)}` : hex ?? "");
+const link = (href, text) => el("a", { href }, text);
+const time = (secs) => new Date(secs * 1000).toISOString().replace("T", " ").replace(".000Z", " UTC");
+const table = (head, rows) =>
+  el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))), el("tbody", {}, rows)));
+
+function txRow(tx) {
+  const from = tx.type === "reward" ? tx.sender : link(`#/address/${tx.sender}`, short(tx.sender));
+  return el("tr", {},
+    el("td", {}, link(`#/tx/${tx.id}`, short(tx.id))),
+    el("td", {}, tx.type ?? "transfer"),
+    el("td", {}, from),
+    el("td", {}, link(`#/address/${tx.recipient}`, short(tx.recipient))),
+    el("td", { class: "num" }, gc.formatCoins(tx.amount)));
+}
+
+// --- views -------------------------------------------------------------------------------
+
+async function explorer(page = 0) {
+  const health = await api("/health");
+  const top = health.height - page * PAGE;
+  const from = Math.max(0, top - PAGE + 1);
+  const { chain } = await api(`/chain?from=${from}&limit=${top - from + 1}`);
+  const [mempool, peers] = await Promise.all([api("/mempool"), api("/nodes/get")]);
+  const rows = chain.reverse().map((b) =>
+    el("tr", { class: "block-row" },
+      el("td", { class: "num" }, link(`#/block/${b.hash}`, String(b.index))),
+      el("td", {}, link(`#/block/${b.hash}`, short(b.hash))),
+      el("td", {}, time(b.timestamp)),
+      el("td", { class: "num" }, String(b.transactions.length))));
+  const pager = el("p", { class: "pager" },
+    page > 0 ? link(`#/chain/${page - 1}`, "← newer") : null, " ",
+    from > 0 ? link(`#/chain/${page + 1}`, "older →") : null);
+  return [
+    el("h1", {}, "Chain"),
+    el("p", {}, `Height ${health.height} · tip `, link(`#/block/${health.tip}`, short(health.tip)), ` · ${health.peers} peer(s)`),
+    table(["height", "hash", "time", "txs"], rows),
+    pager,
+    el("h2", {}, `Mempool (${mempool.count})`),
+    mempool.count ? table(["id", "type", "from", "to", "coins"], mempool.transactions.map(txRow)) : el("p", {}, "Nothing pending."),
+    el("h2", {}, "Peers"),
+    peers.nodes.length ? el("ul", {}, peers.nodes.map((p) => el("li", {}, p))) : el("p", {}, "No peers registered."),
+  ];
+}
+
+async function blockPage(id) {
+  const { block, main_chain } = await api(/^\d+$/.test(id) ? `/blocks/height/${id}` : `/blocks/${id}`);
+  const field = (name, value) => el("tr", {}, el("th", {}, name), el("td", { class: "mono" }, value));
+  return [
+    el("h1", {}, `Block ${block.index}`),
+    el("div", { class: "scroll" }, el("table", { class: "fields" }, el("tbody", {},
+      field("hash", block.hash),
+      field("previous", block.index > 0 ? link(`#/block/${block.previous_hash}`, block.previous_hash) : block.previous_hash),
+      field("merkle root", block.merkle_root),
+      field("time", `${time(block.timestamp)} (${block.timestamp})`),
+      field("target", block.target),
+      field("nonce", String(block.nonce)),
+      field("main chain", main_chain ? "yes" : "no (side branch)")))),
+    el("h2", {}, "Transactions"),
+    table(["id", "type", "from", "to", "coins"], block.transactions.map(txRow)),
+  ];
+}
+
+async function txPage(id) {
+  const answer = await api(`/transactions/${id}`);
+  const tx = answer.transaction;
+  const where = answer.status === "confirmed"
+    ? ["in block ", link(`#/block/${answer.block}`, String(answer.height)), `, ${answer.confirmations} confirmation(s)`]
+    : ["pending in the mempool"];
+  return [
+    el("h1", {}, "Transaction"),
+    el("p", { class: "mono" }, id),
+    el("p", {}, `${answer.status}: `, ...where),
+    table(["id", "type", "from", "to", "coins"], [txRow({ ...tx, id })]),
+  ];
+}
+
+async function addressPage(address) {
+  const [balance, { chain }] = await Promise.all([api(`/balance/${address}`), api("/chain")]);
+  const history = [];
+  for (const block of chain.reverse()) {
+    for (const tx of block.transactions) {
+      if (tx.recipient === address || tx.sender === address) history.push({ block, tx });
+    }
+  }
+  return [
+    el("h1", {}, "Address"),
+    el("p", { class: "mono wrap" }, address),
+    el("p", { class: "balance" }, `Balance: ${gc.formatCoins(balance.balance)} coins`),
+    el("h2", {}, "History"),
+    history.length
+      ? table(["block", "id", "type", "coins", "direction"], history.map(({ block, tx }) => el("tr", {},
+          el("td", {}, link(`#/block/${block.hash}`, String(block.index))),
+          el("td", {}, link(`#/tx/${tx.id}`, short(tx.id))),
+          el("td", {}, tx.type),
+          el("td", { class: "num" }, gc.formatCoins(tx.amount)),
+          el("td", {}, tx.recipient === address ? "in" : "out"))))
+      : el("p", {}, "No transactions yet."),
+  ];
+}
+
+/** Difficulty relative to the easiest target, from a compact target "2000ffff". */
+function difficulty(compact) {
+  const bits = parseInt(compact, 16);
+  const size = bits >>> 24;
+  const mantissa = bits & 0xffffff;
+  return (0xffff / mantissa) * 256 ** (0x20 - size);
+}
+
+function chart(title, points, unit) {
+  const width = 640, height = 200, pad = 36;
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)];
+  const [y0, y1] = [0, Math.max(...ys, 1e-9) * 1.1];
+  const sx = (x) => pad + ((x - x0) / (x1 - x0)) * (width - 2 * pad);
+  const sy = (y) => height - pad - ((y - y0) / (y1 - y0)) * (height - 2 * pad);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", title);
+  svg.innerHTML =
+    `<line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" class="axis"/>` +
+    `<line x1="${pad}" y1="${pad / 2}" x2="${pad}" y2="${height - pad}" class="axis"/>` +
+    `<text x="${pad}" y="${height - 8}" class="label">${x0}</text>` +
+    `<text x="${width - pad}" y="${height - 8}" class="label" text-anchor="end">height ${x1}</text>` +
+    `<text x="${pad + 4}" y="${pad / 2 + 10}" class="label">${y1.toPrecision(3)} ${unit}</text>` +
+    `<polyline class="line" points="${points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" ")}"/>`;
+  return el("figure", {}, el("figcaption", {}, title), svg);
+}
+
+async function chartsPage() {
+  const { chain } = await api("/chain");
+  // Block 1's time since genesis says nothing about mining: intervals start at block 2.
+  const blocks = chain.slice(1);
+  const mined = blocks.slice(1);
+  const gaps = mined.map((b, i) => [b.index, Math.max(0, b.timestamp - blocks[i].timestamp)]);
+  const diffs = blocks.map((b) => [b.index, difficulty(b.target)]);
+  // Expected hashes per block are 256 × difficulty at this network's easiest target.
+  const window = 10;
+  const rate = mined.map((b, i) => {
+    const first = blocks[Math.max(0, i + 1 - window)];
+    const span = Math.max(1, b.timestamp - first.timestamp);
+    const work = mined.slice(Math.max(0, i + 1 - window), i + 1).reduce((sum, x) => sum + 256 * difficulty(x.target), 0);
+    return [b.index, work / span];
+  });
+  const supply = blocks.map((b) => [b.index, b.index * 20]);
+  if (mined.length === 0) return [el("h1", {}, "Charts"), el("p", {}, "Mine a few blocks to see charts.")];
+  return [
+    el("h1", {}, "Charts"),
+    chart("Seconds between blocks", gaps, "s"),
+    chart("Difficulty (1 = easiest)", diffs, ""),
+    chart(`Hash rate estimate (last ${window} blocks)`, rate, "H/s"),
+    chart("Supply", supply, "coins"),
+  ];
+}
+
+async function walletPage() {
+  if (!gc.cryptoAvailable()) {
+    return [
+      el("h1", {}, "Wallet"),
+      el("p", { class: "warning", id: "insecure" },
+        "This browser does not allow WebCrypto on this page, because it was not loaded from a secure context. ",
+        "Open the portal over https, or over http on localhost / 127.0.0.1 (for a remote node, tunnel it: ",
+        el("code", {}, "ssh -L 5000:127.0.0.1:5000 host"), ", then open http://127.0.0.1:5000/). ",
+        "Your keys are made in the page and never sent anywhere, which needs WebCrypto."),
+    ];
+  }
+  const info = el("div", { id: "wallet-info" });
+  const render = async () => {
+    info.replaceChildren();
+    if (!wallet) {
+      info.append(el("p", {}, "No wallet on this page yet."));
+      return;
+    }
+    const balance = await api(`/balance/${wallet.address}`);
+    info.append(
+      el("p", {}, "Address (share it to get paid):"),
+      el("p", { class: "mono wrap", id: "wallet-address" }, wallet.address),
+      el("p", { class: "balance", id: "wallet-balance" }, `${gc.formatCoins(balance.balance)} coins`),
+      el("p", {}, link(`#/address/${wallet.address}`, "history")),
+    );
+  };
+  const generate = el("button", { id: "generate", onclick: () => run(async () => {
+    wallet = await gc.Wallet.generate();
+    await render();
+  }) }, "Create a wallet");
+  const importBox = el("textarea", { id: "import-key", rows: 3, placeholder: "hex PKCS#8 private key (gophercoin wallet new writes one)" });
+  const importButton = el("button", { id: "import", onclick: () => run(async () => {
+    wallet = await gc.Wallet.import(importBox.value);
+    importBox.value = "";
+    await render();
+  }) }, "Import");
+  const exported = el("textarea", { id: "exported-key", rows: 3, readonly: "", hidden: "" });
+  const exportButton = el("button", { id: "export", onclick: () => run(async () => {
+    if (!wallet) throw new Error("create or import a wallet first");
+    exported.value = await wallet.exportHex();
+    exported.hidden = false;
+  }) }, "Export private key");
+  const to = el("input", { id: "send-to", placeholder: "recipient address (hex)" });
+  const amount = el("input", { id: "send-amount", placeholder: "coins, e.g. 1.5", inputmode: "decimal" });
+  const result = el("p", { id: "send-result", role: "status" });
+  const send = el("button", { id: "send", onclick: () => run(async () => {
+    if (!wallet) throw new Error("create or import a wallet first");
+    const units = gc.parseCoins(amount.value);
+    const { chain_id } = await api("/health");
+    const body = await wallet.pay({ chainId: chain_id, recipient: to.value.trim(), units });
+    const answer = await api("/transactions/new", { method: "POST", body });
+    result.textContent = `${answer.message} (transaction ${short(answer.id)})`;
+    await render();
+  }) }, "Sign and send");
+  await render();
+  return [
+    el("h1", {}, "Wallet"),
+    el("p", {}, "Keys are made and kept in this page (WebCrypto, RSA-2048); only signatures leave it."),
+    el("div", { class: "row" }, generate, exportButton),
+    info,
+    exported,
+    el("h2", {}, "Import a key"),
+    importBox, importButton,
+    el("h2", {}, "Send"),
+    to, amount, send, result,
+  ];
+}
+
+async function minerPage() {
+  const result = el("pre", { id: "miner-result", role: "status" });
+  const show = (answer) => { result.textContent = answer.message + (answer.index !== undefined ? ` (block ${answer.index})` : ""); };
+  const mine = el("button", { id: "mine", onclick: () => run(async () => {
+    result.textContent = "mining…";
+    show(await api("/mine"));
+  }) }, "Mine a block");
+  const peer = el("input", { id: "peer-url", placeholder: "http://127.0.0.1:5001" });
+  const register = el("button", { id: "register", onclick: () => run(async () => {
+    const answer = await api("/nodes/register", { method: "POST", body: { nodes: [peer.value.trim()] } });
+    result.textContent = `${answer.message}: ${answer.total_nodes.join(", ")}`;
+  }) }, "Register peer");
+  const resolve = el("button", { id: "resolve", onclick: () => run(async () => {
+    show(await api("/nodes/resolve"));
+  }) }, "Resolve");
+  return [
+    el("h1", {}, "Miner"),
+    el("p", {}, "Mines the pending transactions into a block that pays this node's wallet."),
+    mine,
+    el("h2", {}, "Peers"),
+    peer, el("div", { class: "row" }, register, resolve),
+    result,
+  ];
+}
+
+// --- routing -----------------------------------------------------------------------------
+
+async function run(action) {
+  clearError();
+  try {
+    await action();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function route() {
+  const [, view = "", arg = ""] = location.hash.split("/");
+  const views = {
+    "": () => explorer(0),
+    chain: () => explorer(Number(arg) || 0),
+    block: () => blockPage(arg),
+    tx: () => txPage(arg),
+    address: () => addressPage(arg),
+    charts: chartsPage,
+    wallet: walletPage,
+    miner: minerPage,
+  };
+  await run(async () => {
+    const content = await (views[view] ?? views[""])();
+    main.replaceChildren(...content);
+  });
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("current", a.getAttribute("href") === `#/${view}`);
+  }
+}
+
+async function poll() {
+  try {
+    const health = await api("/health");
+    status.textContent = `height ${health.height}`;
+    const [, view = ""] = location.hash.split("/");
+    if (lastTip !== null && health.tip !== lastTip && ["", "chain", "charts"].includes(view)) await route();
+    lastTip = health.tip;
+  } catch (error) {
+    status.textContent = "node unreachable";
+  }
+}
+
+window.addEventListener("hashchange", route);
+window.gophercoin = gc; // for the console, and for tests
+route();
+poll();
+setInterval(poll, 2000);
