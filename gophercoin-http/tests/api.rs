@@ -225,6 +225,8 @@ async fn the_openapi_document_describes_every_route() {
         "/mining/template",
         "/mining/submit",
         "/blocks",
+        "/",
+        "/portal/{file}",
     ];
     for route in routes {
         assert!(paths.contains(&route), "{route} is not documented");
