@@ -177,7 +177,7 @@ function chart(title, points, unit) {
     `<line x1="${pad}" y1="${pad / 2}" x2="${pad}" y2="${height - pad}" class="axis"/>` +
     `<text x="${pad}" y="${height - 8}" class="label">${x0}</text>` +
     `<text x="${width - pad}" y="${height - 8}" class="label" text-anchor="end">height ${x1}</text>` +
-    `<text x="${pad + 4}" y="${pad / 2 + 10}" class="label">${y1.toPrecision(3)} ${unit}</text>` +
+    `<text x="${pad + 4}" y="${pad / 2 + 10}" class="label">max ${Math.max(...ys).toPrecision(3)} ${unit}</text>` +
     `<polyline class="line" points="${points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" ")}"/>`;
   return el("figure", {}, el("figcaption", {}, title), svg);
 }

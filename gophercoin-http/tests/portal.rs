@@ -1,0 +1,308 @@
+//! The web portal in a real headless Chromium (Debian's `chromium` and `chromium-driver`)
+//! driven over WebDriver, against a real node on loopback. Screenshots of every page go to
+//! `target/portal-screenshots/`.
+//!
+//! Without Chromium the test says so and passes, unless `GOPHERCOIN_REQUIRE_BROWSER` is set
+//! (CI sets it, after installing Chromium).
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use gophercoin_core::{Amount, Params, Signer, Transaction, pow};
+use gophercoin_http::dto::BlockDto;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    shots: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn browser() -> Option<Browser> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("GOPHERCOIN_REQUIRE_BROWSER").is_none(),
+            "GOPHERCOIN_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!(
+            "portal browser test skipped: apt-get install chromium chromium-driver to run it"
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap().keep();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1100,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+    builder.capabilities(capabilities);
+    let mut last = None;
+    for _ in 0..100 {
+        match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(client) => {
+                let shots = PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../target/portal-screenshots"
+                ));
+                std::fs::create_dir_all(&shots).unwrap();
+                return Some(Browser { client, driver, shots });
+            }
+            Err(error) => last = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start: {last:?}");
+}
+
+impl Browser {
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn hash(&self, hash: &str) {
+        self.client.execute(&format!("location.hash = '{hash}'"), vec![]).await.unwrap();
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits (bounded) until the element's text contains `needle`; returns the text.
+    async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = self.text(css).await;
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} never showed {needle:?}; it shows {text:?}");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap();
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
+    }
+
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.unwrap()
+    }
+}
+
+/// Mines a block paying `address` through the external-miner protocol.
+async fn mine_to(node: &TestNode, address: &str) {
+    let (_, template) = node.get(&format!("/mining/template?address={address}")).await;
+    let dto: BlockDto = serde_json::from_value(template["block"].clone()).unwrap();
+    let mut block = dto.into_block(Params::devnet().chain_id).unwrap();
+    assert!(pow::solve(&mut block.header, 100_000_000));
+    let (status, body) = node
+        .post("/mining/submit", &serde_json::to_value(BlockDto::from_block(&block)).unwrap())
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_works_in_a_real_browser() {
+    let Some(browser) = browser().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), None)).await;
+    let url = &node.url;
+
+    // Explorer: the chain, newest first.
+    browser.open(&format!("{url}/#/")).await;
+    browser.wait_text("main", "Height 0").await;
+    browser.shot("explorer-empty").await;
+
+    // Miner page: mine a block and see the original's message, then the block in the explorer.
+    browser.hash("#/miner").await;
+    browser.wait_text("#mine", "Mine a block").await;
+    browser.click("#mine").await;
+    browser.wait_text("#miner-result", "New Block Forged! (block 1)").await;
+    browser.shot("miner").await;
+    browser.hash("#/").await;
+    browser.wait_text("main", "Height 1").await;
+    let rows = browser.js("return document.querySelectorAll('.block-row').length", vec![]).await;
+    assert_eq!(rows, json!(2));
+    // It updates on its own when a block arrives from elsewhere.
+    node.mine().await;
+    browser.wait_text("main", "Height 2").await;
+    browser.shot("explorer").await;
+
+    // Wallet: made in the page; receives a mined reward; pays bob.
+    browser.hash("#/wallet").await;
+    browser.wait_text("#generate", "Create a wallet").await;
+    browser.click("#generate").await;
+    let address = browser.wait_text("#wallet-address", "3082").await;
+    mine_to(&node, &address).await;
+    browser.hash("#/miner").await;
+    browser.hash("#/wallet").await;
+    browser.wait_text("#wallet-balance", "20.00000000 coins").await;
+    let bob = key("bob").address().to_string();
+    browser.type_into("#send-to", &bob).await;
+    browser.type_into("#send-amount", "5").await;
+    browser.click("#send").await;
+    browser.wait_text("#send-result", "Transaction will be added to Block 4").await;
+    browser.shot("wallet-sent").await;
+    node.mine().await;
+    browser.hash("#/miner").await;
+    browser.hash("#/wallet").await;
+    browser.wait_text("#wallet-balance", "15.00000000 coins").await;
+    assert_eq!(node.balance(&key("bob").address()).await, 5 * Amount::UNITS_PER_COIN);
+    browser.hash(&format!("#/address/{bob}")).await;
+    browser.wait_text(".balance", "Balance: 5.00000000 coins").await;
+    browser.shot("address").await;
+
+    // A bad amount shows the API's own error.
+    browser.hash("#/wallet").await;
+    browser.wait_text("#send", "Sign and send").await;
+    browser.type_into("#send-to", &bob).await;
+    browser.type_into("#send-amount", "1000").await;
+    browser.click("#send").await;
+    let error = browser.wait_text("#error", "overdraft").await;
+    assert!(error.contains("is less than"), "{error}");
+    browser.shot("wallet-error").await;
+
+    // The transaction's and the block's pages.
+    let (_, chain) = node.get("/chain").await;
+    let paid = chain["chain"][4]["transactions"][1]["id"].as_str().unwrap().to_owned();
+    browser.hash(&format!("#/tx/{paid}")).await;
+    browser.wait_text("main", "confirmed: in block 4").await;
+    browser.shot("transaction").await;
+    browser.hash("#/block/4").await;
+    browser.wait_text("main", "Block 4").await;
+    browser.shot("block").await;
+    browser.hash("#/charts").await;
+    browser.wait_text("main", "Difficulty").await;
+    browser.shot("charts").await;
+
+    // A phone's width: nothing spills sideways.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    for (page, needle) in
+        [("#/", "Height"), ("#/wallet", "Wallet"), ("#/block/4", "Block 4"), ("#/charts", "Supply")]
+    {
+        browser.hash(page).await;
+        browser.wait_text("main", needle).await;
+        let fits = browser
+            .js("return document.documentElement.scrollWidth <= window.innerWidth", vec![])
+            .await;
+        assert_eq!(fits, json!(true), "{page} is wider than a phone");
+        browser.shot(&format!("phone-{}", page.trim_start_matches("#/").replace('/', "-"))).await;
+    }
+    browser.client.set_window_size(1100, 900).await.unwrap();
+
+    // Without a secure context the wallet says so instead of failing.
+    browser.js("Object.defineProperty(window, 'isSecureContext', { value: false }); location.hash = '#/miner'", vec![]).await;
+    browser.hash("#/wallet").await;
+    browser.wait_text("#insecure", "secure context").await;
+    browser.shot("wallet-insecure").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_and_core_sign_the_same_bytes() {
+    let Some(browser) = browser().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), None)).await;
+    browser.open(&format!("{}/#/wallet", node.url)).await;
+    browser.wait_text("#generate", "Create a wallet").await;
+    let alice = key("alice");
+    let tx = Transaction {
+        chain_id: Params::devnet().chain_id,
+        sender: alice.address(),
+        recipient: key("bob").address(),
+        amount: Amount::positive(123_456_789).unwrap(),
+        nonce: 9_007_199_254_740_991,
+    }
+    .sign(&alice)
+    .unwrap();
+    let signed = serde_json::to_value(&tx).unwrap();
+
+    // The same canonical bytes.
+    let bytes = browser
+        .js(
+            "return window.gophercoin.bytesToHex(window.gophercoin.signingBytes(arguments[0]))",
+            vec![signed["transaction"].clone()],
+        )
+        .await;
+    assert_eq!(bytes, json!(hex::encode(tx.transaction.signing_bytes())));
+    // A signature made by the core verifies in the browser; a tampered one does not.
+    let verify = "return window.gophercoin.verifyTransaction(arguments[0])";
+    assert_eq!(browser.js(verify, vec![signed.clone()]).await, json!(true));
+    let mut tampered = signed.clone();
+    tampered["transaction"]["amount"] = json!(123_456_790);
+    assert_eq!(browser.js(verify, vec![tampered]).await, json!(false));
+    // The CLI's key file imports with the same address.
+    let imported = browser
+        .js(
+            "return window.gophercoin.Wallet.import(arguments[0]).then(w => w.address)",
+            vec![json!(alice.to_pkcs8_hex())],
+        )
+        .await;
+    assert_eq!(imported, json!(alice.address().to_string()));
+
+    // A payment signed in the browser is accepted by the node.
+    let (status, _) = node.get("/mine").await;
+    assert_eq!(status, 200);
+    let node_wallet = node.get("/chain").await.1["chain"][1]["transactions"][0]["recipient"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!node_wallet.is_empty());
+    mine_to(&node, &alice.address().to_string()).await;
+    let body = browser
+        .js(
+            "return window.gophercoin.Wallet.import(arguments[0]).then(w => w.pay({ chainId: arguments[1], recipient: arguments[2], units: 7n }))",
+            vec![json!(alice.to_pkcs8_hex()), json!(Params::devnet().chain_id), json!(key("carol").address().to_string())],
+        )
+        .await;
+    let (status, answer) = node.post("/transactions/new", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    node.mine().await;
+    assert_eq!(node.balance(&key("carol").address()).await, 7);
+}
