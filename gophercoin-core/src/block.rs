@@ -315,6 +315,22 @@ pub fn check_in_isolation(
     verifier: &impl Verifier,
     params: &Params,
 ) -> Result<CheckedBlock, BlockError> {
+    check_in_isolation_reusing(block, verifier, params, |_| None)
+}
+
+/// [`check_in_isolation`], reusing transfers already verified (typically the mempool's):
+/// `verified(tx)` returns the verified form of a transfer identical to `tx`, signature
+/// included, and its signature is not checked again.
+///
+/// # Errors
+///
+/// As [`check_in_isolation`].
+pub fn check_in_isolation_reusing(
+    block: Block,
+    verifier: &impl Verifier,
+    params: &Params,
+    verified: impl Fn(&SignedTransaction) -> Option<VerifiedTransaction>,
+) -> Result<CheckedBlock, BlockError> {
     pow::pow_is_valid(&block.header, params)?;
     count_is_valid(&block, params)?;
     merkle_root_is_valid(&block)?;
@@ -333,8 +349,11 @@ pub fn check_in_isolation(
             BlockTransaction::Transfer(tx) => tx,
             BlockTransaction::Reward(_) => return Err(BlockError::ExtraReward { index }),
         };
-        let tx = transaction::check_in_isolation(tx, verifier, params)
-            .map_err(|source| BlockError::Transaction { index, source })?;
+        let tx = match verified(&tx).filter(|known| known.signed() == &tx) {
+            Some(known) => known,
+            None => transaction::check_in_isolation(tx, verifier, params)
+                .map_err(|source| BlockError::Transaction { index, source })?,
+        };
         if !seen.insert(tx.id()) {
             return Err(BlockError::DuplicateTransaction { id: tx.id() });
         }

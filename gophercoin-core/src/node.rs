@@ -14,8 +14,25 @@ use crate::{
     mempool::{Mempool, MempoolError},
     params::Params,
     pow,
-    transaction::{self, Reward, SignedTransaction},
+    transaction::{self, Reward, SignedTransaction, VerifiedTransaction},
 };
+
+/// What a candidate chain can be made of: plain or checked blocks.
+trait HasHeader {
+    fn header(&self) -> &BlockHeader;
+}
+
+impl HasHeader for Block {
+    fn header(&self) -> &BlockHeader {
+        &self.header
+    }
+}
+
+impl HasHeader for CheckedBlock {
+    fn header(&self) -> &BlockHeader {
+        CheckedBlock::header(self)
+    }
+}
 
 /// The consensus state machine of one GopherCoin node.
 ///
@@ -193,17 +210,40 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`TxError`](crate::TxError), [`LedgerError::Overdraft`] (counting what the sender's
     /// pending transactions already spend) or [`MempoolError::Full`].
     pub fn handle_transaction(&mut self, tx: SignedTransaction) -> Result<TxId, Error> {
-        let id = tx.id();
-        if self.mempool.contains(&id) {
-            return Err(MempoolError::AlreadyPending { id }.into());
-        }
-        if self.ledger.is_included(&id) {
-            return Err(LedgerError::Replay { id }.into());
-        }
+        self.check_not_known(&tx.id())?;
         let tx = transaction::check_in_isolation(tx, &self.verifier, &self.params)?;
+        self.handle_verified_transaction(tx)
+    }
+
+    /// Adds a transaction verified beforehand (with [`transaction::check_in_isolation`], for
+    /// instance outside a lock around the node) to the mempool, after the checks against
+    /// the chain and the pending transactions.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::handle_transaction`], except the transaction's own checks.
+    pub fn handle_verified_transaction(&mut self, tx: VerifiedTransaction) -> Result<TxId, Error> {
+        let id = tx.id();
+        self.check_not_known(&id)?;
         self.mempool.insert(tx, &self.ledger)?;
         self.events.push_back(Event::RelayTransaction(id));
         Ok(id)
+    }
+
+    /// Fails if the transaction is already pending or included (cheap, so it goes before
+    /// any signature check).
+    ///
+    /// # Errors
+    ///
+    /// [`MempoolError::AlreadyPending`] or [`LedgerError::Replay`].
+    pub fn check_not_known(&self, id: &TxId) -> Result<(), Error> {
+        if self.mempool.contains(id) {
+            return Err(MempoolError::AlreadyPending { id: *id }.into());
+        }
+        if self.ledger.is_included(id) {
+            return Err(LedgerError::Replay { id: *id }.into());
+        }
+        Ok(())
     }
 
     /// Checks a block whose parent we know and adds it to the tree; if fork choice then
@@ -218,8 +258,25 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// the missing blocks), a [`BlockError`], a header [`ChainError`], or
     /// [`ChainError::Transfer`] if connecting its branch fails; the node is unchanged.
     pub fn handle_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, Error> {
-        let hash = block.hash();
-        let checked = self.check_new_block(block, now)?;
+        self.check_placeable(&block.header)?;
+        let checked = self.check_block(block)?;
+        self.handle_checked_block(checked, now)
+    }
+
+    /// Adds a block checked beforehand (with [`block::check_in_isolation`] or
+    /// [`Node::check_block`], for instance outside a lock around the node): the checks in
+    /// its place, then as [`Node::handle_block`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::handle_block`], except the block's own checks.
+    pub fn handle_checked_block(
+        &mut self,
+        checked: CheckedBlock,
+        now: u64,
+    ) -> Result<BlockOutcome, Error> {
+        self.check_in_place(&checked, now)?;
+        let hash = checked.hash();
         let height = checked.height();
         self.chain.insert(checked);
         let theirs = self.chain.summary(&hash).expect("just inserted");
@@ -257,9 +314,29 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`ChainError::NotLinked`], or the first invalid block's error.
     pub fn handle_chain(&mut self, blocks: Vec<Block>, now: u64) -> Result<ChainOutcome, Error> {
         let new = self.new_blocks_of(blocks)?;
+        if new.is_empty() {
+            return Ok(self.kept_ours());
+        }
+        let checked =
+            new.into_iter().map(|block| self.check_block(block)).collect::<Result<Vec<_>, _>>()?;
+        self.handle_checked_chain(checked, now)
+    }
+
+    /// [`Node::handle_chain`] for blocks checked beforehand (for instance in parallel,
+    /// outside a lock around the node). Known blocks are skipped as there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::handle_chain`], except the blocks' own checks.
+    pub fn handle_checked_chain(
+        &mut self,
+        blocks: Vec<CheckedBlock>,
+        now: u64,
+    ) -> Result<ChainOutcome, Error> {
+        let new = self.new_blocks_of(blocks)?;
         let mut inserted = Vec::with_capacity(new.len());
         for block in new {
-            match self.check_new_block(block, now) {
+            match self.check_in_place(&block, now).map(|()| block) {
                 Ok(checked) => {
                     inserted.push(checked.hash());
                     self.chain.insert(checked);
@@ -396,24 +473,70 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         self.chain.get(hash)
     }
 
-    fn check_new_block(&self, block: Block, now: u64) -> Result<CheckedBlock, Error> {
-        let hash = block.hash();
+    /// Checks a block on its own, reusing the mempool's verified transfers so that a
+    /// signature already checked is not checked again. It reads the node but changes
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// The block's [`BlockError`].
+    pub fn check_block(&self, block: Block) -> Result<CheckedBlock, Error> {
+        Ok(block::check_in_isolation_reusing(block, &self.verifier, &self.params, |tx| {
+            self.mempool.get(&tx.id()).cloned()
+        })?)
+    }
+
+    /// Returns the mempool's verified form of each of a block's transfers, where it has one,
+    /// so that the block can be checked elsewhere without checking those signatures again
+    /// (see [`block::check_in_isolation_reusing`]).
+    pub fn verified_transfers(&self, block: &Block) -> Vec<VerifiedTransaction> {
+        block
+            .transactions
+            .iter()
+            .filter_map(|entry| match entry {
+                BlockTransaction::Transfer(tx) => self.mempool.get(&tx.id()).cloned(),
+                BlockTransaction::Reward(_) => None,
+            })
+            .collect()
+    }
+
+    /// Fails early, before any signature check, for a block we have or can't place.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::AlreadyKnown`], [`ChainError::UnknownParent`] or
+    /// [`ChainError::WrongHeight`].
+    pub fn check_placeable(&self, header: &BlockHeader) -> Result<(), Error> {
+        let hash = header.hash();
         if self.chain.contains(&hash) {
             return Err(ChainError::AlreadyKnown { hash }.into());
         }
-        let prev = block.header.prev;
-        let Some(parent) = self.chain.get(&prev) else {
-            return Err(ChainError::UnknownParent { prev }.into());
+        let Some(parent) = self.chain.get(&header.prev) else {
+            return Err(ChainError::UnknownParent { prev: header.prev }.into());
         };
-        chain::height_is_valid(&block.header, parent)?;
-        let checked = block::check_in_isolation(block, &self.verifier, &self.params)?;
-        chain::check_header_in_context(checked.header(), parent, &self.chain, &self.params, now)?;
-        Ok(checked)
+        Ok(chain::height_is_valid(header, parent)?)
     }
 
-    /// Returns the candidate's blocks that we don't have, after checking its genesis and
-    /// links.
-    fn new_blocks_of(&self, blocks: Vec<Block>) -> Result<Vec<Block>, ChainError> {
+    /// The checks of a checked block in its place: known, parent, height, target, times.
+    fn check_in_place(&self, block: &CheckedBlock, now: u64) -> Result<(), Error> {
+        self.check_placeable(block.header())?;
+        let parent = self.chain.get(&block.header().prev).expect("checked just above");
+        Ok(chain::check_header_in_context(block.header(), parent, &self.chain, &self.params, now)?)
+    }
+
+    /// Returns the blocks of a candidate chain that we don't have, after checking that it
+    /// starts from our genesis (if it includes one) and that each block follows the one
+    /// before: the cheap checks, to run before any signature is checked.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::EmptyChain`], [`ChainError::ForeignGenesis`] or
+    /// [`ChainError::NotLinked`].
+    pub fn unknown_blocks(&self, blocks: Vec<Block>) -> Result<Vec<Block>, Error> {
+        Ok(self.new_blocks_of(blocks)?)
+    }
+
+    fn new_blocks_of<B: HasHeader>(&self, blocks: Vec<B>) -> Result<Vec<B>, ChainError> {
         if blocks.is_empty() {
             return Err(ChainError::EmptyChain);
         }
@@ -421,12 +544,13 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         let mut new = vec![];
         let mut prev = None;
         for (index, block) in blocks.into_iter().enumerate() {
-            let hash = block.hash();
-            if prev.is_some_and(|prev| block.header.prev != prev) {
+            let header = block.header();
+            let hash = header.hash();
+            if prev.is_some_and(|prev| header.prev != prev) {
                 return Err(ChainError::NotLinked { index });
             }
             prev = Some(hash);
-            if block.header.height == 0 && hash != genesis {
+            if header.height == 0 && hash != genesis {
                 return Err(ChainError::ForeignGenesis { expected: genesis, actual: hash });
             }
             if new.is_empty() && self.chain.contains(&hash) {

@@ -608,3 +608,47 @@ fn generated_keys_are_valid_and_seeded_generation_is_reproducible() {
         CryptoError::KeyTooSmall { bits: 1024, min: 2048 }
     );
 }
+
+#[test]
+fn each_signature_is_checked_once() {
+    use std::cell::Cell;
+    struct Counting(gophercoin_core::RsaVerifier, Cell<u32>);
+    impl Verifier for Counting {
+        fn check_address(&self, address: &gophercoin_core::Address) -> Result<(), CryptoError> {
+            self.0.check_address(address)
+        }
+        fn verify(
+            &self,
+            a: &gophercoin_core::Address,
+            m: &[u8],
+            s: &Signature,
+        ) -> Result<(), CryptoError> {
+            self.1.set(self.1.get() + 1);
+            self.0.verify(a, m, s)
+        }
+    }
+    let params = params();
+    let mut node = Node::new(
+        params.clone(),
+        Counting(gophercoin_core::RsaVerifier::new(&params), Cell::new(0)),
+        gophercoin_core::MostWork,
+    );
+    let _ = node.mine_block(&alice().address(), time(1)).unwrap();
+    for nonce in 0..3 {
+        node.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();
+    }
+    assert_eq!(node.verifier().1.get(), 3);
+    // Mined into a block: no signature checked again.
+    let _ = node.mine_block(&alice().address(), time(2)).unwrap();
+    assert_eq!(node.verifier().1.get(), 3);
+    assert_eq!(node.balance(&bob().address()), coins(3));
+    // A block from elsewhere with a transfer we never saw is checked.
+    let mut other = Node::devnet();
+    let _ = other
+        .handle_chain(node.chain().main_chain_from(0).map(|b| b.to_block()).collect(), time(3))
+        .unwrap();
+    other.handle_transaction(transfer(alice(), carol(), coins(1), 9)).unwrap();
+    let _ = other.mine_block(&bob().address(), time(3)).unwrap();
+    let _ = node.handle_block(other.chain().tip().to_block(), time(3)).unwrap();
+    assert_eq!(node.verifier().1.get(), 4);
+}

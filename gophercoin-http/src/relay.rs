@@ -139,10 +139,20 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
             Ok(blocks) => blocks,
             Err(error) => return report("rejected", Some(error.to_string())),
         };
+        // Skip what we have; check the rest on every core, outside the node's lock.
+        let unknown = state.node().unknown_blocks(blocks);
+        let blocks = match unknown {
+            Ok(blocks) => blocks,
+            Err(error) => return report("rejected", Some(error.to_string())),
+        };
         if blocks.is_empty() {
             return report("kept_ours", None);
         }
-        match state.apply(|node, now| node.handle_chain(blocks, now)).await {
+        let checked = match state.check_blocks(blocks).await {
+            Ok(checked) => checked,
+            Err(error) => return report("rejected", Some(error.to_string())),
+        };
+        match state.apply(|node, now| node.handle_checked_chain(checked, now)).await {
             Ok(ChainOutcome::Adopted { .. }) => return report("adopted", None),
             Ok(_) => return report("kept_ours", None),
             Err(error) if error.kind() == "unknown_parent" && from > 0 => from = 0,

@@ -8,8 +8,9 @@ use std::{
 };
 
 use gophercoin_core::{
-    Address, ChainOutcome, Error as CoreError, ForkChoice, Node, RsaSigner, RsaVerifier, Signer,
-    crypto::rsa::DEFAULT_KEY_BITS,
+    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice, Node, Params,
+    RsaSigner, RsaVerifier, SignedTransaction, Signer, VerifiedTransaction, block,
+    crypto::rsa::DEFAULT_KEY_BITS, transaction,
 };
 use tokio::sync::oneshot;
 
@@ -86,6 +87,10 @@ pub struct AppState {
     pub client: PeerClient,
     /// The wallet this node's own mining pays.
     pub miner: Address,
+    /// The consensus parameters (a copy, for checks made outside the node's lock).
+    pub params: Params,
+    /// The signature verifier (a copy, for checks made outside the node's lock).
+    pub verifier: RsaVerifier,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The configuration it started with.
@@ -112,7 +117,7 @@ impl AppState {
             None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
         };
         let verifier = RsaVerifier::new(&params);
-        let mut node = Node::new(params, verifier, config.fork_choice.boxed());
+        let mut node = Node::new(params.clone(), verifier, config.fork_choice.boxed());
         let blocks = store.main_chain()?;
         if !blocks.is_empty() {
             let outcome =
@@ -138,6 +143,8 @@ impl AppState {
             peers,
             client,
             miner,
+            params,
+            verifier,
             mining: tokio::sync::Mutex::new(()),
             config,
         }))
@@ -167,6 +174,81 @@ impl AppState {
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// Checks a transaction on its own outside the node's lock (after a cheap look, under
+    /// it, that it is not already known).
+    ///
+    /// # Errors
+    ///
+    /// The core's error.
+    pub fn verify_transaction(
+        &self,
+        tx: SignedTransaction,
+    ) -> Result<VerifiedTransaction, ApiError> {
+        self.node().check_not_known(&tx.id())?;
+        Ok(transaction::check_in_isolation(tx, &self.verifier, &self.params)
+            .map_err(CoreError::from)?)
+    }
+
+    /// Checks blocks on their own outside the node's lock, on every core, reusing what the
+    /// mempool already verified; the first failure in chain order is the answer.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid block's error.
+    pub async fn check_blocks(
+        self: &Arc<Self>,
+        blocks: Vec<Block>,
+    ) -> Result<Vec<CheckedBlock>, ApiError> {
+        let known: Vec<VerifiedTransaction> = {
+            let node = self.node();
+            blocks.iter().flat_map(|b| node.verified_transfers(b)).collect()
+        };
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks, &known))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+    }
+
+    fn check_blocks_on_threads(
+        &self,
+        blocks: Vec<Block>,
+        known: &[VerifiedTransaction],
+    ) -> Result<Vec<CheckedBlock>, ApiError> {
+        let lookup = |tx: &SignedTransaction| known.iter().find(|k| k.signed() == tx).cloned();
+        let check = |block: Block| {
+            block::check_in_isolation_reusing(block, &self.verifier, &self.params, lookup)
+                .map_err(|e| ApiError::from(CoreError::from(e)))
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if blocks.len() < 2 || threads == 1 {
+            return blocks.into_iter().map(check).collect();
+        }
+        let chunk = blocks.len().div_ceil(threads);
+        let mut chunks = vec![];
+        let mut rest = blocks;
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            chunks.push(std::mem::replace(&mut rest, tail));
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || chunk.into_iter().map(check).collect::<Result<Vec<_>, _>>())
+                })
+                .collect();
+            let mut checked = vec![];
+            for worker in workers {
+                checked.extend(
+                    worker
+                        .join()
+                        .map_err(|_| ApiError::internal("a checking thread panicked"))??,
+                );
+            }
+            Ok(checked)
+        })
     }
 
     /// Runs one core call under the lock, then persists what it connected (before

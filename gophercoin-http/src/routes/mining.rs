@@ -61,7 +61,17 @@ pub(super) async fn submit_block(
     let Json(dto) = body?;
     let chain_id = state.node().params().chain_id;
     let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
-    let result = state.apply(|node, now| node.handle_block(block, now)).await;
+    let placeable = state.node().check_placeable(&block.header);
+    let result = match placeable {
+        Ok(()) => match state.check_blocks(vec![block]).await {
+            Ok(mut checked) => {
+                let checked = checked.pop().expect("one block in, one out");
+                state.apply(|node, now| node.handle_checked_block(checked, now)).await
+            }
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error.into()),
+    };
     match result {
         Ok(outcome) => {
             let (hash, height, message) = match outcome {

@@ -117,9 +117,10 @@ pub(super) async fn new_transaction(
     let Json(body) = body?;
     let chain_id = state.node().params().chain_id;
     let tx = body.into_signed(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
+    let tx = state.verify_transaction(tx)?; // outside the lock
     let (id, next) = state
         .apply(|node, _| {
-            let id = node.handle_transaction(tx)?;
+            let id = node.handle_verified_transaction(tx)?;
             Ok((id, node.height() + 1))
         })
         .await?;
