@@ -40,6 +40,51 @@ fn hashing(c: &mut Criterion) {
             }
         });
     });
+    group.bench_function("digest_prefix_clone", |b| {
+        // The usual way with a hasher: hash the 88-byte prefix once, clone it per nonce.
+        let mut header = header();
+        let bytes = header.to_bytes();
+        let midstate = Sha256::new_with_prefix(&bytes[..BlockHeader::SIZE - 8]);
+        b.iter(|| {
+            for nonce in 0..TRIES {
+                header.nonce = nonce;
+                let hash: [u8; 32] =
+                    midstate.clone().chain_update(nonce.to_be_bytes()).finalize().into();
+                std::hint::black_box(hash);
+            }
+        });
+    });
+    group.bench_function("reference_compress256", |b| {
+        // The reference R: sha2's compression function on a reused final block, the prefix
+        // compressed once, the nonce row written in one store per try.
+        let bytes = header().to_bytes();
+        let mut midstate = [
+            0x6a09_e667u32,
+            0xbb67_ae85,
+            0x3c6e_f372,
+            0xa54f_f53a,
+            0x510e_527f,
+            0x9b05_688c,
+            0x1f83_d9ab,
+            0x5be0_cd19,
+        ];
+        sha2::block_api::compress256(&mut midstate, &[bytes[..64].try_into().unwrap()]);
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&bytes[64..]);
+        block[32] = 0x80;
+        block[56..].copy_from_slice(&768u64.to_be_bytes());
+        b.iter(|| {
+            for nonce in 0..TRIES {
+                let mut row = [0u8; 16];
+                row[..8].copy_from_slice(&block[16..24]);
+                row[8..].copy_from_slice(&nonce.to_be_bytes());
+                block[16..32].copy_from_slice(&row);
+                let mut state = midstate;
+                sha2::block_api::compress256(&mut state, &[block]);
+                std::hint::black_box(state);
+            }
+        });
+    });
     group.bench_function("prefix_reuse_solve", |b| {
         b.iter(|| {
             let mut header = header();

@@ -9,7 +9,6 @@ use core::{cmp::Ordering, fmt};
 
 use crypto_bigint::{NonZero, U256, U512};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{block::BlockHeader, hash::BlockHash, params::Params};
 
@@ -265,8 +264,8 @@ pub fn next_target<E: From<PowError>>(
 /// Searches nonces from `header.nonce` for at most `max_tries` hashes.
 ///
 /// On success the header's nonce is the one found and `true` is returned; otherwise the
-/// nonce is left after the last one tried. Everything but the last eight bytes (the nonce)
-/// is hashed once; each try hashes only the nonce on a clone of that state.
+/// nonce is left after the last one tried. Each try costs one SHA-256 compression (see
+/// [`NonceSearch`]).
 ///
 /// # Examples
 ///
@@ -280,21 +279,113 @@ pub fn next_target<E: From<PowError>>(
 /// assert!(pow::pow_is_valid(&header, &params).is_ok());
 /// ```
 pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
-    let Ok(target) = Target::from_compact(header.bits) else {
+    let Some(mut search) = NonceSearch::new(header) else {
         return false;
     };
-    let bytes = header.to_bytes();
-    let (prefix, _) = bytes.split_at(BlockHeader::SIZE - 8);
-    let midstate = Sha256::new_with_prefix(prefix);
-    for _ in 0..max_tries {
-        let hash: [u8; 32] =
-            midstate.clone().chain_update(header.nonce.to_be_bytes()).finalize().into();
-        if target.is_met_by(&BlockHash::from_bytes(hash)) {
-            return true;
+    match search.search(header.nonce, max_tries) {
+        Ok(nonce) => {
+            header.nonce = nonce;
+            true
         }
-        header.nonce = header.nonce.wrapping_add(1);
+        Err(next) => {
+            header.nonce = next;
+            false
+        }
     }
-    false
+}
+
+/// A nonce search over one header: everything but the last 32 bytes of the header is
+/// compressed once (the midstate), and each nonce costs a single compression of the
+/// final block, whose padding is constant.
+///
+/// The hashes are exactly [`BlockHeader::hash`]'s (a property test checks this against
+/// `sha2`'s own hasher); `sha2` picks the SHA instructions at run time where the CPU has
+/// them.
+#[derive(Clone, Debug)]
+pub struct NonceSearch {
+    midstate: [u32; 8],
+    block: [u8; 64],
+    target: Target,
+    target_head: u32,
+}
+
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+impl NonceSearch {
+    /// Prepares a search over `header`'s nonces; `None` if its target is not valid.
+    pub fn new(header: &BlockHeader) -> Option<NonceSearch> {
+        let target = Target::from_compact(header.bits).ok()?;
+        let bytes = header.to_bytes();
+        let (first, rest) = bytes.split_at(64);
+        let mut midstate = SHA256_IV;
+        let first: [u8; 64] = first.try_into().expect("the header is 96 bytes");
+        sha2::block_api::compress256(&mut midstate, &[first]);
+        let mut block = [0u8; 64];
+        let (tail, padding) = block.split_at_mut(32);
+        tail.copy_from_slice(rest);
+        // 0x80, zeros, then the message length in bits (96 * 8) as a big-endian u64.
+        let (marker, length) = padding.split_at_mut(24);
+        if let Some(first) = marker.first_mut() {
+            *first = 0x80;
+        }
+        length.copy_from_slice(&(BlockHeader::SIZE as u64 * 8).to_be_bytes());
+        let head = target.0;
+        let target_head = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        Some(NonceSearch { midstate, block, target, target_head })
+    }
+
+    /// Returns the header hash with this nonce.
+    pub fn hash(&mut self, nonce: u64) -> BlockHash {
+        BlockHash::from_bytes(state_bytes(&self.compress(nonce)))
+    }
+
+    /// Tries `count` nonces from `start`: `Ok(nonce)` for the first that meets the target,
+    /// or `Err(next)` with the nonce after the last one tried.
+    ///
+    /// # Errors
+    ///
+    /// `Err(next)` when none of them does.
+    pub fn search(&mut self, start: u64, count: u64) -> Result<u64, u64> {
+        let mut nonce = start;
+        for _ in 0..count {
+            let state = self.compress(nonce);
+            // The first word decides almost always; compare the rest only on a tie.
+            if state[0] <= self.target_head
+                && self.target.is_met_by(&BlockHash::from_bytes(state_bytes(&state)))
+            {
+                return Ok(nonce);
+            }
+            nonce = nonce.wrapping_add(1);
+        }
+        Err(nonce)
+    }
+
+    fn compress(&mut self, nonce: u64) -> [u32; 8] {
+        let (_, row) = self.block.split_at_mut(24);
+        let (nonce_bytes, _) = row.split_at_mut(8);
+        nonce_bytes.copy_from_slice(&nonce.to_be_bytes());
+        let mut state = self.midstate;
+        sha2::block_api::compress256(&mut state, &[self.block]);
+        state
+    }
+}
+
+fn state_bytes(state: &[u32; 8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -362,6 +453,32 @@ mod tests {
         let parent = header(5, start, hard);
         let bits = next_target::<PowError>(&parent, 6, &params, |_| unreachable!()).unwrap();
         assert_eq!(bits, hard);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_search_hashes_exactly_like_the_header(
+            height in proptest::prelude::any::<u64>(),
+            timestamp in proptest::prelude::any::<u64>(),
+            prev in proptest::prelude::any::<[u8; 32]>(),
+            root in proptest::prelude::any::<[u8; 32]>(),
+            nonce in proptest::prelude::any::<u64>(),
+        ) {
+            let header = BlockHeader {
+                height,
+                timestamp,
+                prev: BlockHash::from_bytes(prev),
+                merkle_root: crate::hash::MerkleRoot::from_bytes(root),
+                nonce,
+                ..Params::devnet().genesis().header
+            };
+            let mut search = NonceSearch::new(&header).unwrap();
+            // sha2's own hasher over the encoded header is the reference.
+            use sha2::Digest;
+            let reference: [u8; 32] = sha2::Sha256::digest(header.to_bytes()).into();
+            proptest::prop_assert_eq!(search.hash(nonce).to_bytes(), reference);
+            proptest::prop_assert_eq!(search.hash(nonce), header.hash());
+        }
     }
 
     #[test]
