@@ -140,11 +140,23 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
             Err(error) => return report("rejected", Some(error.to_string())),
         };
         // Skip what we have; check the rest on every core, outside the node's lock.
-        let unknown = state.node().unknown_blocks(blocks);
+        let (unknown, parent_known) = {
+            let node = state.node();
+            let unknown = node.unknown_blocks(blocks);
+            let parent_known = match &unknown {
+                Ok(blocks) => blocks.first().is_none_or(|b| node.chain().contains(&b.header.prev)),
+                Err(_) => true,
+            };
+            (unknown, parent_known)
+        };
         let blocks = match unknown {
             Ok(blocks) => blocks,
             Err(error) => return report("rejected", Some(error.to_string())),
         };
+        if !parent_known && from > 0 {
+            from = 0; // the fork is deeper than the overlap: fetch from genesis
+            continue;
+        }
         if blocks.is_empty() {
             return report("kept_ours", None);
         }
