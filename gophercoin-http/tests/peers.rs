@@ -455,3 +455,24 @@ async fn refused_peer_urls_are_never_dialed() {
     assert_eq!((status, body["error"].as_str()), (422, Some("too_many_peers")));
     assert_eq!(node.get("/nodes/get").await.1["nodes"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_deeper_than_the_sync_overlap_is_fetched_from_genesis() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = TestNode::start(config(dirs[0].path(), Some(key("alice").address()))).await;
+    let b = TestNode::start(config(dirs[1].path(), Some(key("bob").address()))).await;
+    // Apart from genesis on: a's 70 blocks, b's 75 (more work, as difficulty rose alike).
+    for _ in 0..70 {
+        a.mine().await;
+        b.mine().await;
+    }
+    for _ in 0..5 {
+        b.mine().await;
+    }
+    a.register(&[&b]).await;
+    let (_, resolved) = a.get("/nodes/resolve").await;
+    assert_eq!(resolved["message"], "Our chain was replaced", "{}", resolved["peers"]);
+    assert_eq!(a.tip().await, b.tip().await);
+    assert_eq!(a.height().await, 75);
+    assert_eq!(a.balance(&key("alice").address()).await, 0);
+}
