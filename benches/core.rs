@@ -1,0 +1,114 @@
+//! The core's data paths: encoding and decoding, connecting a block to the ledger, and the
+//! mempool at 5,000 pending transactions.
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use gophercoin_core::{
+    Amount, Block, BlockTransaction, Mempool, Node, Params, Signer, Transaction,
+    VerifiedTransaction, block, codec,
+};
+
+/// A devnet node where the test key has mined one block, and `n` verified payments from it.
+fn funded(n: u64) -> (Node, Vec<VerifiedTransaction>) {
+    let key = gophercoin_benches::test_key();
+    let params = Params::devnet();
+    let mut node = Node::devnet();
+    let _ = node.mine_block(&key.address(), params.genesis_timestamp + 5).expect("mines");
+    while node.poll_event().is_some() {}
+    let verifier = gophercoin_core::RsaVerifier::new(&params);
+    let txs = (0..n)
+        .map(|nonce| {
+            Transaction {
+                chain_id: params.chain_id,
+                sender: key.address(),
+                recipient: key.address(),
+                amount: Amount::positive(1).expect("positive"),
+                nonce,
+            }
+            .sign(&key)
+            .expect("signs")
+            .verify(&verifier, &params)
+            .expect("verifies")
+        })
+        .collect();
+    (node, txs)
+}
+
+fn codec_benches(c: &mut Criterion) {
+    let (mut node, txs) = funded(100);
+    for tx in &txs {
+        node.handle_transaction(tx.signed().clone()).expect("accepted");
+    }
+    let _ = node
+        .mine_block(
+            &gophercoin_benches::test_key().address(),
+            Params::devnet().genesis_timestamp + 10,
+        )
+        .expect("mines");
+    let block: Block = node.chain().tip().to_block();
+    let tx = txs[0].signed().clone();
+    let tx_bytes = codec::encode_transaction(&tx);
+    let block_bytes = codec::encode_block(&block);
+    let mut group = c.benchmark_group("codec");
+    group.bench_function("encode_transaction", |b| b.iter(|| codec::encode_transaction(&tx)));
+    group.bench_function("decode_transaction", |b| {
+        b.iter(|| codec::decode_transaction(&tx_bytes, 1 << 16))
+    });
+    group.bench_function("encode_block_101_txs", |b| b.iter(|| codec::encode_block(&block)));
+    group.bench_function("decode_block_101_txs", |b| {
+        b.iter(|| codec::decode_block(&block_bytes, 1 << 24))
+    });
+    group.bench_function("transaction_id", |b| b.iter(|| tx.id()));
+    group.finish();
+}
+
+fn ledger_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ledger_connect");
+    for n in [10u64, 100, 999] {
+        let (node, txs) = funded(n);
+        let params = Params::devnet();
+        let mut template = node
+            .block_template(
+                &gophercoin_benches::test_key().address(),
+                params.genesis_timestamp + 10,
+            )
+            .expect("template");
+        template
+            .transactions
+            .extend(txs.iter().map(|t| BlockTransaction::Transfer(t.signed().clone())));
+        template.header.merkle_root =
+            block::merkle_root(template.transactions.iter().map(BlockTransaction::id));
+        assert!(gophercoin_core::pow::solve(&mut template.header, u64::MAX));
+        let checked = node.check_block(template).expect("valid");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &checked, |b, checked| {
+            b.iter(|| node.ledger().connect(checked).expect("connects"));
+        });
+    }
+    group.finish();
+}
+
+fn mempool_benches(c: &mut Criterion) {
+    let (node, txs) = funded(5_000);
+    let mut group = c.benchmark_group("mempool_5000");
+    group.sample_size(20);
+    group.bench_function("insert_5000", |b| {
+        b.iter_batched(
+            || (Mempool::new(5_000), txs.clone()),
+            |(mut pool, txs)| {
+                for tx in txs {
+                    pool.insert(tx, node.ledger()).expect("fits");
+                }
+                pool
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    let mut full = Mempool::new(5_000);
+    for tx in &txs {
+        full.insert(tx.clone(), node.ledger()).expect("fits");
+    }
+    group.bench_function("template_select_999_of_5000", |b| b.iter(|| full.select(999)));
+    group.finish();
+}
+
+criterion_group!(benches, codec_benches, ledger_benches, mempool_benches);
+criterion_main!(benches);
