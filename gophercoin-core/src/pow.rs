@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{block::BlockHeader, hash::BlockHash, params::Params};
 
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
+
 /// A target in its 32-bit compact form, as the block header carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CompactTarget(u32);
@@ -305,6 +308,7 @@ pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
 pub struct NonceSearch {
     midstate: [u32; 8],
     block: [u8; 64],
+    words: [u32; 16],
     target: Target,
     target_head: u32,
 }
@@ -339,9 +343,13 @@ impl NonceSearch {
             *first = 0x80;
         }
         length.copy_from_slice(&(BlockHeader::SIZE as u64 * 8).to_be_bytes());
+        let mut words = [0u32; 16];
+        for (word, chunk) in words.iter_mut().zip(block.chunks_exact(4)) {
+            *word = u32::from_be_bytes(chunk.try_into().expect("chunks of four"));
+        }
         let head = target.0;
         let target_head = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        Some(NonceSearch { midstate, block, target, target_head })
+        Some(NonceSearch { midstate, block, words, target, target_head })
     }
 
     /// Returns the header hash with this nonce.
@@ -357,17 +365,39 @@ impl NonceSearch {
     /// `Err(next)` when none of them does.
     pub fn search(&mut self, start: u64, count: u64) -> Result<u64, u64> {
         let mut nonce = start;
-        for _ in 0..count {
+        let mut left = count;
+        #[cfg(target_arch = "x86_64")]
+        {
+            // Two nonces at a time on the SHA extensions, where the CPU has them.
+            let (midstate, words, head) = (self.midstate, self.words, self.target_head);
+            let target = self.target;
+            let mut meets =
+                |state: &[u32; 8]| target.is_met_by(&BlockHash::from_bytes(state_bytes(state)));
+            let pairs = count - count % 2;
+            match sha_ni::search(&midstate, &words, start, pairs, head, &mut meets) {
+                Some(Ok(found)) => return Ok(found),
+                Some(Err(next)) => {
+                    nonce = next;
+                    left = count % 2;
+                }
+                None => {}
+            }
+        }
+        for _ in 0..left {
             let state = self.compress(nonce);
-            // The first word decides almost always; compare the rest only on a tie.
-            if state[0] <= self.target_head
-                && self.target.is_met_by(&BlockHash::from_bytes(state_bytes(&state)))
-            {
+            if self.meets(&state) {
                 return Ok(nonce);
             }
             nonce = nonce.wrapping_add(1);
         }
         Err(nonce)
+    }
+
+    /// Whether a final state meets the target: the first word decides almost always, the
+    /// rest is compared only on a tie.
+    fn meets(&self, state: &[u32; 8]) -> bool {
+        state[0] <= self.target_head
+            && self.target.is_met_by(&BlockHash::from_bytes(state_bytes(state)))
     }
 
     fn compress(&mut self, nonce: u64) -> [u32; 8] {
@@ -478,6 +508,49 @@ mod tests {
             let reference: [u8; 32] = sha2::Sha256::digest(header.to_bytes()).into();
             proptest::prop_assert_eq!(search.hash(nonce).to_bytes(), reference);
             proptest::prop_assert_eq!(search.hash(nonce), header.hash());
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    proptest::proptest! {
+        #[test]
+        fn every_sha_ni_lane_matches_sha2(
+            state in proptest::prelude::any::<[u32; 8]>(),
+            a in proptest::prelude::any::<[u32; 16]>(),
+            b in proptest::prelude::any::<[u32; 16]>(),
+        ) {
+            let Some(lanes) = super::sha_ni::compress2(&state, &[a, b]) else {
+                return Ok(()); // no SHA extensions on this CPU: the fallback is sha2 itself
+            };
+            for (lane, words) in lanes.iter().zip([a, b]) {
+                let mut block = [0u8; 64];
+                for (chunk, word) in block.chunks_exact_mut(4).zip(words) {
+                    chunk.copy_from_slice(&word.to_be_bytes());
+                }
+                let mut reference = state;
+                sha2::block_api::compress256(&mut reference, &[block]);
+                proptest::prop_assert_eq!(*lane, reference);
+            }
+        }
+
+        #[test]
+        fn the_two_lane_search_finds_what_one_lane_finds(
+            height in proptest::prelude::any::<u64>(),
+            start in proptest::prelude::any::<u64>(),
+        ) {
+            let header = BlockHeader { height, ..Params::devnet().genesis().header };
+            let mut search = NonceSearch::new(&header).unwrap();
+            let found = search.search(start, 5_000);
+            let mut expected = Err(start.wrapping_add(5_000));
+            for i in 0..5_000 {
+                let nonce = start.wrapping_add(i);
+                let state = search.compress(nonce);
+                if search.meets(&state) {
+                    expected = Ok(nonce);
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(found, expected);
         }
     }
 
