@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use gophercoin_core::{
     Amount, Block, BlockTransaction, CompactTarget, Params, Reward, RsaSigner, SignedTransaction,
-    Signer, Target, Transaction, pow,
+    Signer, Target, pow,
 };
 use gophercoin_http::dto::BlockDto;
 use serde_json::{Value, json};
@@ -49,18 +49,6 @@ fn spki(name: &str) -> String {
     let path =
         format!("{}/../gophercoin-core/tests/data/{name}.spki.hex", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path).unwrap().trim().to_owned()
-}
-
-fn pay(from: &RsaSigner, to: &RsaSigner, units: u64, nonce: u64) -> SignedTransaction {
-    Transaction {
-        chain_id: Params::devnet().chain_id,
-        sender: from.address(),
-        recipient: to.address(),
-        amount: Amount::positive(units).unwrap(),
-        nonce,
-    }
-    .sign(from)
-    .unwrap()
 }
 
 fn flat(tx: &SignedTransaction) -> Value {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use common::*;
-use gophercoin_core::{Amount, Params, RsaSigner, SignedTransaction, Signer, Transaction};
+use gophercoin_core::{SignedTransaction, Signer};
 use serde_json::{Value, json};
 use tokio::task::AbortHandle;
 
@@ -59,18 +59,6 @@ impl Proxy {
     fn heal(&self) {
         self.cut.store(false, Ordering::SeqCst);
     }
-}
-
-fn pay(from: &RsaSigner, to: &RsaSigner, units: u64, nonce: u64) -> SignedTransaction {
-    Transaction {
-        chain_id: Params::devnet().chain_id,
-        sender: from.address(),
-        recipient: to.address(),
-        amount: Amount::positive(units).unwrap(),
-        nonce,
-    }
-    .sign(from)
-    .unwrap()
 }
 
 /// How many times a transaction appears on a node's main chain.

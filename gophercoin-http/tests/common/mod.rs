@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 
-use gophercoin_core::{Address, RsaSigner, Signer};
+use gophercoin_core::{Address, Amount, Params, RsaSigner, SignedTransaction, Signer, Transaction};
 use gophercoin_http::{Limits, NodeConfig};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -131,4 +131,17 @@ where
 
 pub fn address(signer: &RsaSigner) -> Address {
     signer.address()
+}
+
+/// A devnet payment of `units` from `from` to `to`, signed.
+pub fn pay(from: &RsaSigner, to: &RsaSigner, units: u64, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: Params::devnet().chain_id,
+        sender: from.address(),
+        recipient: to.address(),
+        amount: Amount::positive(units).unwrap(),
+        nonce,
+    }
+    .sign(from)
+    .unwrap()
 }
