@@ -216,39 +216,7 @@ impl AppState {
         blocks: Vec<Block>,
         known: &[VerifiedTransaction],
     ) -> Result<Vec<CheckedBlock>, ApiError> {
-        let lookup = |tx: &SignedTransaction| known.iter().find(|k| k.signed() == tx).cloned();
-        let check = |block: Block| {
-            block::check_in_isolation_reusing(block, &self.verifier, &self.params, lookup)
-                .map_err(|e| ApiError::from(CoreError::from(e)))
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if blocks.len() < 2 || threads == 1 {
-            return blocks.into_iter().map(check).collect();
-        }
-        let chunk = blocks.len().div_ceil(threads);
-        let mut chunks = vec![];
-        let mut rest = blocks;
-        while !rest.is_empty() {
-            let tail = rest.split_off(chunk.min(rest.len()));
-            chunks.push(std::mem::replace(&mut rest, tail));
-        }
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| {
-                    scope.spawn(move || chunk.into_iter().map(check).collect::<Result<Vec<_>, _>>())
-                })
-                .collect();
-            let mut checked = vec![];
-            for worker in workers {
-                checked.extend(
-                    worker
-                        .join()
-                        .map_err(|_| ApiError::internal("a checking thread panicked"))??,
-                );
-            }
-            Ok(checked)
-        })
+        Ok(check_blocks_in_parallel(blocks, &self.verifier, &self.params, known)?)
     }
 
     /// Runs one core call under the lock, then persists what it connected (before
@@ -354,4 +322,48 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
+}
+
+/// Checks blocks on their own on every core ([`block::check_in_isolation_reusing`]), each
+/// transfer found in `known` (identical, signature included) reused rather than verified
+/// again; the first failure in the blocks' order is the answer.
+///
+/// # Errors
+///
+/// The first invalid block's error.
+pub fn check_blocks_in_parallel(
+    blocks: Vec<Block>,
+    verifier: &RsaVerifier,
+    params: &Params,
+    known: &[VerifiedTransaction],
+) -> Result<Vec<CheckedBlock>, CoreError> {
+    let known: std::collections::BTreeMap<_, _> = known.iter().map(|k| (k.id(), k)).collect();
+    let lookup = |tx: &SignedTransaction| known.get(&tx.id()).map(|k| (*k).clone());
+    let check = |block: Block| {
+        block::check_in_isolation_reusing(block, verifier, params, lookup).map_err(CoreError::from)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if blocks.len() < 2 || threads == 1 {
+        return blocks.into_iter().map(check).collect();
+    }
+    let chunk = blocks.len().div_ceil(threads);
+    let mut chunks = vec![];
+    let mut rest = blocks;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        chunks.push(std::mem::replace(&mut rest, tail));
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || chunk.into_iter().map(check).collect::<Result<Vec<_>, _>>())
+            })
+            .collect();
+        let mut checked = vec![];
+        for worker in workers {
+            checked.extend(worker.join().expect("a checking thread does not panic")?);
+        }
+        Ok(checked)
+    })
 }
