@@ -197,7 +197,7 @@ impl Reward {
 }
 
 /// Checks everything about a transaction that does not depend on the chain, in order of
-/// cost: network, amount, size, keys, signature.
+/// cost: network, amount, size, the recipient's key, the sender's key and signature.
 ///
 /// # Consensus
 ///
@@ -219,11 +219,13 @@ pub fn check_in_isolation(
     amount_is_valid(tx)?;
     let signing_bytes = tx.signing_bytes();
     size_is_valid(&signing_bytes, &signed.signature, params)?;
-    verifier.check_address(&tx.sender).map_err(TxError::BadSender)?;
     verifier.check_address(&tx.recipient).map_err(TxError::BadRecipient)?;
-    verifier
-        .verify(&tx.sender, &signing_bytes, &signed.signature)
-        .map_err(TxError::BadSignature)?;
+    // Verifying reads the sender's key, and reports an unacceptable key as such, so the
+    // sender's key is not parsed twice.
+    verifier.verify(&tx.sender, &signing_bytes, &signed.signature).map_err(|e| match e {
+        CryptoError::BadSignature => TxError::BadSignature(e),
+        key_error => TxError::BadSender(key_error),
+    })?;
     let id = TxId::from_bytes(sha256(&[&signing_bytes]));
     Ok(VerifiedTransaction { signed, id })
 }

@@ -38,11 +38,13 @@ pub trait Verifier {
     /// The [`CryptoError`] that says what is wrong with the key.
     fn check_address(&self, address: &Address) -> Result<(), CryptoError>;
 
-    /// Checks that `signature` is `address`'s signature over `msg`.
+    /// Checks that `signature` is `address`'s signature over `msg`, and that `address` is an
+    /// acceptable key (as [`Verifier::check_address`]).
     ///
     /// # Errors
     ///
-    /// [`CryptoError::BadSignature`] if it is not, or the key's own error.
+    /// [`CryptoError::BadSignature`] if the signature does not verify; the key's own error
+    /// (never `BadSignature`) if the key is not acceptable.
     fn verify(
         &self,
         address: &Address,
