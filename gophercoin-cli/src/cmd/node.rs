@@ -3,7 +3,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
-use gophercoin_core::Address;
+use gophercoin_core::{Address, CompactTarget};
 use gophercoin_http::{ForkChoiceKind, Limits, NodeConfig, peers::PeerPolicy};
 
 /// Arguments of `gophercoin node`.
@@ -41,6 +41,10 @@ pub(crate) struct NodeArgs {
     /// internet: nobody can make it send requests into its own network).
     #[arg(long)]
     pub(crate) public_peers_only: bool,
+    /// Start a separate network with this easiest target (compact hex, e.g. 1f00ffff for
+    /// 16 leading zero bits) instead of the devnet's 2000ffff; it has its own genesis.
+    #[arg(long, value_name = "HEX", value_parser = parse_compact)]
+    pub(crate) pow_limit: Option<CompactTarget>,
     /// Seconds a request to a peer may take.
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
@@ -68,6 +72,9 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         ForkChoiceArg::MostWork => ForkChoiceKind::MostWork,
         ForkChoiceArg::LongestChain => ForkChoiceKind::LongestChain,
     };
+    if let Some(limit) = args.pow_limit {
+        config.params.pow_limit = limit;
+    }
     config.limits = Limits {
         max_in_flight: args.max_in_flight,
         max_peers: args.max_peers,
@@ -82,6 +89,13 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     };
     println!("node on http://{address} (data in {})", config.data_dir.display());
     gophercoin_http::serve_node(config, listener, super::ctrl_c()).await.map_err(|e| e.to_string())
+}
+
+fn parse_compact(text: &str) -> Result<CompactTarget, String> {
+    let bits = u32::from_str_radix(text, 16).map_err(|e| format!("not 8 hex digits: {e}"))?;
+    let compact = CompactTarget::from_consensus(bits);
+    gophercoin_core::Target::from_compact(compact).map_err(|e| e.to_string())?;
+    Ok(compact)
 }
 
 /// Binds a listener, with a readable error.

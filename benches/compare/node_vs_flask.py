@@ -1,0 +1,109 @@
+"""Drives GopherCoin's node and the Flask baseline with the same workload and prints the
+ratios: mine 20 blocks at the same difficulty (16 leading zero bits), serve /chain, accept
+pre-signed transactions under load. Usage:
+python node_vs_flask.py OUR_URL WALLET_URL FLASK_URL TRANSACTIONS SENDER_ADDRESS SENDER_KEY_FILE LOAD_TOOL
+(the sender is the wallet the GopherCoin node mines to)."""
+
+import binascii
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from Crypto.Hash import SHA
+from Crypto.PublicKey import RSA
+from Crypto.Signature import PKCS1_v1_5
+
+CONCURRENCY = 32
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def mine(url, blocks=20):
+    session = requests.Session()
+    for _ in range(blocks):
+        response = session.get(f"{url}/mine", timeout=600)
+        assert response.status_code == 200, response.text
+
+
+def serve_chain(url, requests_count=200):
+    def one(_):
+        return requests.get(f"{url}/chain", timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, range(requests_count)))
+    assert all(s == 200 for s in statuses), statuses
+    return requests_count
+
+
+def load(url, bodies, tool):
+    """Posts the bodies with the Rust load tool (a Python client would be the bottleneck)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(bodies, f)
+    out = subprocess.run([tool, f"{url}/transactions/new", f.name, str(CONCURRENCY)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    os.unlink(f.name)
+    rate, p50, p99, accepted, _total = out
+    return float(rate), float(p50) / 1e3, float(p99) / 1e3, int(accepted)
+
+
+def flask_bodies(count):
+    key = RSA.generate(1024)
+    sender = binascii.hexlify(key.publickey().exportKey(format="DER")).decode()
+    signer = PKCS1_v1_5.new(key)
+    bodies = []
+    for i in range(count):
+        tx = OrderedDict({"sender": sender, "recipient": "someone", "amount": i + 1})
+        signature = binascii.hexlify(signer.sign(SHA.new(str(tx).encode("utf8")))).decode()
+        bodies.append({**tx, "signature": signature})
+    return bodies
+
+
+def our_bodies(wallet_url, sender, count):
+    recipient = requests.get(f"{wallet_url}/wallet/new", timeout=60).json()["public_key"]
+    session = requests.Session()
+    bodies = []
+    for _ in range(count):
+        answer = session.post(f"{wallet_url}/transactions/generate", json={
+            "sender": sender["public_key"], "sender_private_key": sender["private_key"],
+            "recipient": recipient, "amount": 1,
+        }, timeout=60).json()
+        bodies.append(answer)
+    return bodies
+
+
+def main():
+    ours, wallet, flask = sys.argv[1:4]
+    count = int(sys.argv[4])
+    sender = {"public_key": sys.argv[5], "private_key": open(sys.argv[6]).read().strip()}
+
+    _, ours_mine = timed(lambda: mine(ours))
+    _, flask_mine = timed(lambda: mine(flask))
+    _, ours_chain = timed(lambda: serve_chain(ours))
+    _, flask_chain = timed(lambda: serve_chain(flask))
+    ours_txs = our_bodies(wallet, sender, count)
+    flask_txs = flask_bodies(count)
+    tool = sys.argv[7]
+    ours_rate, ours_p50, ours_p99, ours_ok = load(ours, ours_txs, tool)
+    flask_rate, flask_p50, flask_p99, flask_ok = load(flask, flask_txs, tool)
+
+    print(f"{'':34} {'gophercoin':>12} {'flask':>12} {'ratio':>8}")
+    print(f"{'mine 20 blocks (16-bit target), s':34} {ours_mine:12.2f} {flask_mine:12.2f} {flask_mine / ours_mine:7.1f}x")
+    print(f"{'GET /chain x200 (8 clients), s':34} {ours_chain:12.2f} {flask_chain:12.2f} {flask_chain / ours_chain:7.1f}x")
+    print(f"{'POST /transactions/new, accepted/s':34} {ours_rate:12.0f} {flask_rate:12.0f} {ours_rate / flask_rate:7.1f}x")
+    print(f"{'  p50 latency, ms':34} {ours_p50 * 1e3:12.1f} {flask_p50 * 1e3:12.1f}")
+    print(f"{'  p99 latency, ms':34} {ours_p99 * 1e3:12.1f} {flask_p99 * 1e3:12.1f}")
+    print(f"{'  accepted of ' + str(count):34} {ours_ok:12d} {flask_ok:12d}")
+
+
+if __name__ == "__main__":
+    main()

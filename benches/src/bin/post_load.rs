@@ -1,0 +1,69 @@
+//! Posts pre-made JSON bodies (a JSON array in a file) to a URL from many connections and
+//! prints `accepted_per_second p50_ms p99_ms accepted total`: the load tool of
+//! `benches/compare/node.sh`, fast enough not to be the bottleneck.
+//!
+//! `post_load URL FILE [CONNECTIONS]`
+
+use std::{sync::Arc, time::Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(url), Some(file)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: post_load URL FILE [CONNECTIONS]");
+        std::process::exit(2);
+    };
+    let connections: usize = args.get(3).and_then(|c| c.parse().ok()).unwrap_or(32);
+    let text = std::fs::read_to_string(file).expect("a readable file of bodies");
+    let bodies: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON array");
+    let bodies = Arc::new(bodies);
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async move {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let started = Instant::now();
+        let workers: Vec<_> = (0..connections)
+            .map(|_| {
+                let (url, bodies, next) = (url.clone(), Arc::clone(&bodies), Arc::clone(&next));
+                tokio::spawn(async move {
+                    let http = reqwest::Client::new();
+                    let mut samples = vec![];
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(body) = bodies.get(i) else { break };
+                        let sent = Instant::now();
+                        let status = http
+                            .post(&url)
+                            .json(body)
+                            .send()
+                            .await
+                            .map(|r| r.status().as_u16())
+                            .unwrap_or(0);
+                        samples.push((status, sent.elapsed()));
+                    }
+                    samples
+                })
+            })
+            .collect();
+        let mut samples = vec![];
+        for worker in workers {
+            samples.extend(worker.await.expect("a worker finished"));
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let accepted = samples.iter().filter(|(status, _)| *status == 201).count();
+        let mut latencies: Vec<f64> = samples.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        println!(
+            "{:.0} {:.2} {:.2} {accepted} {}",
+            accepted as f64 / elapsed,
+            at(0.5),
+            at(0.99),
+            samples.len()
+        );
+    });
+}
