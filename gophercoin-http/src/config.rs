@@ -46,6 +46,9 @@ pub struct Limits {
     pub max_block_body_bytes: usize,
     /// Requests handled at once; more get 503.
     pub max_in_flight: usize,
+    /// How long a request that sends a body (transactions, blocks, peers) may take, so a
+    /// client trickling its body can't hold an in-flight slot for ever; past it, 408.
+    pub write_timeout: Duration,
     /// Registered peers at most.
     pub max_peers: usize,
     /// Connecting to a peer may take this long.
@@ -66,6 +69,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_block_body_bytes: 8 * 1024 * 1024,
             max_in_flight: 256,
+            write_timeout: Duration::from_secs(30),
             max_peers: 32,
             peer_connect_timeout: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(10),

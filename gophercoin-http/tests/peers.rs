@@ -476,3 +476,27 @@ async fn a_fork_deeper_than_the_sync_overlap_is_fetched_from_genesis() {
     assert_eq!(a.height().await, 75);
     assert_eq!(a.balance(&key("alice").address()).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_cut_off_and_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), None);
+    config.limits.max_in_flight = 1;
+    config.limits.write_timeout = std::time::Duration::from_millis(500);
+    let node = TestNode::start(config).await;
+    let address = node.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /transactions/new HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    eventually("the slot is free again", 100, || async { node.get("/health").await.0 == 200 })
+        .await;
+}

@@ -24,13 +24,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/blocks", post(mining::submit_block))
         .route("/mining/submit", post(mining::submit_block))
         .layer(DefaultBodyLimit::max(limits.max_block_body_bytes));
+    // Everything that reads a request body, under a deadline.
+    let writes = Router::new()
+        .route("/transactions/new", post(node::new_transaction))
+        .route("/nodes/register", post(node::register))
+        .merge(blocks)
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(timed_out))
+                .timeout(limits.write_timeout),
+        );
     Router::new()
         // The original's routes, same paths, methods and shapes.
         .route("/mine", get(node::mine))
         .route("/chain", get(node::chain))
-        .route("/transactions/new", post(node::new_transaction))
         .route("/transactions/get", get(node::pending_transactions))
-        .route("/nodes/register", post(node::register))
         .route("/nodes/resolve", get(node::resolve))
         .route("/nodes/get", get(node::peers))
         // Beyond the original.
@@ -45,7 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // The web portal.
         .route("/", get(crate::portal::index))
         .route("/portal/{file}", get(crate::portal::asset))
-        .merge(blocks)
+        .merge(writes)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(
@@ -80,6 +88,19 @@ pub fn wallet_router() -> Router {
 async fn overloaded(error: tower::BoxError) -> ApiError {
     if error.is::<tower::load_shed::error::Overloaded>() {
         ApiError::unavailable("too many requests in flight; try again")
+    } else {
+        ApiError::internal(error.to_string())
+    }
+}
+
+/// Answers a request that passed its deadline with 408.
+async fn timed_out(error: tower::BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took too long (a body sent too slowly?)",
+        )
     } else {
         ApiError::internal(error.to_string())
     }
