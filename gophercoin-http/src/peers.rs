@@ -234,6 +234,11 @@ impl Peers {
         Ok(new.into_iter().collect())
     }
 
+    /// Returns `true` if no peer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.urls.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
     /// Returns the peers, sorted.
     pub fn list(&self) -> Vec<String> {
         self.urls.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()

@@ -36,8 +36,9 @@ pub enum Relay {
 }
 
 impl Effects {
-    /// Drains the node's events and reads what they refer to while the node is locked.
-    pub fn drain(node: &mut CoreNode) -> Effects {
+    /// Drains the node's events and reads what they refer to while the node is locked;
+    /// relays are prepared only if there is anyone to relay to.
+    pub fn drain(node: &mut CoreNode, with_relays: bool) -> Effects {
         let mut effects = Effects::default();
         while let Some(event) = node.poll_event() {
             match event {
@@ -52,12 +53,12 @@ impl Effects {
                     });
                     effects.store.push(StoreOp::Disconnect { height, tx_ids });
                 }
-                Event::RelayBlock(hash) => {
+                Event::RelayBlock(hash) if with_relays => {
                     if let Some(block) = node.block(&hash) {
                         effects.relay.push(Relay::Block(Box::new(BlockDto::from_checked(block))));
                     }
                 }
-                Event::RelayTransaction(id) => {
+                Event::RelayTransaction(id) if with_relays => {
                     if let Some(tx) = node.mempool().get(&id) {
                         let dto = TransactionDto::from_signed(tx.signed());
                         effects.relay.push(Relay::Transaction(Box::new(dto)));

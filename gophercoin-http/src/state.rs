@@ -235,7 +235,7 @@ impl AppState {
         let (result, effects, written) = {
             let mut node = self.node();
             let result = call(&mut node, now());
-            let effects = Effects::drain(&mut node);
+            let effects = Effects::drain(&mut node, !self.peers.is_empty());
             let (done, written) = oneshot::channel();
             if !effects.store.is_empty() {
                 self.persist
