@@ -92,7 +92,7 @@ pub(crate) mod hex_or_bytes {
     /// Writes `text` (hex) to human-readable formats, `bytes` to binary ones.
     pub(crate) fn serialize<S: Serializer>(
         text: &impl Display,
-        bytes: &impl Serialize,
+        bytes: &(impl Serialize + ?Sized),
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {

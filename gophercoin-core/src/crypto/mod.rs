@@ -108,9 +108,10 @@ pub enum CryptoError {
 /// A wallet address: a public key as the DER bytes of its SubjectPublicKeyInfo.
 ///
 /// Constructing one checks only the length; whether the bytes are an acceptable key is
-/// the [`Verifier`]'s decision ([`Verifier::check_address`]).
+/// the [`Verifier`]'s decision ([`Verifier::check_address`]). The bytes are shared: a clone
+/// (into a ledger diff, a balance's key, a template) costs a reference count, not a copy.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Address(Vec<u8>);
+pub struct Address(std::sync::Arc<[u8]>);
 
 impl Address {
     /// The most bytes an address may have (a 4096-bit RSA key needs 550).
@@ -123,7 +124,7 @@ impl Address {
     /// [`CryptoError::TooLong`] above [`Address::MAX_LEN`] bytes.
     pub fn from_der(der: Vec<u8>) -> Result<Address, CryptoError> {
         check_len("address", der.len(), Self::MAX_LEN)?;
-        Ok(Address(der))
+        Ok(Address(der.into()))
     }
 
     /// Returns the DER bytes.
@@ -205,7 +206,7 @@ macro_rules! hex_bytes_impls {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                hex_or_bytes::serialize(self, &self.0, serializer)
+                hex_or_bytes::serialize(self, &*self.0, serializer)
             }
         }
 
