@@ -117,7 +117,7 @@ impl AppState {
             None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
         };
         let verifier = RsaVerifier::new(&params);
-        let mut node = Node::new(params.clone(), verifier, config.fork_choice.boxed());
+        let mut node = Node::new(params.clone(), verifier.clone(), config.fork_choice.boxed());
         let blocks = store.main_chain()?;
         if !blocks.is_empty() {
             let outcome =

@@ -5,6 +5,11 @@
 //! the original's PKCS#1 private keys are accepted on input. Keys must have a modulus of
 //! 2048 to 4096 bits (by default) and the public exponent 65537.
 
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
+
 use rand_core::TryCryptoRng;
 use rsa::{
     pkcs1::DecodeRsaPrivateKey,
@@ -129,16 +134,35 @@ impl Signer for RsaSigner {
 }
 
 /// Verifies RSA PKCS#1 v1.5 / SHA-256 signatures, within a range of key sizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Parsed keys are kept in a small shared cache (only keys that passed the size and
+/// exponent checks), so a wallet that pays or is paid often is parsed once; clones share
+/// it.
+#[derive(Clone, Debug)]
 pub struct RsaVerifier {
     min_bits: usize,
     max_bits: usize,
+    keys: Arc<RwLock<KeyCache>>,
 }
+
+/// Parsed keys by address, evicted oldest first.
+#[derive(Debug, Default)]
+struct KeyCache {
+    keys: BTreeMap<Address, Arc<VerifyingKey<Sha256>>>,
+    order: VecDeque<Address>,
+}
+
+/// How many parsed keys a verifier keeps.
+const KEY_CACHE_SIZE: usize = 4096;
 
 impl RsaVerifier {
     /// Accepts keys of `params.min_rsa_bits` to `params.max_rsa_bits` bits.
     pub fn new(params: &Params) -> Self {
-        RsaVerifier { min_bits: params.min_rsa_bits, max_bits: params.max_rsa_bits }
+        RsaVerifier {
+            min_bits: params.min_rsa_bits,
+            max_bits: params.max_rsa_bits,
+            keys: Arc::default(),
+        }
     }
 
     fn check_bits(&self, bits: usize) -> Result<(), CryptoError> {
@@ -159,12 +183,36 @@ impl RsaVerifier {
         Ok(())
     }
 
-    fn parse(&self, address: &Address) -> Result<rsa::PublicKey, CryptoError> {
+    /// Parses and checks a key, or finds it in the cache.
+    fn parse(&self, address: &Address) -> Result<Arc<VerifyingKey<Sha256>>, CryptoError> {
+        if let Some(key) = self.cache().keys.get(address) {
+            return Ok(Arc::clone(key));
+        }
+        // Not cached: parse without holding the lock.
         let key = rsa::PublicKey::from_public_key_der(address.as_der()).map_err(|e| {
             CryptoError::BadKeyEncoding { what: "public key", reason: e.to_string() }
         })?;
         self.check_key(&key)?;
+        let key = Arc::new(VerifyingKey::<Sha256>::new(key));
+        let mut cache = self.cache_mut();
+        if cache.keys.insert(address.clone(), Arc::clone(&key)).is_none() {
+            cache.order.push_back(address.clone());
+        }
+        while cache.order.len() > KEY_CACHE_SIZE {
+            if let Some(oldest) = cache.order.pop_front() {
+                cache.keys.remove(&oldest);
+            }
+        }
         Ok(key)
+    }
+
+    // The cache holds no invariant a panic elsewhere could break, so poisoning is ignored.
+    fn cache(&self) -> RwLockReadGuard<'_, KeyCache> {
+        self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn cache_mut(&self) -> RwLockWriteGuard<'_, KeyCache> {
+        self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -186,9 +234,73 @@ impl Verifier for RsaVerifier {
         msg: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let key = VerifyingKey::<Sha256>::new(self.parse(address)?);
+        let key = self.parse(address)?;
         let signature = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
             .map_err(|_| CryptoError::BadSignature)?;
         key.verify(msg, &signature).map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> RsaSigner {
+        include_str!("../../tests/data/alice.pkcs8.hex").trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_key_cache_changes_no_verdict() {
+        let verifier = RsaVerifier::default();
+        let signer = alice();
+        let signature = signer.sign(b"message").unwrap();
+        for _ in 0..3 {
+            verifier.verify(&signer.address(), b"message", &signature).unwrap();
+            assert_eq!(
+                verifier.verify(&signer.address(), b"other", &signature),
+                Err(CryptoError::BadSignature)
+            );
+        }
+        assert_eq!(verifier.cache().keys.len(), 1, "a good key is parsed once");
+        let small: Address =
+            include_str!("../../tests/data/small1024.spki.hex").trim().parse().unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                verifier.check_address(&small),
+                Err(CryptoError::KeyTooSmall { bits: 1024, min: 2048 })
+            );
+        }
+        assert_eq!(verifier.cache().keys.len(), 1, "a refused key is never cached");
+        // Clones share the cache; a verifier with other size limits has its own.
+        assert_eq!(verifier.clone().cache().keys.len(), 1);
+        let mut strict = Params::devnet();
+        strict.min_rsa_bits = 3072;
+        assert!(matches!(
+            RsaVerifier::new(&strict).check_address(&signer.address()),
+            Err(CryptoError::KeyTooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn the_key_cache_is_bounded() {
+        let verifier = RsaVerifier::default();
+        let key = alice().address();
+        let parsed = verifier.parse(&key).unwrap();
+        {
+            let mut cache = verifier.cache_mut();
+            for i in 0..KEY_CACHE_SIZE + 10 {
+                let address = Address::from_der(i.to_be_bytes().to_vec()).unwrap();
+                cache.keys.insert(address.clone(), Arc::clone(&parsed));
+                cache.order.push_back(address);
+            }
+        }
+        // A new key's insertion evicts the oldest down to the bound.
+        let bob: RsaSigner = include_str!("../../tests/data/bob.pkcs8.hex").trim().parse().unwrap();
+        let _ = verifier.parse(&bob.address()).unwrap();
+        assert_eq!(verifier.cache().keys.len(), KEY_CACHE_SIZE);
+        assert!(!verifier.cache().keys.contains_key(&key), "the oldest went first");
+        assert!(verifier.cache().keys.contains_key(&bob.address()));
+        let cache = verifier.cache();
+        assert_eq!(cache.order.len(), cache.keys.len());
     }
 }
