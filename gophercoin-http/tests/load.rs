@@ -13,7 +13,7 @@ use std::{
 };
 
 use common::*;
-use gophercoin_core::{Amount, Params, Signer, Transaction};
+use gophercoin_core::Signer;
 use serde_json::json;
 
 const CONNECTIONS: usize = 200;
@@ -30,18 +30,7 @@ async fn the_node_stays_up_and_answers_under_load() {
     // Pre-signed payments, so the load is on the node, not on signing.
     let payments: Arc<Vec<_>> = Arc::new(
         (0..100)
-            .map(|nonce| {
-                let tx = Transaction {
-                    chain_id: Params::devnet().chain_id,
-                    sender: alice.address(),
-                    recipient: key("bob").address(),
-                    amount: Amount::positive(1).unwrap(),
-                    nonce,
-                }
-                .sign(&alice)
-                .unwrap();
-                serde_json::to_value(&tx).unwrap()
-            })
+            .map(|nonce| serde_json::to_value(pay(&alice, &key("bob"), 1, nonce)).unwrap())
             .collect(),
     );
 

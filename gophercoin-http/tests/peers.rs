@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use gophercoin_core::{Amount, Params, Signer, Transaction};
+use gophercoin_core::{Amount, Params, Signer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,15 +39,7 @@ async fn three_nodes_converge_by_relay_alone() {
     }
     // A transaction submitted to one node reaches every mempool.
     let alice = key("alice");
-    let tx = Transaction {
-        chain_id: Params::devnet().chain_id,
-        sender: alice.address(),
-        recipient: key("dave").address(),
-        amount: Amount::positive(7).unwrap(),
-        nonce: 11,
-    }
-    .sign(&alice)
-    .unwrap();
+    let tx = pay(&alice, &key("dave"), 7, 11);
     let (status, _) = nodes[0].post("/transactions/new", &serde_json::to_value(&tx).unwrap()).await;
     assert_eq!(status, 201);
     eventually("every mempool has the transaction", 200, || async {
@@ -87,15 +79,7 @@ async fn a_fork_resolves_to_the_heavier_chain_and_returns_the_losers_transaction
     assert_eq!(b.tip().await, a.tip().await);
 
     // Apart: a mines alice's payment to carol in one block; b mines three blocks.
-    let tx = Transaction {
-        chain_id: Params::devnet().chain_id,
-        sender: alice.address(),
-        recipient: key("carol").address(),
-        amount: Amount::positive(9).unwrap(),
-        nonce: 3,
-    }
-    .sign(&alice)
-    .unwrap();
+    let tx = pay(&alice, &key("carol"), 9, 3);
     let (status, _) = a.post("/transactions/new", &serde_json::to_value(&tx).unwrap()).await;
     assert_eq!(status, 201);
     a.mine().await;

@@ -15,7 +15,7 @@ use std::{
 
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
-use gophercoin_core::{Amount, Params, Signer, Transaction, pow};
+use gophercoin_core::{Amount, Params, Signer, pow};
 use gophercoin_http::dto::BlockDto;
 use serde_json::{Value, json};
 
@@ -252,15 +252,7 @@ async fn browser_and_core_sign_the_same_bytes() {
     browser.open(&format!("{}/#/wallet", node.url)).await;
     browser.wait_text("#generate", "Create a wallet").await;
     let alice = key("alice");
-    let tx = Transaction {
-        chain_id: Params::devnet().chain_id,
-        sender: alice.address(),
-        recipient: key("bob").address(),
-        amount: Amount::positive(123_456_789).unwrap(),
-        nonce: 9_007_199_254_740_991,
-    }
-    .sign(&alice)
-    .unwrap();
+    let tx = pay(&alice, &key("bob"), 123_456_789, 9_007_199_254_740_991);
     let signed = serde_json::to_value(&tx).unwrap();
 
     // The same canonical bytes.
