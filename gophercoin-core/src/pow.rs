@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::{block::BlockHeader, hash::BlockHash, params::Params};
 
 #[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
 mod sha_ni;
 
 /// A target in its 32-bit compact form, as the block header carries it.
@@ -302,8 +304,10 @@ pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
 /// final block, whose padding is constant.
 ///
 /// The hashes are exactly [`BlockHeader::hash`]'s (a property test checks this against
-/// `sha2`'s own hasher); `sha2` picks the SHA instructions at run time where the CPU has
-/// them.
+/// `sha2`'s own hasher). The kernel is picked at run time: on x86-64 with AVX-512, sixteen
+/// nonces at a time in the lanes of 512-bit registers (`pow/avx512.rs`); with the SHA
+/// extensions, two at a time (`pow/sha_ni.rs`); otherwise `sha2::compress256`, one at a
+/// time. Every kernel's candidate is confirmed through `sha2` before it is returned.
 #[derive(Clone, Debug)]
 pub struct NonceSearch {
     midstate: [u32; 8],
@@ -312,6 +316,75 @@ pub struct NonceSearch {
     target: Target,
     target_head: u32,
 }
+
+/// SHA-256's round constants (FIPS 180-4, 4.2.2).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, reason = "used by the x86-64 kernels"))]
+const K: [u32; 64] = [
+    0x428a_2f98,
+    0x7137_4491,
+    0xb5c0_fbcf,
+    0xe9b5_dba5,
+    0x3956_c25b,
+    0x59f1_11f1,
+    0x923f_82a4,
+    0xab1c_5ed5,
+    0xd807_aa98,
+    0x1283_5b01,
+    0x2431_85be,
+    0x550c_7dc3,
+    0x72be_5d74,
+    0x80de_b1fe,
+    0x9bdc_06a7,
+    0xc19b_f174,
+    0xe49b_69c1,
+    0xefbe_4786,
+    0x0fc1_9dc6,
+    0x240c_a1cc,
+    0x2de9_2c6f,
+    0x4a74_84aa,
+    0x5cb0_a9dc,
+    0x76f9_88da,
+    0x983e_5152,
+    0xa831_c66d,
+    0xb003_27c8,
+    0xbf59_7fc7,
+    0xc6e0_0bf3,
+    0xd5a7_9147,
+    0x06ca_6351,
+    0x1429_2967,
+    0x27b7_0a85,
+    0x2e1b_2138,
+    0x4d2c_6dfc,
+    0x5338_0d13,
+    0x650a_7354,
+    0x766a_0abb,
+    0x81c2_c92e,
+    0x9272_2c85,
+    0xa2bf_e8a1,
+    0xa81a_664b,
+    0xc24b_8b70,
+    0xc76c_51a3,
+    0xd192_e819,
+    0xd699_0624,
+    0xf40e_3585,
+    0x106a_a070,
+    0x19a4_c116,
+    0x1e37_6c08,
+    0x2748_774c,
+    0x34b0_bcb5,
+    0x391c_0cb3,
+    0x4ed8_aa4a,
+    0x5b9c_ca4f,
+    0x682e_6ff3,
+    0x748f_82ee,
+    0x78a5_636f,
+    0x84c8_7814,
+    0x8cc7_0208,
+    0x90be_fffa,
+    0xa450_6ceb,
+    0xbef9_a3f7,
+    0xc671_78f2,
+];
 
 /// SHA-256's initial state (FIPS 180-4, 5.3.3).
 const SHA256_IV: [u32; 8] = [
@@ -353,7 +426,7 @@ impl NonceSearch {
     }
 
     /// Returns the header hash with this nonce.
-    pub fn hash(&mut self, nonce: u64) -> BlockHash {
+    pub fn hash(&self, nonce: u64) -> BlockHash {
         BlockHash::from_bytes(state_bytes(&self.compress(nonce)))
     }
 
@@ -368,17 +441,30 @@ impl NonceSearch {
         let mut left = count;
         #[cfg(target_arch = "x86_64")]
         {
-            // Two nonces at a time on the SHA extensions, where the CPU has them.
             let (midstate, words, head) = (self.midstate, self.words, self.target_head);
-            let target = self.target;
-            let mut meets =
-                |state: &[u32; 8]| target.is_met_by(&BlockHash::from_bytes(state_bytes(state)));
-            let pairs = count - count % 2;
-            match sha_ni::search(&midstate, &words, start, pairs, head, &mut meets) {
-                Some(Ok(found)) => return Ok(found),
-                Some(Err(next)) => {
+            // A kernel's candidate (its first word passes) is hashed again through sha2
+            // before it counts.
+            let (block, target) = (self.block, self.target);
+            let mut is_hit = |nonce: u64| {
+                let state = compress_nonce(&midstate, block, nonce);
+                target.is_met_by(&BlockHash::from_bytes(state_bytes(&state)))
+            };
+            let kernel = if avx512::available() {
+                // Sixteen nonces at a time.
+                let whole = count - count % avx512::LANES;
+                avx512::search(&midstate, &words, start, whole, head, &mut is_hit)
+                    .map(|found| (found, count % avx512::LANES))
+            } else {
+                // Two nonces at a time on the SHA extensions, where the CPU has them.
+                let pairs = count - count % 2;
+                sha_ni::search(&midstate, &words, start, pairs, head, &mut is_hit)
+                    .map(|found| (found, count % 2))
+            };
+            match kernel {
+                Some((Ok(found), _)) => return Ok(found),
+                Some((Err(next), rest)) => {
                     nonce = next;
-                    left = count % 2;
+                    left = rest;
                 }
                 None => {}
             }
@@ -400,14 +486,20 @@ impl NonceSearch {
             && self.target.is_met_by(&BlockHash::from_bytes(state_bytes(state)))
     }
 
-    fn compress(&mut self, nonce: u64) -> [u32; 8] {
-        let (_, row) = self.block.split_at_mut(24);
-        let (nonce_bytes, _) = row.split_at_mut(8);
-        nonce_bytes.copy_from_slice(&nonce.to_be_bytes());
-        let mut state = self.midstate;
-        sha2::block_api::compress256(&mut state, &[self.block]);
-        state
+    fn compress(&self, nonce: u64) -> [u32; 8] {
+        compress_nonce(&self.midstate, self.block, nonce)
     }
+}
+
+/// The final state with `nonce` in the final `block`: the reference every kernel is checked
+/// against, and how a kernel's candidate is confirmed.
+fn compress_nonce(midstate: &[u32; 8], mut block: [u8; 64], nonce: u64) -> [u32; 8] {
+    let (_, row) = block.split_at_mut(24);
+    let (nonce_bytes, _) = row.split_at_mut(8);
+    nonce_bytes.copy_from_slice(&nonce.to_be_bytes());
+    let mut state = *midstate;
+    sha2::block_api::compress256(&mut state, &[block]);
+    state
 }
 
 fn state_bytes(state: &[u32; 8]) -> [u8; 32] {
@@ -502,7 +594,7 @@ mod tests {
                 nonce,
                 ..Params::devnet().genesis().header
             };
-            let mut search = NonceSearch::new(&header).unwrap();
+            let search = NonceSearch::new(&header).unwrap();
             // sha2's own hasher over the encoded header is the reference.
             use sha2::Digest;
             let reference: [u8; 32] = sha2::Sha256::digest(header.to_bytes()).into();
@@ -532,20 +624,123 @@ mod tests {
                 proptest::prop_assert_eq!(*lane, reference);
             }
         }
+    }
+
+    /// The words of a final block, as the kernels take them, with nonce words 6 and 7 cleared.
+    #[cfg(target_arch = "x86_64")]
+    fn block_words(block: &[u8; 64]) -> [u32; 16] {
+        let mut words = [0u32; 16];
+        for (word, chunk) in words.iter_mut().zip(block.chunks_exact(4)) {
+            *word = u32::from_be_bytes(chunk.try_into().unwrap());
+        }
+        words
+    }
+
+    /// Runs `kernel` with a loose first-word filter (one lane in 16 passes) and a stricter
+    /// hit rule (one in 256), and checks it against the one-nonce-at-a-time loop over
+    /// sha2: the same first hit, only passing lanes asked about, in order.
+    #[cfg(target_arch = "x86_64")]
+    fn check_kernel(
+        midstate: [u32; 8],
+        block: [u8; 64],
+        start: u64,
+        count: u64,
+        kernel: impl FnOnce(
+            &[u32; 8],
+            &[u32; 16],
+            &mut dyn FnMut(u64) -> bool,
+        ) -> Option<Result<u64, u64>>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        const HEAD: u32 = u32::MAX >> 4;
+        const HIT: u32 = u32::MAX >> 8;
+        let first = |nonce: u64| compress_nonce(&midstate, block, nonce)[0];
+        let mut asked = Vec::new();
+        let mut is_hit = |nonce: u64| {
+            asked.push(nonce);
+            first(nonce) <= HIT
+        };
+        let Some(found) = kernel(&midstate, &block_words(&block), &mut is_hit) else {
+            return Ok(()); // this CPU lacks the kernel's instructions
+        };
+        let mut expected_asked = Vec::new();
+        let mut expected = Err(start.wrapping_add(count));
+        for i in 0..count {
+            let nonce = start.wrapping_add(i);
+            if first(nonce) <= HEAD {
+                expected_asked.push(nonce);
+                if first(nonce) <= HIT {
+                    expected = Ok(nonce);
+                    break;
+                }
+            }
+        }
+        proptest::prop_assert_eq!(found, expected);
+        proptest::prop_assert_eq!(asked, expected_asked);
+        Ok(())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    proptest::proptest! {
+        #[test]
+        fn every_avx512_lane_matches_sha2(
+            midstate in proptest::prelude::any::<[u32; 8]>(),
+            block in proptest::prelude::any::<[u8; 64]>(),
+            start in proptest::prop_oneof![
+                proptest::prelude::any::<u64>(),
+                // Across a carry into the high nonce word, and across the end of the range.
+                proptest::prelude::Strategy::prop_map(0u64..16, |back| 0x1_0000_0000 - back),
+                proptest::prelude::Strategy::prop_map(0u64..16, |back| u64::MAX - back),
+            ],
+        ) {
+            let Some(lanes) = super::avx512::first_words(&midstate, &block_words(&block), start)
+            else {
+                return Ok(()); // no AVX-512 on this CPU: the other kernels are checked instead
+            };
+            for (lane, first) in (0u64..).zip(lanes) {
+                let reference = compress_nonce(&midstate, block, start.wrapping_add(lane));
+                proptest::prop_assert_eq!(first, reference[0], "lane {}", lane);
+            }
+        }
+
+        #[test]
+        fn the_avx512_search_finds_what_one_lane_finds(
+            midstate in proptest::prelude::any::<[u32; 8]>(),
+            block in proptest::prelude::any::<[u8; 64]>(),
+            start in proptest::prelude::any::<u64>(),
+            iterations in 0u64..40,
+        ) {
+            let count = iterations * super::avx512::LANES;
+            check_kernel(midstate, block, start, count, |midstate, words, is_hit| {
+                super::avx512::search(midstate, words, start, count, u32::MAX >> 4, is_hit)
+            })?;
+        }
 
         #[test]
         fn the_two_lane_search_finds_what_one_lane_finds(
+            midstate in proptest::prelude::any::<[u32; 8]>(),
+            block in proptest::prelude::any::<[u8; 64]>(),
+            start in proptest::prelude::any::<u64>(),
+            pairs in 0u64..300,
+        ) {
+            let count = pairs * 2;
+            check_kernel(midstate, block, start, count, |midstate, words, is_hit| {
+                super::sha_ni::search(midstate, words, start, count, u32::MAX >> 4, is_hit)
+            })?;
+        }
+
+        #[test]
+        fn the_search_finds_what_one_lane_finds(
             height in proptest::prelude::any::<u64>(),
             start in proptest::prelude::any::<u64>(),
+            count in 0u64..5_000,
         ) {
             let header = BlockHeader { height, ..Params::devnet().genesis().header };
-            let mut search = NonceSearch::new(&header).unwrap();
-            let found = search.search(start, 5_000);
-            let mut expected = Err(start.wrapping_add(5_000));
-            for i in 0..5_000 {
+            let search = NonceSearch::new(&header).unwrap();
+            let found = search.clone().search(start, count);
+            let mut expected = Err(start.wrapping_add(count));
+            for i in 0..count {
                 let nonce = start.wrapping_add(i);
-                let state = search.compress(nonce);
-                if search.meets(&state) {
+                if search.meets(&search.compress(nonce)) {
                     expected = Ok(nonce);
                     break;
                 }

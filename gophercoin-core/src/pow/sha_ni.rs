@@ -14,73 +14,7 @@ use std::arch::x86_64::{
     _mm_shuffle_epi32,
 };
 
-/// SHA-256's round constants (FIPS 180-4, 4.2.2).
-const K: [u32; 64] = [
-    0x428a_2f98,
-    0x7137_4491,
-    0xb5c0_fbcf,
-    0xe9b5_dba5,
-    0x3956_c25b,
-    0x59f1_11f1,
-    0x923f_82a4,
-    0xab1c_5ed5,
-    0xd807_aa98,
-    0x1283_5b01,
-    0x2431_85be,
-    0x550c_7dc3,
-    0x72be_5d74,
-    0x80de_b1fe,
-    0x9bdc_06a7,
-    0xc19b_f174,
-    0xe49b_69c1,
-    0xefbe_4786,
-    0x0fc1_9dc6,
-    0x240c_a1cc,
-    0x2de9_2c6f,
-    0x4a74_84aa,
-    0x5cb0_a9dc,
-    0x76f9_88da,
-    0x983e_5152,
-    0xa831_c66d,
-    0xb003_27c8,
-    0xbf59_7fc7,
-    0xc6e0_0bf3,
-    0xd5a7_9147,
-    0x06ca_6351,
-    0x1429_2967,
-    0x27b7_0a85,
-    0x2e1b_2138,
-    0x4d2c_6dfc,
-    0x5338_0d13,
-    0x650a_7354,
-    0x766a_0abb,
-    0x81c2_c92e,
-    0x9272_2c85,
-    0xa2bf_e8a1,
-    0xa81a_664b,
-    0xc24b_8b70,
-    0xc76c_51a3,
-    0xd192_e819,
-    0xd699_0624,
-    0xf40e_3585,
-    0x106a_a070,
-    0x19a4_c116,
-    0x1e37_6c08,
-    0x2748_774c,
-    0x34b0_bcb5,
-    0x391c_0cb3,
-    0x4ed8_aa4a,
-    0x5b9c_ca4f,
-    0x682e_6ff3,
-    0x748f_82ee,
-    0x78a5_636f,
-    0x84c8_7814,
-    0x8cc7_0208,
-    0x90be_fffa,
-    0xa450_6ceb,
-    0xbef9_a3f7,
-    0xc671_78f2,
-];
+use super::K;
 
 /// Returns `true` if this CPU has the SHA extensions (and the SSE levels used with them).
 pub(super) fn available() -> bool {
@@ -102,22 +36,22 @@ pub(super) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u
 }
 
 /// Searches `count` nonces from `start`, two at a time, over a final block whose words 6
-/// and 7 are the nonce: the first four rounds (constant words) are computed once, and a
-/// lane's full state is built only when its first word is at most `target_head`, then
-/// judged by `meets`. `None` without the SHA extensions.
+/// and 7 are the nonce: the first four rounds (constant words) are computed once, and
+/// `is_hit` is asked about every nonce whose hash's first word is at most `target_head`, in
+/// order, and decides. `None` without the SHA extensions.
 pub(super) fn search(
     state: &[u32; 8],
     words: &[u32; 16],
     start: u64,
     count: u64,
     target_head: u32,
-    meets: &mut dyn FnMut(&[u32; 8]) -> bool,
+    is_hit: &mut dyn FnMut(u64) -> bool,
 ) -> Option<Result<u64, u64>> {
     if !available() {
         return None;
     }
     // SAFETY: the CPU has every feature `search_sha` is compiled for (checked above).
-    Some(unsafe { search_sha(state, words, start, count, target_head, meets) })
+    Some(unsafe { search_sha(state, words, start, count, target_head, is_hit) })
 }
 
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
@@ -127,7 +61,7 @@ fn search_sha(
     start: u64,
     count: u64,
     target_head: u32,
-    meets: &mut dyn FnMut(&[u32; 8]) -> bool,
+    is_hit: &mut dyn FnMut(u64) -> bool,
 ) -> Result<u64, u64> {
     let (abef, cdgh) = to_lanes(state);
     let vector = |i: usize| {
@@ -174,14 +108,10 @@ fn search_sha(
         }
         let (a_abef, b_abef) = (_mm_add_epi32(a_abef, abef), _mm_add_epi32(b_abef, abef));
         // Word `a` of the result is the fourth 32-bit element of ABEF.
-        if _mm_extract_epi32(a_abef, 3) as u32 <= target_head
-            && meets(&from_lanes(a_abef, _mm_add_epi32(a_cdgh, cdgh)))
-        {
+        if _mm_extract_epi32(a_abef, 3) as u32 <= target_head && is_hit(nonce) {
             return Ok(nonce);
         }
-        if _mm_extract_epi32(b_abef, 3) as u32 <= target_head
-            && meets(&from_lanes(b_abef, _mm_add_epi32(b_cdgh, cdgh)))
-        {
+        if _mm_extract_epi32(b_abef, 3) as u32 <= target_head && is_hit(second) {
             return Ok(second);
         }
         nonce = nonce.wrapping_add(2);
@@ -256,6 +186,7 @@ fn to_lanes(s: &[u32; 8]) -> (__m128i, __m128i) {
 }
 
 /// Back from `ABEF` / `CDGH` to `a..h`.
+#[cfg(test)]
 #[inline]
 #[target_feature(enable = "sse2,ssse3,sse4.1")]
 fn from_lanes(abef: __m128i, cdgh: __m128i) -> [u32; 8] {
