@@ -1,7 +1,7 @@
 //! Validating and connecting a peer's chain: blocks of signed transfers checked on every
 //! core (as the HTTP node does), against the single-core signature verification rate.
 //!
-//! `cargo bench -p gophercoin-benches --bench sync` (BLOCKS, default 1000, and TXS per
+//! `cargo bench -p gophercoin-benches --bench sync` (BLOCKS, default 10,000, and TXS per
 //! block, default 10).
 
 use std::time::Instant;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use gophercoin_core::{Amount, Block, Node, Params, RsaVerifier, Signer, Transaction, Verifier};
 
 fn main() {
-    let blocks: u64 = std::env::var("BLOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let blocks: u64 = std::env::var("BLOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let per_block: u64 = std::env::var("TXS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let key = gophercoin_benches::test_key();
     let params = Params::devnet();
