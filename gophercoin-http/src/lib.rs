@@ -26,6 +26,7 @@ mod routes;
 pub mod state;
 pub mod store;
 
+use axum::serve::ListenerExt as _;
 use std::{future::Future, sync::Arc};
 
 pub use crate::{
@@ -72,7 +73,7 @@ pub async fn serve_node(
         });
     }
     tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
-    axum::serve(listener, router(state))
+    axum::serve(listener.tap_io(no_delay), router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| StartError::Io { what: "server".into(), source })
@@ -95,5 +96,13 @@ pub async fn serve_wallet(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, wallet_router()).with_graceful_shutdown(shutdown).await
+    axum::serve(listener.tap_io(no_delay), wallet_router()).with_graceful_shutdown(shutdown).await
+}
+
+/// Sends each answer as soon as it is written: with Nagle's algorithm on, an answer that
+/// follows one not yet acknowledged waits for the client's delayed ACK.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
 }

@@ -16,10 +16,8 @@ fn main() {
     let text = std::fs::read_to_string(file).expect("a readable file of bodies");
     let bodies: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON array");
     // Encoded once, before the clock starts: the run measures the server, not our encoder.
-    let bodies: Vec<Vec<u8>> = bodies
-        .iter()
-        .map(|body| serde_json::to_vec(body).expect("a JSON value encodes"))
-        .collect();
+    let bodies: Vec<Vec<u8>> =
+        bodies.iter().map(|body| serde_json::to_vec(body).expect("a JSON value encodes")).collect();
     let bodies = Arc::new(bodies);
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
