@@ -1,5 +1,5 @@
 //! Posts pre-made JSON bodies (a JSON array in a file) to a URL from many connections and
-//! prints `accepted_per_second p50_ms p99_ms accepted total`: the load tool of
+//! prints `accepted_per_second p50_ms p99_ms accepted total requests_per_second`: the load tool of
 //! `benches/compare/node.sh`, fast enough not to be the bottleneck.
 //!
 //! `post_load URL FILE [CONNECTIONS]`
@@ -63,11 +63,12 @@ fn main() {
                 .unwrap_or(0.0)
         };
         println!(
-            "{:.0} {:.2} {:.2} {accepted} {}",
+            "{:.0} {:.2} {:.2} {accepted} {} {:.0}",
             accepted as f64 / elapsed,
             at(0.5),
             at(0.99),
-            samples.len()
+            samples.len(),
+            samples.len() as f64 / elapsed
         );
     });
 }
