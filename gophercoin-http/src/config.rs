@@ -25,6 +25,9 @@ pub struct NodeConfig {
     pub public_url: Option<String>,
     /// Resource limits.
     pub limits: Limits,
+    /// Threads `GET /mine` searches nonces on (at least one; 1 by default, so a node
+    /// mining on a small machine still answers its other requests promptly).
+    pub mine_threads: usize,
 }
 
 /// The fork choices a node can be started with.
@@ -92,6 +95,7 @@ impl NodeConfig {
             params: Params::devnet(),
             public_url: None,
             limits: Limits::default(),
+            mine_threads: 1,
         }
     }
 }

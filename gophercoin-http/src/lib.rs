@@ -18,6 +18,7 @@
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod miner;
 mod openapi;
 pub mod peers;
 mod portal;

@@ -287,6 +287,26 @@ async fn concurrent_mine_requests_never_mine_the_same_height_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_on_several_threads_connects_valid_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), None);
+    config.mine_threads = 3;
+    let node = TestNode::start(config).await;
+    for height in 1..=4 {
+        let (status, body) = node.get("/mine").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["index"], height);
+        // The block on record is the one mined, and the core accepted its proof of work.
+        let (status, block) = node.get(&format!("/blocks/height/{height}")).await;
+        assert_eq!(status, 200, "{block}");
+        assert_eq!(block["block"]["hash"], body["hash"]);
+        assert_eq!(block["block"]["nonce"], body["nonce"]);
+    }
+    assert_eq!(node.height().await, 4);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_past_the_in_flight_limit_get_503_and_the_node_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), None);

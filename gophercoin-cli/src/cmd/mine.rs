@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gophercoin_core::{Address, BlockHeader, CompactTarget, Params, Signer, Target, pow};
+use gophercoin_core::{Address, BlockHeader, CompactTarget, Params, Signer, Target};
 use gophercoin_http::dto::BlockDto;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -147,43 +147,16 @@ fn watch_tip(
     })
 }
 
-/// Searches nonces on `threads` threads, each from its own share of the nonce space, until
-/// one meets the target or a flag is raised. Counts every hash in `hashes`.
+/// Searches nonces on `threads` threads until one meets the target or a flag is raised,
+/// counting every hash in `hashes`.
 pub(crate) fn search(
     header: BlockHeader,
     threads: usize,
     flags: &[&AtomicBool],
     hashes: &AtomicU64,
 ) -> Option<BlockHeader> {
-    let done = AtomicBool::new(false);
-    let share = u64::MAX / threads as u64;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads as u64)
-            .map(|i| {
-                let done = &done;
-                scope.spawn(move || {
-                    let mut header = header;
-                    header.nonce = i * share;
-                    while !done.load(Ordering::Relaxed)
-                        && !flags.iter().any(|f| f.load(Ordering::Relaxed))
-                    {
-                        let start = header.nonce;
-                        let hit = pow::solve(&mut header, CHUNK);
-                        hashes.fetch_add(
-                            header.nonce.wrapping_sub(start) + u64::from(hit),
-                            Ordering::Relaxed,
-                        );
-                        if hit {
-                            done.store(true, Ordering::Relaxed);
-                            return Some(header);
-                        }
-                    }
-                    None
-                })
-            })
-            .collect();
-        workers.into_iter().filter_map(|w| w.join().ok().flatten()).next()
-    })
+    let stop = || flags.iter().any(|f| f.load(Ordering::Relaxed));
+    gophercoin_http::miner::search_on_threads(header, threads, CHUNK, &stop, hashes)
 }
 
 /// Hashes against a target no nonce meets, to measure the hash rate.

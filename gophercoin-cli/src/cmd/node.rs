@@ -28,6 +28,9 @@ pub(crate) struct NodeArgs {
     /// How to choose between competing chains.
     #[arg(long, value_enum, default_value_t = ForkChoiceArg::MostWork)]
     pub(crate) fork_choice: ForkChoiceArg,
+    /// Threads `GET /mine` searches nonces on (`0`: every core).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub(crate) mine_threads: usize,
     /// Requests handled at once; more are answered 503.
     #[arg(long, default_value_t = Limits::default().max_in_flight)]
     pub(crate) max_in_flight: usize,
@@ -68,6 +71,10 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let mut config = NodeConfig::new(address, data_dir);
     config.peers = args.peers;
     config.miner = args.miner_address;
+    config.mine_threads = match args.mine_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     config.fork_choice = match args.fork_choice {
         ForkChoiceArg::MostWork => ForkChoiceKind::MostWork,
         ForkChoiceArg::LongestChain => ForkChoiceKind::LongestChain,

@@ -1,20 +1,21 @@
 //! The original's routes: `/mine`, `/chain`, `/transactions/new`, `/transactions/get`,
 //! `/nodes/register`, `/nodes/resolve`, `/nodes/get`.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::AtomicU64};
 
 use axum::{
     Json,
     extract::{Query, State, rejection::JsonRejection},
     http::StatusCode,
 };
-use gophercoin_core::{BlockOutcome, pow};
+use gophercoin_core::{Block, BlockOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
     dto::{BlockDto, NewTransaction, TransactionDto},
     error::ApiError,
+    miner,
     peers::{PAGE_BLOCKS, normalize_peer_url_with},
     relay,
     state::AppState,
@@ -35,16 +36,14 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
         };
         let prev = template.header.prev;
         let state_for_search = Arc::clone(&state);
+        let threads = state.config.mine_threads;
         let solved = tokio::task::spawn_blocking(move || {
-            let mut block = template;
-            loop {
-                if pow::solve(&mut block.header, MINE_CHUNK) {
-                    return Some(block);
-                }
-                if state_for_search.node().tip().hash() != prev {
-                    return None; // someone else extended the chain: start over
-                }
-            }
+            // Someone else extending the chain makes this template stale: start over.
+            let stale = || state_for_search.node().tip().hash() != prev;
+            let hashes = AtomicU64::new(0);
+            let header = template.header;
+            miner::search_on_threads(header, threads, MINE_CHUNK, &stale, &hashes)
+                .map(|header| Block { header, ..template })
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
