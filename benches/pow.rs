@@ -2,7 +2,10 @@
 //! prefix once and only the nonce per try.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gophercoin_core::{BlockHeader, Params, pow};
+use gophercoin_core::{
+    BlockHeader, Params, pow,
+    pow::{Kernel, NonceSearch},
+};
 use sha2::{Digest, Sha256};
 
 const TRIES: u64 = 10_000;
@@ -86,12 +89,25 @@ fn hashing(c: &mut Criterion) {
         });
     });
     group.bench_function("prefix_reuse_solve", |b| {
+        // What the miners call: the fastest kernel this CPU has.
         b.iter(|| {
             let mut header = header();
             assert!(!pow::solve(&mut header, TRIES));
             header.nonce
         });
     });
+    for kernel in [Kernel::Avx512, Kernel::ShaNi, Kernel::Portable] {
+        // Each kernel on its own, where this CPU has it.
+        let Some(search) = NonceSearch::new(&header()).and_then(|s| s.with_kernel(kernel)) else {
+            continue;
+        };
+        group.bench_function(format!("kernel_{kernel:?}"), |b| {
+            b.iter(|| {
+                let mut search = search.clone();
+                assert!(search.search(0, TRIES).is_err());
+            });
+        });
+    }
     group.finish();
 }
 

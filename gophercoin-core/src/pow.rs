@@ -315,6 +315,54 @@ pub struct NonceSearch {
     words: [u32; 16],
     target: Target,
     target_head: u32,
+    kernel: Kernel,
+}
+
+/// The code a [`NonceSearch`] compresses nonces with. [`Kernel::detect`] picks the fastest
+/// one this CPU has; every kernel finds exactly the same nonces.
+///
+/// ```
+/// use gophercoin_core::{Params, pow::{Kernel, NonceSearch}};
+///
+/// let mut header = Params::devnet().genesis().header;
+/// header.height = 1;
+/// let search = NonceSearch::new(&header).unwrap();
+/// assert_eq!(search.kernel(), Kernel::detect());
+/// let mut portable = search.clone().with_kernel(Kernel::Portable).unwrap();
+/// assert_eq!(portable.search(0, 100_000), search.clone().search(0, 100_000));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Sixteen nonces at a time in the lanes of AVX-512 registers (x86-64).
+    Avx512,
+    /// Two nonces at a time on the SHA extensions (x86-64).
+    ShaNi,
+    /// `sha2::compress256`, one nonce at a time, on every CPU.
+    Portable,
+}
+
+impl Kernel {
+    /// The kernel a new search uses: AVX-512 where the CPU has it, else the SHA
+    /// extensions, else the portable one.
+    pub fn detect() -> Kernel {
+        [Kernel::Avx512, Kernel::ShaNi]
+            .into_iter()
+            .find(|kernel| kernel.is_available())
+            .unwrap_or(Kernel::Portable)
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => avx512::available(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::ShaNi => sha_ni::available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx512 | Kernel::ShaNi => false,
+            Kernel::Portable => true,
+        }
+    }
 }
 
 /// SHA-256's round constants (FIPS 180-4, 4.2.2).
@@ -422,7 +470,17 @@ impl NonceSearch {
         }
         let head = target.0;
         let target_head = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        Some(NonceSearch { midstate, block, words, target, target_head })
+        Some(NonceSearch { midstate, block, words, target, target_head, kernel: Kernel::detect() })
+    }
+
+    /// The same search on `kernel`; `None` if this CPU can't run it.
+    pub fn with_kernel(self, kernel: Kernel) -> Option<NonceSearch> {
+        kernel.is_available().then_some(NonceSearch { kernel, ..self })
+    }
+
+    /// The kernel this search runs on.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Returns the header hash with this nonce.
@@ -449,16 +507,18 @@ impl NonceSearch {
                 let state = compress_nonce(&midstate, block, nonce);
                 target.is_met_by(&BlockHash::from_bytes(state_bytes(&state)))
             };
-            let kernel = if avx512::available() {
-                // Sixteen nonces at a time.
-                let whole = count - count % avx512::LANES;
-                avx512::search(&midstate, &words, start, whole, head, &mut is_hit)
-                    .map(|found| (found, count % avx512::LANES))
-            } else {
-                // Two nonces at a time on the SHA extensions, where the CPU has them.
-                let pairs = count - count % 2;
-                sha_ni::search(&midstate, &words, start, pairs, head, &mut is_hit)
-                    .map(|found| (found, count % 2))
+            let kernel = match self.kernel {
+                Kernel::Avx512 => {
+                    let whole = count - count % avx512::LANES;
+                    avx512::search(&midstate, &words, start, whole, head, &mut is_hit)
+                        .map(|found| (found, count % avx512::LANES))
+                }
+                Kernel::ShaNi => {
+                    let pairs = count - count % 2;
+                    sha_ni::search(&midstate, &words, start, pairs, head, &mut is_hit)
+                        .map(|found| (found, count % 2))
+                }
+                Kernel::Portable => None,
             };
             match kernel {
                 Some((Ok(found), _)) => return Ok(found),
@@ -736,7 +796,6 @@ mod tests {
         ) {
             let header = BlockHeader { height, ..Params::devnet().genesis().header };
             let search = NonceSearch::new(&header).unwrap();
-            let found = search.clone().search(start, count);
             let mut expected = Err(start.wrapping_add(count));
             for i in 0..count {
                 let nonce = start.wrapping_add(i);
@@ -745,7 +804,12 @@ mod tests {
                     break;
                 }
             }
-            proptest::prop_assert_eq!(found, expected);
+            for kernel in [Kernel::Avx512, Kernel::ShaNi, Kernel::Portable] {
+                let Some(mut on_kernel) = search.clone().with_kernel(kernel) else {
+                    continue; // not on this CPU
+                };
+                proptest::prop_assert_eq!(on_kernel.search(start, count), expected, "{:?}", kernel);
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gophercoin_core::{Address, BlockHeader, CompactTarget, Params, Signer, Target};
+use gophercoin_core::{Address, BlockHeader, CompactTarget, Params, Signer, Target, pow};
 use gophercoin_http::dto::BlockDto;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -174,7 +174,8 @@ async fn benchmark(threads: usize, duration: Duration) -> Result<(), String> {
     stop.store(true, Ordering::Relaxed);
     worker.await.map_err(|e| e.to_string())?;
     println!(
-        "{threads} thread(s): {} ({} hashes in {:.2} s)",
+        "{threads} thread(s), {:?} kernel: {} ({} hashes in {:.2} s)",
+        pow::Kernel::detect(),
         rate(hashes.load(Ordering::Relaxed), started.elapsed()),
         hashes.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()
