@@ -103,7 +103,6 @@ fn hashing(c: &mut Criterion) {
         };
         group.bench_function(format!("kernel_{kernel:?}"), |b| {
             b.iter(|| {
-                let mut search = search.clone();
                 assert!(search.search(0, TRIES).is_err());
             });
         });

@@ -284,7 +284,7 @@ pub fn next_target<E: From<PowError>>(
 /// assert!(pow::pow_is_valid(&header, &params).is_ok());
 /// ```
 pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
-    let Some(mut search) = NonceSearch::new(header) else {
+    let Some(search) = NonceSearch::new(header) else {
         return false;
     };
     match search.search(header.nonce, max_tries) {
@@ -328,8 +328,8 @@ pub struct NonceSearch {
 /// header.height = 1;
 /// let search = NonceSearch::new(&header).unwrap();
 /// assert_eq!(search.kernel(), Kernel::detect());
-/// let mut portable = search.clone().with_kernel(Kernel::Portable).unwrap();
-/// assert_eq!(portable.search(0, 100_000), search.clone().search(0, 100_000));
+/// let portable = search.clone().with_kernel(Kernel::Portable).unwrap();
+/// assert_eq!(portable.search(0, 100_000), search.search(0, 100_000));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -494,7 +494,7 @@ impl NonceSearch {
     /// # Errors
     ///
     /// `Err(next)` when none of them does.
-    pub fn search(&mut self, start: u64, count: u64) -> Result<u64, u64> {
+    pub fn search(&self, start: u64, count: u64) -> Result<u64, u64> {
         let mut nonce = start;
         let mut left = count;
         #[cfg(target_arch = "x86_64")]
@@ -502,11 +502,7 @@ impl NonceSearch {
             let (midstate, words, head) = (self.midstate, self.words, self.target_head);
             // A kernel's candidate (its first word passes) is hashed again through sha2
             // before it counts.
-            let (block, target) = (self.block, self.target);
-            let mut is_hit = |nonce: u64| {
-                let state = compress_nonce(&midstate, block, nonce);
-                target.is_met_by(&BlockHash::from_bytes(state_bytes(&state)))
-            };
+            let mut is_hit = |nonce: u64| self.meets(&self.compress(nonce));
             let kernel = match self.kernel {
                 Kernel::Avx512 => {
                     let whole = count - count % avx512::LANES;
@@ -686,7 +682,8 @@ mod tests {
         }
     }
 
-    /// The words of a final block, as the kernels take them, with nonce words 6 and 7 cleared.
+    /// The words of a final block, as the kernels take them (they ignore words 6 and 7, the
+    /// nonce's).
     #[cfg(target_arch = "x86_64")]
     fn block_words(block: &[u8; 64]) -> [u32; 16] {
         let mut words = [0u32; 16];
@@ -805,7 +802,7 @@ mod tests {
                 }
             }
             for kernel in [Kernel::Avx512, Kernel::ShaNi, Kernel::Portable] {
-                let Some(mut on_kernel) = search.clone().with_kernel(kernel) else {
+                let Some(on_kernel) = search.clone().with_kernel(kernel) else {
                     continue; // not on this CPU
                 };
                 proptest::prop_assert_eq!(on_kernel.search(start, count), expected, "{:?}", kernel);
