@@ -49,14 +49,18 @@ pub enum CodecError {
 
 /// Encodes a value canonically.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    postcard::to_allocvec(value).expect("in-memory postcard encoding of core types can't fail")
+    encode_tagged(&[], value)
 }
 
-/// Encodes a value canonically after a domain tag.
+/// Encodes a value canonically after a domain tag, into one allocation of the exact size
+/// (measuring first costs a pass over the value; growing a vector would copy it).
 pub(crate) fn encode_tagged<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> Vec<u8> {
-    let mut out = tag.to_vec();
-    out.extend_from_slice(&encode(value));
-    out
+    const INFALLIBLE: &str = "in-memory postcard encoding of core types can't fail";
+    let len = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .expect(INFALLIBLE);
+    let mut out = Vec::with_capacity(tag.len() + len);
+    out.extend_from_slice(tag);
+    postcard::to_extend(value, out).expect(INFALLIBLE)
 }
 
 /// Decodes a value of at most `max` bytes, with nothing left over, that is the canonical
@@ -114,10 +118,36 @@ pub(crate) mod hex_or_bytes {
         E: Display,
     {
         if deserializer.is_human_readable() {
-            let text = String::deserialize(deserializer)?;
-            text.parse().map_err(de::Error::custom)
+            // Parsed where it lies (serde_json lends the text unless it has escapes): the
+            // text of a key or signature is never copied.
+            deserializer.deserialize_str(Text(core::marker::PhantomData))
         } else {
             from_bytes(B::deserialize(deserializer)?).map_err(de::Error::custom)
+        }
+    }
+
+    /// Variable-length bytes, written in one piece (`serialize_bytes`) rather than element by
+    /// element; in this codec both are the length and then the bytes.
+    pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
+
+    impl Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(self.0)
+        }
+    }
+
+    /// Visits a string and parses it with `FromStr`.
+    struct Text<T>(core::marker::PhantomData<T>);
+
+    impl<T: FromStr<Err: Display>> de::Visitor<'_> for Text<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            text.parse().map_err(E::custom)
         }
     }
 }

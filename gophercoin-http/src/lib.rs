@@ -18,6 +18,7 @@
 pub mod config;
 pub mod dto;
 pub mod error;
+mod extract;
 pub mod miner;
 mod openapi;
 pub mod peers;

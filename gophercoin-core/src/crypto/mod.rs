@@ -206,7 +206,7 @@ macro_rules! hex_bytes_impls {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                hex_or_bytes::serialize(self, &*self.0, serializer)
+                hex_or_bytes::serialize(self, &hex_or_bytes::Bytes(&self.0), serializer)
             }
         }
 

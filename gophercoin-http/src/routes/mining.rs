@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{Query, State, rejection::JsonRejection},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
 };
 use gophercoin_core::{Address, BlockOutcome, Target};
@@ -16,6 +16,7 @@ use crate::{
     ORIGIN_HEADER,
     dto::BlockDto,
     error::ApiError,
+    extract::JsonBody,
     peers::normalize_peer_url,
     relay,
     state::{AppState, now},
@@ -56,9 +57,8 @@ pub(super) async fn template(
 pub(super) async fn submit_block(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Json<BlockDto>, JsonRejection>,
+    JsonBody(dto): JsonBody<BlockDto>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(dto) = body?;
     let chain_id = state.node().params().chain_id;
     let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
     let placeable = state.node().check_placeable(&block.header);

@@ -5,7 +5,7 @@ use std::sync::{Arc, atomic::AtomicU64};
 
 use axum::{
     Json,
-    extract::{Query, State, rejection::JsonRejection},
+    extract::{Query, State},
     http::StatusCode,
 };
 use gophercoin_core::{Block, BlockOutcome};
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::{
     dto::{BlockDto, NewTransaction, TransactionDto},
     error::ApiError,
+    extract::JsonBody,
     miner,
     peers::{PAGE_BLOCKS, normalize_peer_url_with},
     relay,
@@ -111,9 +112,8 @@ pub(super) async fn chain(
 /// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
 pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<NewTransaction>, JsonRejection>,
+    JsonBody(body): JsonBody<NewTransaction>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
     let chain_id = state.node().params().chain_id;
     let tx = body.into_signed(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
@@ -144,9 +144,8 @@ pub(super) struct Register {
 /// `POST /nodes/register`: adds peers (validated and normalised, all or none).
 pub(super) async fn register(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<Register>, JsonRejection>,
+    JsonBody(body): JsonBody<Register>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
     let nodes = body
         .nodes
         .filter(|nodes| !nodes.is_empty())

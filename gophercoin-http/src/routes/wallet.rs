@@ -1,14 +1,14 @@
 //! The wallet service: make a key pair, sign a transaction. It handles private keys, so
 //! it listens on loopback by default; the CLI does the same offline.
 
-use axum::{Json, extract::rejection::JsonRejection};
+use axum::Json;
 use gophercoin_core::{
     Address, Amount, Params, RsaSigner, Signer, Transaction, amount, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{dto::GeneratedTransaction, error::ApiError, state::os_random_u64};
+use crate::{dto::GeneratedTransaction, error::ApiError, extract::JsonBody, state::os_random_u64};
 
 /// `GET /wallet/new`: a new RSA-2048 key pair as hex DER (PKCS#8 private, SPKI public).
 pub(super) async fn new_wallet() -> Result<Json<Value>, ApiError> {
@@ -44,9 +44,8 @@ pub(super) struct Generate {
 
 /// `POST /transactions/generate`: signs a transaction with the given private key.
 pub(super) async fn generate(
-    body: Result<Json<Generate>, JsonRejection>,
+    JsonBody(body): JsonBody<Generate>,
 ) -> Result<Json<GeneratedTransaction>, ApiError> {
-    let Json(body) = body?;
     let signer: RsaSigner =
         body.sender_private_key.parse().map_err(|e: gophercoin_core::CryptoError| {
             ApiError::bad_request(e.kind(), format!("private key: {e}"))
