@@ -8,8 +8,8 @@ use axum::{
     extract::{Query, State},
     http::StatusCode,
 };
-use gophercoin_core::{Block, BlockOutcome};
-use serde::Deserialize;
+use gophercoin_core::{Block, BlockOutcome, TxId};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
@@ -113,7 +113,7 @@ pub(super) async fn chain(
 pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<NewTransaction>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let chain_id = state.node().params().chain_id;
     let tx = body.into_signed(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
@@ -124,7 +124,14 @@ pub(super) async fn new_transaction(
         })
         .await?;
     let message = format!("Transaction will be added to Block {next}");
-    Ok((StatusCode::CREATED, Json(json!({ "message": message, "id": id }))))
+    Ok((StatusCode::CREATED, Json(Queued { message, id })))
+}
+
+/// The answer to `POST /transactions/new`: the original's message, and the id.
+#[derive(Debug, Serialize)]
+pub(super) struct Queued {
+    message: String,
+    id: TxId,
 }
 
 /// `GET /transactions/get`: the pending transactions.
