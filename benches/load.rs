@@ -22,7 +22,7 @@ fn env_or(name: &str, default: usize) -> usize {
 async fn run(connections: usize, requests: usize) {
     let dir = std::env::temp_dir().join(format!("gophercoin-load-{}", std::process::id()));
     let key = gophercoin_benches::test_key();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let listener = gophercoin_http::listen(([127, 0, 0, 1], 0).into()).expect("a loopback port");
     let url = format!("http://{}", listener.local_addr().expect("an address"));
     let mut config = NodeConfig::new(listener.local_addr().expect("an address"), &dir);
     config.miner = Some(key.address());

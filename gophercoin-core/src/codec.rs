@@ -136,6 +136,42 @@ pub(crate) mod hex_or_bytes {
         }
     }
 
+    /// Variable-length bytes read in one piece (`deserialize_byte_buf`), the counterpart of
+    /// [`Bytes`]; a format that hands over a sequence instead is read element by element.
+    pub(crate) struct ByteBuf(pub(crate) Vec<u8>);
+
+    impl<'de> Deserialize<'de> for ByteBuf {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_byte_buf(ByteBufVisitor)
+        }
+    }
+
+    struct ByteBufVisitor;
+
+    impl<'de> de::Visitor<'de> for ByteBufVisitor {
+        type Value = ByteBuf;
+
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<ByteBuf, E> {
+            Ok(ByteBuf(bytes.to_vec()))
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<ByteBuf, E> {
+            Ok(ByteBuf(bytes))
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBuf, A::Error> {
+            let mut bytes = Vec::new();
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(ByteBuf(bytes))
+        }
+    }
+
     /// Visits a string and parses it with `FromStr`.
     struct Text<T>(core::marker::PhantomData<T>);
 
@@ -198,5 +234,26 @@ mod tests {
         // 0 as an over-long varint.
         assert_eq!(decode::<u64>(&[0x80, 0x00], 8), Err(CodecError::NonCanonical));
         assert_eq!(decode::<u64>(&[0x00], 8), Ok(0));
+    }
+
+    #[test]
+    fn keys_and_signatures_are_a_length_then_their_bytes() {
+        use crate::{Address, Signature};
+
+        let address = Address::from_der(vec![7; 300]).expect("short enough");
+        let bytes = encode(&address);
+        // 300 as a varint, then the bytes: the same as a sequence of 300 bytes would give.
+        assert_eq!(bytes.get(..2), Some(&[0xac, 0x02][..]));
+        assert_eq!(bytes.len(), 302);
+        assert_eq!(bytes, postcard::to_allocvec(&vec![7u8; 300]).expect("encodes"));
+        assert_eq!(decode::<Address>(&bytes, 4096), Ok(address));
+
+        // A length beyond the input is refused without reading past it.
+        let mut short = encode(&Signature::from_bytes(vec![1; 256]).expect("short enough"));
+        short.truncate(100);
+        assert!(matches!(decode::<Signature>(&short, 4096), Err(CodecError::Malformed(_))));
+        // And one beyond the most a signature may have, by the constructor.
+        let long = postcard::to_allocvec(&vec![1u8; Signature::MAX_LEN + 1]).expect("encodes");
+        assert!(matches!(decode::<Signature>(&long, 4096), Err(CodecError::Malformed(_))));
     }
 }

@@ -10,7 +10,7 @@
 //! use gophercoin_http::{NodeConfig, serve_node};
 //!
 //! let config = NodeConfig::new("127.0.0.1:5000".parse()?, "gophercoin-data");
-//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let listener = gophercoin_http::listen(config.listen)?;
 //! serve_node(config, listener, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
@@ -101,10 +101,70 @@ pub async fn serve_wallet(
     axum::serve(listener.tap_io(no_delay), wallet_router()).with_graceful_shutdown(shutdown).await
 }
 
+/// How many connections may wait to be accepted: a burst of clients past the usual 128
+/// would have its connection attempts dropped, each retried only a second later.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a TCP listener for [`serve_node`] or [`serve_wallet`], with a backlog of
+/// [`LISTEN_BACKLOG`] connections.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = gophercoin_http::listen("127.0.0.1:0".parse().unwrap())?;
+/// assert!(listener.local_addr()?.port() > 0);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// The IO error of creating, binding or listening on the socket.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Sends each answer as soon as it is written: with Nagle's algorithm on, an answer that
 /// follows one not yet acknowledged waits for the client's delayed ACK.
 fn no_delay(stream: &mut tokio::net::TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// More clients than the usual backlog of 128 connect at once to a listener that is
+    /// busy (here: not accepting at all): every handshake completes into the queue, none
+    /// is dropped to be retried a second later.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = super::listen(([127, 0, 0, 1], 0).into()).expect("a loopback port");
+        let addr = listener.local_addr().expect("an address");
+        let attempts: Vec<_> = (0..300)
+            .map(|_| {
+                tokio::spawn(tokio::time::timeout(
+                    Duration::from_millis(500),
+                    tokio::net::TcpStream::connect(addr),
+                ))
+            })
+            .collect();
+        let mut connected = vec![];
+        for attempt in attempts {
+            match attempt.await.expect("the task ran") {
+                Ok(Ok(stream)) => connected.push(stream),
+                Ok(Err(error)) => panic!("connect failed: {error}"),
+                Err(_) => panic!("a connection attempt waited past 500 ms"),
+            }
+        }
+        assert_eq!(connected.len(), 300);
+        drop(listener);
     }
 }

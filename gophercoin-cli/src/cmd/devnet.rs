@@ -29,7 +29,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
     let mut listeners = vec![];
     for i in 0..args.nodes {
         let port = if args.base_port == 0 { 0 } else { args.base_port.saturating_add(i) };
-        listeners.push(super::node::bind(Ipv4Addr::LOCALHOST.into(), port).await?);
+        listeners.push(super::node::bind(Ipv4Addr::LOCALHOST.into(), port)?);
     }
     let urls: Vec<String> = listeners
         .iter()

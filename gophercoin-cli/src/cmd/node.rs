@@ -63,7 +63,7 @@ pub(crate) enum ForkChoiceArg {
 
 /// Runs a node until Ctrl-C.
 pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
-    let listener = bind(args.bind, args.port).await?;
+    let listener = bind(args.bind, args.port)?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let data_dir = args
         .data_dir
@@ -106,8 +106,7 @@ fn parse_compact(text: &str) -> Result<CompactTarget, String> {
 }
 
 /// Binds a listener, with a readable error.
-pub(crate) async fn bind(ip: IpAddr, port: u16) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind((ip, port))
-        .await
+pub(crate) fn bind(ip: IpAddr, port: u16) -> Result<tokio::net::TcpListener, String> {
+    gophercoin_http::listen((ip, port).into())
         .map_err(|e| format!("cannot listen on {ip}:{port}: {e}"))
 }

@@ -111,7 +111,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
             Ok(())
         }
         WalletCommand::Serve { port, bind } => {
-            let listener = super::node::bind(bind, port).await?;
+            let listener = super::node::bind(bind, port)?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("wallet service on http://{address}");
             gophercoin_http::serve_wallet(listener, super::ctrl_c())

@@ -212,7 +212,9 @@ macro_rules! hex_bytes_impls {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                hex_or_bytes::deserialize(deserializer, $name::$ctor)
+                hex_or_bytes::deserialize(deserializer, |bytes: hex_or_bytes::ByteBuf| {
+                    $name::$ctor(bytes.0)
+                })
             }
         }
     };
