@@ -3,8 +3,7 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use gophercoin_core::{
-    Amount, Block, BlockTransaction, Mempool, Node, Params, Signer, Transaction,
-    VerifiedTransaction, block, codec,
+    Block, BlockTransaction, Mempool, Node, Params, Signer, VerifiedTransaction, block, codec,
 };
 
 /// A devnet node where the test key has mined one block, and `n` verified payments from it.
@@ -17,17 +16,9 @@ fn funded(n: u64) -> (Node, Vec<VerifiedTransaction>) {
     let verifier = gophercoin_core::RsaVerifier::new(&params);
     let txs = (0..n)
         .map(|nonce| {
-            Transaction {
-                chain_id: params.chain_id,
-                sender: key.address(),
-                recipient: key.address(),
-                amount: Amount::positive(1).expect("positive"),
-                nonce,
-            }
-            .sign(&key)
-            .expect("signs")
-            .verify(&verifier, &params)
-            .expect("verifies")
+            gophercoin_benches::self_payment(&key, &params, nonce)
+                .verify(&verifier, &params)
+                .expect("verifies")
         })
         .collect();
     (node, txs)
