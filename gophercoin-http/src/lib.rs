@@ -119,6 +119,10 @@ pub const LISTEN_BACKLOG: u32 = 1024;
 /// # Errors
 ///
 /// The IO error of creating, binding or listening on the socket.
+///
+/// # Panics
+///
+/// Outside a Tokio runtime: the listener registers with the runtime's reactor.
 pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
