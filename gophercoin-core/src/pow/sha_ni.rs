@@ -1,7 +1,7 @@
-//! A two-lane SHA-256 compression on the x86 SHA extensions, for the nonce search.
+//! A multi-lane SHA-256 compression on the x86 SHA extensions, for the nonce search.
 //!
-//! Two nonces are compressed at once: the two lanes are independent dependency chains, so
-//! the CPU overlaps their `sha256rnds2` latencies. The intrinsics are safe to call inside
+//! Several nonces are compressed at once ([`LANES`]): the lanes are independent dependency
+//! chains, so the CPU overlaps their `sha256rnds2` latencies. The intrinsics are safe to call inside
 //! functions compiled for the SHA extensions; the one `unsafe` is the call into such a
 //! function, made only after the CPU was seen to have them. `sha2::compress256` stays the
 //! reference (property tests compare every lane against it) and the fallback.
@@ -35,10 +35,16 @@ pub(super) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u
     Some(unsafe { compress2_sha(state, blocks) })
 }
 
-/// Searches `count` nonces from `start`, two at a time, over a final block whose words 6
-/// and 7 are the nonce: the first four rounds (constant words) are computed once, and
-/// `is_hit` is asked about every nonce whose hash's first word is at most `target_head`, in
-/// order, and decides. `None` without the SHA extensions.
+/// How many nonces the search compresses at once: independent dependency chains, so the
+/// CPU overlaps their `sha256rnds2` latencies. Three keep every lane's state and window in
+/// registers.
+pub(super) const LANES: u64 = 3;
+
+/// Searches `count` nonces from `start` (a multiple of [`LANES`]), [`LANES`] at a time,
+/// over a final block whose words 6 and 7 are the nonce. What no nonce changes is computed
+/// once: rounds 0-5 (they read words 0-5) and schedule words 16-19 (they read words 0-4,
+/// 9-12, 14 and 15). `is_hit` is asked about every nonce whose hash's first word is at most
+/// `target_head`, in order, and decides. `None` without the SHA extensions.
 pub(super) fn search(
     state: &[u32; 8],
     words: &[u32; 16],
@@ -63,6 +69,7 @@ fn search_sha(
     target_head: u32,
     is_hit: &mut dyn FnMut(u64) -> bool,
 ) -> Result<u64, u64> {
+    const N: usize = LANES as usize;
     let (abef, cdgh) = to_lanes(state);
     let vector = |i: usize| {
         _mm_set_epi32(
@@ -81,41 +88,54 @@ fn search_sha(
             K[4 * r] as i32,
         )
     });
-    // Rounds 0-3 read only words 0-3, which no nonce changes.
+    // Rounds 0-3, and the first two of rounds 4-7 (words 4 and 5, the low half).
     let (mut pre_abef, mut pre_cdgh) = (abef, cdgh);
     rounds4(&mut pre_abef, &mut pre_cdgh, w0, k[0]);
+    let after5 = _mm_sha256rnds2_epu32(pre_cdgh, pre_abef, _mm_add_epi32(w1_base, k[1]));
+    // Schedule words 16-19: `sha256msg1` takes only word 4 from its second operand.
+    let w4 = schedule(w0, w1_base, w2, w3);
     let with_nonce = |nonce: u64| {
         let w = _mm_insert_epi32(w1_base, (nonce >> 32) as i32, 2);
         _mm_insert_epi32(w, nonce as i32, 3)
     };
     let mut nonce = start;
     let mut left = count;
-    while left >= 2 {
-        let second = nonce.wrapping_add(1);
-        let (mut a_abef, mut a_cdgh, mut b_abef, mut b_cdgh) =
-            (pre_abef, pre_cdgh, pre_abef, pre_cdgh);
-        let mut a_w = [w0, with_nonce(nonce), w2, w3];
-        let mut b_w = [w0, with_nonce(second), w2, w3];
+    while left >= LANES {
+        let mut w: [[__m128i; 4]; N] =
+            std::array::from_fn(|lane| [w4, with_nonce(nonce.wrapping_add(lane as u64)), w2, w3]);
+        // Rounds 6-7 (words 6 and 7, the nonce, in the high half).
+        let mut cdgh_lanes = [after5; N];
+        let mut abef_lanes: [__m128i; N] = std::array::from_fn(|lane| {
+            let wk = _mm_add_epi32(w[lane][1], k[1]);
+            _mm_sha256rnds2_epu32(pre_abef, after5, _mm_shuffle_epi32(wk, 0x0E))
+        });
+        // The window holds words 16-19 in slot 0 already; rounds 8-15 read slots 2 and 3.
         #[allow(clippy::needless_range_loop, reason = "the round also picks schedule words")]
-        for round in 1..16 {
+        for round in 2..16 {
             let i = round % 4;
-            if round >= 4 {
-                a_w[i] = schedule(a_w[i], a_w[(i + 1) % 4], a_w[(i + 2) % 4], a_w[(i + 3) % 4]);
-                b_w[i] = schedule(b_w[i], b_w[(i + 1) % 4], b_w[(i + 2) % 4], b_w[(i + 3) % 4]);
+            for lane in 0..N {
+                let lane_w = &mut w[lane];
+                if round >= 5 {
+                    lane_w[i] = schedule(
+                        lane_w[i],
+                        lane_w[(i + 1) % 4],
+                        lane_w[(i + 2) % 4],
+                        lane_w[(i + 3) % 4],
+                    );
+                }
+                rounds4(&mut abef_lanes[lane], &mut cdgh_lanes[lane], lane_w[i], k[round]);
             }
-            rounds4(&mut a_abef, &mut a_cdgh, a_w[i], k[round]);
-            rounds4(&mut b_abef, &mut b_cdgh, b_w[i], k[round]);
         }
-        let (a_abef, b_abef) = (_mm_add_epi32(a_abef, abef), _mm_add_epi32(b_abef, abef));
-        // Word `a` of the result is the fourth 32-bit element of ABEF.
-        if _mm_extract_epi32(a_abef, 3) as u32 <= target_head && is_hit(nonce) {
-            return Ok(nonce);
+        for (lane, lane_abef) in abef_lanes.iter().enumerate() {
+            // Word `a` of the result is the fourth 32-bit element of ABEF.
+            let head = _mm_extract_epi32(_mm_add_epi32(*lane_abef, abef), 3) as u32;
+            let candidate = nonce.wrapping_add(lane as u64);
+            if head <= target_head && is_hit(candidate) {
+                return Ok(candidate);
+            }
         }
-        if _mm_extract_epi32(b_abef, 3) as u32 <= target_head && is_hit(second) {
-            return Ok(second);
-        }
-        nonce = nonce.wrapping_add(2);
-        left -= 2;
+        nonce = nonce.wrapping_add(LANES);
+        left -= LANES;
     }
     Err(nonce)
 }
