@@ -503,26 +503,30 @@ impl NonceSearch {
             // A kernel's candidate (its first word passes) is hashed again through sha2
             // before it counts.
             let mut is_hit = |nonce: u64| self.meets(&self.compress(nonce));
-            let kernel = match self.kernel {
-                Kernel::Avx512 => {
-                    let whole = count - count % avx512::LANES;
-                    avx512::search(&midstate, &words, start, whole, head, &mut is_hit)
-                        .map(|found| (found, count % avx512::LANES))
-                }
-                Kernel::ShaNi => {
-                    let whole = count - count % sha_ni::LANES;
-                    sha_ni::search(&midstate, &words, start, whole, head, &mut is_hit)
-                        .map(|found| (found, count % sha_ni::LANES))
-                }
+            // Both kernels search a whole number of their lanes; the rest is done below.
+            type LaneSearch = fn(
+                &[u32; 8],
+                &[u32; 16],
+                u64,
+                u64,
+                u32,
+                &mut dyn FnMut(u64) -> bool,
+            ) -> Option<Result<u64, u64>>;
+            let kernel: Option<(u64, LaneSearch)> = match self.kernel {
+                Kernel::Avx512 => Some((avx512::LANES, avx512::search)),
+                Kernel::ShaNi => Some((sha_ni::LANES, sha_ni::search)),
                 Kernel::Portable => None,
             };
-            match kernel {
-                Some((Ok(found), _)) => return Ok(found),
-                Some((Err(next), rest)) => {
-                    nonce = next;
-                    left = rest;
+            if let Some((lanes, lane_search)) = kernel {
+                let whole = count - count % lanes;
+                match lane_search(&midstate, &words, start, whole, head, &mut is_hit) {
+                    Some(Ok(found)) => return Ok(found),
+                    Some(Err(next)) => {
+                        nonce = next;
+                        left = count % lanes;
+                    }
+                    None => {}
                 }
-                None => {}
             }
         }
         for _ in 0..left {
