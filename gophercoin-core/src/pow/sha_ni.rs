@@ -36,9 +36,9 @@ pub(super) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u
 }
 
 /// How many nonces the search compresses at once: independent dependency chains, so the
-/// CPU overlaps their `sha256rnds2` latencies. Three keep every lane's state and window in
-/// registers.
-pub(super) const LANES: u64 = 3;
+/// CPU overlaps their `sha256rnds2` latencies. Two keep every lane's state and schedule
+/// window in the sixteen vector registers; a third spills them and is slower on Zen 3.
+pub(super) const LANES: u64 = 2;
 
 /// Searches `count` nonces from `start` (a multiple of [`LANES`]), [`LANES`] at a time,
 /// over a final block whose words 6 and 7 are the nonce. What no nonce changes is computed
@@ -101,29 +101,30 @@ fn search_sha(
     let mut nonce = start;
     let mut left = count;
     while left >= LANES {
-        let mut w: [[__m128i; 4]; N] =
-            std::array::from_fn(|lane| [w4, with_nonce(nonce.wrapping_add(lane as u64)), w2, w3]);
+        // Each lane's window of the last sixteen schedule words, oldest first: words 4-7
+        // (the nonce in 6 and 7), 8-11, 12-15 and 16-19. It moves by value, never by a
+        // computed index, so it stays in registers instead of going through memory.
+        let mut window: [[__m128i; 4]; N] =
+            std::array::from_fn(|lane| [with_nonce(nonce.wrapping_add(lane as u64)), w2, w3, w4]);
         // Rounds 6-7 (words 6 and 7, the nonce, in the high half).
         let mut cdgh_lanes = [after5; N];
         let mut abef_lanes: [__m128i; N] = std::array::from_fn(|lane| {
-            let wk = _mm_add_epi32(w[lane][1], k[1]);
+            let wk = _mm_add_epi32(window[lane][0], k[1]);
             _mm_sha256rnds2_epu32(pre_abef, after5, _mm_shuffle_epi32(wk, 0x0E))
         });
-        // The window holds words 16-19 in slot 0 already; rounds 8-15 read slots 2 and 3.
-        #[allow(clippy::needless_range_loop, reason = "the round also picks schedule words")]
-        for round in 2..16 {
-            let i = round % 4;
+        // Rounds 8-19 on words already in the window.
+        for (slot, k) in k[2..5].iter().enumerate() {
             for lane in 0..N {
-                let lane_w = &mut w[lane];
-                if round >= 5 {
-                    lane_w[i] = schedule(
-                        lane_w[i],
-                        lane_w[(i + 1) % 4],
-                        lane_w[(i + 2) % 4],
-                        lane_w[(i + 3) % 4],
-                    );
-                }
-                rounds4(&mut abef_lanes[lane], &mut cdgh_lanes[lane], lane_w[i], k[round]);
+                rounds4(&mut abef_lanes[lane], &mut cdgh_lanes[lane], window[lane][slot + 1], *k);
+            }
+        }
+        // Rounds 20-63, each four on four new schedule words.
+        for k in &k[5..] {
+            for lane in 0..N {
+                let [w0, w1, w2, w3] = window[lane];
+                let next = schedule(w0, w1, w2, w3);
+                window[lane] = [w1, w2, w3, next];
+                rounds4(&mut abef_lanes[lane], &mut cdgh_lanes[lane], next, *k);
             }
         }
         for (lane, lane_abef) in abef_lanes.iter().enumerate() {
