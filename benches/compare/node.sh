@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/flask" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q flask pycryptodome requests
 fi
-cargo build -q --release -p gophercoin-cli -p gophercoin-benches --bin gophercoin --bin post_load --bin verify_rate
+cargo build -q --release -p gophercoin-cli -p gophercoin-benches --bin gophercoin --bin http_load --bin verify_rate
 bin=target/release/gophercoin
 work=$(mktemp -d)
 pids=()
@@ -42,7 +42,7 @@ wait_up "http://127.0.0.1:$ours/health"
 wait_up "http://127.0.0.1:$wallet/wallet/new"
 wait_up "http://127.0.0.1:$flask/chain"
 taskset -c 0 "$venv/bin/python" benches/compare/node_vs_flask.py \
-    "http://127.0.0.1:$ours" "http://127.0.0.1:$wallet" "http://127.0.0.1:$flask" "$count" "$address" "$work/miner.key" target/release/post_load target/release/verify_rate \
+    "http://127.0.0.1:$ours" "http://127.0.0.1:$wallet" "http://127.0.0.1:$flask" "$count" "$address" "$work/miner.key" target/release/http_load target/release/verify_rate \
     "$work/bodies.json" "$work/flask_rate"
 
 rounds=${ROUNDS:-5}
@@ -51,7 +51,7 @@ for _ in $(seq 1 "$rounds"); do
     start_ours
     wait_up "http://127.0.0.1:$ours/health"
     before=$(taskset -c 1 target/release/verify_rate "$work/bodies.json")
-    load=$(taskset -c 0 target/release/post_load "http://127.0.0.1:$ours/transactions/new" "$work/bodies.json" 32)
+    load=$(taskset -c 0 target/release/http_load post "http://127.0.0.1:$ours/transactions/new" "$work/bodies.json" 32)
     after=$(taskset -c 1 target/release/verify_rate "$work/bodies.json")
     echo "$load $before $after"
 done | python3 benches/compare/rounds.py "$(cat "$work/flask_rate")"

@@ -8,7 +8,8 @@
 
 use gophercoin_core::{
     Address, Amount, Block, BlockHash, BlockHeader, BlockTransaction, CheckedBlock, CompactTarget,
-    MerkleRoot, Reward, Signature, SignedTransaction, Transaction, TxId, amount,
+    MerkleRoot, Reward, Signature, SignedTransaction, Transaction, TxId, VerifiedTransaction,
+    amount,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,27 @@ pub enum BlockTransactionDto {
     Transfer(TransactionDto),
 }
 
+impl BlockTransactionDto {
+    /// Shows a block's reward.
+    pub fn from_reward(reward: &Reward) -> Self {
+        BlockTransactionDto::Reward {
+            id: Some(reward.id()),
+            sender: reward_sender(),
+            recipient: reward.recipient.clone(),
+            amount: reward.amount,
+        }
+    }
+}
+
+/// `GET /chain`'s answer: a run of main-chain blocks and the main chain's length.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainDto {
+    /// The blocks asked for, by height.
+    pub chain: Vec<BlockDto>,
+    /// How many blocks the main chain has, genesis included.
+    pub length: u64,
+}
+
 /// A block as the API shows and accepts it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,9 +118,18 @@ pub const REWARD_SENDER: &str = "GOPHER COIN";
 impl TransactionDto {
     /// Shows a signed transaction.
     pub fn from_signed(tx: &SignedTransaction) -> Self {
+        TransactionDto::with_id(tx, tx.id())
+    }
+
+    /// Shows a verified transaction, with the id it already holds.
+    pub fn from_verified(tx: &VerifiedTransaction) -> Self {
+        TransactionDto::with_id(tx.signed(), tx.id())
+    }
+
+    fn with_id(tx: &SignedTransaction, id: TxId) -> Self {
         let t = &tx.transaction;
         TransactionDto {
-            id: Some(tx.id()),
+            id: Some(id),
             sender: t.sender.clone(),
             recipient: t.recipient.clone(),
             amount: t.amount,
@@ -210,25 +241,41 @@ impl NewTransaction {
 impl BlockDto {
     /// Shows a block.
     pub fn from_block(block: &Block) -> Self {
-        let header = &block.header;
         let transactions = block
             .transactions
             .iter()
             .map(|entry| match entry {
-                BlockTransaction::Reward(reward) => BlockTransactionDto::Reward {
-                    id: Some(reward.id()),
-                    sender: reward_sender(),
-                    recipient: reward.recipient.clone(),
-                    amount: reward.amount,
-                },
+                BlockTransaction::Reward(reward) => BlockTransactionDto::from_reward(reward),
                 BlockTransaction::Transfer(tx) => {
                     BlockTransactionDto::Transfer(TransactionDto::from_signed(tx))
                 }
             })
             .collect();
+        BlockDto::with_header(&block.header, block.hash(), transactions)
+    }
+
+    /// Shows a checked block, with the hash and transfer ids it already holds.
+    pub fn from_checked(block: &CheckedBlock) -> Self {
+        let reward = block.reward().map(BlockTransactionDto::from_reward);
+        let transfers = block
+            .transfers()
+            .iter()
+            .map(|tx| BlockTransactionDto::Transfer(TransactionDto::from_verified(tx)));
+        BlockDto::with_header(
+            block.header(),
+            block.hash(),
+            reward.into_iter().chain(transfers).collect(),
+        )
+    }
+
+    fn with_header(
+        header: &BlockHeader,
+        hash: BlockHash,
+        transactions: Vec<BlockTransactionDto>,
+    ) -> Self {
         BlockDto {
             index: header.height,
-            hash: Some(header.hash()),
+            hash: Some(hash),
             previous_hash: header.prev,
             merkle_root: header.merkle_root,
             timestamp: header.timestamp,
@@ -238,11 +285,6 @@ impl BlockDto {
             version: header.version,
             transactions,
         }
-    }
-
-    /// Shows a checked block.
-    pub fn from_checked(block: &CheckedBlock) -> Self {
-        BlockDto::from_block(&block.to_block())
     }
 
     /// Turns the wire form into the core's block (which the core then checks).

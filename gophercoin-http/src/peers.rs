@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::{
     config::Limits,
-    dto::{BlockDto, TransactionDto},
+    dto::{BlockDto, ChainDto, TransactionDto},
 };
 
 /// How many blocks one `/chain` page carries at most.
@@ -254,13 +254,6 @@ pub struct PeerClient {
     origin: String,
 }
 
-/// One page of a peer's `/chain`.
-#[derive(serde::Deserialize)]
-struct ChainPage {
-    chain: Vec<BlockDto>,
-    length: u64,
-}
-
 impl PeerClient {
     /// Makes a client with the limits; `origin` is our own URL, sent with relayed blocks
     /// so the receiver can fetch what it lacks from us.
@@ -301,7 +294,7 @@ impl PeerClient {
         let mut next = from;
         loop {
             let url = format!("{peer}/chain?from={next}&limit={PAGE_BLOCKS}");
-            let page: ChainPage = self.get_json(&url).await?;
+            let page: ChainDto = self.get_json(&url).await?;
             let malformed = |reason: String| PeerError::Malformed { url: url.clone(), reason };
             if page.length.saturating_sub(from) > self.max_sync_blocks {
                 return Err(malformed(format!("claims {} blocks", page.length)));

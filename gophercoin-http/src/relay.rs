@@ -60,7 +60,7 @@ impl Effects {
                 }
                 Event::RelayTransaction(id) if with_relays => {
                     if let Some(tx) = node.mempool().get(&id) {
-                        let dto = TransactionDto::from_signed(tx.signed());
+                        let dto = TransactionDto::from_verified(tx);
                         effects.relay.push(Relay::Transaction(Box::new(dto)));
                     }
                 }

@@ -1,5 +1,5 @@
 //! Verifies the signatures of pre-made `POST /transactions/new` bodies (a JSON array in a
-//! file, as `post_load` sends them) on one core and prints the verifications per second:
+//! file, as `http_load post` sends them) on one core and prints the verifications per second:
 //! `benches/compare/node.sh` runs it on the node's core just before and after the load, so
 //! the node's accepted rate is compared with the verify rate of the same core at the same
 //! time.

@@ -67,7 +67,7 @@ pub(super) async fn transaction(
     let Path(id) = id?;
     let id: TxId = id.parse()?;
     if let Some(tx) = state.node().mempool().get(&id) {
-        let dto = TransactionDto::from_signed(tx.signed());
+        let dto = TransactionDto::from_verified(tx);
         return Ok(Json(json!({ "transaction": dto, "status": "pending" })));
     }
     let block_hash = state
@@ -99,8 +99,7 @@ pub(super) async fn transaction(
 /// `GET /mempool`: the pending transactions with their count.
 pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
     let node = state.node();
-    let pending: Vec<_> =
-        node.mempool().iter().map(|tx| TransactionDto::from_signed(tx.signed())).collect();
+    let pending: Vec<_> = node.mempool().iter().map(TransactionDto::from_verified).collect();
     Json(json!({ "count": pending.len(), "transactions": pending }))
 }
 

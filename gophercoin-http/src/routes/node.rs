@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, NewTransaction, TransactionDto},
+    dto::{BlockDto, ChainDto, NewTransaction, TransactionDto},
     error::ApiError,
     extract::JsonBody,
     miner,
@@ -86,7 +86,7 @@ pub(super) struct ChainQuery {
 pub(super) async fn chain(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ChainQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChainDto>, ApiError> {
     let Query(query) = query?;
     let node = state.node();
     let from = query.from.unwrap_or(0);
@@ -106,7 +106,7 @@ pub(super) async fn chain(
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(BlockDto::from_checked)
         .collect();
-    Ok(Json(json!({ "chain": blocks, "length": node.height() + 1 })))
+    Ok(Json(ChainDto { chain: blocks, length: node.height() + 1 }))
 }
 
 /// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
@@ -137,8 +137,7 @@ pub(super) struct Queued {
 /// `GET /transactions/get`: the pending transactions.
 pub(super) async fn pending_transactions(State(state): State<Arc<AppState>>) -> Json<Value> {
     let node = state.node();
-    let pending: Vec<_> =
-        node.mempool().iter().map(|tx| TransactionDto::from_signed(tx.signed())).collect();
+    let pending: Vec<_> = node.mempool().iter().map(TransactionDto::from_verified).collect();
     Json(json!({ "transactions": pending }))
 }
 
