@@ -353,7 +353,12 @@ mod tests {
         let _ =
             node.mine_block(&gophercoin_core::Signer::address(&key), params.genesis_timestamp + 10);
         let block = node.chain().tip().to_block();
-        let json = serde_json::to_string(&BlockDto::from_block(&block)).unwrap();
+        assert_eq!(block.transactions.len(), 2, "the reward and the transfer");
+        // The checked block's view, from the hash and ids it holds, is the recomputed one.
+        let shown = BlockDto::from_block(&block);
+        assert_eq!(BlockDto::from_checked(node.chain().tip()), shown);
+        assert_eq!(shown.hash, Some(block.hash()));
+        let json = serde_json::to_string(&shown).unwrap();
         let back: BlockDto = serde_json::from_str(&json).unwrap();
         assert_eq!(back.into_block(params.chain_id).unwrap(), block);
         let mut extra: serde_json::Value = serde_json::from_str(&json).unwrap();
