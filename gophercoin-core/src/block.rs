@@ -226,6 +226,13 @@ impl CheckedBlock {
         &self.transfers
     }
 
+    /// Returns the ids of the reward and the transfers, in block order, from what the
+    /// checked block holds (only the reward's is hashed).
+    pub fn transaction_ids(&self) -> impl Iterator<Item = TxId> + '_ {
+        let reward = self.reward.iter().map(Reward::id);
+        reward.chain(self.transfers.iter().map(VerifiedTransaction::id))
+    }
+
     /// Rebuilds the plain block.
     pub fn to_block(&self) -> Block {
         let reward = self.reward.iter().cloned().map(BlockTransaction::Reward);

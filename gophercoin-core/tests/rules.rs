@@ -277,6 +277,21 @@ fn reward_goes_to_the_miners_wallet_exactly_once_per_block() {
     );
 }
 
+#[test]
+fn a_checked_blocks_ids_are_its_transactions_ids_in_block_order() {
+    let mut node = Node::devnet();
+    mine(&mut node, alice(), 1);
+    let tx = transfer(alice(), bob(), coins(5), 1);
+    node.handle_transaction(tx.clone()).unwrap();
+    mine(&mut node, carol(), 1);
+    let tip = node.chain().tip();
+    let ids: Vec<_> = tip.transaction_ids().collect();
+    let rebuilt: Vec<_> = tip.to_block().transactions.iter().map(BlockTransaction::id).collect();
+    assert_eq!(ids, rebuilt);
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[1], tx.id());
+}
+
 fn with_reward(node: &Node, edit: impl FnOnce(&mut Block)) -> Block {
     let mut block = template(node, carol());
     edit(&mut block);

@@ -48,9 +48,9 @@ impl Effects {
                     }
                 }
                 Event::BlockDisconnected { hash, height } => {
-                    let tx_ids = node.block(&hash).map_or_else(Vec::new, |block| {
-                        block.to_block().transactions.iter().map(|t| t.id()).collect()
-                    });
+                    let tx_ids = node
+                        .block(&hash)
+                        .map_or_else(Vec::new, |block| block.transaction_ids().collect());
                     effects.store.push(StoreOp::Disconnect { height, tx_ids });
                 }
                 Event::RelayBlock(hash) if with_relays => {
