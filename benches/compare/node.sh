@@ -53,5 +53,6 @@ for _ in $(seq 1 "$rounds"); do
     before=$(taskset -c 1 target/release/verify_rate "$work/bodies.json")
     load=$(taskset -c 0 target/release/http_load post "http://127.0.0.1:$ours/transactions/new" "$work/bodies.json" 32)
     after=$(taskset -c 1 target/release/verify_rate "$work/bodies.json")
-    echo "$load $before $after"
-done | python3 benches/compare/rounds.py "$(cat "$work/flask_rate")"
+    echo "$load $before $after" >> "$work/rounds"
+done
+python3 benches/compare/rounds.py "$(cat "$work/flask_rate")" < "$work/rounds"

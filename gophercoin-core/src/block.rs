@@ -12,7 +12,7 @@ use crate::{
     hash::{BlockHash, MerkleRoot, TxId, sha256},
     params::Params,
     pow::{self, CompactTarget, PowError},
-    transaction::{self, Reward, SignedTransaction, TxError, VerifiedTransaction},
+    transaction::{IdentifiedTransaction, Reward, SignedTransaction, TxError, VerifiedTransaction},
 };
 
 /// A block header: everything the proof of work covers.
@@ -336,29 +336,32 @@ pub fn check_in_isolation_reusing(
     block: Block,
     verifier: &impl Verifier,
     params: &Params,
-    verified: impl Fn(&SignedTransaction) -> Option<VerifiedTransaction>,
+    verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
 ) -> Result<CheckedBlock, BlockError> {
     pow::pow_is_valid(&block.header, params)?;
     count_is_valid(&block, params)?;
-    merkle_root_is_valid(&block)?;
     let hash = block.hash();
     let header = block.header;
-    let mut entries = block.transactions.into_iter();
-    let reward = match entries.next() {
-        Some(BlockTransaction::Reward(reward)) => reward,
+    // Each entry's id is computed once, for the merkle root, the look-up and the signature.
+    let entries: Vec<Identified> = block.transactions.into_iter().map(Identified::new).collect();
+    merkle_root_is_valid(&header, entries.iter().map(Identified::id))?;
+    let mut entries = entries.into_iter();
+    let (reward, reward_id) = match entries.next() {
+        Some(Identified::Reward(reward, id)) => (reward, id),
         _ => return Err(BlockError::MissingReward),
     };
     reward_is_valid(&reward, header.height, verifier, params)?;
-    let mut seen = BTreeSet::from([reward.id()]);
+    let mut seen = BTreeSet::from([reward_id]);
     let mut transfers = Vec::with_capacity(entries.len());
     for (index, entry) in entries.enumerate().map(|(i, e)| (i + 1, e)) {
         let tx = match entry {
-            BlockTransaction::Transfer(tx) => tx,
-            BlockTransaction::Reward(_) => return Err(BlockError::ExtraReward { index }),
+            Identified::Transfer(tx) => tx,
+            Identified::Reward(..) => return Err(BlockError::ExtraReward { index }),
         };
-        let tx = match verified(&tx).filter(|known| known.signed() == &tx) {
+        let tx = match verified(&tx).filter(|known| known.signed() == tx.signed()) {
             Some(known) => known,
-            None => transaction::check_in_isolation(tx, verifier, params)
+            None => tx
+                .check_in_isolation(verifier, params)
                 .map_err(|source| BlockError::Transaction { index, source })?,
         };
         if !seen.insert(tx.id()) {
@@ -367,6 +370,31 @@ pub fn check_in_isolation_reusing(
         transfers.push(tx);
     }
     Ok(CheckedBlock { header, hash, reward: Some(reward), transfers })
+}
+
+/// A block entry with its id computed.
+enum Identified {
+    Reward(Reward, TxId),
+    Transfer(IdentifiedTransaction),
+}
+
+impl Identified {
+    fn new(entry: BlockTransaction) -> Self {
+        match entry {
+            BlockTransaction::Reward(reward) => {
+                let id = reward.id();
+                Identified::Reward(reward, id)
+            }
+            BlockTransaction::Transfer(tx) => Identified::Transfer(tx.identify()),
+        }
+    }
+
+    fn id(&self) -> TxId {
+        match self {
+            Identified::Reward(_, id) => *id,
+            Identified::Transfer(tx) => tx.id(),
+        }
+    }
 }
 
 /// Checks that the block has between one and [`Params::max_block_txs`] transactions.
@@ -385,15 +413,18 @@ pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> 
     Ok(())
 }
 
-/// Checks that the header's merkle root is the transactions'.
+/// Checks that the header's merkle root is that of the block's transaction ids, in order.
 ///
 /// # Errors
 ///
 /// [`BlockError::BadMerkleRoot`].
-pub fn merkle_root_is_valid(block: &Block) -> Result<(), BlockError> {
-    let expected = block.compute_merkle_root();
-    if block.header.merkle_root != expected {
-        return Err(BlockError::BadMerkleRoot { expected, actual: block.header.merkle_root });
+pub fn merkle_root_is_valid(
+    header: &BlockHeader,
+    ids: impl IntoIterator<Item = TxId>,
+) -> Result<(), BlockError> {
+    let expected = merkle_root(ids);
+    if header.merkle_root != expected {
+        return Err(BlockError::BadMerkleRoot { expected, actual: header.merkle_root });
     }
     Ok(())
 }

@@ -72,7 +72,9 @@ pub use crate::{
     node::{BlockOutcome, ChainOutcome, Event, Node},
     params::Params,
     pow::{CompactTarget, PowError, Target, Work},
-    transaction::{Reward, SignedTransaction, Transaction, TxError, VerifiedTransaction},
+    transaction::{
+        IdentifiedTransaction, Reward, SignedTransaction, Transaction, TxError, VerifiedTransaction,
+    },
 };
 
 /// The README's code examples, compiled as doctests so they stay true.

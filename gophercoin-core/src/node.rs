@@ -14,7 +14,7 @@ use crate::{
     mempool::{Mempool, MempoolError},
     params::Params,
     pow,
-    transaction::{self, Reward, SignedTransaction, VerifiedTransaction},
+    transaction::{Reward, SignedTransaction, VerifiedTransaction},
 };
 
 /// What a candidate chain can be made of: plain or checked blocks.
@@ -210,12 +210,13 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`TxError`](crate::TxError), [`LedgerError::Overdraft`] (counting what the sender's
     /// pending transactions already spend) or [`MempoolError::Full`].
     pub fn handle_transaction(&mut self, tx: SignedTransaction) -> Result<TxId, Error> {
+        let tx = tx.identify();
         self.check_not_known(&tx.id())?;
-        let tx = transaction::check_in_isolation(tx, &self.verifier, &self.params)?;
+        let tx = tx.check_in_isolation(&self.verifier, &self.params)?;
         self.handle_verified_transaction(tx)
     }
 
-    /// Adds a transaction verified beforehand (with [`transaction::check_in_isolation`], for
+    /// Adds a transaction verified beforehand (with [`crate::transaction::check_in_isolation`], for
     /// instance outside a lock around the node) to the mempool, after the checks against
     /// the chain and the pending transactions.
     ///

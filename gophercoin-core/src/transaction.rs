@@ -68,11 +68,45 @@ pub struct SignedTransaction {
 
 /// A signed transaction whose shape, amount, keys and signature have been checked.
 ///
-/// Only [`check_in_isolation`] makes one, so holding one is proof of those checks.
+/// Only [`check_in_isolation`] (or [`IdentifiedTransaction::check_in_isolation`]) makes
+/// one, so holding one is proof of those checks.
 /// Balance and replay depend on the chain and are checked by the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedTransaction {
     signed: SignedTransaction,
+    id: TxId,
+}
+
+/// A signed transaction with its signing bytes encoded and its id computed, once, for the
+/// steps that need them: the look-up by id that goes before any signature work (is it
+/// already pending or included?), and the signature check, which verifies against the
+/// same SHA-256 (the id) instead of hashing the bytes again.
+///
+/// # Examples
+///
+/// ```
+/// use gophercoin_core::{Amount, Params, RsaSigner, RsaVerifier, Signer, Transaction};
+///
+/// let params = Params::devnet();
+/// let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
+/// let bob: RsaSigner = include_str!("../tests/data/bob.pkcs8.hex").trim().parse()?;
+/// let tx = Transaction {
+///     chain_id: params.chain_id,
+///     sender: alice.address(),
+///     recipient: bob.address(),
+///     amount: Amount::positive(5)?,
+///     nonce: 1,
+/// };
+/// let identified = tx.sign(&alice)?.identify();
+/// assert_eq!(identified.id(), identified.signed().id());
+/// let verified = identified.check_in_isolation(&RsaVerifier::new(&params), &params)?;
+/// assert_eq!(verified.id(), verified.transaction().id());
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentifiedTransaction {
+    signed: SignedTransaction,
+    signing_bytes: Vec<u8>,
     id: TxId,
 }
 
@@ -165,6 +199,53 @@ impl SignedTransaction {
     pub fn id(&self) -> TxId {
         self.transaction.id()
     }
+
+    /// Encodes the signing bytes and computes the id, once, for the checks that follow.
+    pub fn identify(self) -> IdentifiedTransaction {
+        let signing_bytes = self.transaction.signing_bytes();
+        let id = TxId::from_bytes(sha256(&[&signing_bytes]));
+        IdentifiedTransaction { signed: self, signing_bytes, id }
+    }
+}
+
+impl IdentifiedTransaction {
+    /// Returns the transaction id.
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// Returns the signed transaction.
+    pub fn signed(&self) -> &SignedTransaction {
+        &self.signed
+    }
+
+    /// Checks the transaction on its own, as [`check_in_isolation`], reusing its signing
+    /// bytes and id.
+    ///
+    /// # Errors
+    ///
+    /// The first [`TxError`] found.
+    pub fn check_in_isolation(
+        self,
+        verifier: &impl Verifier,
+        params: &Params,
+    ) -> Result<VerifiedTransaction, TxError> {
+        let IdentifiedTransaction { signed, signing_bytes, id } = self;
+        let tx = &signed.transaction;
+        chain_id_is_valid(tx, params)?;
+        amount_is_valid(tx)?;
+        size_is_valid(&signing_bytes, &signed.signature, params)?;
+        verifier.check_address(&tx.recipient).map_err(TxError::BadRecipient)?;
+        // Verifying reads the sender's key, and reports an unacceptable key as such, so the
+        // sender's key is not parsed twice. The id is the SHA-256 of the signing bytes.
+        verifier
+            .verify_with_sha256(&tx.sender, &signing_bytes, id.as_bytes(), &signed.signature)
+            .map_err(|e| match e {
+            CryptoError::BadSignature => TxError::BadSignature(e),
+            key_error => TxError::BadSender(key_error),
+        })?;
+        Ok(VerifiedTransaction { signed, id })
+    }
 }
 
 impl VerifiedTransaction {
@@ -214,20 +295,7 @@ pub fn check_in_isolation(
     verifier: &impl Verifier,
     params: &Params,
 ) -> Result<VerifiedTransaction, TxError> {
-    let tx = &signed.transaction;
-    chain_id_is_valid(tx, params)?;
-    amount_is_valid(tx)?;
-    let signing_bytes = tx.signing_bytes();
-    size_is_valid(&signing_bytes, &signed.signature, params)?;
-    verifier.check_address(&tx.recipient).map_err(TxError::BadRecipient)?;
-    // Verifying reads the sender's key, and reports an unacceptable key as such, so the
-    // sender's key is not parsed twice.
-    verifier.verify(&tx.sender, &signing_bytes, &signed.signature).map_err(|e| match e {
-        CryptoError::BadSignature => TxError::BadSignature(e),
-        key_error => TxError::BadSender(key_error),
-    })?;
-    let id = TxId::from_bytes(sha256(&[&signing_bytes]));
-    Ok(VerifiedTransaction { signed, id })
+    signed.identify().check_in_isolation(verifier, params)
 }
 
 /// Checks that the transaction is for this network.

@@ -8,9 +8,9 @@ use std::{
 };
 
 use gophercoin_core::{
-    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice, Node, Params,
-    RsaSigner, RsaVerifier, SignedTransaction, Signer, VerifiedTransaction, block,
-    crypto::rsa::DEFAULT_KEY_BITS, transaction,
+    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice,
+    IdentifiedTransaction, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
+    VerifiedTransaction, block, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
 
@@ -186,9 +186,9 @@ impl AppState {
         &self,
         tx: SignedTransaction,
     ) -> Result<VerifiedTransaction, ApiError> {
+        let tx = tx.identify();
         self.node().check_not_known(&tx.id())?;
-        Ok(transaction::check_in_isolation(tx, &self.verifier, &self.params)
-            .map_err(CoreError::from)?)
+        Ok(tx.check_in_isolation(&self.verifier, &self.params).map_err(CoreError::from)?)
     }
 
     /// Checks blocks on their own outside the node's lock, on every core, reusing what the
@@ -338,7 +338,7 @@ pub fn check_blocks_in_parallel(
     known: &[VerifiedTransaction],
 ) -> Result<Vec<CheckedBlock>, CoreError> {
     let known: std::collections::BTreeMap<_, _> = known.iter().map(|k| (k.id(), k)).collect();
-    let lookup = |tx: &SignedTransaction| known.get(&tx.id()).map(|k| (*k).clone());
+    let lookup = |tx: &IdentifiedTransaction| known.get(&tx.id()).map(|k| (*k).clone());
     let check = |block: Block| {
         block::check_in_isolation_reusing(block, verifier, params, lookup).map_err(CoreError::from)
     };

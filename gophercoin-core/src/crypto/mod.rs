@@ -51,6 +51,27 @@ pub trait Verifier {
         msg: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError>;
+
+    /// As [`Verifier::verify`], also given `digest`, the SHA-256 of `msg`, which the caller
+    /// has at hand (a transaction's id is the SHA-256 of its signing bytes): a scheme that
+    /// signs the SHA-256 of the message, as the shipped RSA one does, checks the signature
+    /// against `digest` instead of hashing `msg` again. By default the digest is ignored.
+    ///
+    /// `digest` must be the SHA-256 of `msg`; the core only ever passes one it computed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`].
+    fn verify_with_sha256(
+        &self,
+        address: &Address,
+        msg: &[u8],
+        digest: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let _ = digest;
+        self.verify(address, msg, signature)
+    }
 }
 
 /// What is wrong with a key, an address or a signature.

@@ -15,13 +15,13 @@ use rsa::{
     pkcs1::DecodeRsaPrivateKey,
     pkcs1v15::{SigningKey, VerifyingKey},
     pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey},
-    signature::{SignatureEncoding, Signer as _, Verifier as _},
+    signature::{SignatureEncoding, Signer as _, hazmat::PrehashVerifier as _},
     traits::PublicKeyParts,
 };
 use sha2::Sha256;
 
 use super::{Address, CryptoError, Signature, Signer, Verifier, decode_hex};
-use crate::params::Params;
+use crate::{hash::sha256, params::Params};
 
 /// The key size [`RsaSigner::generate`] is usually called with.
 pub const DEFAULT_KEY_BITS: usize = 2048;
@@ -234,10 +234,21 @@ impl Verifier for RsaVerifier {
         msg: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
+        self.verify_with_sha256(address, msg, &sha256(&[msg]), signature)
+    }
+
+    /// Checks the signature against `digest`; `msg` is not read again.
+    fn verify_with_sha256(
+        &self,
+        address: &Address,
+        _msg: &[u8],
+        digest: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
         let key = self.parse(address)?;
         let signature = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
             .map_err(|_| CryptoError::BadSignature)?;
-        key.verify(msg, &signature).map_err(|_| CryptoError::BadSignature)
+        key.verify_prehash(digest, &signature).map_err(|_| CryptoError::BadSignature)
     }
 }
 
