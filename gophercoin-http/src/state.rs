@@ -236,22 +236,25 @@ impl AppState {
             let mut node = self.node();
             let result = call(&mut node, now());
             let effects = Effects::drain(&mut node, !self.peers.is_empty());
-            let (done, written) = oneshot::channel();
-            if !effects.store.is_empty() {
+            let written = if effects.store.is_empty() {
+                None
+            } else {
+                let (done, written) = oneshot::channel();
                 self.persist
                     .as_ref()
                     .ok_or_else(|| ApiError::unavailable("the node is shutting down"))?
                     .send((effects.store.clone(), done))
                     .map_err(|_| ApiError::internal("the store writer has stopped"))?;
-            } else {
-                let _ = done.send(Ok(()));
-            }
+                Some(written)
+            };
             (result, effects, written)
         };
-        match written.await {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(ApiError::internal(message)),
-            Err(_) => return Err(ApiError::internal("the store writer has stopped")),
+        if let Some(written) = written {
+            match written.await {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(ApiError::internal(message)),
+                Err(_) => return Err(ApiError::internal("the store writer has stopped")),
+            }
         }
         relay::broadcast(self, effects.relay);
         Ok(result?)

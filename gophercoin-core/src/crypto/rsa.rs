@@ -293,6 +293,34 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_is_checked_against_the_digest_given() {
+        let verifier = RsaVerifier::default();
+        let signer = alice();
+        let signature = signer.sign(b"message").unwrap();
+        let address = signer.address();
+        let digest = sha256(&[b"message"]);
+        assert_eq!(verifier.verify_with_sha256(&address, b"message", &digest, &signature), Ok(()));
+        // The digest is what is checked: another message's digest fails, whatever `msg` is.
+        let other = sha256(&[b"other"]);
+        assert_eq!(
+            verifier.verify_with_sha256(&address, b"message", &other, &signature),
+            Err(CryptoError::BadSignature)
+        );
+        let mut flipped = digest;
+        flipped[31] ^= 1;
+        assert_eq!(
+            verifier.verify_with_sha256(&address, b"message", &flipped, &signature),
+            Err(CryptoError::BadSignature)
+        );
+        let small: Address =
+            include_str!("../../tests/data/small1024.spki.hex").trim().parse().unwrap();
+        assert!(matches!(
+            verifier.verify_with_sha256(&small, b"message", &digest, &signature),
+            Err(CryptoError::KeyTooSmall { .. })
+        ));
+    }
+
+    #[test]
     fn the_key_cache_is_bounded() {
         let verifier = RsaVerifier::default();
         let key = alice().address();

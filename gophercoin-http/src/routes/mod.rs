@@ -55,12 +55,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/portal/{file}", get(crate::portal::asset))
         .merge(writes)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        // One layer call, so each request passes one boxed wrapper for all of these.
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight)),
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
+                .layer(DefaultBodyLimit::max(limits.max_body_bytes)),
         )
         .with_state(state)
 }
@@ -74,12 +75,12 @@ pub fn wallet_router() -> Router {
         .route("/wallet/new", get(wallet::new_wallet))
         .route("/transactions/generate", post(wallet::generate))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(WALLET_MAX_IN_FLIGHT)),
+                .layer(GlobalConcurrencyLimitLayer::new(WALLET_MAX_IN_FLIGHT))
+                .layer(DefaultBodyLimit::max(64 * 1024)),
         )
 }
 

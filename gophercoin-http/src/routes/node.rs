@@ -114,8 +114,9 @@ pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<NewTransaction>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    let chain_id = state.node().params().chain_id;
-    let tx = body.into_signed(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
+    let tx = body
+        .into_signed(state.params.chain_id)
+        .map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
     let (id, next) = state
         .apply(|node, _| {
