@@ -216,9 +216,10 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         self.handle_verified_transaction(tx)
     }
 
-    /// Adds a transaction verified beforehand (with [`crate::transaction::check_in_isolation`], for
-    /// instance outside a lock around the node) to the mempool, after the checks against
-    /// the chain and the pending transactions.
+    /// Adds a transaction verified beforehand (with
+    /// [`crate::transaction::check_in_isolation`], for instance outside a lock around the
+    /// node) to the mempool, after the checks against the chain and the pending
+    /// transactions.
     ///
     /// # Errors
     ///

@@ -82,6 +82,9 @@ pub struct VerifiedTransaction {
 /// already pending or included?), and the signature check, which verifies against the
 /// same SHA-256 (the id) instead of hashing the bytes again.
 ///
+/// Only [`SignedTransaction::identify`] makes one, so its id is always the SHA-256 of its
+/// signing bytes.
+///
 /// # Examples
 ///
 /// ```
@@ -238,9 +241,13 @@ impl IdentifiedTransaction {
         verifier.check_address(&tx.recipient).map_err(TxError::BadRecipient)?;
         // Verifying reads the sender's key, and reports an unacceptable key as such, so the
         // sender's key is not parsed twice. The id is the SHA-256 of the signing bytes.
-        verifier
-            .verify_with_sha256(&tx.sender, &signing_bytes, id.as_bytes(), &signed.signature)
-            .map_err(|e| match e {
+        let verdict = verifier.verify_with_sha256(
+            &tx.sender,
+            &signing_bytes,
+            id.as_bytes(),
+            &signed.signature,
+        );
+        verdict.map_err(|e| match e {
             CryptoError::BadSignature => TxError::BadSignature(e),
             key_error => TxError::BadSender(key_error),
         })?;
