@@ -3,7 +3,11 @@
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex, MutexGuard, mpsc},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -358,8 +362,8 @@ pub fn check_blocks_in_parallel(
     // Batches small enough to even out the threads' finishing times, large enough that
     // taking one is rare next to checking it.
     let batch = (count / (threads * 16)).clamp(1, 64);
-    let queue = std::sync::Mutex::new(blocks.into_iter().enumerate());
-    let first_failure = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let queue = Mutex::new(blocks.into_iter().enumerate());
+    let first_failure = AtomicUsize::new(usize::MAX);
     let work = || {
         let mut done = vec![];
         loop {
@@ -368,13 +372,13 @@ pub fn check_blocks_in_parallel(
                 queue.by_ref().take(batch).collect()
             };
             let Some(&(first, _)) = taken.first() else { break };
-            if first > first_failure.load(std::sync::atomic::Ordering::Relaxed) {
+            if first > first_failure.load(Ordering::Relaxed) {
                 break;
             }
             for (index, block) in taken {
                 let result = check(block);
                 if result.is_err() {
-                    first_failure.fetch_min(index, std::sync::atomic::Ordering::Relaxed);
+                    first_failure.fetch_min(index, Ordering::Relaxed);
                 }
                 done.push((index, result));
             }
