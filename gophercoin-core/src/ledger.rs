@@ -67,6 +67,12 @@ impl Ledger {
         self.balances.get(address).copied().unwrap_or_default()
     }
 
+    /// Returns the ledger's own copy of a wallet's address, if the wallet has a balance:
+    /// holding it rather than an equal copy keeps one allocation of the key per wallet.
+    pub fn known_address(&self, address: &Address) -> Option<&Address> {
+        self.balances.get_key_value(address).map(|(known, _)| known)
+    }
+
     /// Returns `true` if the transaction is in a connected block.
     pub fn is_included(&self, id: &TxId) -> bool {
         self.included.contains(id)

@@ -5,8 +5,12 @@
 //! spend. Incoming pending payments are not counted, so any subset of the mempool, in
 //! any order, is valid against the ledger it was checked on: a block template can take
 //! the oldest transactions without re-checking.
+//!
+//! Pending transactions hold one copy of each address: the ledger's, for a wallet with a
+//! balance, or else the mempool's own. A wallet's key is a few hundred bytes, and many
+//! transactions name the same few wallets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     amount::Amount,
@@ -22,6 +26,8 @@ pub struct Mempool {
     by_arrival: BTreeMap<u64, VerifiedTransaction>,
     arrival: BTreeMap<TxId, u64>,
     spending: BTreeMap<Address, Amount>,
+    /// The addresses of pending transactions that the ledger doesn't hold.
+    addresses: BTreeSet<Address>,
     next_arrival: u64,
     max_txs: usize,
 }
@@ -62,7 +68,7 @@ impl Mempool {
     /// [`LedgerError::Replay`] / [`LedgerError::Overdraft`].
     pub fn insert(
         &mut self,
-        tx: VerifiedTransaction,
+        mut tx: VerifiedTransaction,
         ledger: &Ledger,
     ) -> Result<TxId, MempoolError> {
         let id = tx.id();
@@ -76,7 +82,18 @@ impl Mempool {
             return Err(MempoolError::Full { max: self.max_txs });
         }
         let spending = pending.checked_add(tx.transaction().amount).ok_or(LedgerError::Overflow)?;
-        self.spending.insert(sender.clone(), spending);
+        let addresses = &mut self.addresses;
+        tx.share_addresses(|address| match ledger.known_address(address) {
+            Some(known) => known.clone(),
+            None => {
+                if let Some(held) = addresses.get(address) {
+                    return held.clone();
+                }
+                addresses.insert(address.clone());
+                address.clone()
+            }
+        });
+        self.spending.insert(tx.transaction().sender.clone(), spending);
         self.arrival.insert(id, self.next_arrival);
         self.by_arrival.insert(self.next_arrival, tx);
         self.next_arrival += 1;
@@ -91,6 +108,7 @@ impl Mempool {
         let old = std::mem::take(&mut self.by_arrival);
         self.arrival.clear();
         self.spending.clear();
+        self.addresses.clear();
         self.next_arrival = 0;
         let mut dropped = vec![];
         for tx in returned.into_iter().chain(old.into_values()) {

@@ -275,6 +275,18 @@ impl VerifiedTransaction {
     pub fn into_signed(self) -> SignedTransaction {
         self.signed
     }
+
+    /// Replaces the sender and the recipient by the equal addresses `shared` gives (one
+    /// copy of a wallet's key for all the transactions that hold it). The bytes, and so
+    /// the id and the signature's validity, are unchanged.
+    pub(crate) fn share_addresses(&mut self, mut shared: impl FnMut(&Address) -> Address) {
+        let tx = &mut self.signed.transaction;
+        for address in [&mut tx.sender, &mut tx.recipient] {
+            let equal = shared(address);
+            debug_assert!(equal == *address, "an address was swapped for a different one");
+            *address = equal;
+        }
+    }
 }
 
 impl Reward {

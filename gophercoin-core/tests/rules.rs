@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use gophercoin_core::{
-    Amount, Block, BlockError, BlockTransaction, ChainError, CompactTarget, CryptoError, Error,
-    LedgerError, MempoolError, Node, PowError, Reward, RsaSigner, Signature, SignedTransaction,
-    Signer, Transaction, TxError, Verifier,
+    Address, Amount, Block, BlockError, BlockTransaction, ChainError, CompactTarget, CryptoError,
+    Error, LedgerError, MempoolError, Node, PowError, Reward, RsaSigner, Signature,
+    SignedTransaction, Signer, Transaction, TxError, Verifier,
 };
 
 /// A node where alice has mined 3 blocks (60 coins).
@@ -211,6 +211,28 @@ fn block_whose_transfers_together_overdraw_is_rejected() {
         source: LedgerError::Overdraft { available: coins(20), required: coins(40) },
     };
     rejects(&mut node, expected, |n| submit_block(n, block));
+}
+
+#[test]
+fn pending_transactions_hold_one_copy_of_each_address() {
+    let mut node = funded();
+    // Decoded from the network, each transaction carries its own copies of the keys.
+    let copy = |address: &Address| Address::from_der(address.as_der().to_vec()).unwrap();
+    for nonce in 1..=3 {
+        let mut tx = transfer(alice(), bob(), units(1), nonce);
+        tx.transaction.sender = copy(&tx.transaction.sender);
+        tx.transaction.recipient = copy(&tx.transaction.recipient);
+        node.handle_transaction(tx).unwrap();
+    }
+    let ledgers = node.ledger().known_address(&alice().address()).unwrap().as_der().as_ptr();
+    assert_eq!(node.ledger().known_address(&bob().address()), None);
+    let pending: Vec<_> = node.mempool().iter().map(|tx| tx.transaction()).collect();
+    assert_eq!(pending.len(), 3);
+    for tx in &pending {
+        assert_eq!((&tx.sender, &tx.recipient), (&alice().address(), &bob().address()));
+        assert_eq!(tx.sender.as_der().as_ptr(), ledgers, "the sender is the ledger's copy");
+        assert_eq!(tx.recipient.as_der().as_ptr(), pending[0].recipient.as_der().as_ptr());
+    }
 }
 
 // --- replay ----------------------------------------------------------------------------
