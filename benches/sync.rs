@@ -6,7 +6,9 @@
 
 use std::time::Instant;
 
-use gophercoin_core::{Block, Node, Params, RsaVerifier, Signer, VerifiedTransaction, Verifier};
+use gophercoin_core::{
+    Block, IdentifiedTransaction, Node, Params, RsaVerifier, Signer, VerifiedTransaction, Verifier,
+};
 
 fn main() {
     let blocks: u64 = std::env::var("BLOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
@@ -110,8 +112,9 @@ fn main() {
         let mut node = Node::devnet();
         let started = Instant::now();
         let unknown = node.unknown_blocks(chain.clone()).expect("links up");
+        let pending = |tx: &IdentifiedTransaction| node.mempool().get(&tx.id()).cloned();
         let checked =
-            gophercoin_http::state::check_blocks_in_parallel(unknown, &verifier, &params, &[])
+            gophercoin_http::state::check_blocks_in_parallel(unknown, &verifier, &params, pending)
                 .expect("valid");
         let _ = node.handle_checked_chain(checked, now).expect("adopted");
         let parallel = transfers.len() as f64 / started.elapsed().as_secs_f64();

@@ -488,20 +488,6 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         })?)
     }
 
-    /// Returns the mempool's verified form of each of a block's transfers, where it has one,
-    /// so that the block can be checked elsewhere without checking those signatures again
-    /// (see [`block::check_in_isolation_reusing`]).
-    pub fn verified_transfers(&self, block: &Block) -> Vec<VerifiedTransaction> {
-        block
-            .transactions
-            .iter()
-            .filter_map(|entry| match entry {
-                BlockTransaction::Transfer(tx) => self.mempool.get(&tx.id()).cloned(),
-                BlockTransaction::Reward(_) => None,
-            })
-            .collect()
-    }
-
     /// Fails early, before any signature check, for a block we have or can't place.
     ///
     /// # Errors

@@ -14,7 +14,7 @@ use std::{
 use gophercoin_core::{
     Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice,
     IdentifiedTransaction, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
-    VerifiedTransaction, block, crypto::rsa::DEFAULT_KEY_BITS,
+    VerifiedTransaction, Verifier, block, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
 
@@ -205,22 +205,16 @@ impl AppState {
         self: &Arc<Self>,
         blocks: Vec<Block>,
     ) -> Result<Vec<CheckedBlock>, ApiError> {
-        let known: Vec<VerifiedTransaction> = {
-            let node = self.node();
-            blocks.iter().flat_map(|b| node.verified_transfers(b)).collect()
-        };
         let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks, &known))
+        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
     }
 
-    fn check_blocks_on_threads(
-        &self,
-        blocks: Vec<Block>,
-        known: &[VerifiedTransaction],
-    ) -> Result<Vec<CheckedBlock>, ApiError> {
-        Ok(check_blocks_in_parallel(blocks, &self.verifier, &self.params, known)?)
+    fn check_blocks_on_threads(&self, blocks: Vec<Block>) -> Result<Vec<CheckedBlock>, ApiError> {
+        // A look-up by the id the check computes anyway, the lock held for just that.
+        let pending = |tx: &IdentifiedTransaction| self.node().mempool().get(&tx.id()).cloned();
+        Ok(check_blocks_in_parallel(blocks, &self.verifier, &self.params, pending)?)
     }
 
     /// Runs one core call under the lock, then persists what it connected (before
@@ -332,8 +326,8 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// Checks blocks on their own on every core ([`block::check_in_isolation_reusing`]), each
-/// transfer found in `known` (identical, signature included) reused rather than verified
-/// again; the first failure in the blocks' order is the answer.
+/// transfer for which `known` gives a verified form (identical, signature included) reused
+/// rather than verified again; the first failure in the blocks' order is the answer.
 ///
 /// The threads take the blocks a few at a time from one queue, so a core that runs slower
 /// (a busy neighbour on a VM, a block with more transfers) takes fewer, and none sits idle
@@ -345,14 +339,12 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 /// The first invalid block's error.
 pub fn check_blocks_in_parallel(
     blocks: Vec<Block>,
-    verifier: &RsaVerifier,
+    verifier: &(impl Verifier + Sync),
     params: &Params,
-    known: &[VerifiedTransaction],
+    known: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction> + Sync,
 ) -> Result<Vec<CheckedBlock>, CoreError> {
-    let known: std::collections::BTreeMap<_, _> = known.iter().map(|k| (k.id(), k)).collect();
-    let lookup = |tx: &IdentifiedTransaction| known.get(&tx.id()).map(|k| (*k).clone());
     let check = |block: Block| {
-        block::check_in_isolation_reusing(block, verifier, params, lookup).map_err(CoreError::from)
+        block::check_in_isolation_reusing(block, verifier, params, &known).map_err(CoreError::from)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if blocks.len() < 2 || threads == 1 {
@@ -401,7 +393,7 @@ pub fn check_blocks_in_parallel(
 
 #[cfg(test)]
 mod tests {
-    use gophercoin_core::{Amount, Transaction};
+    use gophercoin_core::{Amount, BlockTransaction, CryptoError, Signature, Transaction};
 
     use super::*;
 
@@ -434,6 +426,65 @@ mod tests {
         (blocks, params)
     }
 
+    /// Counts the signatures it checks.
+    struct Counting(RsaVerifier, std::sync::atomic::AtomicUsize);
+
+    impl Verifier for Counting {
+        fn check_address(&self, address: &Address) -> Result<(), CryptoError> {
+            self.0.check_address(address)
+        }
+
+        fn verify(
+            &self,
+            address: &Address,
+            msg: &[u8],
+            sig: &Signature,
+        ) -> Result<(), CryptoError> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.verify(address, msg, sig)
+        }
+
+        fn verify_with_sha256(
+            &self,
+            address: &Address,
+            msg: &[u8],
+            digest: &[u8; 32],
+            sig: &Signature,
+        ) -> Result<(), CryptoError> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.verify_with_sha256(address, msg, digest, sig)
+        }
+    }
+
+    #[test]
+    fn transfers_known_to_be_verified_are_not_verified_again() {
+        let (blocks, params) = chain(60);
+        let verifier = Counting(RsaVerifier::new(&params), Default::default());
+        let transfers: Vec<_> = blocks
+            .iter()
+            .flat_map(|b| &b.transactions)
+            .filter_map(|entry| match entry {
+                BlockTransaction::Transfer(tx) => Some(tx.clone()),
+                BlockTransaction::Reward(_) => None,
+            })
+            .collect();
+        assert_eq!(transfers.len(), 12);
+        // Every other transfer was verified before, as the mempool's are.
+        let known: std::collections::BTreeMap<_, _> = transfers
+            .iter()
+            .step_by(2)
+            .map(|tx| {
+                let verified = tx.clone().identify().check_in_isolation(&verifier.0, &params);
+                (tx.id(), verified.expect("valid"))
+            })
+            .collect();
+        let checked = check_blocks_in_parallel(blocks.clone(), &verifier, &params, |tx| {
+            known.get(&tx.id()).cloned()
+        });
+        assert_eq!(checked.expect("a valid chain").len(), blocks.len());
+        assert_eq!(verifier.1.load(Ordering::Relaxed), transfers.len() - known.len());
+    }
+
     #[test]
     fn parallel_checks_answer_as_checking_in_order_does() {
         let (blocks, params) = chain(60);
@@ -445,7 +496,7 @@ mod tests {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CoreError::from)
         };
-        let parallel = check_blocks_in_parallel(blocks.clone(), &verifier, &params, &[]);
+        let parallel = check_blocks_in_parallel(blocks.clone(), &verifier, &params, |_| None);
         let expected = in_order(&blocks).expect("a valid chain");
         let checked = parallel.expect("a valid chain");
         assert_eq!(checked.len(), blocks.len());
@@ -458,7 +509,7 @@ mod tests {
             for index in [first, second] {
                 bad[index].header.merkle_root = gophercoin_core::MerkleRoot::from_bytes([7; 32]);
             }
-            let answer = check_blocks_in_parallel(bad.clone(), &verifier, &params, &[]);
+            let answer = check_blocks_in_parallel(bad.clone(), &verifier, &params, |_| None);
             let expected = in_order(&bad).expect_err("a bad block");
             assert_eq!(answer.expect_err("a bad block"), expected, "blocks {first} and {second}");
             let alone = block::check_in_isolation(bad[first].clone(), &verifier, &params);
