@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Amount,
     codec::{GENESIS_TAG, MERKLE_LEAF_TAG, MERKLE_NODE_TAG, encode_tagged},
-    crypto::{CryptoError, Verifier},
+    crypto::{Address, CryptoError, Verifier},
     hash::{BlockHash, MerkleRoot, TxId, sha256},
     params::Params,
     pow::{self, CompactTarget, PowError},
@@ -239,6 +239,17 @@ impl CheckedBlock {
         let transfers =
             self.transfers.iter().map(|tx| BlockTransaction::Transfer(tx.signed().clone()));
         Block { header: self.header, transactions: reward.chain(transfers).collect() }
+    }
+
+    /// Replaces every address the block holds by the equal one `shared` gives, as
+    /// [`VerifiedTransaction::share_addresses`] does for one transaction.
+    pub(crate) fn share_addresses(&mut self, mut shared: impl FnMut(&Address) -> Address) {
+        if let Some(reward) = &mut self.reward {
+            reward.recipient = shared(&reward.recipient);
+        }
+        for tx in &mut self.transfers {
+            tx.share_addresses(&mut shared);
+        }
     }
 
     /// Wraps the network's genesis block, which is valid by definition.

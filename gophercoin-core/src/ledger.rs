@@ -73,6 +73,20 @@ impl Ledger {
         self.balances.get_key_value(address).map(|(known, _)| known)
     }
 
+    /// Returns the copy of `address` to hold: the ledger's, else one in `held`, else
+    /// `address` itself, added to `held` for the next caller.
+    pub(crate) fn shared_address(
+        &self,
+        address: &Address,
+        held: &mut BTreeSet<Address>,
+    ) -> Address {
+        if let Some(known) = self.known_address(address).or_else(|| held.get(address)) {
+            return known.clone();
+        }
+        held.insert(address.clone());
+        address.clone()
+    }
+
     /// Returns `true` if the transaction is in a connected block.
     pub fn is_included(&self, id: &TxId) -> bool {
         self.included.contains(id)

@@ -82,17 +82,7 @@ impl Mempool {
             return Err(MempoolError::Full { max: self.max_txs });
         }
         let spending = pending.checked_add(tx.transaction().amount).ok_or(LedgerError::Overflow)?;
-        let addresses = &mut self.addresses;
-        tx.share_addresses(|address| match ledger.known_address(address) {
-            Some(known) => known.clone(),
-            None => {
-                if let Some(held) = addresses.get(address) {
-                    return held.clone();
-                }
-                addresses.insert(address.clone());
-                address.clone()
-            }
-        });
+        tx.share_addresses(|address| ledger.shared_address(address, &mut self.addresses));
         self.spending.insert(tx.transaction().sender.clone(), spending);
         self.arrival.insert(id, self.next_arrival);
         self.by_arrival.insert(self.next_arrival, tx);

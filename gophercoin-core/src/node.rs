@@ -1,7 +1,7 @@
 //! The [`Node`] state machine: where transactions, blocks and candidate chains come in,
 //! and decisions and events go out.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::{
     amount::Amount,
@@ -280,6 +280,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         self.check_in_place(&checked, now)?;
         let hash = checked.hash();
         let height = checked.height();
+        let (mut checked, mut held) = (checked, BTreeSet::new());
+        checked.share_addresses(|a| self.ledger.shared_address(a, &mut held));
         self.chain.insert(checked);
         let theirs = self.chain.summary(&hash).expect("just inserted");
         if !self.prefers(&theirs) {
@@ -337,9 +339,12 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ) -> Result<ChainOutcome, Error> {
         let new = self.new_blocks_of(blocks)?;
         let mut inserted = Vec::with_capacity(new.len());
+        // One copy of each address for all the blocks (a miner's, a busy wallet's).
+        let mut held = BTreeSet::new();
         for block in new {
             match self.check_in_place(&block, now).map(|()| block) {
-                Ok(checked) => {
+                Ok(mut checked) => {
+                    checked.share_addresses(|a| self.ledger.shared_address(a, &mut held));
                     inserted.push(checked.hash());
                     self.chain.insert(checked);
                 }

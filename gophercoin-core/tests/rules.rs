@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use gophercoin_core::{
-    Address, Amount, Block, BlockError, BlockTransaction, ChainError, CompactTarget, CryptoError,
-    Error, LedgerError, MempoolError, Node, PowError, Reward, RsaSigner, Signature,
-    SignedTransaction, Signer, Transaction, TxError, Verifier,
+    Address, Amount, Block, BlockError, BlockOutcome, BlockTransaction, ChainError, ChainOutcome,
+    CompactTarget, CryptoError, Error, LedgerError, MempoolError, Node, PowError, Reward,
+    RsaSigner, Signature, SignedTransaction, Signer, Transaction, TxError, Verifier,
 };
 
 /// A node where alice has mined 3 blocks (60 coins).
@@ -30,7 +30,7 @@ fn rejects<T: std::fmt::Debug>(
     assert_eq!(node.poll_event(), None, "a rejected input queued an event");
 }
 
-fn submit_block(node: &mut Node, block: Block) -> Result<gophercoin_core::BlockOutcome, Error> {
+fn submit_block(node: &mut Node, block: Block) -> Result<BlockOutcome, Error> {
     let now = time(block.header.height);
     node.handle_block(block, now)
 }
@@ -233,6 +233,51 @@ fn pending_transactions_hold_one_copy_of_each_address() {
         assert_eq!(tx.sender.as_der().as_ptr(), ledgers, "the sender is the ledger's copy");
         assert_eq!(tx.recipient.as_der().as_ptr(), pending[0].recipient.as_der().as_ptr());
     }
+}
+
+#[test]
+fn blocks_from_a_peer_hold_one_copy_of_each_address() {
+    let mut peer = funded();
+    for nonce in 1..=2 {
+        peer.handle_transaction(transfer(alice(), bob(), units(1), nonce)).unwrap();
+        mine(&mut peer, alice(), 1);
+    }
+    // Decoded from the network, each block carries its own copies of the keys.
+    let copy =
+        |address: &mut Address| *address = Address::from_der(address.as_der().to_vec()).unwrap();
+    let blocks: Vec<Block> = main_chain(&peer)
+        .into_iter()
+        .map(|mut block| {
+            for entry in &mut block.transactions {
+                match entry {
+                    BlockTransaction::Reward(reward) => copy(&mut reward.recipient),
+                    BlockTransaction::Transfer(tx) => {
+                        copy(&mut tx.transaction.sender);
+                        copy(&mut tx.transaction.recipient);
+                    }
+                }
+            }
+            block
+        })
+        .collect();
+    let (last, chain) = blocks.split_last().unwrap();
+    let mut node = Node::devnet();
+    let adopted = node.handle_chain(chain.to_vec(), time(5)).unwrap();
+    assert!(matches!(adopted, ChainOutcome::Adopted { height: 4, .. }), "{adopted:?}");
+    let extended = submit_block(&mut node, last.clone()).unwrap();
+    assert!(matches!(extended, BlockOutcome::Extended { height: 5, .. }), "{extended:?}");
+    let held = |address: &Address| node.ledger().known_address(address).unwrap().as_der().as_ptr();
+    let (alices, bobs) = (held(&alice().address()), held(&bob().address()));
+    let mut transfers = 0;
+    for block in node.chain().main_chain_from(1) {
+        assert_eq!(block.reward().unwrap().recipient.as_der().as_ptr(), alices);
+        for tx in block.transfers() {
+            assert_eq!(tx.transaction().sender.as_der().as_ptr(), alices);
+            assert_eq!(tx.transaction().recipient.as_der().as_ptr(), bobs);
+            transfers += 1;
+        }
+    }
+    assert_eq!((node.height(), transfers), (5, 2));
 }
 
 // --- replay ----------------------------------------------------------------------------
@@ -540,9 +585,7 @@ fn chain_from_another_genesis_is_rejected() {
     );
     for h in 1..=5 {
         let outcome = foreign.mine_block(&bob().address(), time(h)).unwrap();
-        assert!(
-            matches!(outcome, gophercoin_core::BlockOutcome::Extended { height, .. } if height == h)
-        );
+        assert!(matches!(outcome, BlockOutcome::Extended { height, .. } if height == h));
     }
     let chain: Vec<Block> = foreign.chain().main_chain_from(0).map(|b| b.to_block()).collect();
     let expected = ChainError::ForeignGenesis {
