@@ -1,14 +1,21 @@
 //! Peak memory of a node holding a long chain: mines BLOCKS (default 100,000) reward-only
-//! blocks into a core `Node` and reads the process's peak resident size (Linux).
+//! blocks into a core `Node` and reads the process's peak resident size (Linux). Then a
+//! second node takes the same chain as a peer's would arrive, each block decoded from its
+//! bytes, and the growth of the process's resident size is that node's footprint.
 //!
 //! `cargo bench -p gophercoin-benches --bench memory`
 
-use gophercoin_core::{Node, Params, Signer};
+use gophercoin_core::{Node, Params, Signer, codec};
+
+/// A line of /proc/self/status, in KiB: `VmHWM:` (the peak) or `VmRSS:` (now).
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
 
 fn peak_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    status_kib("VmHWM:")
 }
 
 fn main() {
@@ -29,5 +36,25 @@ fn main() {
         "{blocks} blocks: peak resident {:.1} MiB ({:.1} MiB before), {bytes_per_block:.0} bytes per block",
         after as f64 / 1024.0,
         before as f64 / 1024.0
+    );
+
+    let encoded: Vec<Vec<u8>> =
+        node.chain().main_chain_from(1).map(|b| codec::encode_block(&b.to_block())).collect();
+    let before = status_kib("VmRSS:").unwrap_or(0);
+    let mut synced = Node::devnet();
+    let end = params.genesis_timestamp + (blocks + 1) * params.target_block_secs;
+    for bytes in encoded.chunks(1_000) {
+        let chain =
+            bytes.iter().map(|b| codec::decode_block(b, b.len()).expect("decodes")).collect();
+        let _ = synced.handle_chain(chain, end).expect("adopted");
+        while synced.poll_event().is_some() {}
+    }
+    assert_eq!(synced.height(), blocks);
+    let grown = status_kib("VmRSS:").unwrap_or(0).saturating_sub(before);
+    println!(
+        "the same chain from a peer, decoded block by block: the second node grew the process \
+         by {:.1} MiB, {:.0} bytes per block",
+        grown as f64 / 1024.0,
+        (grown * 1024) as f64 / blocks as f64
     );
 }
