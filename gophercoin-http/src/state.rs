@@ -427,7 +427,7 @@ mod tests {
     }
 
     /// Counts the signatures it checks.
-    struct Counting(RsaVerifier, std::sync::atomic::AtomicUsize);
+    struct Counting(RsaVerifier, AtomicUsize);
 
     impl Verifier for Counting {
         fn check_address(&self, address: &Address) -> Result<(), CryptoError> {
