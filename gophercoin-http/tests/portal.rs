@@ -8,6 +8,7 @@
 mod common;
 
 use std::{
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -26,11 +27,16 @@ struct Browser {
     client: Client,
     driver: Child,
     shots: PathBuf,
+    _profile: tempfile::TempDir,
 }
 
 impl Drop for Browser {
+    /// Stops chromedriver and every Chromium process it started: they share its process
+    /// group, and a browser outlives a driver killed on its own. `Browser::quit` ends the
+    /// session first; this also covers a test that panicked before it.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
@@ -49,11 +55,12 @@ async fn browser() -> Option<Browser> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let profile = tempfile::tempdir().unwrap().keep();
+    let profile = tempfile::tempdir().unwrap();
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -62,8 +69,9 @@ async fn browser() -> Option<Browser> {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1100,900",
-                format!("--user-data-dir={}", profile.display()),
+                "--disable-component-update", "--disable-sync", "--disable-breakpad",
+                "--disable-crash-reporter", "--window-size=1100,900",
+                format!("--user-data-dir={}", profile.path().display()),
             ],
         }),
     );
@@ -78,7 +86,7 @@ async fn browser() -> Option<Browser> {
                     "/../target/portal-screenshots"
                 ));
                 std::fs::create_dir_all(&shots).unwrap();
-                return Some(Browser { client, driver, shots });
+                return Some(Browser { client, driver, shots, _profile: profile });
             }
             Err(error) => last = Some(error),
         }
@@ -88,6 +96,11 @@ async fn browser() -> Option<Browser> {
 }
 
 impl Browser {
+    /// Ends the WebDriver session, which closes Chromium, then stops the driver.
+    async fn quit(self) {
+        self.client.clone().close().await.unwrap();
+    }
+
     async fn open(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }
@@ -242,6 +255,7 @@ async fn the_portal_works_in_a_real_browser() {
     browser.hash("#/wallet").await;
     browser.wait_text("#insecure", "secure context").await;
     browser.shot("wallet-insecure").await;
+    browser.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,4 +311,5 @@ async fn browser_and_core_sign_the_same_bytes() {
     assert_eq!(status, 201, "{answer}");
     node.mine().await;
     assert_eq!(node.balance(&key("carol").address()).await, 7);
+    browser.quit().await;
 }
