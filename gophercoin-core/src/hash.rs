@@ -46,7 +46,7 @@ macro_rules! hash_newtype {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&hex::encode(self.0))
+                f.write_str(hex::Buffer::<32>::new().format(&self.0))
             }
         }
 
