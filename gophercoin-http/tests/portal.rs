@@ -37,6 +37,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let group = format!("-{}", self.driver.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.kill(); // in case there was no `kill` to run
         let _ = self.driver.wait();
     }
 }
