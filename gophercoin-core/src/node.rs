@@ -274,13 +274,13 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// As [`Node::handle_block`], except the block's own checks.
     pub fn handle_checked_block(
         &mut self,
-        checked: CheckedBlock,
+        mut checked: CheckedBlock,
         now: u64,
     ) -> Result<BlockOutcome, Error> {
         self.check_in_place(&checked, now)?;
         let hash = checked.hash();
         let height = checked.height();
-        let (mut checked, mut held) = (checked, BTreeSet::new());
+        let mut held = BTreeSet::new();
         checked.share_addresses(|a| self.ledger.shared_address(a, &mut held));
         self.chain.insert(checked);
         let theirs = self.chain.summary(&hash).expect("just inserted");

@@ -167,7 +167,7 @@ impl Transaction {
 
     /// Returns the transaction id: the SHA-256 of [`Transaction::signing_bytes`].
     pub fn id(&self) -> TxId {
-        TxId::from_bytes(sha256(&[&self.signing_bytes()]))
+        id_of(&self.signing_bytes())
     }
 
     /// Signs the transaction with the sender's key.
@@ -206,9 +206,15 @@ impl SignedTransaction {
     /// Encodes the signing bytes and computes the id, once, for the checks that follow.
     pub fn identify(self) -> IdentifiedTransaction {
         let signing_bytes = self.transaction.signing_bytes();
-        let id = TxId::from_bytes(sha256(&[&signing_bytes]));
+        let id = id_of(&signing_bytes);
         IdentifiedTransaction { signed: self, signing_bytes, id }
     }
+}
+
+/// A transfer's id: the SHA-256 of its signing bytes (which is also what its signature
+/// signs).
+fn id_of(signing_bytes: &[u8]) -> TxId {
+    TxId::from_bytes(sha256(&[signing_bytes]))
 }
 
 impl IdentifiedTransaction {

@@ -443,17 +443,7 @@ mod tests {
             self.1.fetch_add(1, Ordering::Relaxed);
             self.0.verify(address, msg, sig)
         }
-
-        fn verify_with_sha256(
-            &self,
-            address: &Address,
-            msg: &[u8],
-            digest: &[u8; 32],
-            sig: &Signature,
-        ) -> Result<(), CryptoError> {
-            self.1.fetch_add(1, Ordering::Relaxed);
-            self.0.verify_with_sha256(address, msg, digest, sig)
-        }
+        // `verify_with_sha256` is the trait's default, which calls `verify`.
     }
 
     #[test]
