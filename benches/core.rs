@@ -83,7 +83,7 @@ fn mempool_benches(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("insert_5000", |b| {
         b.iter_batched(
-            || (Mempool::new(5_000), txs.clone()),
+            || (Mempool::new(&one_sender_policy()), txs.clone()),
             |(mut pool, txs)| {
                 for tx in txs {
                     pool.insert(tx, node.ledger()).expect("fits");
@@ -93,7 +93,7 @@ fn mempool_benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
-    let mut full = Mempool::new(5_000);
+    let mut full = Mempool::new(&one_sender_policy());
     for tx in &txs {
         full.insert(tx.clone(), node.ledger()).expect("fits");
     }
@@ -103,3 +103,11 @@ fn mempool_benches(c: &mut Criterion) {
 
 criterion_group!(benches, codec_benches, ledger_benches, mempool_benches);
 criterion_main!(benches);
+
+/// The default policy, but one sender may fill the pool (the payments here are all the
+/// test key's).
+fn one_sender_policy() -> gophercoin_core::Policy {
+    let mut policy = gophercoin_core::Policy::default();
+    policy.max_pending_per_sender = policy.max_mempool_txs;
+    policy
+}

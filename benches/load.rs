@@ -47,6 +47,7 @@ async fn run(connections: usize, requests: usize) {
                 sender: key.address(),
                 recipient: key.address(),
                 amount: Amount::positive(1).expect("1 is positive"),
+                fee: Amount::ZERO,
                 nonce: nonce as u64,
             };
             serde_json::to_value(tx.sign(&key).expect("signs")).expect("serialises")

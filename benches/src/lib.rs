@@ -18,6 +18,7 @@ pub fn self_payment(key: &RsaSigner, params: &Params, nonce: u64) -> SignedTrans
         sender: key.address(),
         recipient: key.address(),
         amount: Amount::positive(1).expect("positive"),
+        fee: Amount::ZERO,
         nonce,
     }
     .sign(key)

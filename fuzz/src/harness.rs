@@ -98,6 +98,7 @@ pub fn node_inputs(data: &[u8]) {
                         sender: wallets[usize::from(arg % 4)].clone(),
                         recipient: wallets[usize::from(arg / 4 % 4)].clone(),
                         amount: Amount::from_units(amount).expect("small"),
+                        fee: Amount::ZERO,
                         nonce: u64::from(next().unwrap_or(0)),
                     },
                     signature: Signature::from_bytes(vec![]).expect("empty fits"),

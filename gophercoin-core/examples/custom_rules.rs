@@ -57,6 +57,7 @@ fn main() -> Result<(), gophercoin_core::Error> {
             sender: alice.address(),
             recipient: bob.address(),
             amount: gophercoin_core::Amount::positive(1_000)?,
+            fee: gophercoin_core::Amount::ZERO,
             nonce,
         };
         node.handle_transaction(tx.sign(&alice)?)?;

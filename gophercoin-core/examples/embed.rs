@@ -33,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sender: miner.address(),
         recipient: friend.address(),
         amount: Amount::positive(5 * Amount::UNITS_PER_COIN)?,
+        fee: Amount::ZERO,
         nonce: rand_nonce(&mut os_rng)?,
     }
     .sign(&miner)?;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Amount,
     codec::{GENESIS_TAG, MERKLE_LEAF_TAG, MERKLE_NODE_TAG, encode_tagged},
-    crypto::{Address, CryptoError, Verifier},
+    crypto::{Address, CryptoError, Signature, Verifier},
     hash::{BlockHash, MerkleRoot, TxId, sha256},
     params::Params,
     pow::{self, CompactTarget, PowError},
@@ -24,7 +24,7 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockHeader {
-    /// The header format version, 1.
+    /// The header format version: [`BlockHeader::VERSION`], refused otherwise.
     pub version: u32,
     /// The number of blocks before this one; genesis is 0.
     pub height: u64,
@@ -86,10 +86,18 @@ pub enum BlockError {
         /// Its position in the list.
         index: usize,
     },
-    /// The reward is not exactly the block reward.
-    #[error("reward is {actual}, the block reward is {expected}")]
+    /// The header's version is not one this code knows.
+    #[error("block version {version} is not one this node knows ({known})")]
+    UnknownVersion {
+        /// The header's.
+        version: u32,
+        /// The one this code makes and accepts.
+        known: u32,
+    },
+    /// The reward is not exactly the subsidy at its height plus the block's fees.
+    #[error("reward is {actual}, the subsidy and the fees make {expected}")]
     WrongRewardAmount {
-        /// The block reward.
+        /// The subsidy at the block's height plus the block's fees.
         expected: Amount,
         /// The amount claimed.
         actual: Amount,
@@ -127,6 +135,9 @@ pub enum BlockError {
         /// The root in the header.
         actual: MerkleRoot,
     },
+    /// The block's fees and subsidy add up to more than [`Amount::MAX`].
+    #[error("the block's fees add up to more than there can be")]
+    FeesTooLarge,
     /// A transfer is invalid.
     #[error("transaction {index}: {source}")]
     Transaction {
@@ -226,6 +237,18 @@ impl CheckedBlock {
         &self.transfers
     }
 
+    /// Returns the size of the block's transfers (their signing bytes and signatures), the
+    /// measure of what a block off the main chain costs to keep.
+    pub fn transfers_size(&self) -> usize {
+        self.transfers.iter().map(VerifiedTransaction::size).sum()
+    }
+
+    /// Returns the sum of the transfers' fees (checked not to overflow when the block was
+    /// checked).
+    pub fn fees(&self) -> Amount {
+        fees_of(self.transfers.iter().map(|tx| tx.transaction().fee)).unwrap_or(Amount::MAX)
+    }
+
     /// Returns the ids of the reward and the transfers, in block order, from what the
     /// checked block holds (only the reward's is hashed).
     pub fn transaction_ids(&self) -> impl Iterator<Item = TxId> + '_ {
@@ -268,7 +291,7 @@ impl Params {
     pub fn genesis(&self) -> Block {
         let consensus = (
             self.chain_id,
-            self.block_reward,
+            (self.block_reward, self.halving_interval),
             self.target_block_secs,
             self.retarget_interval,
             self.pow_limit,
@@ -322,12 +345,14 @@ pub fn merkle_root(ids: impl IntoIterator<Item = TxId>) -> MerkleRoot {
 /// > transactions, timestamp, target and nonce; the proof-of-work is checked on the header
 /// > hash
 ///
-/// > The miner's reward goes to the miner's wallet address, exactly the configured
-/// > amount, once per block.
+/// > The miner's reward goes to the miner's wallet address, once per block: exactly the
+/// > subsidy at that height [...] plus the fees of the block's transactions.
 ///
 /// # Errors
 ///
-/// The first [`BlockError`] found, cheapest checks first.
+/// The first [`BlockError`] found, cheapest checks first: the header's version and proof
+/// of work, the count, the merkle root, the reward's place, duplicates, each transfer's
+/// network, amount and size, the reward's amount, and only then the signatures.
 pub fn check_in_isolation(
     block: Block,
     verifier: &impl Verifier,
@@ -349,38 +374,99 @@ pub fn check_in_isolation_reusing(
     params: &Params,
     verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
 ) -> Result<CheckedBlock, BlockError> {
-    pow::pow_is_valid(&block.header, params)?;
-    count_is_valid(&block, params)?;
+    check_reporting(block, verifier, params, verified).map_err(|rejection| rejection.error)
+}
+
+/// Why [`check_reporting`] refused a block, and what of it may be remembered.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    /// What is wrong.
+    pub(crate) error: BlockError,
+    /// How far the block's hash identifies what was refused.
+    pub(crate) scope: RejectionScope,
+}
+
+/// How far a block's hash identifies what was refused.
+#[derive(Debug)]
+pub(crate) enum RejectionScope {
+    /// Not at all: the body may not be the one the header commits to (a wrong merkle
+    /// root, too many entries), or the header costs nothing to check again (proof of
+    /// work). Nothing is remembered.
+    Nothing,
+    /// Entirely: every block with this hash has this fault.
+    Hash,
+    /// Together with the signature at this position: a transaction id does not cover its
+    /// signature, so the same header with another signature there may be valid.
+    Signature(usize, Signature),
+}
+
+impl From<BlockError> for Rejection {
+    fn from(error: BlockError) -> Self {
+        Rejection { error, scope: RejectionScope::Hash }
+    }
+}
+
+/// [`check_in_isolation_reusing`], also telling how far the block's hash identifies a
+/// refusal (for the invalid-block cache).
+pub(crate) fn check_reporting(
+    block: Block,
+    verifier: &impl Verifier,
+    params: &Params,
+    verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
+) -> Result<CheckedBlock, Rejection> {
+    let forget = |error: BlockError| Rejection { error, scope: RejectionScope::Nothing };
+    version_is_valid(&block.header).map_err(forget)?;
+    pow::pow_is_valid(&block.header, params).map_err(|e| forget(e.into()))?;
+    count_is_valid(&block, params).map_err(forget)?;
     let hash = block.hash();
     let header = block.header;
     // Each entry's id is computed once, for the merkle root, the look-up and the signature.
     let entries: Vec<Identified> = block.transactions.into_iter().map(Identified::new).collect();
-    merkle_root_is_valid(&header, entries.iter().map(Identified::id))?;
+    merkle_root_is_valid(&header, entries.iter().map(Identified::id)).map_err(forget)?;
+    // From here on the entries are the ones the header commits to.
     let mut entries = entries.into_iter();
     let (reward, reward_id) = match entries.next() {
         Some(Identified::Reward(reward, id)) => (reward, id),
-        _ => return Err(BlockError::MissingReward),
+        _ => return Err(BlockError::MissingReward.into()),
     };
-    reward_is_valid(&reward, header.height, verifier, params)?;
-    let mut seen = BTreeSet::from([reward_id]);
     let mut transfers = Vec::with_capacity(entries.len());
     for (index, entry) in entries.enumerate().map(|(i, e)| (i + 1, e)) {
-        let tx = match entry {
-            Identified::Transfer(tx) => tx,
-            Identified::Reward(..) => return Err(BlockError::ExtraReward { index }),
-        };
+        match entry {
+            Identified::Transfer(tx) => transfers.push((index, tx)),
+            Identified::Reward(..) => return Err(BlockError::ExtraReward { index }.into()),
+        }
+    }
+    let mut seen = BTreeSet::from([reward_id]);
+    for (_, tx) in &transfers {
+        if !seen.insert(tx.id()) {
+            return Err(BlockError::DuplicateTransaction { id: tx.id() }.into());
+        }
+    }
+    for (index, tx) in &transfers {
+        tx.check_cheap(params).map_err(|source| BlockError::Transaction { index: *index, source })?;
+    }
+    let fees = fees_of(transfers.iter().map(|(_, tx)| tx.signed().transaction.fee))
+        .ok_or(BlockError::FeesTooLarge)?;
+    reward_is_valid(&reward, header.height, fees, verifier, params)?;
+    // The signatures last: all that is cheap to refuse has been.
+    let mut checked = Vec::with_capacity(transfers.len());
+    for (index, tx) in transfers {
         let tx = match verified(&tx).filter(|known| known.signed() == tx.signed()) {
             Some(known) => known,
-            None => tx
-                .check_in_isolation(verifier, params)
-                .map_err(|source| BlockError::Transaction { index, source })?,
+            None => {
+                let signature = tx.signed().signature.clone();
+                tx.check_in_isolation(verifier, params).map_err(|source| {
+                    let scope = match source {
+                        TxError::BadSignature(_) => RejectionScope::Signature(index, signature),
+                        _ => RejectionScope::Hash,
+                    };
+                    Rejection { error: BlockError::Transaction { index, source }, scope }
+                })?
+            }
         };
-        if !seen.insert(tx.id()) {
-            return Err(BlockError::DuplicateTransaction { id: tx.id() });
-        }
-        transfers.push(tx);
+        checked.push(tx);
     }
-    Ok(CheckedBlock { header, hash, reward: Some(reward), transfers })
+    Ok(CheckedBlock { header, hash, reward: Some(reward), transfers: checked })
 }
 
 /// A block entry with its id computed.
@@ -406,6 +492,30 @@ impl Identified {
             Identified::Transfer(tx) => tx.id(),
         }
     }
+}
+
+/// Adds up fees, or `None` past [`Amount::MAX`].
+fn fees_of(fees: impl IntoIterator<Item = Amount>) -> Option<Amount> {
+    fees.into_iter().try_fold(Amount::ZERO, Amount::checked_add)
+}
+
+/// Checks that the header's version is [`BlockHeader::VERSION`].
+///
+/// # Consensus
+///
+/// > exactly the versions this code knows, refused otherwise.
+///
+/// # Errors
+///
+/// [`BlockError::UnknownVersion`].
+pub fn version_is_valid(header: &BlockHeader) -> Result<(), BlockError> {
+    if header.version != BlockHeader::VERSION {
+        return Err(BlockError::UnknownVersion {
+            version: header.version,
+            known: BlockHeader::VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// Checks that the block has between one and [`Params::max_block_txs`] transactions.
@@ -440,30 +550,31 @@ pub fn merkle_root_is_valid(
     Ok(())
 }
 
-/// Checks the reward: this block's height, exactly the block reward, a valid wallet.
+/// Checks the reward: this block's height, exactly the subsidy at that height
+/// ([`Params::reward_at`]) plus `fees`, a valid wallet.
 ///
 /// # Consensus
 ///
-/// > The miner's reward goes to the miner's wallet address, exactly the configured amount
+/// > The miner's reward goes to the miner's wallet address, once per block: exactly the
+/// > subsidy at that height [...] plus the fees of the block's transactions.
 ///
 /// # Errors
 ///
-/// [`BlockError::WrongRewardHeight`], [`BlockError::WrongRewardAmount`] or
-/// [`BlockError::BadRewardRecipient`].
+/// [`BlockError::WrongRewardHeight`], [`BlockError::FeesTooLarge`],
+/// [`BlockError::WrongRewardAmount`] or [`BlockError::BadRewardRecipient`].
 pub fn reward_is_valid(
     reward: &Reward,
     height: u64,
+    fees: Amount,
     verifier: &impl Verifier,
     params: &Params,
 ) -> Result<(), BlockError> {
     if reward.height != height {
         return Err(BlockError::WrongRewardHeight { expected: height, actual: reward.height });
     }
-    if reward.amount != params.block_reward {
-        return Err(BlockError::WrongRewardAmount {
-            expected: params.block_reward,
-            actual: reward.amount,
-        });
+    let expected = params.reward_at(height).checked_add(fees).ok_or(BlockError::FeesTooLarge)?;
+    if reward.amount != expected {
+        return Err(BlockError::WrongRewardAmount { expected, actual: reward.amount });
     }
     verifier.check_address(&reward.recipient).map_err(BlockError::BadRewardRecipient)
 }

@@ -5,7 +5,11 @@
 //! [`Node`](crate::Node) asks it for a [`ReorgPlan`] and carries it out against the
 //! ledger, all or nothing.
 
-use std::{cmp::Ordering, collections::BTreeMap, sync::Arc};
+use std::{
+    cmp::Ordering,
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use crate::{
     block::{BlockHeader, CheckedBlock},
@@ -152,6 +156,27 @@ pub enum ChainError {
     /// The candidate chain is empty.
     #[error("candidate chain is empty")]
     EmptyChain,
+    /// The block's parent was found invalid, so the block is too.
+    #[error("parent block {prev} is invalid")]
+    InvalidParent {
+        /// The parent hash it names.
+        prev: BlockHash,
+    },
+    /// The block is off the main chain and too far below its tip to keep on its own: a
+    /// branch that deep is taken only as a whole candidate chain.
+    #[error("block at height {height} is more than {max_depth} blocks below the tip {tip}")]
+    TooDeep {
+        /// The block's height.
+        height: u64,
+        /// The main chain's height.
+        tip: u64,
+        /// The deepest a side block may be.
+        max_depth: u64,
+    },
+    /// The side branches hold as much as they may, and the block has no more work than
+    /// the least-work branch it would have to evict.
+    #[error("side branches are full and this block's branch has the least work")]
+    SideBranchesFull,
     /// A transfer in a block can't be applied at its place in the chain.
     #[error("block {hash}, transfer {index}: {source}")]
     Transfer {
@@ -168,13 +193,25 @@ pub enum ChainError {
 struct Entry {
     block: Arc<CheckedBlock>,
     work: Work,
+    /// The block's transfers' size, what it costs to keep.
+    size: usize,
+    /// The known blocks built on this one.
+    children: Vec<BlockHash>,
 }
 
 /// Every header-valid block we know, and the main chain through them.
+///
+/// Blocks off the main chain are counted (how many, how many bytes of transfers), and
+/// those with no child are kept ordered by work, so the least-work branch can be found
+/// and removed without walking the tree.
 #[derive(Clone, Debug)]
 pub struct Chain {
     entries: BTreeMap<BlockHash, Entry>,
     main: Vec<BlockHash>,
+    /// Blocks off the main chain with no known child, least work first.
+    side_leaves: BTreeSet<(Work, BlockHash)>,
+    side_blocks: usize,
+    side_bytes: usize,
 }
 
 impl Chain {
@@ -184,39 +221,57 @@ impl Chain {
         let hash = genesis.hash();
         let work =
             Target::from_compact(genesis.header().bits).map(|t| t.work()).unwrap_or_default();
-        let entry = Entry { block: Arc::new(genesis), work };
-        Chain { entries: BTreeMap::from([(hash, entry)]), main: vec![hash] }
+        let entry = Entry { block: Arc::new(genesis), work, size: 0, children: vec![] };
+        Chain {
+            entries: BTreeMap::from([(hash, entry)]),
+            main: vec![hash],
+            side_leaves: BTreeSet::new(),
+            side_blocks: 0,
+            side_bytes: 0,
+        }
     }
 
     /// Adds a block whose parent is known; it does not join the main chain.
     pub(crate) fn insert(&mut self, block: CheckedBlock) {
-        let parent_work =
-            self.entries.get(&block.header().prev).map(|e| e.work).unwrap_or_default();
+        let hash = block.hash();
+        let prev = block.header().prev;
+        let parent_work = self.entries.get(&prev).map(|e| e.work).unwrap_or_default();
         let work = Target::from_compact(block.header().bits)
             .map(|target| parent_work.saturating_add(target.work()))
             .unwrap_or(parent_work);
-        self.entries.insert(block.hash(), Entry { block: Arc::new(block), work });
+        let size = block.transfers_size();
+        if let Some(parent) = self.entries.get_mut(&prev) {
+            parent.children.push(hash);
+            self.side_leaves.remove(&(parent.work, prev));
+        }
+        self.entries.insert(hash, Entry { block: Arc::new(block), work, size, children: vec![] });
+        self.side_blocks += 1;
+        self.side_bytes += size;
+        self.side_leaves.insert((work, hash));
     }
 
-    /// Forgets a block that is not on the main chain, and every block built on it.
+    /// Forgets a block that is not on the main chain, and every block built on it: a walk
+    /// of that branch only.
     pub(crate) fn remove(&mut self, hash: &BlockHash) {
-        if self.is_on_main(hash) || !self.entries.contains_key(hash) {
+        if self.is_on_main(hash) {
             return;
         }
-        let mut by_height: Vec<_> = self
-            .entries
-            .values()
-            .map(|e| (e.block.height(), e.block.hash(), e.block.header().prev))
-            .collect();
-        by_height.sort_unstable();
-        let mut removed = std::collections::BTreeSet::from([*hash]);
-        for (_, hash, prev) in by_height {
-            if removed.contains(&prev) {
-                removed.insert(hash);
+        let Some(prev) = self.get(hash).map(|b| b.header().prev) else { return };
+        let mut stack = vec![*hash];
+        while let Some(hash) = stack.pop() {
+            if let Some(entry) = self.entries.remove(&hash) {
+                self.side_blocks -= 1;
+                self.side_bytes -= entry.size;
+                self.side_leaves.remove(&(entry.work, hash));
+                stack.extend(entry.children);
             }
         }
-        for hash in &removed {
-            self.entries.remove(hash);
+        let on_main = self.is_on_main(&prev);
+        if let Some(parent) = self.entries.get_mut(&prev) {
+            parent.children.retain(|child| child != hash);
+            if parent.children.is_empty() && !on_main {
+                self.side_leaves.insert((parent.work, prev));
+            }
         }
     }
 
@@ -229,8 +284,52 @@ impl Chain {
             cursor = self.get(&hash).map(|b| b.header().prev);
         }
         let fork_height = cursor.and_then(|h| self.get(&h)).map_or(0, CheckedBlock::height);
-        self.main.truncate(fork_height as usize + 1);
-        self.main.extend(path.into_iter().rev());
+        let left: Vec<BlockHash> = self.main.drain(fork_height as usize + 1..).collect();
+        for hash in &left {
+            self.count_as_side(hash, true);
+        }
+        for hash in path.iter().rev() {
+            self.count_as_side(hash, false);
+            self.main.push(*hash);
+        }
+    }
+
+    /// Counts a block in or out of the side branches' totals, as it leaves or joins the
+    /// main chain.
+    fn count_as_side(&mut self, hash: &BlockHash, side: bool) {
+        let Some(entry) = self.entries.get(hash) else { return };
+        let key = (entry.work, *hash);
+        if side {
+            self.side_blocks += 1;
+            self.side_bytes += entry.size;
+            if entry.children.is_empty() {
+                self.side_leaves.insert(key);
+            }
+        } else {
+            self.side_blocks -= 1;
+            self.side_bytes -= entry.size;
+            self.side_leaves.remove(&key);
+        }
+    }
+
+    /// Returns how many blocks are off the main chain, and the size of their transfers.
+    pub fn side_usage(&self) -> (usize, usize) {
+        (self.side_blocks, self.side_bytes)
+    }
+
+    /// Returns the block off the main chain, with no known child, whose branch has the
+    /// least work (the lowest hash first among equals).
+    pub fn least_work_side_leaf(&self) -> Option<(Work, BlockHash)> {
+        self.side_leaves.first().copied()
+    }
+
+    /// Returns the blocks off the main chain with no known child and less work than
+    /// `work`, least work first, each with the size of its transfers.
+    pub fn side_leaves_below(&self, work: Work) -> impl Iterator<Item = (BlockHash, usize)> + '_ {
+        self.side_leaves
+            .iter()
+            .take_while(move |(leaf_work, _)| *leaf_work < work)
+            .map(|(_, hash)| (*hash, self.entries.get(hash).map_or(0, |e| e.size)))
     }
 
     /// Returns the main chain's tip.

@@ -13,7 +13,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{block::Block, transaction::SignedTransaction};
 
 /// The domain tag of a transaction's signing payload.
-pub(crate) const TX_TAG: &[u8] = b"gophercoin/tx/v1\0";
+pub(crate) const TX_TAG: &[u8] = b"gophercoin/tx/v2\0";
 /// The domain tag of a reward's id.
 pub(crate) const REWARD_TAG: &[u8] = b"gophercoin/reward/v1\0";
 /// The domain tag of a merkle leaf.

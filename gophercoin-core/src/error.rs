@@ -65,7 +65,14 @@ impl Error {
     pub fn is_peer_fault(&self) -> bool {
         !matches!(
             self.kind(),
-            "already_known" | "unknown_parent" | "mempool_full" | "timestamp_too_new"
+            "already_known"
+                | "unknown_parent"
+                | "mempool_full"
+                | "timestamp_too_new"
+                | "fee_too_low"
+                | "too_many_pending"
+                | "too_deep"
+                | "side_branches_full"
         )
     }
 }
@@ -114,6 +121,7 @@ impl TxError {
         match self {
             TxError::WrongChain { .. } => "wrong_chain",
             TxError::ZeroAmount => "zero_amount",
+            TxError::SpendTooLarge { .. } => "amount_too_large",
             TxError::TooLarge { .. } => "too_large",
             TxError::BadSender(_) => "bad_sender",
             TxError::BadRecipient(_) => "bad_recipient",
@@ -138,6 +146,8 @@ impl BlockError {
     pub fn kind(&self) -> &'static str {
         match self {
             BlockError::Pow(e) => e.kind(),
+            BlockError::UnknownVersion { .. } => "unknown_version",
+            BlockError::FeesTooLarge => "fees_too_large",
             BlockError::MissingReward => "missing_reward",
             BlockError::ExtraReward { .. } => "extra_reward",
             BlockError::WrongRewardAmount { .. } => "wrong_reward_amount",
@@ -176,6 +186,9 @@ impl ChainError {
             ChainError::NotLinked { .. } => "not_linked",
             ChainError::Pow(e) => e.kind(),
             ChainError::EmptyChain => "empty_chain",
+            ChainError::InvalidParent { .. } => "invalid_parent",
+            ChainError::TooDeep { .. } => "too_deep",
+            ChainError::SideBranchesFull => "side_branches_full",
             ChainError::Transfer { source, .. } => source.kind(),
         }
     }
@@ -187,6 +200,8 @@ impl MempoolError {
         match self {
             MempoolError::AlreadyPending { .. } => "already_known",
             MempoolError::Full { .. } => "mempool_full",
+            MempoolError::FeeTooLow { .. } => "fee_too_low",
+            MempoolError::TooManyPending { .. } => "too_many_pending",
             MempoolError::Ledger(e) => e.kind(),
         }
     }

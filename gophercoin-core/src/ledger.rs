@@ -42,7 +42,7 @@ pub enum LedgerError {
     Overdraft {
         /// What the sender can spend (less what pending transactions already spend).
         available: Amount,
-        /// What the transaction spends.
+        /// What the transaction spends: its amount and its fee.
         required: Amount,
     },
     /// The transaction was already included.
@@ -92,7 +92,9 @@ impl Ledger {
         self.included.contains(id)
     }
 
-    /// Returns all coins in existence: the sum of all balances.
+    /// Returns all coins in existence: the sum of all balances, and of the subsidies the
+    /// connected blocks minted ([`Params::reward_at`](crate::Params::reward_at)); fees
+    /// move coins, they make none.
     pub fn supply(&self) -> Amount {
         self.supply
     }
@@ -109,8 +111,9 @@ impl Ledger {
 
     /// Builds the diff that connecting `block` makes, without changing the ledger.
     ///
-    /// The reward is credited first, then each transfer is checked and applied in order
-    /// against the running state, so later transactions see earlier ones.
+    /// The reward (the subsidy and the block's fees) is credited first, then each transfer
+    /// is checked and applied in order against the running state, so later transactions
+    /// see earlier ones; a transfer debits its sender the amount and the fee.
     ///
     /// # Errors
     ///
@@ -120,8 +123,9 @@ impl Ledger {
         let mut diff = LedgerDiff::empty(self.supply);
         if let Some(reward) = block.reward() {
             diff.credit(self, &reward.recipient, reward.amount).map_err(|e| (0, e))?;
-            diff.supply.1 =
-                diff.supply.1.checked_add(reward.amount).ok_or((0, LedgerError::Overflow))?;
+            // What the block mints: its reward less the fees it moves from the senders.
+            let minted = reward.amount.checked_sub(block.fees()).ok_or((0, LedgerError::Overflow))?;
+            diff.supply.1 = diff.supply.1.checked_add(minted).ok_or((0, LedgerError::Overflow))?;
         }
         for (index, tx) in block.transfers().iter().enumerate() {
             diff.transfer(self, tx).map_err(|e| (index, e))?;
@@ -172,7 +176,7 @@ pub fn check_in_context(
     not_replayed(ledger.is_included(&tx.id()), tx.id())?;
     let available =
         ledger.balance(&tx.transaction().sender).checked_sub(pending_spend).unwrap_or_default();
-    balance_is_sufficient(available, tx.transaction().amount)
+    balance_is_sufficient(available, tx.spend())
 }
 
 /// Checks that a transaction was not already included.
@@ -250,10 +254,11 @@ impl LedgerDiff {
     fn transfer(&mut self, ledger: &Ledger, tx: &VerifiedTransaction) -> Result<(), LedgerError> {
         let id = tx.id();
         not_replayed(ledger.is_included(&id) || self.include.contains(&id), id)?;
+        let spend = tx.spend();
         let tx = tx.transaction();
         let available = self.balance(ledger, &tx.sender);
-        balance_is_sufficient(available, tx.amount)?;
-        let after = available.checked_sub(tx.amount).ok_or(LedgerError::Overflow)?;
+        balance_is_sufficient(available, spend)?;
+        let after = available.checked_sub(spend).ok_or(LedgerError::Overflow)?;
         self.set(ledger, &tx.sender, after);
         self.credit(ledger, &tx.recipient, tx.amount)?;
         self.include.insert(id);

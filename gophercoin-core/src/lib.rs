@@ -52,10 +52,12 @@ pub mod codec;
 pub mod crypto;
 mod error;
 pub mod hash;
+pub mod invalid;
 pub mod ledger;
 pub mod mempool;
 pub mod node;
 pub mod params;
+pub mod policy;
 pub mod pow;
 pub mod transaction;
 
@@ -67,10 +69,12 @@ pub use crate::{
     crypto::{Address, CryptoError, RsaSigner, RsaVerifier, Signature, Signer, Verifier},
     error::Error,
     hash::{BlockHash, MerkleRoot, TxId},
+    invalid::InvalidBlocks,
     ledger::{Ledger, LedgerDiff, LedgerError},
     mempool::{Mempool, MempoolError},
     node::{BlockOutcome, ChainOutcome, Event, Node},
     params::Params,
+    policy::{FeeRate, Policy},
     pow::{CompactTarget, PowError, Target, Work},
     transaction::{
         IdentifiedTransaction, Reward, SignedTransaction, Transaction, TxError, VerifiedTransaction,

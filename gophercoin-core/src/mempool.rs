@@ -1,35 +1,49 @@
-//! The mempool: verified transactions waiting for a block.
+//! The mempool: verified transactions waiting for a block, best paying first.
 //!
-//! Each sender's pending spending is tracked, and a transaction gets in only if the
-//! sender's balance covers it on top of what the sender's pending transactions already
-//! spend. Incoming pending payments are not counted, so any subset of the mempool, in
-//! any order, is valid against the ledger it was checked on: a block template can take
-//! the oldest transactions without re-checking.
+//! Each sender's pending spending (amounts and fees) is tracked, and a transaction gets in
+//! only if the sender's balance covers it on top of what the sender's pending
+//! transactions already spend. Incoming pending payments are not counted, so any subset
+//! of the mempool, in any order, is valid against the ledger it was checked on: a block
+//! template can take the best-paying transactions without re-checking.
+//!
+//! The pool is priced: a transaction must pay at least the node's minimum fee rate, one
+//! sender may have only so many pending, and when the pool is full a newcomer gets in only
+//! by paying a higher fee rate than the lowest pending, which it evicts. Templates take
+//! transactions by fee rate, highest first, the oldest first among equals.
 //!
 //! Pending transactions hold one copy of each address: the ledger's, for a wallet with a
 //! balance, or else the mempool's own. A wallet's key is a few hundred bytes, and many
 //! transactions name the same few wallets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use crate::{
     amount::Amount,
     crypto::Address,
     hash::TxId,
     ledger::{self, Ledger, LedgerError},
+    policy::{FeeRate, Policy},
     transaction::VerifiedTransaction,
 };
 
-/// Pending verified transactions, oldest first.
+/// Pending verified transactions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mempool {
     by_arrival: BTreeMap<u64, VerifiedTransaction>,
     arrival: BTreeMap<TxId, u64>,
-    spending: BTreeMap<Address, Amount>,
+    /// Best fee rate first, then oldest first.
+    by_rate: BTreeSet<(Reverse<FeeRate>, u64)>,
+    /// Each sender's pending spending and count.
+    senders: BTreeMap<Address, (Amount, usize)>,
     /// The addresses of pending transactions that the ledger doesn't hold.
     addresses: BTreeSet<Address>,
     next_arrival: u64,
     max_txs: usize,
+    max_per_sender: usize,
+    min_fee_rate: FeeRate,
 }
 
 /// Why the mempool refuses a transaction.
@@ -42,10 +56,27 @@ pub enum MempoolError {
         /// Its id.
         id: TxId,
     },
-    /// The mempool holds as many transactions as it may.
-    #[error("mempool is full ({max} transactions)")]
+    /// The mempool is full and the transaction does not pay more than the lowest pending
+    /// one, which it would have to evict.
+    #[error("mempool is full ({max} transactions): pay a fee rate above {lowest}")]
     Full {
         /// Its capacity.
+        max: usize,
+        /// The fee rate to beat.
+        lowest: FeeRate,
+    },
+    /// The fee rate is below this node's minimum.
+    #[error("fee rate {rate} is below this node's minimum of {min}")]
+    FeeTooLow {
+        /// The transaction's.
+        rate: FeeRate,
+        /// The least accepted.
+        min: FeeRate,
+    },
+    /// The sender has as many transactions pending as one sender may.
+    #[error("the sender has {max} transactions pending, as many as one sender may")]
+    TooManyPending {
+        /// The most one sender may have.
         max: usize,
     },
     /// The transaction can't be applied on the current chain.
@@ -54,18 +85,25 @@ pub enum MempoolError {
 }
 
 impl Mempool {
-    /// Makes an empty mempool that holds at most `max_txs` transactions.
-    pub fn new(max_txs: usize) -> Self {
-        Mempool { max_txs, ..Mempool::default() }
+    /// Makes an empty mempool with the bounds and the minimum fee rate of `policy`.
+    pub fn new(policy: &Policy) -> Self {
+        Mempool {
+            max_txs: policy.max_mempool_txs,
+            max_per_sender: policy.max_pending_per_sender,
+            min_fee_rate: policy.min_relay_fee_rate,
+            ..Mempool::default()
+        }
     }
 
-    /// Adds a transaction after checking it against `ledger` and the sender's pending
-    /// spending.
+    /// Adds a transaction after checking its fee rate, and checking it against `ledger`
+    /// and the sender's pending spending; when the pool is full, it evicts the lowest
+    /// fee rate if the newcomer pays more. Nothing changes if it is refused.
     ///
     /// # Errors
     ///
-    /// [`MempoolError::AlreadyPending`], [`MempoolError::Full`], or the ledger's
-    /// [`LedgerError::Replay`] / [`LedgerError::Overdraft`].
+    /// [`MempoolError::AlreadyPending`], [`MempoolError::FeeTooLow`], the ledger's
+    /// [`LedgerError::Replay`] / [`LedgerError::Overdraft`],
+    /// [`MempoolError::TooManyPending`] or [`MempoolError::Full`].
     pub fn insert(
         &mut self,
         mut tx: VerifiedTransaction,
@@ -75,19 +113,59 @@ impl Mempool {
         if self.arrival.contains_key(&id) {
             return Err(MempoolError::AlreadyPending { id });
         }
-        let sender = &tx.transaction().sender;
-        let pending = self.spending(sender);
-        ledger::check_in_context(ledger, &tx, pending)?;
-        if self.by_arrival.len() >= self.max_txs {
-            return Err(MempoolError::Full { max: self.max_txs });
+        let rate = tx.fee_rate();
+        if rate < self.min_fee_rate {
+            return Err(MempoolError::FeeTooLow { rate, min: self.min_fee_rate });
         }
-        let spending = pending.checked_add(tx.transaction().amount).ok_or(LedgerError::Overflow)?;
+        let sender = &tx.transaction().sender;
+        let (pending, count) = self.senders.get(sender).copied().unwrap_or_default();
+        ledger::check_in_context(ledger, &tx, pending)?;
+        if count >= self.max_per_sender {
+            return Err(MempoolError::TooManyPending { max: self.max_per_sender });
+        }
+        pending.checked_add(tx.spend()).ok_or(LedgerError::Overflow)?;
+        let evict = if self.by_arrival.len() >= self.max_txs {
+            match self.by_rate.last() {
+                Some(&(Reverse(lowest), seq)) if rate > lowest => Some(seq),
+                lowest => {
+                    let lowest = lowest.map_or(FeeRate::ZERO, |(Reverse(rate), _)| *rate);
+                    return Err(MempoolError::Full { max: self.max_txs, lowest });
+                }
+            }
+        } else {
+            None
+        };
+        // Every check passed: only now may another transaction be evicted.
+        if let Some(seq) = evict {
+            self.remove_arrival(seq);
+        }
+        // The sender's entry again: the evicted transaction may have been the sender's own.
+        let (pending, count) = self.senders.get(sender).copied().unwrap_or_default();
+        let spending = pending.checked_add(tx.spend()).expect("at most the sum checked above");
         tx.share_addresses(|address| ledger.shared_address(address, &mut self.addresses));
-        self.spending.insert(tx.transaction().sender.clone(), spending);
-        self.arrival.insert(id, self.next_arrival);
-        self.by_arrival.insert(self.next_arrival, tx);
+        self.senders.insert(tx.transaction().sender.clone(), (spending, count + 1));
+        let seq = self.next_arrival;
+        self.arrival.insert(id, seq);
+        self.by_rate.insert((Reverse(rate), seq));
+        self.by_arrival.insert(seq, tx);
         self.next_arrival += 1;
         Ok(id)
+    }
+
+    /// Removes the transaction that arrived as `seq`, and what it counted for.
+    fn remove_arrival(&mut self, seq: u64) -> Option<VerifiedTransaction> {
+        let tx = self.by_arrival.remove(&seq)?;
+        self.arrival.remove(&tx.id());
+        self.by_rate.remove(&(Reverse(tx.fee_rate()), seq));
+        let sender = &tx.transaction().sender;
+        if let Some((spending, count)) = self.senders.get_mut(sender) {
+            *spending = spending.checked_sub(tx.spend()).unwrap_or_default();
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.senders.remove(sender);
+            }
+        }
+        Some(tx)
     }
 
     /// Rebuilds the mempool against a new ledger after blocks were connected or
@@ -97,7 +175,8 @@ impl Mempool {
     pub fn reconcile(&mut self, ledger: &Ledger, returned: Vec<VerifiedTransaction>) -> Vec<TxId> {
         let old = std::mem::take(&mut self.by_arrival);
         self.arrival.clear();
-        self.spending.clear();
+        self.by_rate.clear();
+        self.senders.clear();
         self.addresses.clear();
         self.next_arrival = 0;
         let mut dropped = vec![];
@@ -111,14 +190,36 @@ impl Mempool {
         dropped
     }
 
-    /// Returns up to `limit` transactions, oldest first, for a block template.
+    /// Returns up to `limit` transactions for a block template: the highest fee rates,
+    /// the oldest first among equal rates.
     pub fn select(&self, limit: usize) -> Vec<VerifiedTransaction> {
-        self.by_arrival.values().take(limit).cloned().collect()
+        self.by_rate
+            .iter()
+            .filter_map(|(_, seq)| self.by_arrival.get(seq))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
-    /// Returns what a sender's pending transactions spend.
+    /// Returns what a sender's pending transactions spend, amounts and fees.
     pub fn spending(&self, sender: &Address) -> Amount {
-        self.spending.get(sender).copied().unwrap_or_default()
+        self.senders.get(sender).map(|(spending, _)| *spending).unwrap_or_default()
+    }
+
+    /// Returns how many transactions a sender has pending.
+    pub fn pending_count(&self, sender: &Address) -> usize {
+        self.senders.get(sender).map_or(0, |(_, count)| *count)
+    }
+
+    /// Returns the lowest fee rate pending, if any: when the pool is full, a newcomer must
+    /// pay more.
+    pub fn lowest_fee_rate(&self) -> Option<FeeRate> {
+        self.by_rate.last().map(|(Reverse(rate), _)| *rate)
+    }
+
+    /// Returns the smallest fee rate this pool accepts.
+    pub fn min_fee_rate(&self) -> FeeRate {
+        self.min_fee_rate
     }
 
     /// Returns `true` if the transaction is pending.

@@ -10,9 +10,11 @@ use crate::{
     crypto::{Address, RsaVerifier, Verifier},
     error::Error,
     hash::{BlockHash, TxId},
+    invalid::InvalidBlocks,
     ledger::{Ledger, LedgerDiff, LedgerError},
     mempool::{Mempool, MempoolError},
     params::Params,
+    policy::Policy,
     pow,
     transaction::{Reward, SignedTransaction, VerifiedTransaction},
 };
@@ -53,13 +55,14 @@ impl HasHeader for CheckedBlock {
 /// let now = params.genesis_timestamp + 60;
 ///
 /// node.mine_block(&alice.address(), now)?; // alice earns the block reward
-/// assert_eq!(node.balance(&alice.address()), params.block_reward);
+/// assert_eq!(node.balance(&alice.address()), params.reward_at(1));
 ///
 /// let tx = Transaction {
 ///     chain_id: params.chain_id,
 ///     sender: alice.address(),
 ///     recipient: bob.address(),
 ///     amount: Amount::positive(5)?,
+///     fee: Amount::ZERO,
 ///     nonce: 1,
 /// };
 /// let id = node.handle_transaction(tx.sign(&alice)?)?;
@@ -75,8 +78,10 @@ impl HasHeader for CheckedBlock {
 #[derive(Clone, Debug)]
 pub struct Node<V: Verifier = RsaVerifier, F: ForkChoice = MostWork> {
     params: Params,
+    policy: Policy,
     verifier: V,
     fork_choice: F,
+    invalid: InvalidBlocks,
     chain: Chain,
     ledger: Ledger,
     mempool: Mempool,
@@ -186,18 +191,33 @@ impl Node {
 }
 
 impl<V: Verifier, F: ForkChoice> Node<V, F> {
-    /// Makes a node at the genesis block of `params`.
+    /// Makes a node at the genesis block of `params`, with the default [`Policy`].
     pub fn new(params: Params, verifier: V, fork_choice: F) -> Self {
+        let policy = Policy::default();
         Node {
             chain: Chain::new(&params),
             ledger: Ledger::new(),
-            mempool: Mempool::new(params.max_mempool_txs),
+            mempool: Mempool::new(&policy),
+            invalid: InvalidBlocks::new(policy.invalid_block_cache),
             undo: BTreeMap::new(),
             events: VecDeque::new(),
             params,
+            policy,
             verifier,
             fork_choice,
         }
+    }
+
+    /// Sets the node's [`Policy`]; pending transactions are checked against it again (and
+    /// dropped if it refuses them), and the invalid-block cache starts afresh.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        let pending: Vec<_> = self.mempool.iter().cloned().collect();
+        self.mempool = Mempool::new(&policy);
+        let _ = self.mempool.reconcile(&self.ledger, pending);
+        self.invalid = InvalidBlocks::new(policy.invalid_block_cache);
+        self.policy = policy;
+        self
     }
 
     /// Checks a transaction and adds it to the mempool.
@@ -260,9 +280,81 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// the missing blocks), a [`BlockError`], a header [`ChainError`], or
     /// [`ChainError::Transfer`] if connecting its branch fails; the node is unchanged.
     pub fn handle_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, Error> {
-        self.check_placeable(&block.header)?;
+        self.precheck_block(&block)?;
         let checked = self.check_block(block)?;
         self.handle_checked_block(checked, now)
+    }
+
+    /// The checks of a block from a miner or a peer that cost no signature or proof of
+    /// work, to run before [`Node::check_block`]: not known, not known invalid, a known
+    /// parent, the right height, and, off the main chain, not too deep below the tip to
+    /// keep on its own.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::AlreadyKnown`], the error the block was refused with before,
+    /// [`ChainError::InvalidParent`], [`ChainError::UnknownParent`],
+    /// [`ChainError::WrongHeight`] or [`ChainError::TooDeep`].
+    pub fn precheck_block(&self, block: &Block) -> Result<(), Error> {
+        if let Some(error) = self.invalid.lookup(&block.header, &block.transactions) {
+            return Err(error);
+        }
+        if self.invalid.is_invalid(&block.header.prev) {
+            return Err(ChainError::InvalidParent { prev: block.header.prev }.into());
+        }
+        self.check_placeable(&block.header)?;
+        Ok(self.side_block_is_admissible(&block.header)?)
+    }
+
+    /// Refuses a block off the main chain too far below the tip: more than
+    /// [`Policy::max_side_depth`] blocks below it, or on a branch that even that many
+    /// more blocks of the tip's difficulty would leave behind the tip's work.
+    fn side_block_is_admissible(&self, header: &BlockHeader) -> Result<(), ChainError> {
+        let tip = self.chain.tip();
+        if header.prev == tip.hash() {
+            return Ok(());
+        }
+        let max_depth = self.policy.max_side_depth;
+        let too_deep = ChainError::TooDeep { height: header.height, tip: tip.height(), max_depth };
+        if header.height.saturating_add(max_depth) < tip.height() {
+            return Err(too_deep);
+        }
+        let ours = self.chain.tip_summary().work;
+        let parent = self.chain.summary(&header.prev).map(|s| s.work).unwrap_or_default();
+        let per_block = pow::Target::from_compact(tip.header().bits)?.work();
+        if parent.saturating_add(per_block.saturating_mul(max_depth.saturating_add(1))) < ours {
+            return Err(too_deep);
+        }
+        Ok(())
+    }
+
+    /// Returns the invalid-block cache, shared with its clones: check blocks outside a
+    /// lock around the node with [`InvalidBlocks::check`] so that what they find is
+    /// remembered here.
+    pub fn invalid_blocks(&self) -> &InvalidBlocks {
+        &self.invalid
+    }
+
+    /// Returns the node's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Remembers a block refused in its place, if every block with its hash would be.
+    fn remember_invalid(&self, hash: BlockHash, error: &Error) {
+        let permanent = matches!(
+            error,
+            Error::Chain(
+                ChainError::WrongHeight { .. }
+                    | ChainError::WrongTarget { .. }
+                    | ChainError::TimestampNotAfterMedian { .. }
+                    | ChainError::Transfer { .. }
+                    | ChainError::InvalidParent { .. }
+            )
+        );
+        if permanent {
+            self.invalid.remember(hash, error.clone(), None);
+        }
     }
 
     /// Adds a block checked beforehand (with [`block::check_in_isolation`] or
@@ -277,14 +369,22 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         mut checked: CheckedBlock,
         now: u64,
     ) -> Result<BlockOutcome, Error> {
-        self.check_in_place(&checked, now)?;
         let hash = checked.hash();
         let height = checked.height();
+        if let Err(error) = self.check_in_place(&checked, now) {
+            self.remember_invalid(hash, &error);
+            return Err(error);
+        }
+        self.side_block_is_admissible(checked.header())?;
         let mut held = BTreeSet::new();
         checked.share_addresses(|a| self.ledger.shared_address(a, &mut held));
         self.chain.insert(checked);
         let theirs = self.chain.summary(&hash).expect("just inserted");
         if !self.prefers(&theirs) {
+            if let Err(error) = self.make_room_for_side_block(&hash) {
+                self.chain.remove(&hash);
+                return Err(error.into());
+            }
             return Ok(BlockOutcome::SideBranch { hash, height });
         }
         let plan = self.chain.reorg_plan(&hash);
@@ -292,6 +392,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             self.chain.remove(&hash);
             return Err(error.into());
         }
+        self.prune_side_branches();
         self.events.push_back(Event::RelayBlock(hash));
         Ok(match plan.disconnect.len() {
             0 => BlockOutcome::Extended { hash, height },
@@ -341,14 +442,15 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         let mut inserted = Vec::with_capacity(new.len());
         // One copy of each address for all the blocks (a miner's, a busy wallet's).
         let mut held = BTreeSet::new();
-        for block in new {
-            match self.check_in_place(&block, now).map(|()| block) {
-                Ok(mut checked) => {
-                    checked.share_addresses(|a| self.ledger.shared_address(a, &mut held));
-                    inserted.push(checked.hash());
-                    self.chain.insert(checked);
+        for mut block in new {
+            match self.check_in_place(&block, now) {
+                Ok(()) => {
+                    block.share_addresses(|a| self.ledger.shared_address(a, &mut held));
+                    inserted.push(block.hash());
+                    self.chain.insert(block);
                 }
                 Err(error) => {
+                    self.remember_invalid(block.hash(), &error);
                     self.forget(&inserted);
                     return Err(error);
                 }
@@ -367,6 +469,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             self.forget(&inserted);
             return Err(error.into());
         }
+        self.prune_side_branches();
         self.events.push_back(Event::RelayBlock(tip));
         Ok(ChainOutcome::Adopted {
             tip,
@@ -376,8 +479,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         })
     }
 
-    /// Builds a block on our tip that pays `miner` the reward and carries the oldest
-    /// pending transactions, with nonce 0. Solve it with [`pow::solve`] and hand it to
+    /// Builds a block on our tip that carries the best-paying pending transactions (by fee
+    /// rate) and pays `miner` the subsidy at its height and their fees, with nonce 0. Solve it with [`pow::solve`] and hand it to
     /// [`Node::handle_block`].
     ///
     /// The timestamp is `now`, or one second after the median time past if that is later.
@@ -396,8 +499,12 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
                 .ok_or(ChainError::UnknownParent { prev: tip.hash() })
         })?;
         let median = chain::median_time_past(tip, &self.chain, &self.params);
-        let reward = Reward { height, recipient: miner.clone(), amount: self.params.block_reward };
         let transfers = self.mempool.select(self.params.max_block_txs.saturating_sub(1));
+        let amount = transfers
+            .iter()
+            .try_fold(self.params.reward_at(height), |sum, tx| sum.checked_add(tx.transaction().fee))
+            .ok_or(BlockError::FeesTooLarge)?;
+        let reward = Reward { height, recipient: miner.clone(), amount };
         let transactions: Vec<_> = std::iter::once(BlockTransaction::Reward(reward))
             .chain(transfers.into_iter().map(|tx| BlockTransaction::Transfer(tx.into_signed())))
             .collect();
@@ -488,9 +595,9 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// The block's [`BlockError`].
     pub fn check_block(&self, block: Block) -> Result<CheckedBlock, Error> {
-        Ok(block::check_in_isolation_reusing(block, &self.verifier, &self.params, |tx| {
+        self.invalid.check(block, &self.verifier, &self.params, |tx| {
             self.mempool.get(&tx.id()).cloned()
-        })?)
+        })
     }
 
     /// Fails early, before any signature check, for a block we have or can't place.
@@ -563,6 +670,57 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         ChainOutcome::KeptOurs { tip: tip.tip, height: tip.height }
     }
 
+    /// Makes room for a new block off the main chain within the policy's bounds, by
+    /// forgetting branches of less work than the new block's (least work first). Nothing
+    /// is forgotten unless enough can be.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::SideBranchesFull`] if the branches of less work don't free enough.
+    fn make_room_for_side_block(&mut self, new: &BlockHash) -> Result<(), ChainError> {
+        let (blocks, bytes) = self.chain.side_usage();
+        let mut excess_blocks = blocks.saturating_sub(self.policy.max_side_blocks);
+        let mut excess_bytes = bytes.saturating_sub(self.policy.max_side_bytes);
+        if excess_blocks == 0 && excess_bytes == 0 {
+            return Ok(());
+        }
+        let work = self.chain.summary(new).map(|s| s.work).unwrap_or_default();
+        let mut evict = vec![];
+        for (leaf, size) in self.chain.side_leaves_below(work) {
+            if excess_blocks == 0 && excess_bytes == 0 {
+                break;
+            }
+            if leaf == *new {
+                continue;
+            }
+            excess_blocks = excess_blocks.saturating_sub(1);
+            excess_bytes = excess_bytes.saturating_sub(size);
+            evict.push(leaf);
+        }
+        if excess_blocks > 0 || excess_bytes > 0 {
+            return Err(ChainError::SideBranchesFull);
+        }
+        for leaf in &evict {
+            self.chain.remove(leaf);
+        }
+        Ok(())
+    }
+
+    /// Forgets the least-work branches off the main chain until they are within the
+    /// policy's bounds again (after a reorg moved blocks off the main chain).
+    fn prune_side_branches(&mut self) {
+        loop {
+            let (blocks, bytes) = self.chain.side_usage();
+            if blocks <= self.policy.max_side_blocks && bytes <= self.policy.max_side_bytes {
+                return;
+            }
+            match self.chain.least_work_side_leaf() {
+                Some((_, leaf)) => self.chain.remove(&leaf),
+                None => return,
+            }
+        }
+    }
+
     /// Forgets the blocks of a rejected candidate (each is built on the first).
     fn forget(&mut self, inserted: &[BlockHash]) {
         if let Some(first) = inserted.first() {
@@ -595,8 +753,10 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
                         self.ledger.apply(&diff);
                         self.undo.insert(hash, diff);
                     }
+                    let error = ChainError::Transfer { hash: *hash, index, source };
+                    self.invalid.remember(*hash, error.clone().into(), None);
                     self.chain.remove(hash);
-                    return Err(ChainError::Transfer { hash: *hash, index, source });
+                    return Err(error);
                 }
             }
         }

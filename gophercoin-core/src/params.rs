@@ -25,8 +25,11 @@ pub struct Params {
     /// Identifies the network; signed into every transaction so it can't be replayed on
     /// another network.
     pub chain_id: u32,
-    /// The amount a block pays its miner.
+    /// The new coins a block mints before the first halving; see [`Params::reward_at`].
     pub block_reward: Amount,
+    /// The reward halves at every height that is a multiple of this, until it is zero;
+    /// `0` means it never halves (and the supply runs out).
+    pub halving_interval: u64,
     /// The block interval the difficulty aims at, in seconds.
     pub target_block_secs: u64,
     /// The difficulty is adjusted at every height that is a multiple of this.
@@ -45,21 +48,20 @@ pub struct Params {
     pub min_rsa_bits: usize,
     /// The largest accepted RSA key, in bits.
     pub max_rsa_bits: usize,
-    /// The most transactions the mempool holds: each node's own policy, not part of the
-    /// genesis commitment.
-    pub max_mempool_txs: usize,
     /// The genesis block's timestamp, seconds since the Unix epoch.
     pub genesis_timestamp: u64,
 }
 
 impl Params {
     /// A local development network: 5-second blocks, a difficulty a laptop meets in
-    /// milliseconds, 20 coins a block (as in the original).
+    /// milliseconds, 20 coins a block (as in the original), halving every 525,000 blocks
+    /// (about 30 days), so the supply converges to 21 million coins as Bitcoin's does.
     pub fn devnet() -> Self {
         Params {
             chain_id: 0x6770_6431, // "gpd1"
             block_reward: Amount::from_units(20 * Amount::UNITS_PER_COIN)
                 .expect("20 coins is below the maximum"),
+            halving_interval: 525_000,
             target_block_secs: 5,
             retarget_interval: 20,
             pow_limit: CompactTarget::from_consensus(0x2000_ffff),
@@ -69,9 +71,66 @@ impl Params {
             median_time_span: 11,
             min_rsa_bits: 2048,
             max_rsa_bits: 4096,
-            max_mempool_txs: 5_000,
             genesis_timestamp: 1_767_225_600, // 2026-01-01T00:00:00Z
         }
+    }
+
+    /// Returns the new coins the block at `height` mints: [`Params::block_reward`] halved
+    /// once for every [`Params::halving_interval`] blocks below it, zero once it has halved
+    /// away (genesis, at height 0, mints nothing). A block's reward entry pays this plus
+    /// the fees of its transfers.
+    ///
+    /// # Consensus
+    ///
+    /// > The miner's reward goes to the miner's wallet address, once per block: exactly
+    /// > the subsidy at that height (a halving schedule, so the supply converges and the
+    /// > chain never halts) plus the fees of the block's transactions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gophercoin_core::{Amount, Params};
+    ///
+    /// let params = Params::devnet();
+    /// let twenty = params.block_reward;
+    /// assert_eq!(params.reward_at(1), twenty);
+    /// assert_eq!(params.reward_at(525_000).to_units(), twenty.to_units() / 2);
+    /// assert_eq!(params.reward_at(64 * 525_000), Amount::ZERO);
+    /// ```
+    pub fn reward_at(&self, height: u64) -> Amount {
+        if height == 0 {
+            return Amount::ZERO;
+        }
+        let halvings = height.checked_div(self.halving_interval).unwrap_or(0);
+        let units = u32::try_from(halvings)
+            .ok()
+            .and_then(|halvings| self.block_reward.to_units().checked_shr(halvings))
+            .unwrap_or(0);
+        Amount::from_units(units).expect("a halved amount is below the unhalved one")
+    }
+
+    /// Returns every coin the blocks up to and including `height` mint: the supply of a
+    /// chain of that height.
+    pub fn supply_at(&self, height: u64) -> Amount {
+        let mut supply = 0u64;
+        let mut start = 1u64;
+        while start <= height {
+            let reward = self.reward_at(start).to_units();
+            if reward == 0 {
+                break;
+            }
+            let era_end = match self.halving_interval {
+                0 => height,
+                interval => (start / interval + 1).saturating_mul(interval).saturating_sub(1),
+            };
+            let end = era_end.min(height);
+            supply = supply.saturating_add(reward.saturating_mul(end - start + 1));
+            if end == height {
+                break;
+            }
+            start = end + 1;
+        }
+        Amount::from_units(supply).unwrap_or(Amount::MAX)
     }
 
     /// Returns the easiest target, decoded from [`Params::pow_limit`].

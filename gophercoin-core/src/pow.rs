@@ -160,6 +160,12 @@ impl Work {
         Work::from_u256(self.to_u256().saturating_add(&other.to_u256()))
     }
 
+    /// Multiplies the work by a count, saturating at `2^256 - 1`.
+    #[must_use]
+    pub fn saturating_mul(self, count: u64) -> Work {
+        Work::from_u256(self.to_u256().saturating_mul(&U256::from_u64(count)))
+    }
+
     /// Returns the work as 32 big-endian bytes.
     pub const fn to_be_bytes(self) -> [u8; 32] {
         self.0

@@ -15,7 +15,8 @@ use crate::{
     params::Params,
 };
 
-/// A transfer of `amount` from `sender` to `recipient`, before it is signed.
+/// A transfer of `amount` from `sender` to `recipient`, paying `fee` to the miner who
+/// includes it, before it is signed.
 ///
 /// `nonce` is any number the sender chooses (a wallet picks it at random) so that two
 /// transfers with the same parties and amount are different transactions; `chain_id`
@@ -33,6 +34,7 @@ use crate::{
 ///     sender: alice.address(),
 ///     recipient: bob.address(),
 ///     amount: Amount::positive(5)?,
+///     fee: Amount::ZERO,
 ///     nonce: 7,
 /// };
 /// let signed = tx.sign(&alice)?;
@@ -52,6 +54,10 @@ pub struct Transaction {
     /// How much is paid; positive.
     #[serde(deserialize_with = "crate::amount::deserialize_positive")]
     pub amount: Amount,
+    /// What the sender pays the miner who includes the transaction, on top of `amount`;
+    /// zero when left out of JSON.
+    #[serde(default)]
+    pub fee: Amount,
     /// Chosen by the sender to make the transaction unique.
     pub nonce: u64,
 }
@@ -75,6 +81,7 @@ pub struct SignedTransaction {
 pub struct VerifiedTransaction {
     signed: SignedTransaction,
     id: TxId,
+    size: usize,
 }
 
 /// A signed transaction with its signing bytes encoded and its id computed, once, for the
@@ -98,6 +105,7 @@ pub struct VerifiedTransaction {
 ///     sender: alice.address(),
 ///     recipient: bob.address(),
 ///     amount: Amount::positive(5)?,
+///     fee: Amount::from_units(600)?,
 ///     nonce: 1,
 /// };
 /// let identified = tx.sign(&alice)?.identify();
@@ -121,7 +129,8 @@ pub struct Reward {
     pub height: u64,
     /// The miner's wallet.
     pub recipient: Address,
-    /// Exactly [`Params::block_reward`].
+    /// Exactly the subsidy at `height` ([`Params::reward_at`]) plus the fees of the
+    /// block's transfers.
     pub amount: Amount,
 }
 
@@ -140,6 +149,14 @@ pub enum TxError {
     /// The amount is zero.
     #[error("amount must be greater than zero")]
     ZeroAmount,
+    /// The amount and the fee add up to more than [`Amount::MAX`].
+    #[error("amount {amount} and fee {fee} add up to more than there can be")]
+    SpendTooLarge {
+        /// The amount.
+        amount: Amount,
+        /// The fee.
+        fee: Amount,
+    },
     /// The encoding is larger than allowed.
     #[error("transaction is {size} bytes, more than the {max} allowed")]
     TooLarge {
@@ -163,6 +180,12 @@ impl Transaction {
     /// Returns the canonical bytes that are signed: a domain tag and the encoded fields.
     pub fn signing_bytes(&self) -> Vec<u8> {
         codec::encode_tagged(TX_TAG, self)
+    }
+
+    /// Returns what the sender pays, the amount and the fee, or `None` if they add up to
+    /// more than [`Amount::MAX`].
+    pub fn spend(&self) -> Option<Amount> {
+        self.amount.checked_add(self.fee)
     }
 
     /// Returns the transaction id: the SHA-256 of [`Transaction::signing_bytes`].
@@ -243,7 +266,7 @@ impl IdentifiedTransaction {
         let tx = &signed.transaction;
         chain_id_is_valid(tx, params)?;
         amount_is_valid(tx)?;
-        size_is_valid(&signing_bytes, &signed.signature, params)?;
+        let size = size_is_valid(&signing_bytes, &signed.signature, params)?;
         verifier.check_address(&tx.recipient).map_err(TxError::BadRecipient)?;
         // Verifying reads the sender's key, and reports an unacceptable key as such, so the
         // sender's key is not parsed twice. The id is the SHA-256 of the signing bytes.
@@ -257,7 +280,27 @@ impl IdentifiedTransaction {
             CryptoError::BadSignature => TxError::BadSignature(e),
             key_error => TxError::BadSender(key_error),
         })?;
-        Ok(VerifiedTransaction { signed, id })
+        Ok(VerifiedTransaction { signed, id, size })
+    }
+
+    /// The checks of [`IdentifiedTransaction::check_in_isolation`] that cost no signature
+    /// work: network, amount, fee and size. A block runs them on every transfer before it
+    /// checks any signature.
+    ///
+    /// # Errors
+    ///
+    /// The first [`TxError`] found.
+    pub fn check_cheap(&self, params: &Params) -> Result<(), TxError> {
+        let tx = &self.signed.transaction;
+        chain_id_is_valid(tx, params)?;
+        amount_is_valid(tx)?;
+        size_is_valid(&self.signing_bytes, &self.signed.signature, params).map(drop)
+    }
+
+    /// Returns the size [`VerifiedTransaction::size`] will have: the signing bytes and the
+    /// signature.
+    pub fn size(&self) -> usize {
+        self.signing_bytes.len() + self.signed.signature.as_bytes().len()
     }
 }
 
@@ -275,6 +318,22 @@ impl VerifiedTransaction {
     /// Returns the signed transaction.
     pub fn signed(&self) -> &SignedTransaction {
         &self.signed
+    }
+
+    /// Returns the size its fee rate is reckoned on: the bytes of its signing payload and
+    /// its signature.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Returns what the sender pays: the amount and the fee.
+    pub fn spend(&self) -> Amount {
+        self.transaction().spend().expect("checked in isolation: amount + fee fits")
+    }
+
+    /// Returns what the sender pays the miner per byte.
+    pub fn fee_rate(&self) -> crate::policy::FeeRate {
+        crate::policy::FeeRate::new(self.transaction().fee, self.size)
     }
 
     /// Returns the signed transaction, giving up the proof of verification.
@@ -312,6 +371,8 @@ impl Reward {
 ///
 /// > zero, negative, fractional and overflowing amounts are rejected with a clear error
 ///
+/// The fee may be zero; the amount and the fee together must be an [`Amount`].
+///
 /// # Errors
 ///
 /// The first [`TxError`] found.
@@ -335,19 +396,24 @@ pub fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxErro
     Ok(())
 }
 
-/// Checks that the amount is positive (the [`Amount`] type already bounds it above).
+/// Checks that the amount is positive (the [`Amount`] type already bounds it above) and
+/// that the amount and the fee together are an [`Amount`].
 ///
 /// # Errors
 ///
-/// [`TxError::ZeroAmount`].
+/// [`TxError::ZeroAmount`] or [`TxError::SpendTooLarge`].
 pub fn amount_is_valid(tx: &Transaction) -> Result<(), TxError> {
     if tx.amount.is_zero() {
         return Err(TxError::ZeroAmount);
     }
+    if tx.spend().is_none() {
+        return Err(TxError::SpendTooLarge { amount: tx.amount, fee: tx.fee });
+    }
     Ok(())
 }
 
-/// Checks the encoded size of payload and signature against [`Params::max_tx_bytes`].
+/// Checks the encoded size of payload and signature against [`Params::max_tx_bytes`], and
+/// returns it.
 ///
 /// # Errors
 ///
@@ -356,10 +422,10 @@ pub fn size_is_valid(
     signing_bytes: &[u8],
     signature: &Signature,
     params: &Params,
-) -> Result<(), TxError> {
+) -> Result<usize, TxError> {
     let size = signing_bytes.len() + signature.as_bytes().len();
     if size > params.max_tx_bytes {
         return Err(TxError::TooLarge { size, max: params.max_tx_bytes });
     }
-    Ok(())
+    Ok(size)
 }

@@ -6,13 +6,23 @@ mod common;
 use common::*;
 use gophercoin_core::{
     Address, Amount, Block, BlockError, BlockOutcome, BlockTransaction, ChainError, ChainOutcome,
-    CompactTarget, CryptoError, Error, LedgerError, MempoolError, Node, PowError, Reward,
+    CompactTarget, CryptoError, Error, FeeRate, LedgerError, MempoolError, Node, Policy, PowError,
+    Reward,
     RsaSigner, Signature, SignedTransaction, Signer, Transaction, TxError, Verifier,
 };
 
 /// A node where alice has mined 3 blocks (60 coins).
 fn funded() -> Node {
     let mut node = Node::devnet();
+    mine(&mut node, alice(), 3);
+    node
+}
+
+/// A node with a policy of its own where alice has mined 3 blocks (60 coins).
+fn funded_with_policy(change: impl FnOnce(&mut Policy)) -> Node {
+    let mut policy = Policy::default();
+    change(&mut policy);
+    let mut node = Node::devnet().with_policy(policy);
     mine(&mut node, alice(), 3);
     node
 }
@@ -87,6 +97,7 @@ fn transaction_for_another_chain_is_rejected() {
         sender: alice().address(),
         recipient: bob().address(),
         amount: coins(1),
+        fee: Amount::ZERO,
         nonce: 1,
     }
     .sign(alice())
@@ -126,6 +137,7 @@ fn transfer_to_a_key_that_is_not_a_key_is_rejected() {
         sender: alice().address(),
         recipient,
         amount: coins(1),
+        fee: Amount::ZERO,
         nonce: 1,
     }
     .sign(alice())
@@ -163,7 +175,7 @@ fn malformed_amounts_fail_to_deserialize() {
         assert!(parsed.is_err(), "amount {bad} was accepted");
     }
     let mut unknown = json.clone();
-    unknown["transaction"]["fee"] = serde_json::json!(1);
+    unknown["transaction"]["tip"] = serde_json::json!(1);
     assert!(serde_json::from_value::<SignedTransaction>(unknown).is_err());
     assert_eq!(serde_json::from_value::<SignedTransaction>(json).unwrap(), tx);
 }
@@ -643,14 +655,15 @@ fn block_with_too_many_transactions_is_rejected() {
 }
 
 #[test]
-fn full_mempool_refuses_more() {
-    let mut node = funded_with(|p| p.max_mempool_txs = 2);
+fn full_mempool_refuses_what_does_not_pay_more() {
+    let mut node = funded_with_policy(|p| p.max_mempool_txs = 2);
     for nonce in 0..2 {
         node.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();
     }
     drain(&mut node);
     let third = transfer(alice(), bob(), coins(1), 2);
-    rejects(&mut node, MempoolError::Full { max: 2 }, |n| n.handle_transaction(third));
+    let full = MempoolError::Full { max: 2, lowest: FeeRate::ZERO };
+    rejects(&mut node, full, |n| n.handle_transaction(third));
 }
 
 #[test]

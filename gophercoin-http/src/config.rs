@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use gophercoin_core::{Address, ForkChoice, LongestChain, MostWork, Params};
+use gophercoin_core::{Address, ForkChoice, LongestChain, MostWork, Params, Policy};
 
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
@@ -21,6 +21,9 @@ pub struct NodeConfig {
     pub fork_choice: ForkChoiceKind,
     /// The consensus parameters.
     pub params: Params,
+    /// What the node keeps and relays beyond consensus: the mempool's bounds and minimum
+    /// fee rate, side branches, caches.
+    pub policy: Policy,
     /// The node's own URL as peers reach it (default `http://` + the listen address).
     pub public_url: Option<String>,
     /// Resource limits.
@@ -93,6 +96,7 @@ impl NodeConfig {
             peers: vec![],
             fork_choice: ForkChoiceKind::default(),
             params: Params::devnet(),
+            policy: Policy::default(),
             public_url: None,
             limits: Limits::default(),
             mine_threads: 1,

@@ -28,6 +28,9 @@ pub struct TransactionDto {
     /// Units to pay; positive.
     #[serde(deserialize_with = "amount::deserialize_positive")]
     pub amount: Amount,
+    /// Units paid to the miner who includes it; zero if left out.
+    #[serde(default)]
+    pub fee: Amount,
     /// The sender's nonce.
     pub nonce: u64,
     /// The network id; the node's own if left out.
@@ -133,6 +136,7 @@ impl TransactionDto {
             sender: t.sender.clone(),
             recipient: t.recipient.clone(),
             amount: t.amount,
+            fee: t.fee,
             nonce: t.nonce,
             chain_id: Some(t.chain_id),
             signature: tx.signature.clone(),
@@ -147,6 +151,7 @@ impl TransactionDto {
                 sender: self.sender,
                 recipient: self.recipient,
                 amount: self.amount,
+                fee: self.fee,
                 nonce: self.nonce,
             },
             signature: self.signature,
@@ -168,7 +173,7 @@ pub struct GeneratedTransaction {
 }
 
 /// The body of `POST /transactions/new`: the flat form
-/// `{sender, recipient, amount, nonce, chain_id?, signature}`, or the wallet service's
+/// `{sender, recipient, amount, fee?, nonce, chain_id?, signature}` (no fee means fee 0), or the wallet service's
 /// answer `{transaction: {..}, signature, id?}` as it is.
 ///
 /// One struct for both shapes, so serde itself refuses unknown and duplicate fields.
@@ -179,6 +184,7 @@ pub struct NewTransaction {
     recipient: Option<Address>,
     #[serde(default, deserialize_with = "positive_amount")]
     amount: Option<Amount>,
+    fee: Option<Amount>,
     nonce: Option<u64>,
     chain_id: Option<u32>,
     transaction: Option<Transaction>,
@@ -208,7 +214,9 @@ impl NewTransaction {
             self.nonce.is_some(),
         ];
         match (self.transaction, self.sender, self.recipient, self.amount, self.nonce) {
-            (Some(transaction), None, None, None, None) if self.chain_id.is_none() => {
+            (Some(transaction), None, None, None, None)
+                if self.chain_id.is_none() && self.fee.is_none() =>
+            {
                 Ok(SignedTransaction { transaction, signature: self.signature })
             }
             (Some(_), ..) => Err("give either `transaction` or its fields, not both".into()),
@@ -219,6 +227,7 @@ impl NewTransaction {
                         sender,
                         recipient,
                         amount,
+                        fee: self.fee.unwrap_or_default(),
                         nonce,
                     },
                     signature: self.signature,
@@ -345,6 +354,7 @@ mod tests {
             sender: gophercoin_core::Signer::address(&key),
             recipient: gophercoin_core::Signer::address(&key),
             amount: Amount::positive(3).unwrap(),
+            fee: Amount::ZERO,
             nonce: 9,
         }
         .sign(&key)
@@ -362,7 +372,7 @@ mod tests {
         let back: BlockDto = serde_json::from_str(&json).unwrap();
         assert_eq!(back.into_block(params.chain_id).unwrap(), block);
         let mut extra: serde_json::Value = serde_json::from_str(&json).unwrap();
-        extra["transactions"][1]["fee"] = 1.into();
+        extra["transactions"][1]["tip"] = 1.into();
         assert!(serde_json::from_value::<BlockDto>(extra).is_err(), "unknown fields are refused");
     }
 }

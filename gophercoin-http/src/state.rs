@@ -13,8 +13,8 @@ use std::{
 
 use gophercoin_core::{
     Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice,
-    IdentifiedTransaction, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
-    VerifiedTransaction, Verifier, block, crypto::rsa::DEFAULT_KEY_BITS,
+    IdentifiedTransaction, InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
+    VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
 
@@ -121,7 +121,8 @@ impl AppState {
             None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
         };
         let verifier = RsaVerifier::new(&params);
-        let mut node = Node::new(params.clone(), verifier.clone(), config.fork_choice.boxed());
+        let mut node = Node::new(params.clone(), verifier.clone(), config.fork_choice.boxed())
+            .with_policy(config.policy.clone());
         let blocks = store.main_chain()?;
         if !blocks.is_empty() {
             let outcome =
@@ -214,7 +215,9 @@ impl AppState {
     fn check_blocks_on_threads(&self, blocks: Vec<Block>) -> Result<Vec<CheckedBlock>, ApiError> {
         // A look-up by the id the check computes anyway, the lock held for just that.
         let pending = |tx: &IdentifiedTransaction| self.node().mempool().get(&tx.id()).cloned();
-        Ok(check_blocks_in_parallel(blocks, &self.verifier, &self.params, pending)?)
+        let invalid = self.node().invalid_blocks().clone();
+        let check = Checks { invalid: &invalid, verifier: &self.verifier, params: &self.params };
+        Ok(check_blocks_in_parallel(blocks, check, pending)?)
     }
 
     /// Runs one core call under the lock, then persists what it connected (before
@@ -325,7 +328,27 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Checks blocks on their own on every core ([`block::check_in_isolation_reusing`]), each
+/// What checks a block on its own: the node's invalid-block cache (consulted first, and
+/// told what is found invalid), its verifier and its parameters.
+pub struct Checks<'a, V> {
+    /// The node's invalid-block cache ([`gophercoin_core::Node::invalid_blocks`]).
+    pub invalid: &'a InvalidBlocks,
+    /// The signature verifier.
+    pub verifier: &'a V,
+    /// The consensus parameters.
+    pub params: &'a Params,
+}
+
+// By hand: a derive would ask `V: Copy`, and only references are copied.
+impl<V> Clone for Checks<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Checks<'_, V> {}
+
+/// Checks blocks on their own on every core ([`InvalidBlocks::check`]), each
 /// transfer for which `known` gives a verified form (identical, signature included) reused
 /// rather than verified again; the first failure in the blocks' order is the answer.
 ///
@@ -339,13 +362,10 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 /// The first invalid block's error.
 pub fn check_blocks_in_parallel(
     blocks: Vec<Block>,
-    verifier: &(impl Verifier + Sync),
-    params: &Params,
+    checks: Checks<'_, impl Verifier + Sync>,
     known: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction> + Sync,
 ) -> Result<Vec<CheckedBlock>, CoreError> {
-    let check = |block: Block| {
-        block::check_in_isolation_reusing(block, verifier, params, &known).map_err(CoreError::from)
-    };
+    let check = |block: Block| checks.invalid.check(block, checks.verifier, checks.params, &known);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if blocks.len() < 2 || threads == 1 {
         return blocks.into_iter().map(check).collect();
@@ -393,7 +413,7 @@ pub fn check_blocks_in_parallel(
 
 #[cfg(test)]
 mod tests {
-    use gophercoin_core::{Amount, BlockTransaction, CryptoError, Signature, Transaction};
+    use gophercoin_core::{Amount, BlockTransaction, CryptoError, Signature, Transaction, block};
 
     use super::*;
 
@@ -413,6 +433,7 @@ mod tests {
                     sender: key.address(),
                     recipient: key.address(),
                     amount: Amount::positive(1).expect("positive"),
+                    fee: Amount::ZERO,
                     nonce: height,
                 }
                 .sign(&key)
@@ -468,7 +489,9 @@ mod tests {
                 (tx.id(), verified.expect("valid"))
             })
             .collect();
-        let checked = check_blocks_in_parallel(blocks.clone(), &verifier, &params, |tx| {
+        let invalid = InvalidBlocks::new(100);
+        let checks = Checks { invalid: &invalid, verifier: &verifier, params: &params };
+        let checked = check_blocks_in_parallel(blocks.clone(), checks, |tx| {
             known.get(&tx.id()).cloned()
         });
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
@@ -486,7 +509,9 @@ mod tests {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CoreError::from)
         };
-        let parallel = check_blocks_in_parallel(blocks.clone(), &verifier, &params, |_| None);
+        let invalid = InvalidBlocks::new(0);
+        let checks = Checks { invalid: &invalid, verifier: &verifier, params: &params };
+        let parallel = check_blocks_in_parallel(blocks.clone(), checks, |_| None);
         let expected = in_order(&blocks).expect("a valid chain");
         let checked = parallel.expect("a valid chain");
         assert_eq!(checked.len(), blocks.len());
@@ -499,7 +524,7 @@ mod tests {
             for index in [first, second] {
                 bad[index].header.merkle_root = gophercoin_core::MerkleRoot::from_bytes([7; 32]);
             }
-            let answer = check_blocks_in_parallel(bad.clone(), &verifier, &params, |_| None);
+            let answer = check_blocks_in_parallel(bad.clone(), checks, |_| None);
             let expected = in_order(&bad).expect_err("a bad block");
             assert_eq!(answer.expect_err("a bad block"), expected, "blocks {first} and {second}");
             let alone = block::check_in_isolation(bad[first].clone(), &verifier, &params);

@@ -234,7 +234,7 @@ async fn hostile_inputs_are_refused_with_their_kind_and_change_nothing() {
             400,
             "malformed",
         ),
-        json_case("unknown field", tx, &with(good_json.clone(), "fee", json!(1)), 400, "malformed"),
+        json_case("unknown field", tx, &with(good_json.clone(), "tip", json!(1)), 400, "malformed"),
         json_case(
             "missing signature",
             tx,

@@ -64,6 +64,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<(), String> {
         sender: signer.address(),
         recipient: args.to,
         amount: args.amount,
+        fee: Amount::ZERO,
         nonce,
     }
     .sign(&signer)

@@ -6,7 +6,7 @@
 //! 2048 to 4096 bits (by default) and the public exponent 65537.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
@@ -136,14 +136,29 @@ impl Signer for RsaSigner {
 /// Verifies RSA PKCS#1 v1.5 / SHA-256 signatures, within a range of key sizes.
 ///
 /// Parsed keys are kept in a small shared cache (only keys that passed the size and
-/// exponent checks), so a wallet that pays or is paid often is parsed once; clones share
-/// it.
+/// exponent checks), so a wallet that pays or is paid often is parsed once; and every
+/// signature that verified is remembered (a signature cache, as Bitcoin Core keeps), so a
+/// transfer seen again (in the mempool, then in a block, or in many blocks of a peer's
+/// side branches) costs a hash and a look-up, not an RSA operation. Clones share both.
 #[derive(Clone, Debug)]
 pub struct RsaVerifier {
     min_bits: usize,
     max_bits: usize,
     keys: Arc<RwLock<KeyCache>>,
+    signatures: Arc<RwLock<SignatureCache>>,
+    signature_cache_size: usize,
 }
+
+/// The SHA-256 of (key, digest, signature) of each signature that verified, evicted
+/// oldest first.
+#[derive(Debug, Default)]
+struct SignatureCache {
+    verified: BTreeSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+/// How many verified signatures a verifier remembers (about 4 MiB).
+const SIGNATURE_CACHE_SIZE: usize = 50_000;
 
 /// Parsed keys by address, evicted oldest first.
 #[derive(Debug, Default)]
@@ -162,7 +177,16 @@ impl RsaVerifier {
             min_bits: params.min_rsa_bits,
             max_bits: params.max_rsa_bits,
             keys: Arc::default(),
+            signatures: Arc::default(),
+            signature_cache_size: SIGNATURE_CACHE_SIZE,
         }
+    }
+
+    /// The same verifier with no signature cache: every signature costs an RSA operation
+    /// (what a benchmark of the operation itself needs).
+    #[must_use]
+    pub fn without_signature_cache(self) -> Self {
+        RsaVerifier { signatures: Arc::default(), signature_cache_size: 0, ..self }
     }
 
     fn check_bits(&self, bits: usize) -> Result<(), CryptoError> {
@@ -245,10 +269,31 @@ impl Verifier for RsaVerifier {
         digest: &[u8; 32],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
+        let cached = self.signature_cache_size > 0;
+        let entry = sha256(&[address.as_der(), digest, signature.as_bytes()]);
+        if cached
+            && self.signatures.read().unwrap_or_else(|e| e.into_inner()).verified.contains(&entry)
+        {
+            return Ok(());
+        }
         let key = self.parse(address)?;
-        let signature = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
+        let parsed = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
             .map_err(|_| CryptoError::BadSignature)?;
-        key.verify_prehash(digest, &signature).map_err(|_| CryptoError::BadSignature)
+        key.verify_prehash(digest, &parsed).map_err(|_| CryptoError::BadSignature)?;
+        if !cached {
+            return Ok(());
+        }
+        // The cache holds no invariant a panic elsewhere could break: poisoning is ignored.
+        let mut cache = self.signatures.write().unwrap_or_else(|e| e.into_inner());
+        if cache.verified.insert(entry) {
+            cache.order.push_back(entry);
+        }
+        while cache.order.len() > self.signature_cache_size {
+            if let Some(oldest) = cache.order.pop_front() {
+                cache.verified.remove(&oldest);
+            }
+        }
+        Ok(())
     }
 }
 

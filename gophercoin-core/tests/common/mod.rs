@@ -59,6 +59,7 @@ pub fn transfer(from: &RsaSigner, to: &RsaSigner, amount: Amount, nonce: u64) ->
         sender: from.address(),
         recipient: to.address(),
         amount,
+        fee: Amount::ZERO,
         nonce,
     }
     .sign(from)

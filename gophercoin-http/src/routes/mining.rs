@@ -61,7 +61,7 @@ pub(super) async fn submit_block(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let chain_id = state.node().params().chain_id;
     let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
-    let placeable = state.node().check_placeable(&block.header);
+    let placeable = state.node().precheck_block(&block);
     let result = match placeable {
         Ok(()) => match state.check_blocks(vec![block]).await {
             Ok(mut checked) => {

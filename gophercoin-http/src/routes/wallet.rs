@@ -36,6 +36,9 @@ pub(super) struct Generate {
     recipient: Address,
     #[serde(deserialize_with = "amount::deserialize_positive")]
     amount: Amount,
+    /// Paid to the miner; zero if left out.
+    #[serde(default)]
+    fee: Amount,
     /// Picked at random if left out.
     nonce: Option<u64>,
     /// The devnet's if left out.
@@ -62,6 +65,7 @@ pub(super) async fn generate(
         sender: body.sender,
         recipient: body.recipient,
         amount: body.amount,
+        fee: body.fee,
         nonce: body.nonce.unwrap_or_else(os_random_u64),
     };
     let signed = tx.sign(&signer).map_err(gophercoin_core::Error::from)?;

@@ -140,6 +140,7 @@ pub fn pay(from: &RsaSigner, to: &RsaSigner, units: u64, nonce: u64) -> SignedTr
         sender: from.address(),
         recipient: to.address(),
         amount: Amount::positive(units).unwrap(),
+        fee: Amount::ZERO,
         nonce,
     }
     .sign(from)
