@@ -116,7 +116,7 @@ fn main() {
         let pending = |tx: &IdentifiedTransaction| node.mempool().get(&tx.id()).cloned();
         // A fresh verifier each round: its signature cache would remember the last round's.
         // The yardstick verifies the same sample again and again: no signature cache.
-    let verifier = RsaVerifier::new(&params).without_signature_cache();
+        let verifier = RsaVerifier::new(&params).without_signature_cache();
         let checks = gophercoin_http::state::Checks {
             invalid: node.invalid_blocks(),
             verifier: &verifier,

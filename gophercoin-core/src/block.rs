@@ -443,7 +443,8 @@ pub(crate) fn check_reporting(
         }
     }
     for (index, tx) in &transfers {
-        tx.check_cheap(params).map_err(|source| BlockError::Transaction { index: *index, source })?;
+        tx.check_cheap(params)
+            .map_err(|source| BlockError::Transaction { index: *index, source })?;
     }
     let fees = fees_of(transfers.iter().map(|(_, tx)| tx.signed().transaction.fee))
         .ok_or(BlockError::FeesTooLarge)?;

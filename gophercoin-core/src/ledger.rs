@@ -124,7 +124,8 @@ impl Ledger {
         if let Some(reward) = block.reward() {
             diff.credit(self, &reward.recipient, reward.amount).map_err(|e| (0, e))?;
             // What the block mints: its reward less the fees it moves from the senders.
-            let minted = reward.amount.checked_sub(block.fees()).ok_or((0, LedgerError::Overflow))?;
+            let minted =
+                reward.amount.checked_sub(block.fees()).ok_or((0, LedgerError::Overflow))?;
             diff.supply.1 = diff.supply.1.checked_add(minted).ok_or((0, LedgerError::Overflow))?;
         }
         for (index, tx) in block.transfers().iter().enumerate() {

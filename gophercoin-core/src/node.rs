@@ -502,7 +502,9 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         let transfers = self.mempool.select(self.params.max_block_txs.saturating_sub(1));
         let amount = transfers
             .iter()
-            .try_fold(self.params.reward_at(height), |sum, tx| sum.checked_add(tx.transaction().fee))
+            .try_fold(self.params.reward_at(height), |sum, tx| {
+                sum.checked_add(tx.transaction().fee)
+            })
             .ok_or(BlockError::FeesTooLarge)?;
         let reward = Reward { height, recipient: miner.clone(), amount };
         let transactions: Vec<_> = std::iter::once(BlockTransaction::Reward(reward))
@@ -595,9 +597,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// The block's [`BlockError`].
     pub fn check_block(&self, block: Block) -> Result<CheckedBlock, Error> {
-        self.invalid.check(block, &self.verifier, &self.params, |tx| {
-            self.mempool.get(&tx.id()).cloned()
-        })
+        self.invalid
+            .check(block, &self.verifier, &self.params, |tx| self.mempool.get(&tx.id()).cloned())
     }
 
     /// Fails early, before any signature check, for a block we have or can't place.

@@ -95,6 +95,11 @@ impl FeeRate {
         FeeRate { fee: units, bytes: 1 }
     }
 
+    /// Returns the rate in whole units per byte, rounded up.
+    pub fn units_per_byte(self) -> u64 {
+        self.fee.div_ceil(self.bytes)
+    }
+
     /// Returns `true` if paying `fee` for `bytes` bytes meets this rate.
     pub fn is_met_by(self, fee: Amount, bytes: usize) -> bool {
         FeeRate::new(fee, bytes) >= self

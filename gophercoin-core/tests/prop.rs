@@ -1,9 +1,11 @@
 //! Property tests over random histories of valid and invalid inputs.
 //!
 //! After every step an independent model recomputes the ledger from the main chain with
-//! signed arithmetic and checks the core's invariants: supply is reward × height, no
-//! balance ever goes negative, no transaction is included twice, the core's balances are
-//! the model's, and a rejected input changed nothing.
+//! signed arithmetic and checks the core's invariants: each block's reward is the subsidy
+//! at its height plus its fees, supply is the sum of the subsidies paid (on a network whose
+//! reward halves every few blocks, so histories run through halvings and past the last),
+//! no balance ever goes negative, no transaction is included twice, the core's balances
+//! are the model's, and a rejected input changed nothing.
 
 mod common;
 
@@ -20,8 +22,8 @@ use proptest::prelude::*;
 enum Action {
     /// Mine a block for `miner`, `gap` seconds after the last.
     Mine { miner: usize, gap: u64 },
-    /// A signed payment; may overdraw.
-    Pay { from: usize, to: usize, units: u64, nonce: u64 },
+    /// A signed payment with a fee; may overdraw.
+    Pay { from: usize, to: usize, units: u64, fee: u64, nonce: u64 },
     /// Submit an earlier payment again.
     Replay { pick: usize },
     /// A payment whose signature was tampered with.
@@ -34,8 +36,8 @@ fn action() -> impl Strategy<Value = Action> {
     let who = 0..4usize;
     prop_oneof![
         3 => (who.clone(), 1..12u64).prop_map(|(miner, gap)| Action::Mine { miner, gap }),
-        4 => (who.clone(), who.clone(), 1..30 * Amount::UNITS_PER_COIN, any::<u64>())
-            .prop_map(|(from, to, units, nonce)| Action::Pay { from, to, units, nonce }),
+        4 => (who.clone(), who.clone(), 1..30 * Amount::UNITS_PER_COIN, 0..100_000u64, any::<u64>())
+            .prop_map(|(from, to, units, fee, nonce)| Action::Pay { from, to, units, fee, nonce }),
         1 => any::<usize>().prop_map(|pick| Action::Replay { pick }),
         1 => (who.clone(), who.clone(), 1..1000u64)
             .prop_map(|(from, to, units)| Action::Tamper { from, to, units }),
@@ -64,8 +66,15 @@ impl Run {
                 self.now += gap;
                 self.node.mine_block(&keys()[*miner].address(), self.now).is_ok()
             }
-            Action::Pay { from, to, units, nonce } => {
-                let tx = transfer(&keys()[*from], &keys()[*to], self.units(*units), *nonce);
+            Action::Pay { from, to, units, fee, nonce } => {
+                let fee = Amount::from_units(*fee).unwrap();
+                let tx = transfer_with_fee(
+                    &keys()[*from],
+                    &keys()[*to],
+                    self.units(*units),
+                    fee,
+                    *nonce,
+                );
                 self.sent.push(tx.clone());
                 self.node.handle_transaction(tx).is_ok()
             }
@@ -108,25 +117,38 @@ impl Run {
 
 /// Recomputes the ledger from the main chain with signed arithmetic and compares.
 fn check_invariants(node: &Node) {
-    let reward = params().block_reward;
+    let params = node.params();
     let mut balances: BTreeMap<Address, i128> = BTreeMap::new();
     let mut seen = BTreeSet::new();
+    let mut supply = 0i128;
     for block in node.chain().main_chain_from(1) {
+        // The model's own schedule: the first reward shifted right once per interval.
+        let halvings = block.height() / params.halving_interval;
+        let subsidy =
+            i128::from(params.block_reward.to_units().checked_shr(halvings as u32).unwrap_or(0));
+        let fees: i128 =
+            block.transfers().iter().map(|tx| i128::from(tx.transaction().fee.to_units())).sum();
         let r = block.reward().expect("every block after genesis has a reward");
-        assert_eq!(r.amount, reward);
+        assert_eq!(
+            i128::from(r.amount.to_units()),
+            subsidy + fees,
+            "the reward at height {}",
+            block.height()
+        );
+        supply += subsidy;
         *balances.entry(r.recipient.clone()).or_default() += i128::from(r.amount.to_units());
         for tx in block.transfers() {
             assert!(seen.insert(tx.id()), "transaction {} included twice", tx.id());
             let t = tx.transaction();
             let amount = i128::from(t.amount.to_units());
             let sender = balances.entry(t.sender.clone()).or_default();
-            *sender -= amount;
+            *sender -= amount + i128::from(t.fee.to_units());
             assert!(*sender >= 0, "a balance went negative at height {}", block.height());
             *balances.entry(t.recipient.clone()).or_default() += amount;
         }
     }
     balances.retain(|_, b| *b != 0);
-    let supply = i128::from(reward.to_units()) * i128::from(node.height());
+    assert_eq!(i128::from(params.supply_at(node.height()).to_units()), supply);
     assert_eq!(balances.values().sum::<i128>(), supply);
     assert_eq!(i128::from(node.ledger().supply().to_units()), supply);
     let core: BTreeMap<Address, i128> =
@@ -141,8 +163,17 @@ fn check_invariants(node: &Node) {
     }
 }
 
+/// A devnet whose reward halves every 3 blocks, so a history of a few dozen blocks runs
+/// through several halvings (tests/long_run.rs runs past the last).
+fn halving_node() -> Node {
+    let mut params = params();
+    params.halving_interval = 3;
+    let verifier = gophercoin_core::RsaVerifier::new(&params);
+    Node::new(params, verifier, gophercoin_core::MostWork)
+}
+
 fn run(actions: &[Action]) -> Run {
-    let mut run = Run::new(Node::devnet());
+    let mut run = Run::new(halving_node());
     for action in actions {
         run.step(action);
     }

@@ -7,8 +7,7 @@ use common::*;
 use gophercoin_core::{
     Address, Amount, Block, BlockError, BlockOutcome, BlockTransaction, ChainError, ChainOutcome,
     CompactTarget, CryptoError, Error, FeeRate, LedgerError, MempoolError, Node, Policy, PowError,
-    Reward,
-    RsaSigner, Signature, SignedTransaction, Signer, Transaction, TxError, Verifier,
+    Reward, RsaSigner, Signature, SignedTransaction, Signer, Transaction, TxError, Verifier,
 };
 
 /// A node where alice has mined 3 blocks (60 coins).
@@ -25,24 +24,6 @@ fn funded_with_policy(change: impl FnOnce(&mut Policy)) -> Node {
     let mut node = Node::devnet().with_policy(policy);
     mine(&mut node, alice(), 3);
     node
-}
-
-/// Asserts that `f` fails with `expected` and leaves the node untouched.
-fn rejects<T: std::fmt::Debug>(
-    node: &mut Node,
-    expected: impl Into<Error>,
-    f: impl FnOnce(&mut Node) -> Result<T, Error>,
-) {
-    let before = snapshot(node);
-    let result = f(node);
-    assert_eq!(result.unwrap_err(), expected.into());
-    assert_eq!(snapshot(node), before, "state changed after a rejected input");
-    assert_eq!(node.poll_event(), None, "a rejected input queued an event");
-}
-
-fn submit_block(node: &mut Node, block: Block) -> Result<BlockOutcome, Error> {
-    let now = time(block.header.height);
-    node.handle_block(block, now)
 }
 
 // --- signatures ------------------------------------------------------------------------

@@ -72,7 +72,8 @@ impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> Self {
         let status = match error.kind() {
             "already_known" => StatusCode::CONFLICT,
-            "mempool_full" => StatusCode::SERVICE_UNAVAILABLE,
+            "mempool_full" | "side_branches_full" => StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_pending" => StatusCode::TOO_MANY_REQUESTS,
             "bad_hex" | "too_long" | "malformed" | "too_large" => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };

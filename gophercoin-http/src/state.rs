@@ -13,8 +13,8 @@ use std::{
 
 use gophercoin_core::{
     Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice,
-    IdentifiedTransaction, InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
-    VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
+    IdentifiedTransaction, InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction,
+    Signer, VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
 
@@ -491,9 +491,8 @@ mod tests {
             .collect();
         let invalid = InvalidBlocks::new(100);
         let checks = Checks { invalid: &invalid, verifier: &verifier, params: &params };
-        let checked = check_blocks_in_parallel(blocks.clone(), checks, |tx| {
-            known.get(&tx.id()).cloned()
-        });
+        let checked =
+            check_blocks_in_parallel(blocks.clone(), checks, |tx| known.get(&tx.id()).cloned());
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
         assert_eq!(verifier.1.load(Ordering::Relaxed), transfers.len() - known.len());
     }

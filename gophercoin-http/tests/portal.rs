@@ -187,6 +187,10 @@ async fn the_portal_works_in_a_real_browser() {
     // It updates on its own when a block arrives from elsewhere.
     node.mine().await;
     browser.wait_text("main", "Height 2").await;
+    // The reward schedule and the fee floor, from /health.
+    let schedule = browser.wait_text("#schedule", "Next block mints 20.00000000 coins").await;
+    assert!(schedule.contains("halves at height 525000"), "{schedule}");
+    assert!(schedule.contains("supply 40.00000000 coins"), "{schedule}");
     browser.shot("explorer").await;
 
     // Wallet: made in the page; receives a mined reward; pays bob.
@@ -201,13 +205,15 @@ async fn the_portal_works_in_a_real_browser() {
     let bob = key("bob").address().to_string();
     browser.type_into("#send-to", &bob).await;
     browser.type_into("#send-amount", "5").await;
+    browser.type_into("#send-fee", "0.001").await;
     browser.click("#send").await;
     browser.wait_text("#send-result", "Transaction will be added to Block 4").await;
     browser.shot("wallet-sent").await;
     node.mine().await;
     browser.hash("#/miner").await;
     browser.hash("#/wallet").await;
-    browser.wait_text("#wallet-balance", "15.00000000 coins").await;
+    // The amount and the fee left the wallet; the fee went to the block's miner.
+    browser.wait_text("#wallet-balance", "14.99900000 coins").await;
     assert_eq!(node.balance(&key("bob").address()).await, 5 * Amount::UNITS_PER_COIN);
     browser.hash(&format!("#/address/{bob}")).await;
     browser.wait_text(".balance", "Balance: 5.00000000 coins").await;
@@ -267,7 +273,9 @@ async fn browser_and_core_sign_the_same_bytes() {
     browser.open(&format!("{}/#/wallet", node.url)).await;
     browser.wait_text("#generate", "Create a wallet").await;
     let alice = key("alice");
-    let tx = pay(&alice, &key("bob"), 123_456_789, 9_007_199_254_740_991);
+    let mut tx = pay(&alice, &key("bob"), 123_456_789, 9_007_199_254_740_991).transaction;
+    tx.fee = Amount::from_units(300_000_001).unwrap(); // a fee whose varint takes 5 bytes
+    let tx = tx.sign(&alice).unwrap();
     let signed = serde_json::to_value(&tx).unwrap();
 
     // The same canonical bytes.
@@ -284,6 +292,9 @@ async fn browser_and_core_sign_the_same_bytes() {
     let mut tampered = signed.clone();
     tampered["transaction"]["amount"] = json!(123_456_790);
     assert_eq!(browser.js(verify, vec![tampered]).await, json!(false));
+    let mut tampered = signed.clone();
+    tampered["transaction"]["fee"] = json!(0);
+    assert_eq!(browser.js(verify, vec![tampered]).await, json!(false), "the fee is signed");
     // The CLI's key file imports with the same address.
     let imported = browser
         .js(
@@ -304,13 +315,15 @@ async fn browser_and_core_sign_the_same_bytes() {
     mine_to(&node, &alice.address().to_string()).await;
     let body = browser
         .js(
-            "return window.gophercoin.Wallet.import(arguments[0]).then(w => w.pay({ chainId: arguments[1], recipient: arguments[2], units: 7n }))",
+            "return window.gophercoin.Wallet.import(arguments[0]).then(w => w.pay({ chainId: arguments[1], recipient: arguments[2], units: 7n, fee: 2n }))",
             vec![json!(alice.to_pkcs8_hex()), json!(Params::devnet().chain_id), json!(key("carol").address().to_string())],
         )
         .await;
     let (status, answer) = node.post("/transactions/new", &body).await;
     assert_eq!(status, 201, "{answer}");
+    let before = node.balance(&alice.address()).await;
     node.mine().await;
     assert_eq!(node.balance(&key("carol").address()).await, 7);
+    assert_eq!(node.balance(&alice.address()).await, before - 9, "the amount and the fee");
     browser.quit().await;
 }

@@ -56,9 +56,12 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
     for url in &urls {
         println!("{url}");
     }
+    let params = gophercoin_core::Params::devnet();
     println!(
-        "devnet of {} node(s) running; mine with `curl {}/mine`; Ctrl-C stops it",
+        "devnet of {} node(s) running: {} coins a block plus fees, halving every {} blocks; mine with `curl {}/mine`; Ctrl-C stops it",
         urls.len(),
+        super::coins(params.reward_at(1).to_units()),
+        params.halving_interval,
         urls[0]
     );
     tokio::select! {

@@ -3,7 +3,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
-use gophercoin_core::{Address, CompactTarget};
+use gophercoin_core::{Address, CompactTarget, FeeRate, Policy};
 use gophercoin_http::{ForkChoiceKind, Limits, NodeConfig, peers::PeerPolicy};
 
 /// Arguments of `gophercoin node`.
@@ -48,6 +48,20 @@ pub(crate) struct NodeArgs {
     /// 16 leading zero bits) instead of the devnet's 2000ffff; it has its own genesis.
     #[arg(long, value_name = "HEX", value_parser = parse_compact)]
     pub(crate) pow_limit: Option<CompactTarget>,
+    /// Start a separate network whose block reward halves every N blocks instead of the
+    /// devnet's 525000; it has its own genesis.
+    #[arg(long, value_name = "N")]
+    pub(crate) halving_interval: Option<u64>,
+    /// The least fee, in units per byte of a transaction, this node's mempool accepts.
+    #[arg(long, default_value_t = 0, value_name = "UNITS")]
+    pub(crate) min_relay_fee: u64,
+    /// The most transactions the mempool holds; when full, a newcomer must pay a higher
+    /// fee rate than the lowest pending, which it evicts.
+    #[arg(long, default_value_t = Policy::default().max_mempool_txs, value_name = "N")]
+    pub(crate) mempool_size: usize,
+    /// The most transactions one sender may have pending.
+    #[arg(long, default_value_t = Policy::default().max_pending_per_sender, value_name = "N")]
+    pub(crate) max_pending_per_sender: usize,
     /// Seconds a request to a peer may take.
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
@@ -82,6 +96,12 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     if let Some(limit) = args.pow_limit {
         config.params.pow_limit = limit;
     }
+    if let Some(interval) = args.halving_interval {
+        config.params.halving_interval = interval;
+    }
+    config.policy.min_relay_fee_rate = FeeRate::per_byte(args.min_relay_fee);
+    config.policy.max_mempool_txs = args.mempool_size;
+    config.policy.max_pending_per_sender = args.max_pending_per_sender;
     config.limits = Limits {
         max_in_flight: args.max_in_flight,
         max_peers: args.max_peers,
@@ -94,7 +114,14 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         },
         ..Limits::default()
     };
-    println!("node on http://{address} (data in {})", config.data_dir.display());
+    // One line: scripts read the URL from the first.
+    println!(
+        "node on http://{address} (data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
+        config.data_dir.display(),
+        crate::cmd::coins(config.params.reward_at(1).to_units()),
+        config.params.halving_interval,
+        args.min_relay_fee,
+    );
     gophercoin_http::serve_node(config, listener, super::ctrl_c()).await.map_err(|e| e.to_string())
 }
 

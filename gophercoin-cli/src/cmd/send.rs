@@ -10,7 +10,7 @@ use crate::client::{DEFAULT_NODE, NodeClient};
 /// Arguments of `gophercoin send`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  gophercoin send --to 3082... --amount 5\n  gophercoin send --key alice.key --to 3082... --amount 0.5 --node http://127.0.0.1:5001"
+    after_help = "Examples:\n  gophercoin send --to 3082... --amount 5\n  gophercoin send --key alice.key --to 3082... --amount 0.5 --fee 0.00001 --node http://127.0.0.1:5001"
 )]
 pub(crate) struct SendArgs {
     /// The paying wallet's private key file.
@@ -22,13 +22,27 @@ pub(crate) struct SendArgs {
     /// How much, in coins (up to 8 decimals), e.g. 5 or 0.25.
     #[arg(long, value_parser = parse_coins)]
     amount: Amount,
+    /// The fee paid to the miner, in coins (up to 8 decimals), on top of the amount;
+    /// blocks take the highest fee per byte first (a transaction is about 620 bytes).
+    #[arg(long, value_parser = parse_fee, default_value = "0")]
+    fee: Amount,
     /// The node to submit to.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
 }
 
-/// Parses "5", "0.25" or "12.00000001" coins into units.
+/// Parses "5", "0.25" or "12.00000001" coins into a positive amount.
 fn parse_coins(text: &str) -> Result<Amount, String> {
+    Amount::positive(parse_units(text)?).map_err(|e| e.to_string())
+}
+
+/// Parses a fee in coins, zero allowed.
+fn parse_fee(text: &str) -> Result<Amount, String> {
+    Amount::from_units(parse_units(text)?).map_err(|e| e.to_string())
+}
+
+/// Parses "5", "0.25" or "12.00000001" coins into units.
+fn parse_units(text: &str) -> Result<u64, String> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() && fraction.is_empty() || fraction.len() > 8 {
         return Err("an amount of coins with at most 8 decimals, like 5 or 0.25".into());
@@ -39,11 +53,10 @@ fn parse_coins(text: &str) -> Result<Amount, String> {
     }
     let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| "too large")? };
     let fraction: u64 = format!("{fraction:0<8}").parse().map_err(|_| "bad decimals")?;
-    let units = whole
+    Ok(whole
         .checked_mul(Amount::UNITS_PER_COIN)
         .and_then(|w| w.checked_add(fraction))
-        .ok_or("too large")?;
-    Amount::positive(units).map_err(|e| e.to_string())
+        .ok_or("too large")?)
 }
 
 /// Signs offline and submits.
@@ -64,7 +77,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<(), String> {
         sender: signer.address(),
         recipient: args.to,
         amount: args.amount,
-        fee: Amount::ZERO,
+        fee: args.fee,
         nonce,
     }
     .sign(&signer)
@@ -88,6 +101,12 @@ mod tests {
         assert_eq!(units("12.00000001"), Ok(1_200_000_001));
         for bad in ["0", "-1", "1.000000001", "abc", "1.2.3", "", ".", "99999999999999999999"] {
             assert!(parse_coins(bad).is_err(), "{bad}");
+        }
+        // A fee may be zero, and is otherwise parsed as an amount is.
+        assert_eq!(parse_fee("0"), Ok(Amount::ZERO));
+        assert_eq!(parse_fee("0.00001").map(Amount::to_units), Ok(1_000));
+        for bad in ["-1", "1.000000001", "abc", "", "21000001"] {
+            assert!(parse_fee(bad).is_err(), "{bad}");
         }
     }
 }

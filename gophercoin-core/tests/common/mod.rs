@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use gophercoin_core::{
-    Address, Amount, Block, BlockHash, BlockOutcome, Event, ForkChoice, Node, Params, RsaSigner,
-    RsaVerifier, SignedTransaction, Signer, Transaction, TxId, block, pow,
+    Address, Amount, Block, BlockHash, BlockOutcome, Error, Event, ForkChoice, Node, Params,
+    RsaSigner, SignedTransaction, Signer, Transaction, TxId, Verifier, block, pow,
 };
 
 /// The committed test keys: alice, bob, carol, dave.
@@ -35,6 +35,10 @@ pub fn carol() -> &'static RsaSigner {
     &keys()[2]
 }
 
+pub fn dave() -> &'static RsaSigner {
+    &keys()[3]
+}
+
 pub fn params() -> Params {
     Params::devnet()
 }
@@ -52,22 +56,52 @@ pub fn units(n: u64) -> Amount {
     Amount::from_units(n).unwrap()
 }
 
-/// A signed transfer on the devnet.
+/// A signed transfer on the devnet, with no fee.
 pub fn transfer(from: &RsaSigner, to: &RsaSigner, amount: Amount, nonce: u64) -> SignedTransaction {
+    transfer_with_fee(from, to, amount, Amount::ZERO, nonce)
+}
+
+/// A signed transfer on the devnet that pays `fee` to its miner.
+pub fn transfer_with_fee(
+    from: &RsaSigner,
+    to: &RsaSigner,
+    amount: Amount,
+    fee: Amount,
+    nonce: u64,
+) -> SignedTransaction {
     Transaction {
         chain_id: params().chain_id,
         sender: from.address(),
         recipient: to.address(),
         amount,
-        fee: Amount::ZERO,
+        fee,
         nonce,
     }
     .sign(from)
     .unwrap()
 }
 
+/// Asserts that `f` fails with `expected` and leaves the node untouched, queueing no event.
+pub fn rejects<V: Verifier, T: std::fmt::Debug>(
+    node: &mut Node<V>,
+    expected: impl Into<Error>,
+    f: impl FnOnce(&mut Node<V>) -> Result<T, Error>,
+) {
+    let before = snapshot(node);
+    let result = f(node);
+    assert_eq!(result.unwrap_err(), expected.into());
+    assert_eq!(snapshot(node), before, "state changed after a rejected input");
+    assert_eq!(node.poll_event(), None, "a rejected input queued an event");
+}
+
+/// Hands a block to the node at the time it was made for.
+pub fn submit_block<V: Verifier>(node: &mut Node<V>, block: Block) -> Result<BlockOutcome, Error> {
+    let now = time(block.header.height);
+    node.handle_block(block, now)
+}
+
 /// Mines `n` blocks paying `miner`, on schedule, and drains events.
-pub fn mine<F: ForkChoice>(node: &mut Node<RsaVerifier, F>, miner: &RsaSigner, n: u64) {
+pub fn mine<V: Verifier, F: ForkChoice>(node: &mut Node<V, F>, miner: &RsaSigner, n: u64) {
     for _ in 0..n {
         let now = time(node.height() + 1);
         let outcome = node.mine_block(&miner.address(), now).unwrap();
@@ -76,12 +110,12 @@ pub fn mine<F: ForkChoice>(node: &mut Node<RsaVerifier, F>, miner: &RsaSigner, n
     drain(node);
 }
 
-pub fn drain<F: ForkChoice>(node: &mut Node<RsaVerifier, F>) -> Vec<Event> {
+pub fn drain<V: Verifier, F: ForkChoice>(node: &mut Node<V, F>) -> Vec<Event> {
     std::iter::from_fn(|| node.poll_event()).collect()
 }
 
 /// A template for the next block, paying `miner`, made on schedule.
-pub fn template(node: &Node, miner: &RsaSigner) -> Block {
+pub fn template<V: Verifier>(node: &Node<V>, miner: &RsaSigner) -> Block {
     node.block_template(&miner.address(), time(node.height() + 1)).unwrap()
 }
 
@@ -99,7 +133,7 @@ pub fn solve(mut block: Block) -> Block {
 }
 
 /// Returns the main chain from genesis, as a peer would serve it.
-pub fn main_chain<F: ForkChoice>(node: &Node<RsaVerifier, F>) -> Vec<Block> {
+pub fn main_chain<V: Verifier, F: ForkChoice>(node: &Node<V, F>) -> Vec<Block> {
     node.chain().main_chain_from(0).map(|b| b.to_block()).collect()
 }
 
@@ -115,7 +149,7 @@ pub struct Snapshot {
     pub known_blocks: usize,
 }
 
-pub fn snapshot<F: ForkChoice>(node: &Node<RsaVerifier, F>) -> Snapshot {
+pub fn snapshot<V: Verifier, F: ForkChoice>(node: &Node<V, F>) -> Snapshot {
     Snapshot {
         tip: node.tip().hash(),
         height: node.height(),

@@ -65,8 +65,11 @@ function txRow(tx) {
     el("td", {}, tx.type ?? "transfer"),
     el("td", {}, from),
     el("td", {}, link(`#/address/${tx.recipient}`, short(tx.recipient))),
-    el("td", { class: "num" }, gc.formatCoins(tx.amount)));
+    el("td", { class: "num" }, gc.formatCoins(tx.amount)),
+    el("td", { class: "num" }, tx.type === "reward" ? "" : gc.formatCoins(tx.fee ?? 0)));
 }
+
+const TX_HEAD = ["id", "type", "from", "to", "coins", "fee"];
 
 // --- views -------------------------------------------------------------------------------
 
@@ -88,10 +91,14 @@ async function explorer(page = 0) {
   return [
     el("h1", {}, "Chain"),
     el("p", {}, `Height ${health.height} · tip `, link(`#/block/${health.tip}`, short(health.tip)), ` · ${health.peers} peer(s)`),
+    el("p", { id: "schedule" },
+      `Next block mints ${gc.formatCoins(health.reward)} coins plus its fees`,
+      health.next_halving !== null ? ` · halves at height ${health.next_halving} (every ${health.halving_interval} blocks)` : " · the reward has halved to zero: fees only",
+      ` · supply ${gc.formatCoins(health.supply)} coins · least fee ${health.min_relay_fee} units/byte`),
     table(["height", "hash", "time", "txs"], rows),
     pager,
     el("h2", {}, `Mempool (${mempool.count})`),
-    mempool.count ? table(["id", "type", "from", "to", "coins"], mempool.transactions.map(txRow)) : el("p", {}, "Nothing pending."),
+    mempool.count ? table(TX_HEAD, mempool.transactions.map(txRow)) : el("p", {}, "Nothing pending."),
     el("h2", {}, "Peers"),
     peers.nodes.length ? el("ul", {}, peers.nodes.map((p) => el("li", {}, p))) : el("p", {}, "No peers registered."),
   ];
@@ -111,7 +118,7 @@ async function blockPage(id) {
       field("nonce", String(block.nonce)),
       field("main chain", main_chain ? "yes" : "no (side branch)")))),
     el("h2", {}, "Transactions"),
-    table(["id", "type", "from", "to", "coins"], block.transactions.map(txRow)),
+    table(TX_HEAD, block.transactions.map(txRow)),
   ];
 }
 
@@ -125,7 +132,7 @@ async function txPage(id) {
     el("h1", {}, "Transaction"),
     el("p", { class: "mono" }, id),
     el("p", {}, `${answer.status}: `, ...where),
-    table(["id", "type", "from", "to", "coins"], [txRow({ ...tx, id })]),
+    table(TX_HEAD, [txRow({ ...tx, id })]),
   ];
 }
 
@@ -252,12 +259,14 @@ async function walletPage() {
   }) }, "Export private key");
   const to = el("input", { id: "send-to", placeholder: "recipient address (hex)" });
   const amount = el("input", { id: "send-amount", placeholder: "coins, e.g. 1.5", inputmode: "decimal" });
+  const fee = el("input", { id: "send-fee", placeholder: "fee in coins (0 if empty), e.g. 0.00001", inputmode: "decimal" });
   const result = el("p", { id: "send-result", role: "status" });
   const send = el("button", { id: "send", onclick: () => run(async () => {
     if (!wallet) throw new Error("create or import a wallet first");
     const units = gc.parseCoins(amount.value);
     const { chain_id } = await api("/health");
-    const body = await wallet.pay({ chainId: chain_id, recipient: to.value.trim(), units });
+    const feeUnits = fee.value.trim() === "" ? 0n : gc.parseCoins(fee.value);
+    const body = await wallet.pay({ chainId: chain_id, recipient: to.value.trim(), units, fee: feeUnits });
     const answer = await api("/transactions/new", { method: "POST", body });
     result.textContent = `${answer.message} (transaction ${short(answer.id)})`;
     await render();
@@ -272,7 +281,7 @@ async function walletPage() {
     el("h2", {}, "Import a key"),
     importBox, importButton,
     el("h2", {}, "Send"),
-    to, amount, send, result,
+    to, amount, fee, send, result,
   ];
 }
 

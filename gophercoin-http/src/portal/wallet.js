@@ -4,7 +4,7 @@
 // (unsigned LEB128 integers, length-prefixed byte strings). The private key never leaves
 // this page unless you export it.
 
-const TX_TAG = new TextEncoder().encode("gophercoin/tx/v1\0");
+const TX_TAG = new TextEncoder().encode("gophercoin/tx/v2\0");
 const ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
 export const UNITS_PER_COIN = 100000000n;
 
@@ -41,8 +41,8 @@ function varint(value) {
 }
 
 /**
- * The canonical bytes of a transaction `{chain_id, sender, recipient, amount, nonce}`
- * (sender and recipient as hex DER public keys).
+ * The canonical bytes of a transaction `{chain_id, sender, recipient, amount, fee, nonce}`
+ * (sender and recipient as hex DER public keys; a missing fee is 0).
  */
 export function signingBytes(tx) {
   const out = [...TX_TAG, ...varint(tx.chain_id)];
@@ -50,7 +50,7 @@ export function signingBytes(tx) {
     const bytes = hexToBytes(key);
     out.push(...varint(bytes.length), ...bytes);
   }
-  out.push(...varint(tx.amount), ...varint(tx.nonce));
+  out.push(...varint(tx.amount), ...varint(tx.fee ?? 0), ...varint(tx.nonce));
   return new Uint8Array(out);
 }
 
@@ -102,14 +102,15 @@ export class Wallet {
   }
 
   /** Signs a payment; returns the body for `POST /transactions/new`. */
-  async pay({ chainId, recipient, units, nonce = randomNonce() }) {
-    const tx = { chain_id: chainId, sender: this.address, recipient, amount: units.toString(), nonce };
+  async pay({ chainId, recipient, units, fee = 0n, nonce = randomNonce() }) {
+    const tx = { chain_id: chainId, sender: this.address, recipient, amount: units.toString(), fee: fee.toString(), nonce };
     const signature = await crypto.subtle.sign(ALGORITHM, this.privateKey, signingBytes(tx));
     return {
       chain_id: chainId,
       sender: this.address,
       recipient,
       amount: Number(units),
+      fee: Number(fee),
       nonce,
       signature: bytesToHex(signature),
     };

@@ -106,12 +106,25 @@ pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// `GET /health`: the node is up; its tip and counts.
 pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     let node = state.node();
+    let params = node.params();
+    let next = node.height() + 1;
+    let next_halving = match params.halving_interval {
+        0 => None,
+        interval => {
+            Some((next / interval + 1) * interval).filter(|_| !params.reward_at(next).is_zero())
+        }
+    };
     Json(json!({
         "status": "ok",
-        "chain_id": node.params().chain_id,
+        "chain_id": params.chain_id,
         "height": node.height(),
         "tip": node.tip().hash(),
         "mempool": node.mempool().len(),
         "peers": state.peers.list().len(),
+        "reward": params.reward_at(next),
+        "halving_interval": params.halving_interval,
+        "next_halving": next_halving,
+        "supply": node.ledger().supply(),
+        "min_relay_fee": node.policy().min_relay_fee_rate.units_per_byte(),
     }))
 }
