@@ -26,6 +26,8 @@ async fn run(connections: usize, requests: usize) {
     let url = format!("http://{}", listener.local_addr().expect("an address"));
     let mut config = NodeConfig::new(listener.local_addr().expect("an address"), &dir);
     config.miner = Some(key.address());
+    // Every payment is the test key's: one sender may fill the pool here.
+    config.policy.max_pending_per_sender = config.policy.max_mempool_txs;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(gophercoin_http::serve_node(config, listener, async {
         let _ = stopped.await;

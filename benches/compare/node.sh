@@ -31,7 +31,9 @@ wait_up() { for _ in $(seq 1 100); do curl -sf "$1" > /dev/null && return 0; sle
 address=$("$bin" wallet address --key "$work/miner.key")
 ours=$(free_port); wallet=$(free_port); flask=$(free_port)
 start_ours() {
-    taskset -c 1 "$bin" node -p "$ours" --data-dir "$work/node" --miner-address "$address" --pow-limit 1f00ffff > /dev/null 2>&1 &
+    # Every payment is from one wallet: the per-sender bound and the pool are opened up.
+    taskset -c 1 "$bin" node -p "$ours" --data-dir "$work/node" --miner-address "$address" --pow-limit 1f00ffff \
+        --max-pending-per-sender 1000000 --mempool-size 1000000 > /dev/null 2>&1 &
     our_pid=$!
     pids+=("$our_pid")
 }

@@ -11,6 +11,14 @@ pub fn test_key() -> RsaSigner {
         .expect("the committed test key parses")
 }
 
+/// Returns another committed RSA-2048 test key (the core's `tests/data/bob.pkcs8.hex`).
+pub fn other_key() -> RsaSigner {
+    include_str!("../../gophercoin-core/tests/data/bob.pkcs8.hex")
+        .trim()
+        .parse()
+        .expect("the committed test key parses")
+}
+
 /// Returns a payment of 1 from `key` to itself with `nonce`, signed.
 pub fn self_payment(key: &RsaSigner, params: &Params, nonce: u64) -> SignedTransaction {
     Transaction {

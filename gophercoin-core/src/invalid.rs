@@ -85,6 +85,13 @@ impl InvalidBlocks {
         }
     }
 
+    /// Returns the error remembered for a hash, whatever signature it was remembered with:
+    /// if a block with this hash was just refused with this very error, its refusal was
+    /// remembered, and every block of the same bytes will be refused the same way.
+    pub fn remembered(&self, hash: &BlockHash) -> Option<Error> {
+        self.lock().entries.get(hash).map(|r| r.error.clone())
+    }
+
     /// Returns `true` if every block with this hash is invalid (so every block built on
     /// it is too).
     pub fn is_invalid(&self, hash: &BlockHash) -> bool {

@@ -37,15 +37,50 @@ where
             return Ok(JsonBody(value));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
-        match serde_json::from_slice(&bytes) {
+        JsonBody::decode(&bytes)
+    }
+}
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Decodes a body sent as `application/json`, as [`JsonBody`] does.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, ApiError> {
+        match serde_json::from_slice(bytes) {
             Ok(value) => Ok(JsonBody(value)),
-            Err(fast) => match Json::<T>::from_bytes(&bytes) {
+            Err(fast) => match Json::<T>::from_bytes(bytes) {
                 Err(rejection) => Err(rejection.into()),
                 // Both decoders read the same grammar; should they ever disagree, the
                 // body is still refused, with the first one's reason.
                 Ok(_) => Err(ApiError::bad_request("malformed", fast.to_string())),
             },
         }
+    }
+}
+
+/// A request body sent as `application/json`, not yet decoded (a body of another type
+/// is refused as [`Json`] refuses it).
+#[derive(Debug)]
+pub(crate) struct JsonBytes(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let plain_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"));
+        if !plain_json {
+            // What Json says of the content type and the body: the same refusal, or
+            // bytes it accepts.
+            let headers = req.headers().clone();
+            let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
+            let mut probe = Request::new(axum::body::Body::from(bytes.clone()));
+            *probe.headers_mut() = headers;
+            let Json(serde::de::IgnoredAny) = Json::from_request(probe, state).await?;
+            return Ok(JsonBytes(bytes));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
+        Ok(JsonBytes(bytes))
     }
 }
 

@@ -2,6 +2,7 @@
 //! the only place the adapter reads the clock or the OS random number generator.
 
 use std::{
+    collections::{BTreeMap, VecDeque},
     path::Path,
     sync::{
         Arc, Mutex, MutexGuard,
@@ -11,6 +12,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use axum::body::Bytes;
 use gophercoin_core::{
     Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice,
     IdentifiedTransaction, InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction,
@@ -95,6 +97,8 @@ pub struct AppState {
     pub params: Params,
     /// The signature verifier (a copy, for checks made outside the node's lock).
     pub verifier: RsaVerifier,
+    /// Block bodies refused for good, to refuse the same bytes again undecoded.
+    pub refused_blocks: RefusedBlocks,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The configuration it started with.
@@ -150,6 +154,7 @@ impl AppState {
             miner,
             params,
             verifier,
+            refused_blocks: RefusedBlocks::default(),
             mining: tokio::sync::Mutex::new(()),
             config,
         }))
@@ -269,6 +274,74 @@ impl Drop for AppState {
         drop(self.persist.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
+        }
+    }
+}
+
+/// The bodies of blocks the core refused for good (a refusal its invalid-block cache
+/// remembered), with the answer each got: the same bytes sent again get the same answer
+/// after a comparison, without being decoded. Decoding a block of a thousand transfers
+/// costs a few milliseconds of JSON; comparing it, a few microseconds a hundred kilobytes.
+///
+/// Only the very same bytes match (a body is found by its length and a hash of its ends,
+/// then compared whole), so no crafted body can take another's answer. At most
+/// [`RefusedBlocks::MAX_BYTES`] of bodies are kept, the oldest dropped first.
+#[derive(Debug, Default)]
+pub struct RefusedBlocks {
+    inner: Mutex<RefusedInner>,
+    /// Keys the hash of a body's ends (random per process).
+    hasher: std::hash::RandomState,
+}
+
+#[derive(Debug, Default)]
+struct RefusedInner {
+    bodies: BTreeMap<(usize, u64), (Bytes, ApiError)>,
+    order: VecDeque<(usize, u64)>,
+    bytes: usize,
+}
+
+impl RefusedBlocks {
+    /// The most bytes of bodies kept.
+    pub const MAX_BYTES: usize = 16 << 20;
+
+    /// A body's key: its length and a keyed hash of its first and last 4 KiB.
+    fn key(&self, body: &[u8]) -> (usize, u64) {
+        use std::hash::{BuildHasher, Hasher};
+        const END: usize = 4096;
+        let head = body.get(..END).unwrap_or(body);
+        let tail = body.get(body.len().saturating_sub(END)..).unwrap_or(body);
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(head);
+        hasher.write(tail);
+        (body.len(), hasher.finish())
+    }
+
+    /// Returns the answer the very same bytes got, if they were refused for good.
+    pub fn get(&self, body: &Bytes) -> Option<ApiError> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (kept, error) = inner.bodies.get(&self.key(body))?;
+        (kept == body).then(|| error.clone())
+    }
+
+    /// Keeps a body the core refused for good, with its answer.
+    pub fn insert(&self, body: Bytes, error: ApiError) {
+        if body.len() > Self::MAX_BYTES {
+            return;
+        }
+        let key = self.key(&body);
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let added = body.len();
+        if let Some((old, _)) = inner.bodies.insert(key, (body, error)) {
+            inner.bytes -= old.len();
+        } else {
+            inner.order.push_back(key);
+        }
+        inner.bytes += added;
+        while inner.bytes > Self::MAX_BYTES {
+            let Some(oldest) = inner.order.pop_front() else { break };
+            if let Some((old, _)) = inner.bodies.remove(&oldest) {
+                inner.bytes -= old.len();
+            }
         }
     }
 }

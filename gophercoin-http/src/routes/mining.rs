@@ -16,7 +16,7 @@ use crate::{
     ORIGIN_HEADER,
     dto::BlockDto,
     error::ApiError,
-    extract::JsonBody,
+    extract::{JsonBody, JsonBytes},
     peers::normalize_peer_url,
     relay,
     state::{AppState, now},
@@ -54,13 +54,37 @@ pub(super) async fn template(
 ///
 /// A block whose parent we lack, sent by a registered peer (named in the
 /// `X-GopherCoin-Origin` header), makes the node fetch the missing blocks from it.
+///
+/// The same bytes as a block refused for good before are refused again at the cost of a
+/// comparison, before they are decoded (see [`RefusedBlocks`](crate::state::RefusedBlocks)).
 pub(super) async fn submit_block(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    JsonBody(dto): JsonBody<BlockDto>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if let Some(error) = state.refused_blocks.get(&body) {
+        return Err(error);
+    }
+    let JsonBody(dto) = JsonBody::<BlockDto>::decode(&body)?;
     let chain_id = state.node().params().chain_id;
     let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
+    let hash = block.hash();
+    let result = handle_block(&state, block, &headers).await;
+    if let Err(error) = &result {
+        // Kept only if the core remembered this refusal: then it is for good.
+        let remembered = state.node().invalid_blocks().remembered(&hash);
+        if remembered.is_some_and(|core| ApiError::from(core) == *error) {
+            state.refused_blocks.insert(body, error.clone());
+        }
+    }
+    result
+}
+
+async fn handle_block(
+    state: &Arc<AppState>,
+    block: gophercoin_core::Block,
+    headers: &HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let placeable = state.node().precheck_block(&block);
     let result = match placeable {
         Ok(()) => match state.check_blocks(vec![block]).await {
@@ -90,8 +114,8 @@ pub(super) async fn submit_block(
             ))
         }
         Err(error) if error.kind() == "unknown_parent" => {
-            if let Some(peer) = registered_origin(&state, &headers) {
-                let state = Arc::clone(&state);
+            if let Some(peer) = registered_origin(state, headers) {
+                let state = Arc::clone(state);
                 tokio::spawn(async move {
                     let report = relay::sync_from(&state, &peer).await;
                     tracing::info!(?report, "fetched missing blocks");
