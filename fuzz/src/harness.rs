@@ -157,7 +157,7 @@ fn tamper(block: &mut Block, what: u8, value: u8) {
 }
 
 fn check_invariants<V: Verifier>(node: &Node<V, MostWork>, params: &Params) {
-    let supply = params.block_reward.checked_mul(node.height()).expect("small heights");
+    let supply = params.supply_at(node.height());
     assert_eq!(node.ledger().supply(), supply);
     let sum = node.ledger().balances().try_fold(Amount::ZERO, |sum, (_, b)| sum.checked_add(b));
     assert_eq!(sum, Some(supply));

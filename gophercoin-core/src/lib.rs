@@ -20,8 +20,9 @@
 //!    network, amount, size, keys, signature), then against the chain and the pending
 //!    transactions ([`ledger::check_in_context`]: no replay, no overdraft), and puts it in
 //!    the [`Mempool`].
-//! 3. [`Node::block_template`] builds a block: a [`Reward`] paying the miner's wallet,
-//!    then the oldest pending transactions, under a header committing to their merkle root.
+//! 3. [`Node::block_template`] builds a block: a [`Reward`] paying the miner's wallet the
+//!    subsidy at its height ([`Params::reward_at`]) and the fees, then the best-paying
+//!    pending transactions, under a header committing to their merkle root.
 //! 4. A miner searches nonces ([`pow::solve`]) until the header hash meets the target.
 //! 5. [`Node::handle_block`] checks the block on its own ([`block::check_in_isolation`]),
 //!    in its place ([`chain::check_header_in_context`]: height, target, median time,

@@ -480,8 +480,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     }
 
     /// Builds a block on our tip that carries the best-paying pending transactions (by fee
-    /// rate) and pays `miner` the subsidy at its height and their fees, with nonce 0. Solve it with [`pow::solve`] and hand it to
-    /// [`Node::handle_block`].
+    /// rate) and pays `miner` the subsidy at its height and their fees, with nonce 0.
+    /// Solve it with [`pow::solve`] and hand it to [`Node::handle_block`].
     ///
     /// The timestamp is `now`, or one second after the median time past if that is later.
     ///
