@@ -306,12 +306,19 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         Ok(self.side_block_is_admissible(&block.header)?)
     }
 
-    /// Refuses a block off the main chain too far below the tip: more than
-    /// [`Policy::max_side_depth`] blocks below it, or on a branch that even that many
-    /// more blocks of the tip's difficulty would leave behind the tip's work.
+    /// Refuses a block that would stay off the main chain too far below the tip: more
+    /// than [`Policy::max_side_depth`] blocks below it, or on a branch that even that many
+    /// more blocks of the tip's difficulty would leave behind the tip's work. A block fork
+    /// choice would make the tip is always admitted.
     fn side_block_is_admissible(&self, header: &BlockHeader) -> Result<(), ChainError> {
         let tip = self.chain.tip();
         if header.prev == tip.hash() {
+            return Ok(());
+        }
+        let parent = self.chain.summary(&header.prev).map(|s| s.work).unwrap_or_default();
+        let work = parent.saturating_add(pow::Target::from_compact(header.bits)?.work());
+        let theirs = ChainSummary { tip: header.hash(), height: header.height, work };
+        if self.prefers(&theirs) {
             return Ok(());
         }
         let max_depth = self.policy.max_side_depth;
@@ -319,10 +326,9 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         if header.height.saturating_add(max_depth) < tip.height() {
             return Err(too_deep);
         }
-        let ours = self.chain.tip_summary().work;
-        let parent = self.chain.summary(&header.prev).map(|s| s.work).unwrap_or_default();
         let per_block = pow::Target::from_compact(tip.header().bits)?.work();
-        if parent.saturating_add(per_block.saturating_mul(max_depth.saturating_add(1))) < ours {
+        let reach = per_block.saturating_mul(max_depth.saturating_add(1));
+        if parent.saturating_add(reach) < self.chain.tip_summary().work {
             return Err(too_deep);
         }
         Ok(())

@@ -134,6 +134,33 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     let hash = block["block"]["hash"].as_str().unwrap().to_owned();
     let (status, by_hash) = node_a.get(&format!("/blocks/{hash}")).await;
     assert_eq!((status, &by_hash["block"]), (200, &block["block"]));
+
+    // The wallet service signs a fee too (the original's walkthrough sends none, which is
+    // fee 0); the amount and the fee together may not overdraw, and the miner earns it.
+    let coin = Amount::UNITS_PER_COIN;
+    let generate = format!("{wallet}/transactions/generate");
+    let with_fee = |fee: u64| {
+        post_json(
+            &generate,
+            json!({
+                "sender": friend["public_key"],
+                "sender_private_key": friend["private_key"],
+                "recipient": mine_wallet["public_key"],
+                "amount": 4 * coin,
+                "fee": fee,
+            }),
+        )
+    };
+    let too_much = with_fee(coin + 1).await;
+    let (status, error) = node_a.post("/transactions/new", &too_much).await;
+    assert_eq!((status, error["error"].as_str()), (422, Some("overdraft")), "{error}");
+    let paying = with_fee(coin).await;
+    assert_eq!(paying["transaction"]["fee"], coin);
+    let (status, accepted) = node_a.post("/transactions/new", &paying).await;
+    assert_eq!(status, 201, "{accepted}");
+    let mined = node_a.mine().await;
+    assert_eq!(mined["transactions"][0]["amount"], reward + coin, "the subsidy and the fee");
+    assert_eq!(node_a.balance(&friend_address).await, 0);
 }
 
 async fn post_json(url: &str, body: Value) -> Value {

@@ -125,6 +125,9 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
         tx["amount"],
         super::coins(tx["amount"].as_u64().unwrap_or(0))
     );
+    if let Some(fee) = tx["fee"].as_u64() {
+        println!("{:>13}  {fee} units ({} coins) to the miner", "fee", super::coins(fee));
+    }
     for field in ["sender", "recipient", "nonce"] {
         println!("{field:>13}  {}", plain(&tx[field]));
     }
