@@ -161,6 +161,10 @@ fn check_invariants(node: &Node) {
     for tx in node.mempool().iter() {
         assert!(!node.ledger().is_included(&tx.id()));
     }
+    // Every block off the main chain is counted as a side block, and within the policy.
+    let (side, _) = node.chain().side_usage();
+    assert_eq!(side, node.chain().len() - (node.height() as usize + 1));
+    assert!(side <= node.policy().max_side_blocks);
 }
 
 /// A devnet whose reward halves every 3 blocks, so a history of a few dozen blocks runs
@@ -260,4 +264,83 @@ fn compact_targets_round_trip() {
             prop_assert_eq!(Target::from_compact(target.to_compact()).unwrap(), target);
         }
     });
+}
+
+/// Signed transfers from the three funded test keys, with a spread of fees, made once.
+fn priced_transfers() -> &'static [SignedTransaction] {
+    static TXS: std::sync::OnceLock<Vec<SignedTransaction>> = std::sync::OnceLock::new();
+    TXS.get_or_init(|| {
+        (0..24u64)
+            .map(|i| {
+                let from = &keys()[(i % 3) as usize];
+                let fee = Amount::from_units((i * 7_919) % 5_000).unwrap();
+                transfer_with_fee(from, &keys()[3], units(1_000 + i), fee, i)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever arrives in whatever order, the pool stays within its bounds, its
+    /// bookkeeping matches its contents, an eviction only ever makes room for a higher fee
+    /// rate, and templates take the best rates first.
+    #[test]
+    fn the_priced_mempool_keeps_its_bounds_and_its_books(
+        capacity in 1..8usize,
+        per_sender in 1..5usize,
+        order in Just((0..24usize).collect::<Vec<_>>()).prop_shuffle(),
+        arrivals in 1..24usize,
+    ) {
+        let mut policy = gophercoin_core::Policy::default();
+        policy.max_mempool_txs = capacity;
+        policy.max_pending_per_sender = per_sender;
+        let mut node = Node::devnet().with_policy(policy);
+        for miner in 0..3 {
+            mine(&mut node, &keys()[miner], 1);
+        }
+        for &i in order.iter().take(arrivals) {
+            let tx = priced_transfers()[i].clone();
+            let before: Vec<_> = node.mempool().iter().map(|t| (t.id(), t.fee_rate())).collect();
+            match node.handle_transaction(tx.clone()) {
+                Ok(_) => {
+                    let rate = node.mempool().get(&tx.id()).unwrap().fee_rate();
+                    for (id, old_rate) in &before {
+                        if !node.mempool().contains(id) {
+                            prop_assert!(*old_rate < rate, "evicted a rate no lower");
+                        }
+                    }
+                    prop_assert!(before.len() + 1 - node.mempool().len() <= 1, "evicted at most one");
+                }
+                Err(error) => {
+                    let now: Vec<_> = node.mempool().iter().map(|t| (t.id(), t.fee_rate())).collect();
+                    prop_assert_eq!(&now, &before, "a refusal changed the pool ({})", error);
+                    prop_assert!(
+                        matches!(error.kind(), "mempool_full" | "too_many_pending"),
+                        "{}", error
+                    );
+                }
+            }
+            let pool = node.mempool();
+            prop_assert!(pool.len() <= capacity);
+            for key in keys() {
+                let mine: Vec<_> = pool.iter().filter(|t| t.transaction().sender == key.address()).collect();
+                prop_assert!(mine.len() <= per_sender);
+                prop_assert_eq!(pool.pending_count(&key.address()), mine.len());
+                let spent = mine.iter().map(|t| t.spend().to_units()).sum::<u64>();
+                prop_assert_eq!(pool.spending(&key.address()).to_units(), spent);
+            }
+            let selected = pool.select(usize::MAX);
+            prop_assert_eq!(selected.len(), pool.len());
+            prop_assert!(selected.windows(2).all(|w| w[0].fee_rate() >= w[1].fee_rate()));
+            prop_assert_eq!(pool.lowest_fee_rate(), selected.last().map(|t| t.fee_rate()));
+        }
+        // What the pool holds is what the next block takes, and pays for.
+        let fees: u64 = node.mempool().iter().map(|t| t.transaction().fee.to_units()).sum();
+        let template = node.block_template(&keys()[3].address(), time(4)).unwrap();
+        let BlockTransaction::Reward(reward) = &template.transactions[0] else { unreachable!() };
+        prop_assert_eq!(reward.amount.to_units(), node.params().reward_at(4).to_units() + fees);
+        check_invariants(&node);
+    }
 }
