@@ -27,13 +27,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("mined {outcome:?}");
     }
     println!("miner balance: {} units", node.balance(&miner.address()));
+    println!(
+        "each block mints {} units now, halving every {} blocks (all told {} units)",
+        params.reward_at(node.height() + 1),
+        params.halving_interval,
+        params.supply_at(u64::MAX),
+    );
 
     let payment = Transaction {
         chain_id: params.chain_id,
         sender: miner.address(),
         recipient: friend.address(),
         amount: Amount::positive(5 * Amount::UNITS_PER_COIN)?,
-        fee: Amount::ZERO,
+        // Paid to whoever mines it; the mempool takes the highest fee per byte first.
+        fee: Amount::from_units(1_000)?,
         nonce: rand_nonce(&mut os_rng)?,
     }
     .sign(&miner)?;
@@ -52,6 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("  block {height} connected: {hash}");
         }
     }
+    // Fees move coins to the miner; only the subsidy makes new ones.
+    assert_eq!(node.ledger().supply(), params.supply_at(node.height()));
     println!("height {}, supply {} units", node.height(), node.ledger().supply());
     println!("miner  balance: {} units", node.balance(&miner.address()));
     println!("friend balance: {} units", node.balance(&friend.address()));
