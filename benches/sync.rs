@@ -119,6 +119,7 @@ fn main() {
         let verifier = RsaVerifier::new(&params).without_signature_cache();
         let checks = gophercoin_http::state::Checks {
             invalid: node.invalid_blocks(),
+            prechecked: false,
             verifier: &verifier,
             params: &params,
         };

@@ -443,8 +443,16 @@ pub(crate) fn check_reporting(
         }
     }
     for (index, tx) in &transfers {
-        tx.check_cheap(params)
-            .map_err(|source| BlockError::Transaction { index: *index, source })?;
+        tx.check_cheap(params).map_err(|source| {
+            // A transfer's size counts its signature, which its id does not cover.
+            let scope = match source {
+                TxError::TooLarge { .. } => {
+                    RejectionScope::Signature(*index, tx.signed().signature.clone())
+                }
+                _ => RejectionScope::Hash,
+            };
+            Rejection { error: BlockError::Transaction { index: *index, source }, scope }
+        })?;
     }
     let fees = fees_of(transfers.iter().map(|(_, tx)| tx.signed().transaction.fee))
         .ok_or(BlockError::FeesTooLarge)?;

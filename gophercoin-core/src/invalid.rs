@@ -3,11 +3,14 @@
 //!
 //! A block's hash commits to its header and, through the merkle root, to its entries'
 //! ids, but not to its transfers' signatures (a transaction id does not cover its
-//! signature). So a block refused for a bad signature is remembered together with that
-//! signature and its position: the same header with another signature there is checked
-//! afresh. Blocks whose body does not match their header (a wrong merkle root), or whose
-//! fault costs nothing to find (a header without its proof of work), are not remembered,
-//! so filling the cache costs a valid proof of work per entry.
+//! signature). So a block refused for a fault that depends on a signature (a bad one, or
+//! one that makes its transfer too large) is remembered together with that signature and
+//! its position: the same header with another signature there is checked afresh. Blocks
+//! whose body does not match their header (a wrong merkle root), or whose fault costs
+//! nothing to find (a header without its proof of work), are not remembered; nor is a
+//! block not known to declare the target required at its height
+//! ([`Node::precheck_block`](crate::Node::precheck_block) checks it), so filling the cache
+//! costs a proof of work at the network's difficulty per entry.
 //!
 //! The cache is shared by its clones, so checks run outside a lock around the
 //! [`Node`](crate::Node) (on other threads) remember what they find for the node.
@@ -39,7 +42,7 @@ use crate::{
 /// let mut block = params.genesis();
 /// block.header.height = 1; // no reward, and almost surely no proof of work
 /// let verifier = RsaVerifier::new(&params);
-/// assert!(invalid.check(block.clone(), &verifier, &params, |_| None).is_err());
+/// assert!(invalid.check(block.clone(), true, &verifier, &params, |_| None).is_err());
 /// // A fault that costs nothing to find again is not remembered.
 /// assert_eq!(invalid.len(), 0);
 /// ```
@@ -110,7 +113,10 @@ impl InvalidBlocks {
 
     /// Checks a block on its own as [`block::check_in_isolation_reusing`] does, after
     /// looking it up here, and remembers it if it is refused for a fault its hash (and
-    /// signature) identifies.
+    /// signature) identifies and it was `prechecked`: it passed
+    /// [`Node::precheck_block`](crate::Node::precheck_block), so its target is the one its
+    /// height requires and its proof of work cost real work. A block of a candidate chain,
+    /// not yet placed, is checked but not remembered.
     ///
     /// # Errors
     ///
@@ -119,6 +125,7 @@ impl InvalidBlocks {
     pub fn check(
         &self,
         block: Block,
+        prechecked: bool,
         verifier: &impl Verifier,
         params: &Params,
         verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
@@ -133,6 +140,7 @@ impl InvalidBlocks {
         block::check_reporting(block, verifier, params, verified).map_err(|rejection| {
             let error = Error::from(rejection.error);
             match rejection.scope {
+                _ if !prechecked => {}
                 RejectionScope::Nothing => {}
                 RejectionScope::Hash => self.remember(hash, error.clone(), None),
                 RejectionScope::Signature(index, signature) => {

@@ -111,25 +111,30 @@ impl Ledger {
 
     /// Builds the diff that connecting `block` makes, without changing the ledger.
     ///
-    /// The reward (the subsidy and the block's fees) is credited first, then each transfer
-    /// is checked and applied in order against the running state, so later transactions
-    /// see earlier ones; a transfer debits its sender the amount and the fee.
+    /// Each transfer is checked and applied in order against the running state, so later
+    /// transactions see earlier ones (a transfer debits its sender the amount and the
+    /// fee); then the reward (the subsidy and the block's fees) is credited: a block's
+    /// transfers can't spend its own reward.
     ///
     /// # Errors
     ///
     /// The first transfer's [`LedgerError`], with its position (0-based among the
-    /// transfers).
+    /// transfers; the number of transfers for the reward).
     pub fn connect(&self, block: &CheckedBlock) -> Result<LedgerDiff, (usize, LedgerError)> {
         let mut diff = LedgerDiff::empty(self.supply);
-        if let Some(reward) = block.reward() {
-            diff.credit(self, &reward.recipient, reward.amount).map_err(|e| (0, e))?;
-            // What the block mints: its reward less the fees it moves from the senders.
-            let minted =
-                reward.amount.checked_sub(block.fees()).ok_or((0, LedgerError::Overflow))?;
-            diff.supply.1 = diff.supply.1.checked_add(minted).ok_or((0, LedgerError::Overflow))?;
-        }
         for (index, tx) in block.transfers().iter().enumerate() {
             diff.transfer(self, tx).map_err(|e| (index, e))?;
+        }
+        if let Some(reward) = block.reward() {
+            // After the transfers, whose fees it pays out: every balance is then at most
+            // the supply, so crediting it can't pass the maximum.
+            let last = block.transfers().len();
+            diff.credit(self, &reward.recipient, reward.amount).map_err(|e| (last, e))?;
+            // What the block mints: its reward less the fees it moves from the senders.
+            let minted =
+                reward.amount.checked_sub(block.fees()).ok_or((last, LedgerError::Overflow))?;
+            diff.supply.1 =
+                diff.supply.1.checked_add(minted).ok_or((last, LedgerError::Overflow))?;
         }
         Ok(diff)
     }

@@ -38,8 +38,9 @@ pub struct Mempool {
     by_rate: BTreeSet<(Reverse<FeeRate>, u64)>,
     /// Each sender's pending spending and count.
     senders: BTreeMap<Address, (Amount, usize)>,
-    /// The addresses of pending transactions that the ledger doesn't hold.
-    addresses: BTreeSet<Address>,
+    /// The addresses of pending transactions that the ledger doesn't hold, each with how
+    /// many pending transactions name it.
+    addresses: BTreeMap<Address, usize>,
     next_arrival: u64,
     max_txs: usize,
     max_per_sender: usize,
@@ -142,7 +143,8 @@ impl Mempool {
         // The sender's entry again: the evicted transaction may have been the sender's own.
         let (pending, count) = self.senders.get(sender).copied().unwrap_or_default();
         let spending = pending.checked_add(tx.spend()).expect("at most the sum checked above");
-        tx.share_addresses(|address| ledger.shared_address(address, &mut self.addresses));
+        let addresses = &mut self.addresses;
+        tx.share_addresses(|address| hold(addresses, ledger, address));
         self.senders.insert(tx.transaction().sender.clone(), (spending, count + 1));
         let seq = self.next_arrival;
         self.arrival.insert(id, seq);
@@ -157,6 +159,14 @@ impl Mempool {
         let tx = self.by_arrival.remove(&seq)?;
         self.arrival.remove(&tx.id());
         self.by_rate.remove(&(Reverse(tx.fee_rate()), seq));
+        for address in [&tx.transaction().sender, &tx.transaction().recipient] {
+            if let Some(uses) = self.addresses.get_mut(address) {
+                *uses = uses.saturating_sub(1);
+                if *uses == 0 {
+                    self.addresses.remove(address);
+                }
+            }
+        }
         let sender = &tx.transaction().sender;
         if let Some((spending, count)) = self.senders.get_mut(sender) {
             *spending = spending.checked_sub(tx.spend()).unwrap_or_default();
@@ -245,5 +255,23 @@ impl Mempool {
     /// Returns `true` if nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.by_arrival.is_empty()
+    }
+}
+
+/// Returns the copy of `address` a pending transaction holds: the ledger's, else the pool's
+/// own (counted, so it is dropped with the last transaction that names it).
+fn hold(addresses: &mut BTreeMap<Address, usize>, ledger: &Ledger, address: &Address) -> Address {
+    if let Some(known) = ledger.known_address(address) {
+        return known.clone();
+    }
+    match addresses.get_key_value(address).map(|(held, _)| held.clone()) {
+        Some(held) => {
+            *addresses.entry(held.clone()).or_default() += 1;
+            held
+        }
+        None => {
+            addresses.insert(address.clone(), 1);
+            address.clone()
+        }
     }
 }

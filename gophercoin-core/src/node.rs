@@ -281,20 +281,22 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`ChainError::Transfer`] if connecting its branch fails; the node is unchanged.
     pub fn handle_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, Error> {
         self.precheck_block(&block)?;
-        let checked = self.check_block(block)?;
+        let checked = self.check_block_with(block, true)?;
         self.handle_checked_block(checked, now)
     }
 
     /// The checks of a block from a miner or a peer that cost no signature or proof of
-    /// work, to run before [`Node::check_block`]: not known, not known invalid, a known
-    /// parent, the right height, and, off the main chain, not too deep below the tip to
-    /// keep on its own.
+    /// work beyond one hash, to run before [`Node::check_block`]: not known, not known
+    /// invalid, a known parent, the right height, the header's version and proof of work,
+    /// the target its height requires, and, off the main chain, not too deep below the tip
+    /// to keep on its own.
     ///
     /// # Errors
     ///
     /// [`ChainError::AlreadyKnown`], the error the block was refused with before,
     /// [`ChainError::InvalidParent`], [`ChainError::UnknownParent`],
-    /// [`ChainError::WrongHeight`] or [`ChainError::TooDeep`].
+    /// [`ChainError::WrongHeight`], [`BlockError::UnknownVersion`], a [`BlockError::Pow`],
+    /// [`ChainError::WrongTarget`] or [`ChainError::TooDeep`].
     pub fn precheck_block(&self, block: &Block) -> Result<(), Error> {
         if let Some(error) = self.invalid.lookup(&block.header, &block.transactions) {
             return Err(error);
@@ -303,6 +305,11 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             return Err(ChainError::InvalidParent { prev: block.header.prev }.into());
         }
         self.check_placeable(&block.header)?;
+        // The header's own checks (one hash), then the target its height requires.
+        block::version_is_valid(&block.header)?;
+        pow::pow_is_valid(&block.header, &self.params).map_err(BlockError::Pow)?;
+        let parent = self.chain.get(&block.header.prev).expect("placeable: the parent is known");
+        chain::target_is_valid(&block.header, parent, &self.chain, &self.params)?;
         Ok(self.side_block_is_admissible(&block.header)?)
     }
 
@@ -346,18 +353,11 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         &self.policy
     }
 
-    /// Remembers a block refused in its place, if every block with its hash would be.
+    /// Remembers a block refused in its place, if every block with its hash would be and
+    /// its target was the one required (found after the target check, so its proof of work
+    /// cost real work; a wrong height or target costs nothing and is not remembered).
     fn remember_invalid(&self, hash: BlockHash, error: &Error) {
-        let permanent = matches!(
-            error,
-            Error::Chain(
-                ChainError::WrongHeight { .. }
-                    | ChainError::WrongTarget { .. }
-                    | ChainError::TimestampNotAfterMedian { .. }
-                    | ChainError::Transfer { .. }
-                    | ChainError::InvalidParent { .. }
-            )
-        );
+        let permanent = matches!(error, Error::Chain(ChainError::TimestampNotAfterMedian { .. }));
         if permanent {
             self.invalid.remember(hash, error.clone(), None);
         }
@@ -603,8 +603,14 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// The block's [`BlockError`].
     pub fn check_block(&self, block: Block) -> Result<CheckedBlock, Error> {
-        self.invalid
-            .check(block, &self.verifier, &self.params, |tx| self.mempool.get(&tx.id()).cloned())
+        self.check_block_with(block, false)
+    }
+
+    /// [`Node::check_block`], remembering a refusal if the block passed
+    /// [`Node::precheck_block`] (see [`InvalidBlocks::check`]).
+    fn check_block_with(&self, block: Block, prechecked: bool) -> Result<CheckedBlock, Error> {
+        let known = |tx: &crate::IdentifiedTransaction| self.mempool.get(&tx.id()).cloned();
+        self.invalid.check(block, prechecked, &self.verifier, &self.params, known)
     }
 
     /// Fails early, before any signature check, for a block we have or can't place.

@@ -123,7 +123,7 @@ impl Params {
                 0 => height,
                 interval => (start / interval + 1).saturating_mul(interval).saturating_sub(1),
             };
-            let end = era_end.min(height);
+            let end = era_end.max(start).min(height);
             supply = supply.saturating_add(reward.saturating_mul(end - start + 1));
             if end == height {
                 break;

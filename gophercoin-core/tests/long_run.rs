@@ -495,3 +495,82 @@ fn new_errors_have_stable_kinds() {
         assert_eq!(error.kind(), kind, "{error}");
     }
 }
+
+#[test]
+fn a_transfer_made_too_large_by_its_signature_does_not_stop_its_honest_block() {
+    // A network whose size limit an honest transfer just meets.
+    let size = transfer(alice(), bob(), coins(1), 1).identify().size();
+    let mut node = node_with(|p| p.max_tx_bytes = size, |_| {});
+    let mut honest = template(&node, carol());
+    honest.transactions.push(BlockTransaction::Transfer(transfer(alice(), bob(), coins(1), 1)));
+    let honest = seal(honest);
+    // The same header with the signature padded by one byte: too large, and the id (so the
+    // block's hash) does not cover it.
+    let mut padded = honest.clone();
+    let BlockTransaction::Transfer(tx) = &mut padded.transactions[1] else { unreachable!() };
+    let mut signature = tx.signature.as_bytes().to_vec();
+    signature.push(0);
+    tx.signature = Signature::from_bytes(signature).unwrap();
+    assert_eq!(padded.hash(), honest.hash());
+    let error = BlockError::Transaction {
+        index: 1,
+        source: TxError::TooLarge { size: size + 1, max: size },
+    };
+    for _ in 0..2 {
+        rejects(&mut node, error.clone(), |n| submit_block(n, padded.clone()));
+    }
+    let outcome = submit_block(&mut node, honest).unwrap();
+    assert!(matches!(outcome, BlockOutcome::Extended { height: 4, .. }));
+}
+
+#[test]
+fn only_blocks_checked_in_their_place_are_remembered_as_invalid() {
+    let mut node = funded();
+    let mut bad = template(&node, carol());
+    set_reward(&mut bad, coins(21));
+    let bad = seal(bad);
+    // Checked on its own, as a block of a candidate chain is: refused, not remembered (its
+    // target was not checked against its height's, so it may have cost next to nothing).
+    assert_eq!(node.check_block(bad.clone()).unwrap_err().kind(), "wrong_reward_amount");
+    assert!(node.invalid_blocks().is_empty());
+    // Through the node, after its precheck: remembered.
+    assert_eq!(submit_block(&mut node, bad).unwrap_err().kind(), "wrong_reward_amount");
+    assert_eq!(node.invalid_blocks().len(), 1);
+}
+
+#[test]
+fn an_evicted_transaction_leaves_no_address_behind() {
+    let mut node = node_with(|_| {}, |p| p.max_mempool_txs = 1);
+    // Decoded from the network, each transaction carries its own copies of the keys.
+    let fresh = |mut tx: gophercoin_core::SignedTransaction| {
+        let recipient = tx.transaction.recipient.as_der().to_vec();
+        tx.transaction.recipient = Address::from_der(recipient).unwrap();
+        tx
+    };
+    let first = fresh(transfer_with_fee(alice(), dave(), coins(1), units(1), 1));
+    node.handle_transaction(first).unwrap();
+    let held = node.mempool().iter().next().unwrap().transaction().recipient.as_der().as_ptr();
+    // A better fee evicts it; dave is named by nothing pending any more.
+    node.handle_transaction(transfer_with_fee(alice(), bob(), coins(1), units(9), 2)).unwrap();
+    let second = fresh(transfer_with_fee(alice(), dave(), coins(1), units(99), 3));
+    let copy = second.transaction.recipient.as_der().as_ptr();
+    node.handle_transaction(second).unwrap();
+    let now = node.mempool().iter().next().unwrap().transaction().recipient.as_der().as_ptr();
+    assert_eq!(now, copy, "the newcomer's own copy, not the evicted one's");
+    assert_ne!(now, held);
+}
+
+#[test]
+fn a_blocks_transfers_cannot_spend_its_own_reward() {
+    // Carol has nothing; a block paying her the reward can't carry her spending it.
+    let mut node = funded();
+    let mut block = template(&node, carol());
+    block.transactions.push(BlockTransaction::Transfer(transfer(carol(), bob(), coins(1), 1)));
+    let block = seal(block);
+    let error = ChainError::Transfer {
+        hash: block.hash(),
+        index: 0,
+        source: LedgerError::Overdraft { available: Amount::ZERO, required: coins(1) },
+    };
+    rejects(&mut node, error, |n| submit_block(n, block));
+}

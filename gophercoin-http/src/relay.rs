@@ -161,7 +161,7 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
         if blocks.is_empty() {
             return report("kept_ours", None);
         }
-        let checked = match state.check_blocks(blocks).await {
+        let checked = match state.check_blocks(blocks, false).await {
             Ok(checked) => checked,
             Err(error) => return report("rejected", Some(error.to_string())),
         };

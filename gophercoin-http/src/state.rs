@@ -202,7 +202,9 @@ impl AppState {
     }
 
     /// Checks blocks on their own outside the node's lock, on every core, reusing what the
-    /// mempool already verified; the first failure in chain order is the answer.
+    /// mempool already verified; the first failure in chain order is the answer. The
+    /// node's invalid-block cache remembers what is refused if the blocks were
+    /// `prechecked` ([`gophercoin_core::Node::precheck_block`]).
     ///
     /// # Errors
     ///
@@ -210,18 +212,28 @@ impl AppState {
     pub async fn check_blocks(
         self: &Arc<Self>,
         blocks: Vec<Block>,
+        prechecked: bool,
     ) -> Result<Vec<CheckedBlock>, ApiError> {
         let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks))
+        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks, prechecked))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
     }
 
-    fn check_blocks_on_threads(&self, blocks: Vec<Block>) -> Result<Vec<CheckedBlock>, ApiError> {
+    fn check_blocks_on_threads(
+        &self,
+        blocks: Vec<Block>,
+        prechecked: bool,
+    ) -> Result<Vec<CheckedBlock>, ApiError> {
         // A look-up by the id the check computes anyway, the lock held for just that.
         let pending = |tx: &IdentifiedTransaction| self.node().mempool().get(&tx.id()).cloned();
         let invalid = self.node().invalid_blocks().clone();
-        let check = Checks { invalid: &invalid, verifier: &self.verifier, params: &self.params };
+        let check = Checks {
+            invalid: &invalid,
+            prechecked,
+            verifier: &self.verifier,
+            params: &self.params,
+        };
         Ok(check_blocks_in_parallel(blocks, check, pending)?)
     }
 
@@ -406,6 +418,9 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 pub struct Checks<'a, V> {
     /// The node's invalid-block cache ([`gophercoin_core::Node::invalid_blocks`]).
     pub invalid: &'a InvalidBlocks,
+    /// Whether the blocks passed [`gophercoin_core::Node::precheck_block`], so the cache
+    /// may remember what it refuses.
+    pub prechecked: bool,
     /// The signature verifier.
     pub verifier: &'a V,
     /// The consensus parameters.
@@ -438,7 +453,9 @@ pub fn check_blocks_in_parallel(
     checks: Checks<'_, impl Verifier + Sync>,
     known: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction> + Sync,
 ) -> Result<Vec<CheckedBlock>, CoreError> {
-    let check = |block: Block| checks.invalid.check(block, checks.verifier, checks.params, &known);
+    let check = |block: Block| {
+        checks.invalid.check(block, checks.prechecked, checks.verifier, checks.params, &known)
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if blocks.len() < 2 || threads == 1 {
         return blocks.into_iter().map(check).collect();
@@ -563,7 +580,8 @@ mod tests {
             })
             .collect();
         let invalid = InvalidBlocks::new(100);
-        let checks = Checks { invalid: &invalid, verifier: &verifier, params: &params };
+        let checks =
+            Checks { invalid: &invalid, prechecked: false, verifier: &verifier, params: &params };
         let checked =
             check_blocks_in_parallel(blocks.clone(), checks, |tx| known.get(&tx.id()).cloned());
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
@@ -582,7 +600,8 @@ mod tests {
                 .map_err(CoreError::from)
         };
         let invalid = InvalidBlocks::new(0);
-        let checks = Checks { invalid: &invalid, verifier: &verifier, params: &params };
+        let checks =
+            Checks { invalid: &invalid, prechecked: false, verifier: &verifier, params: &params };
         let parallel = check_blocks_in_parallel(blocks.clone(), checks, |_| None);
         let expected = in_order(&blocks).expect("a valid chain");
         let checked = parallel.expect("a valid chain");

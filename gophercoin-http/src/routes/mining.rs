@@ -87,7 +87,7 @@ async fn handle_block(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let placeable = state.node().precheck_block(&block);
     let result = match placeable {
-        Ok(()) => match state.check_blocks(vec![block]).await {
+        Ok(()) => match state.check_blocks(vec![block], true).await {
             Ok(mut checked) => {
                 let checked = checked.pop().expect("one block in, one out");
                 state.apply(|node, now| node.handle_checked_block(checked, now)).await
