@@ -93,6 +93,10 @@ fn main() -> ExitCode {
             Command::Tx(args) => chain::tx(args).await,
         }
     });
+    // Whatever still runs (a nonce search on a blocking thread, a peer request) gets half
+    // a second: a stopping node exits within its drain time, and everything it
+    // acknowledged is on disk already.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),

@@ -98,6 +98,64 @@ async fn kill_9_at_any_moment_loses_no_acknowledged_block() {
     assert!(acknowledged.len() >= 20);
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    for round in 0u64..3 {
+        let (mut child, url) = start_node(dir.path());
+        wait_healthy(&http, &url).await;
+        let before = get(&http, &format!("{url}/chain")).await["length"].as_u64().unwrap();
+        // Mining requests in flight, each acknowledged block noted.
+        let load = {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = vec![];
+                for _ in 0..200 {
+                    match http.get(format!("{url}/mine")).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let mined: Value = response.json().await.unwrap_or(Value::Null);
+                            if let Some(hash) = mined["hash"].as_str() {
+                                acknowledged.push(hash.to_owned());
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                acknowledged
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(150 + round * 50)).await;
+        let sent = std::time::Instant::now();
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        assert!(status.unwrap().success());
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            assert!(sent.elapsed() < Duration::from_secs(5), "round {round}: still running");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(code, Some(0), "round {round}: a clean stop exits 0");
+        let acknowledged = load.await.unwrap();
+        assert!(!acknowledged.is_empty(), "round {round}: the load mined nothing");
+
+        // Restarted on its data: every acknowledged block is there.
+        let (mut child, url) = start_node(dir.path());
+        wait_healthy(&http, &url).await;
+        let chain = get(&http, &format!("{url}/chain")).await;
+        let hashes: Vec<&str> =
+            chain["chain"].as_array().unwrap().iter().filter_map(|b| b["hash"].as_str()).collect();
+        assert!(hashes.len() as u64 >= before + acknowledged.len() as u64, "round {round}");
+        for hash in &acknowledged {
+            assert!(hashes.contains(&hash.as_str()), "round {round}: block {hash} lost");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 #[test]
 fn bad_input_gives_one_line_and_a_failure_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -65,7 +65,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
         urls[0]
     );
     tokio::select! {
-        () = super::ctrl_c() => {}
+        () = super::stop_signal() => {}
         Some(result) = servers.join_next() => {
             let _ = stop.send(());
             return Err(match result {

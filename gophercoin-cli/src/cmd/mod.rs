@@ -15,6 +15,23 @@ pub(crate) async fn ctrl_c() {
     }
 }
 
+/// Completes at Ctrl-C (SIGINT) or, on Unix, SIGTERM: what a terminal, a service manager
+/// or `kill` sends to ask a program to stop.
+pub(crate) async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                () = ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c().await;
+}
+
 /// Formats units as coins with 8 decimals.
 pub(crate) fn coins(units: u64) -> String {
     let per = gophercoin_core::Amount::UNITS_PER_COIN;

@@ -122,7 +122,44 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         config.params.halving_interval,
         args.min_relay_fee,
     );
-    gophercoin_http::serve_node(config, listener, super::ctrl_c()).await.map_err(|e| e.to_string())
+    serve_until_stopped(config, listener).await
+}
+
+/// How long in-flight requests may take to finish after a stop signal (with the half
+/// second `main` gives the rest, a node stops within 5 s).
+const DRAIN: Duration = Duration::from_millis(4_500);
+
+/// Serves until SIGTERM or Ctrl-C, then stops accepting, lets in-flight requests finish
+/// for up to [`DRAIN`], and returns once the store has written what was acknowledged (the
+/// node's state closes the store when dropped). A second signal exits at once, which is
+/// still safe: every acknowledged write is already committed.
+async fn serve_until_stopped(
+    config: NodeConfig,
+    listener: tokio::net::TcpListener,
+) -> Result<(), String> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        super::stop_signal().await;
+        eprintln!("stopping: finishing requests in flight (a second signal exits now)");
+        let _ = stop.send(true);
+        super::stop_signal().await;
+        eprintln!("stopped at once");
+        std::process::exit(130);
+    });
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let drained = stopped(stopping.clone());
+    let server = gophercoin_http::serve_node(config, listener, stopped(stopping));
+    tokio::pin!(server);
+    tokio::pin!(drained);
+    tokio::select! {
+        result = &mut server => result.map_err(|e| e.to_string()),
+        () = async { drained.await; tokio::time::sleep(DRAIN).await } => {
+            eprintln!("requests still in flight after {:?}: stopping anyway", DRAIN);
+            Ok(())
+        }
+    }
 }
 
 fn parse_compact(text: &str) -> Result<CompactTarget, String> {

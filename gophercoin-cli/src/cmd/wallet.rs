@@ -114,7 +114,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
             let listener = super::node::bind(bind, port)?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("wallet service on http://{address}");
-            gophercoin_http::serve_wallet(listener, super::ctrl_c())
+            gophercoin_http::serve_wallet(listener, super::stop_signal())
                 .await
                 .map_err(|e| e.to_string())
         }
