@@ -24,8 +24,12 @@ pub struct NodeConfig {
     /// What the node keeps and relays beyond consensus: the mempool's bounds and minimum
     /// fee rate, side branches, caches.
     pub policy: Policy,
-    /// The node's own URL as peers reach it (default `http://` + the listen address).
+    /// The node's own URL as peers reach it (default `http://` + the listen address); its
+    /// host is served and its origin may change state.
     pub public_url: Option<String>,
+    /// Host names the API answers to besides IP addresses, `localhost` and the public
+    /// URL's host (a request naming any other `Host` is refused: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
     /// Resource limits.
     pub limits: Limits,
     /// Threads `GET /mine` searches nonces on (at least one; 1 by default, so a node
@@ -98,6 +102,7 @@ impl NodeConfig {
             params: Params::devnet(),
             policy: Policy::default(),
             public_url: None,
+            allowed_hosts: vec![],
             limits: Limits::default(),
             mine_threads: 1,
         }

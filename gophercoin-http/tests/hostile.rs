@@ -563,3 +563,46 @@ async fn the_mempool_is_priced_over_http() {
     assert_eq!(node.balance(&alice.address()).await, before + 20 * Amount::UNITS_PER_COIN - 2_000);
     assert_eq!(node.balance(&bob.address()).await, 2_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_pages_elsewhere_can_neither_mine_nor_reach_the_node_by_another_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(config(dir.path(), Some(key("alice").address()))).await;
+    let http = client();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = http.get(format!("{}{path}", node.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    // `<img src=http://127.0.0.1:5000/mine>` on another site, and a fetch naming its origin.
+    for headers in [
+        [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "no-cors")],
+        [("origin", "http://evil.example"), ("sec-fetch-site", "cross-site")],
+    ] {
+        for path in ["/mine", "/nodes/resolve"] {
+            let response = get(path, &headers).await.unwrap();
+            assert_eq!(response.status().as_u16(), 403, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "cross_site");
+        }
+    }
+    // A rebound name: refused for every route, reads included.
+    for path in ["/chain", "/health", "/mine"] {
+        let response = get(path, &[("host", "evil.example:5000")]).await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "forbidden_host");
+    }
+    assert_eq!(node.height().await, 0, "nothing was mined");
+    // The node's own pages may (same origin), and so may clients that are not browsers.
+    let own = node.url.clone();
+    let response = get("/mine", &[("origin", &own), ("sec-fetch-site", "same-origin")]).await;
+    assert_eq!(response.unwrap().status().as_u16(), 200);
+    node.mine().await;
+    assert_eq!(node.height().await, 2);
+    // No CORS header: another origin can't read the answers either.
+    let response = get("/chain", &[("origin", "http://evil.example")]).await.unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+}

@@ -62,6 +62,14 @@ pub(crate) struct NodeArgs {
     /// The most transactions one sender may have pending.
     #[arg(long, default_value_t = Policy::default().max_pending_per_sender, value_name = "N")]
     pub(crate) max_pending_per_sender: usize,
+    /// A host name the API answers to (repeatable), besides IP addresses, `localhost` and
+    /// the host of `--public-url`; requests naming any other `Host` are refused.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub(crate) allowed_hosts: Vec<String>,
+    /// The URL peers and browsers reach this node at, if not http://BIND:PORT (behind a
+    /// proxy, say); its host is served and its origin may change state.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: Option<String>,
     /// Seconds a request to a peer may take.
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
@@ -84,6 +92,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         .unwrap_or_else(|| PathBuf::from(format!("gophercoin-data/node-{}", address.port())));
     let mut config = NodeConfig::new(address, data_dir);
     config.peers = args.peers;
+    config.allowed_hosts = args.allowed_hosts;
+    config.public_url = args.public_url;
     config.miner = args.miner_address;
     config.mine_threads = match args.mine_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

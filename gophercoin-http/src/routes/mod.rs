@@ -1,6 +1,7 @@
 //! The routes of the node API and of the wallet service.
 
 mod explorer;
+mod guard;
 mod mining;
 mod node;
 mod wallet;
@@ -10,7 +11,9 @@ use std::sync::Arc;
 use axum::{
     Router,
     error_handling::HandleErrorLayer,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request},
+    middleware::Next,
+    response::IntoResponse,
     routing::{get, post},
 };
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
@@ -20,6 +23,7 @@ use crate::{error::ApiError, state::AppState};
 /// Builds the node API router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
     let limits = state.config.limits.clone();
+    let site = Arc::new(guard::Site::new(&state.config));
     let blocks = Router::new()
         .route("/blocks", post(mining::submit_block))
         .route("/mining/submit", post(mining::submit_block))
@@ -63,6 +67,16 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
                 .layer(DefaultBodyLimit::max(limits.max_body_bytes)),
         )
+        // Outermost: a refused request takes no in-flight slot.
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            let checked = site.check(request.method(), request.uri().path(), request.headers());
+            async move {
+                match checked {
+                    Ok(()) => next.run(request).await,
+                    Err(error) => error.into_response(),
+                }
+            }
+        }))
         .with_state(state)
 }
 
