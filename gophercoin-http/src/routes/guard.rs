@@ -56,13 +56,11 @@ impl Site {
             Some(Err(_)) => return Err(forbidden("forbidden_host", "the Host header is not text")),
             None => None,
         };
-        if let Some(host) = &host {
-            if !self.serves(host) {
-                return Err(forbidden(
-                    "forbidden_host",
-                    format!("this node does not serve the host {host:?} (see --allow-host)"),
-                ));
-            }
+        if let Some(host) = host.as_deref().filter(|host| !self.serves(host)) {
+            return Err(forbidden(
+                "forbidden_host",
+                format!("this node does not serve the host {host:?} (see --allow-host)"),
+            ));
         }
         let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
             || matches!(path, "/mine" | "/nodes/resolve");
