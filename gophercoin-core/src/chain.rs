@@ -378,6 +378,17 @@ impl Chain {
         self.main.get(start..).unwrap_or_default().iter().filter_map(|h| self.get(h))
     }
 
+    /// Returns the main chain's blocks from `height` up, in order, as shared handles: cheap
+    /// to take under a lock around the node and to read after it is released.
+    pub fn main_chain_shared_from(
+        &self,
+        height: u64,
+    ) -> impl Iterator<Item = Arc<CheckedBlock>> + '_ {
+        let start = usize::try_from(height).unwrap_or(usize::MAX).min(self.main.len());
+        let hashes = self.main.get(start..).unwrap_or_default().iter();
+        hashes.filter_map(|h| self.entries.get(h).map(|e| Arc::clone(&e.block)))
+    }
+
     /// Returns the summary of the chain ending at `hash`.
     pub fn summary(&self, hash: &BlockHash) -> Option<ChainSummary> {
         let entry = self.entries.get(hash)?;

@@ -82,31 +82,39 @@ pub(super) struct ChainQuery {
     limit: Option<u64>,
 }
 
-/// `GET /chain`: the main chain `{chain, length}`, or a page of it.
+/// `GET /chain`: a page of the main chain `{chain, length}`: up to 500 blocks from `from`
+/// (genesis by default, so a chain of up to 500 blocks comes whole, as the original sent
+/// it), `limit` fewer.
 pub(super) async fn chain(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ChainQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ChainDto>, ApiError> {
     let Query(query) = query?;
-    let node = state.node();
     let from = query.from.unwrap_or(0);
-    let limit = match (query.from, query.limit) {
-        (None, None) => u64::MAX,
-        (_, Some(limit)) if limit > PAGE_BLOCKS => {
+    let limit = match query.limit {
+        Some(limit) if limit > PAGE_BLOCKS => {
             return Err(ApiError::bad_request(
                 "malformed",
                 format!("limit is at most {PAGE_BLOCKS}"),
             ));
         }
-        (_, limit) => limit.unwrap_or(PAGE_BLOCKS),
+        limit => limit.unwrap_or(PAGE_BLOCKS),
     };
-    let blocks: Vec<BlockDto> = node
-        .chain()
-        .main_chain_from(from)
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(BlockDto::from_checked)
-        .collect();
-    Ok(Json(ChainDto { chain: blocks, length: node.height() + 1 }))
+    let (blocks, length) = main_chain_page(&state, from, limit);
+    Ok(Json(ChainDto { chain: blocks, length }))
+}
+
+/// Up to `limit` main-chain blocks from height `from`, and the main chain's length: the
+/// blocks are taken as shared handles under the node's lock and shown after it is
+/// released, so a long answer never holds up the node.
+fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<BlockDto>, u64) {
+    let (blocks, length) = {
+        let node = state.node();
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        let blocks: Vec<_> = node.chain().main_chain_shared_from(from).take(take).collect();
+        (blocks, node.height() + 1)
+    };
+    (blocks.iter().map(|block| BlockDto::from_checked(block)).collect(), length)
 }
 
 /// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
@@ -176,13 +184,13 @@ pub(super) async fn register(
 pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Json<Value> {
     let reports = relay::resolve(&state).await;
     let replaced = reports.iter().any(|r| r.outcome == "adopted");
-    let node = state.node();
-    let chain: Vec<BlockDto> =
-        node.chain().main_chain_from(0).map(BlockDto::from_checked).collect();
+    // The first page of the chain (all of a chain of up to 500 blocks, as the original
+    // showed), built outside the node's lock; `length` says how long it is.
+    let (chain, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
     Json(if replaced {
-        json!({ "message": "Our chain was replaced", "new_chain": chain, "peers": reports })
+        json!({ "message": "Our chain was replaced", "new_chain": chain, "length": length, "peers": reports })
     } else {
-        json!({ "message": "Our chain is authoritative", "chain": chain, "peers": reports })
+        json!({ "message": "Our chain is authoritative", "chain": chain, "length": length, "peers": reports })
     })
 }
 
