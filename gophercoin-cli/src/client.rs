@@ -38,6 +38,16 @@ impl NodeClient {
         self.send(request).await
     }
 
+    /// `DELETE` of the path made of `segments`, each percent-encoded as one segment.
+    pub(crate) async fn delete(&self, segments: &[&str]) -> Result<Value, String> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| e.to_string())?;
+        url.path_segments_mut()
+            .map_err(|()| format!("{} can't have a path", self.base))?
+            .pop_if_empty()
+            .extend(segments);
+        self.send(self.http.delete(url)).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
         let response = request.send().await.map_err(|e| {
             if e.is_connect() || e.is_timeout() {

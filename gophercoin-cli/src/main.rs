@@ -42,6 +42,8 @@ enum Command {
     Register(peers::RegisterArgs),
     /// Make a node ask its peers and adopt the best valid chain.
     Resolve(peers::ResolveArgs),
+    /// Make a node forget peers.
+    Unregister(peers::UnregisterArgs),
     /// Show the main chain.
     Chain(chain::ChainArgs),
     /// Show a block by height or hash.
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
             Command::Mine(args) => mine::run(args).await,
             Command::Register(args) => peers::register(args).await,
             Command::Resolve(args) => peers::resolve(args).await,
+            Command::Unregister(args) => peers::unregister(args).await,
             Command::Chain(args) => chain::chain(args).await,
             Command::Block(args) => chain::block(args).await,
             Command::Tx(args) => chain::tx(args).await,

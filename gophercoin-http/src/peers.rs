@@ -234,6 +234,28 @@ impl Peers {
         Ok(new.into_iter().collect())
     }
 
+    /// Adds normalised URLs up to the limit, in order; returns the ones left out.
+    pub fn add_up_to_limit(&self, urls: &[String]) -> Vec<String> {
+        let mut set = self.urls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut left_out = vec![];
+        for url in urls {
+            if set.contains(url) {
+                continue;
+            }
+            if set.len() < self.max {
+                set.insert(url.clone());
+            } else {
+                left_out.push(url.clone());
+            }
+        }
+        left_out
+    }
+
+    /// Removes a normalised URL; returns `false` if it was not registered.
+    pub fn remove(&self, url: &str) -> bool {
+        self.urls.lock().unwrap_or_else(|e| e.into_inner()).remove(url)
+    }
+
     /// Returns `true` if no peer is registered.
     pub fn is_empty(&self) -> bool {
         self.urls.lock().unwrap_or_else(|e| e.into_inner()).is_empty()

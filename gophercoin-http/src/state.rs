@@ -135,11 +135,20 @@ impl AppState {
             while node.poll_event().is_some() {} // already stored
         }
         let peers = Peers::new(config.limits.max_peers);
-        let mut configured = store.peers()?;
+        // The command line's peers first; stored ones past the limit never stop a start.
+        let mut configured = vec![];
         for peer in &config.peers {
             configured.push(normalize_peer_url_with(peer, config.limits.peer_policy)?);
         }
-        peers.add(&configured)?;
+        configured.extend(store.peers()?);
+        let left_out = peers.add_up_to_limit(&configured);
+        if !left_out.is_empty() {
+            tracing::warn!(
+                max = config.limits.max_peers,
+                ?left_out,
+                "more peers than the limit: these are not used (DELETE /nodes/{{url}} cleans up)"
+            );
+        }
         let origin =
             config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
         let client = PeerClient::new(&config.limits, origin);

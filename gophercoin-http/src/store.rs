@@ -232,6 +232,21 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a peer.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Db`] if the write fails.
+    pub fn remove_peer(&self, url: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut peers = txn.open_table(PEERS)?;
+            peers.remove(url)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Returns the remembered peers.
     ///
     /// # Errors

@@ -242,6 +242,7 @@ async fn the_openapi_document_describes_every_route() {
         "/nodes/register",
         "/nodes/resolve",
         "/nodes/get",
+        "/nodes/{url}",
         "/balance/{address}",
         "/blocks/{hash}",
         "/blocks/height/{height}",

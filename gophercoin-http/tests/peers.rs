@@ -504,3 +504,47 @@ async fn a_body_sent_too_slowly_is_cut_off_and_frees_its_slot() {
     eventually("the slot is free again", 100, || async { node.get("/health").await.0 == 200 })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_can_clean_a_full_peer_table_and_start_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = config(dir.path(), None);
+    small.limits.max_peers = 3;
+    let node = TestNode::start(small.clone()).await;
+    // Filled with junk by one request, kept across a restart.
+    let junk: Vec<String> = (1..=3).map(|i| format!("http://127.0.0.1:{i}")).collect();
+    assert_eq!(node.post("/nodes/register", &json!({ "nodes": junk })).await.0, 201);
+    let (status, body) =
+        node.post("/nodes/register", &json!({ "nodes": ["http://127.0.0.1:9"] })).await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("too_many_peers")));
+    // Deleted by its URL, percent-encoded as one path segment; twice is 404.
+    let delete = |peer: &str| {
+        let mut url = reqwest::Url::parse(&node.url).unwrap();
+        url.path_segments_mut().unwrap().pop_if_empty().extend(["nodes", peer]);
+        client().delete(url).send()
+    };
+    let response = delete("http://127.0.0.1:2").await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(delete("http://127.0.0.1:2").await.unwrap().status().as_u16(), 404);
+    assert_eq!(delete("not a url").await.unwrap().status().as_u16(), 400);
+    let listed = json!(["http://127.0.0.1:1", "http://127.0.0.1:3"]);
+    assert_eq!(node.get("/nodes/get").await.1["nodes"], listed);
+    assert_eq!(
+        node.post("/nodes/register", &json!({ "nodes": ["http://127.0.0.1:9"] })).await.0,
+        201
+    );
+    node.stop().await;
+
+    // A restart with a peer on the command line, past the limit of what is stored: the
+    // command line's peer is kept, the stored ones fill the rest, the node starts.
+    small.limits.max_peers = 2;
+    small.peers = vec!["http://127.0.0.1:7".into()];
+    let node = TestNode::start(small).await;
+    let nodes = node.get("/nodes/get").await.1["nodes"].clone();
+    let nodes: Vec<&str> = nodes.as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(nodes.contains(&"http://127.0.0.1:7"), "{nodes:?}");
+    // The deleted peer is gone from the store too.
+    assert!(!nodes.contains(&"http://127.0.0.1:2"), "{nodes:?}");
+    node.stop().await;
+}

@@ -18,6 +18,20 @@ pub(crate) struct RegisterArgs {
     node: String,
 }
 
+/// `gophercoin unregister`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  gophercoin unregister http://127.0.0.1:5001 --node http://127.0.0.1:5000"
+)]
+pub(crate) struct UnregisterArgs {
+    /// The peers' URLs.
+    #[arg(required = true, value_name = "URL")]
+    peers: Vec<String>,
+    /// The node that forgets them.
+    #[arg(long, default_value = DEFAULT_NODE)]
+    node: String,
+}
+
 /// `gophercoin resolve`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  gophercoin resolve --node http://127.0.0.1:5000")]
@@ -35,6 +49,16 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<(), String> {
     println!("{}", answer["message"].as_str().unwrap_or("registered"));
     for peer in answer["total_nodes"].as_array().into_iter().flatten() {
         println!("  {}", peer.as_str().unwrap_or("?"));
+    }
+    Ok(())
+}
+
+/// Makes a node forget peers.
+pub(crate) async fn unregister(args: UnregisterArgs) -> Result<(), String> {
+    let client = NodeClient::new(&args.node)?;
+    for peer in &args.peers {
+        let answer = client.delete(&["nodes", peer]).await?;
+        println!("{}", answer["message"].as_str().unwrap_or("removed"));
     }
     Ok(())
 }

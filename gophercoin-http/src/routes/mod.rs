@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/transactions/get", get(node::pending_transactions))
         .route("/nodes/resolve", get(node::resolve))
         .route("/nodes/get", get(node::peers))
+        .route("/nodes/{url}", axum::routing::delete(node::unregister))
         // Beyond the original.
         .route("/balance/{address}", get(explorer::balance))
         .route("/blocks/{hash}", get(explorer::block_by_hash))

@@ -5,7 +5,7 @@ use std::sync::{Arc, atomic::AtomicU64};
 
 use axum::{
     Json,
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::StatusCode,
 };
 use gophercoin_core::{Block, BlockOutcome, TxId};
@@ -17,7 +17,7 @@ use crate::{
     error::ApiError,
     extract::JsonBody,
     miner,
-    peers::{PAGE_BLOCKS, normalize_peer_url_with},
+    peers::{PAGE_BLOCKS, normalize_peer_url, normalize_peer_url_with},
     relay,
     state::AppState,
 };
@@ -178,6 +178,21 @@ pub(super) async fn register(
         StatusCode::CREATED,
         Json(json!({ "message": "New nodes have been added", "total_nodes": state.peers.list() })),
     ))
+}
+
+/// `DELETE /nodes/{url}`: forgets a peer (the URL percent-encoded as one path segment).
+pub(super) async fn unregister(
+    State(state): State<Arc<AppState>>,
+    Path(url): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let url = normalize_peer_url(&url)
+        .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
+    if !state.peers.remove(&url) {
+        return Err(ApiError::not_found(format!("{url} is not a registered peer")));
+    }
+    let stored = url.clone();
+    state.with_store(move |store| store.remove_peer(&stored)).await?;
+    Ok(Json(json!({ "message": format!("{url} was removed"), "total_nodes": state.peers.list() })))
 }
 
 /// `GET /nodes/resolve`: asks every peer and adopts the best valid chain.
