@@ -156,6 +156,96 @@ async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_payments_and_mining_loses_no_acknowledged_payment() {
+    use gophercoin_core::{Amount, RsaSigner, Signer, Transaction};
+
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let mut acknowledged: Vec<String> = vec![];
+    for round in 0u64..=6 {
+        let (mut child, url) = start_node(dir.path());
+        wait_healthy(&http, &url).await;
+        // Every payment acknowledged before a kill is pending or in exactly one block.
+        let pending = get(&http, &format!("{url}/transactions/get")).await;
+        let pending: Vec<String> = pending["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["id"].as_str().map(str::to_owned))
+            .collect();
+        let chain = get(&http, &format!("{url}/chain")).await;
+        let mined: Vec<String> = chain["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["transactions"].as_array().unwrap().iter())
+            .filter_map(|t| t["id"].as_str().map(str::to_owned))
+            .collect();
+        for id in &acknowledged {
+            let places = pending.iter().chain(&mined).filter(|seen| *seen == id).count();
+            assert_eq!(places, 1, "round {round}: payment {id} is in {places} places");
+        }
+        if round == 6 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break; // the last round only checks
+        }
+        if round == 0 {
+            for _ in 0..3 {
+                get(&http, &format!("{url}/mine")).await;
+            }
+        }
+        let key: RsaSigner =
+            std::fs::read_to_string(dir.path().join("wallet.key")).unwrap().trim().parse().unwrap();
+        let chain_id = get(&http, &format!("{url}/health")).await["chain_id"].as_u64().unwrap();
+        // A storm: payments and mining at once, killed at a moment that varies by round.
+        let payments = {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut accepted = vec![];
+                for nonce in 0..200u64 {
+                    let tx = Transaction {
+                        chain_id: chain_id as u32,
+                        sender: key.address(),
+                        recipient: key.address(),
+                        amount: Amount::positive(1).unwrap(),
+                        fee: Amount::ZERO,
+                        nonce: round * 1_000 + nonce,
+                    }
+                    .sign(&key)
+                    .unwrap();
+                    let sent = http.post(format!("{url}/transactions/new")).json(&tx).send().await;
+                    match sent {
+                        Ok(response) if response.status().as_u16() == 201 => {
+                            accepted.push(tx.id().to_string());
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                accepted
+            })
+        };
+        let mining = {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    if http.get(format!("{url}/mine")).send().await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100 + round * 37 % 120)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        acknowledged.extend(payments.await.unwrap());
+        mining.abort();
+    }
+    assert!(acknowledged.len() >= 10, "only {} payments acknowledged", acknowledged.len());
+}
+
 #[test]
 fn bad_input_gives_one_line_and_a_failure_exit() {
     let dir = tempfile::tempdir().unwrap();

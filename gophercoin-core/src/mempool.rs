@@ -42,6 +42,9 @@ pub struct Mempool {
     /// many pending transactions name it.
     addresses: BTreeMap<Address, usize>,
     next_arrival: u64,
+    /// Transactions that left (evicted, or mined or no longer valid at a new tip), until
+    /// the node takes them.
+    dropped: Vec<TxId>,
     max_txs: usize,
     max_per_sender: usize,
     min_fee_rate: FeeRate,
@@ -137,8 +140,8 @@ impl Mempool {
             None
         };
         // Every check passed: only now may another transaction be evicted.
-        if let Some(seq) = evict {
-            self.remove_arrival(seq);
+        if let Some(evicted) = evict.and_then(|seq| self.remove_arrival(seq)) {
+            self.dropped.push(evicted.id());
         }
         // The sender's entry again: the evicted transaction may have been the sender's own.
         let (pending, count) = self.senders.get(sender).copied().unwrap_or_default();
@@ -197,7 +200,14 @@ impl Mempool {
                 Err(_) => dropped.push(id),
             }
         }
+        self.dropped.extend(dropped.iter().copied());
         dropped
+    }
+
+    /// Takes the ids of the transactions that left the pool since the last call: evicted by
+    /// a better fee rate, or dropped by [`Mempool::reconcile`] (mined, or no longer valid).
+    pub fn take_dropped(&mut self) -> Vec<TxId> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Returns up to `limit` transactions for a block template: the highest fee rates,

@@ -118,8 +118,13 @@ pub enum Event {
     },
     /// A new block worth sending to peers.
     RelayBlock(BlockHash),
-    /// A new transaction worth sending to peers.
+    /// A new transaction worth sending to peers (and, for an adapter that keeps its
+    /// mempool, to store: it is pending).
     RelayTransaction(TxId),
+    /// A pending transaction left the mempool: mined into a block just connected, no
+    /// longer valid at a new tip, or evicted by a better fee rate (forget it where it is
+    /// kept; it comes after the block events of the same call).
+    TransactionDropped(TxId),
 }
 
 /// What became of an accepted block.
@@ -215,6 +220,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         let pending: Vec<_> = self.mempool.iter().cloned().collect();
         self.mempool = Mempool::new(&policy);
         let _ = self.mempool.reconcile(&self.ledger, pending);
+        self.queue_dropped();
         self.invalid = InvalidBlocks::new(policy.invalid_block_cache);
         self.policy = policy;
         self
@@ -249,6 +255,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         self.check_not_known(&id)?;
         self.mempool.insert(tx, &self.ledger)?;
         self.events.push_back(Event::RelayTransaction(id));
+        self.queue_dropped();
         Ok(id)
     }
 
@@ -787,7 +794,15 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         }
         self.mempool.reconcile(&self.ledger, returned);
         self.queue_reorg_events(plan, &disconnected);
+        self.queue_dropped();
         Ok(())
+    }
+
+    /// Queues [`Event::TransactionDropped`] for what left the mempool.
+    fn queue_dropped(&mut self) {
+        for id in self.mempool.take_dropped() {
+            self.events.push_back(Event::TransactionDropped(id));
+        }
     }
 
     fn queue_reorg_events(&mut self, plan: &ReorgPlan, disconnected: &[(BlockHash, LedgerDiff)]) {

@@ -143,6 +143,8 @@ fn reorg_returns_the_losing_sides_transactions_to_the_mempool() {
         adopted.iter().zip(4..).map(|(&hash, height)| Event::BlockConnected { hash, height }),
     );
     expected.push(Event::TipChanged { hash: adopted[2], height: 6 });
+    // Carol's payment left the mempool for good (where it is kept, it is forgotten).
+    expected.push(Event::TransactionDropped(from_carol.id()));
     expected.push(Event::RelayBlock(adopted[2]));
     assert_eq!(events, expected);
 

@@ -58,12 +58,16 @@ impl Effects {
                         effects.relay.push(Relay::Block(Box::new(BlockDto::from_checked(block))));
                     }
                 }
-                Event::RelayTransaction(id) if with_relays => {
+                Event::RelayTransaction(id) => {
                     if let Some(tx) = node.mempool().get(&id) {
-                        let dto = TransactionDto::from_verified(tx);
-                        effects.relay.push(Relay::Transaction(Box::new(dto)));
+                        effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
+                        if with_relays {
+                            let dto = TransactionDto::from_verified(tx);
+                            effects.relay.push(Relay::Transaction(Box::new(dto)));
+                        }
                     }
                 }
+                Event::TransactionDropped(id) => effects.store.push(StoreOp::Unpending(id)),
                 Event::TipChanged { hash, height } => {
                     tracing::info!(%hash, height, "new tip");
                 }

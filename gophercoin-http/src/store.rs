@@ -1,8 +1,10 @@
 //! Durable storage in an embedded ACID database ([`redb`]).
 //!
-//! The store mirrors the core's main chain: the [`Node`](gophercoin_core::Node)'s
-//! `BlockConnected` / `BlockDisconnected` events become one write transaction each batch,
-//! committed (fsync'd) before the request that caused them is answered. A crash loses at
+//! The store mirrors the core's main chain and mempool: the
+//! [`Node`](gophercoin_core::Node)'s `BlockConnected` / `BlockDisconnected`,
+//! `RelayTransaction` (accepted) and `TransactionDropped` events become one write
+//! transaction each batch, committed (fsync'd) before the request that caused them is
+//! answered; batches queued while one commits go into the next commit together. A crash loses at
 //! most the batch being written; redb's copy-on-write commit never exposes half of one.
 //! Schema (see `docs/adr/0004-store-schema.md`):
 //!
@@ -12,11 +14,12 @@
 //! | `main` | height (u64) | block hash |
 //! | `tx_index` | transaction id | hash of the main-chain block holding it |
 //! | `peers` | peer URL | nothing |
+//! | `mempool` | transaction id | the pending signed transaction's canonical encoding |
 //! | `meta` | `"version"`, `"genesis"` | format version, genesis hash |
 
 use std::path::Path;
 
-use gophercoin_core::{Block, BlockHash, TxId, codec};
+use gophercoin_core::{Block, BlockHash, SignedTransaction, TxId, codec};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
@@ -24,6 +27,7 @@ const MAIN: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("main");
 const TX_INDEX: TableDefinition<&[u8; 32], &[u8; 32]> = TableDefinition::new("tx_index");
 const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const MEMPOOL: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("mempool");
 
 /// The store's format version.
 const FORMAT_VERSION: &[u8] = b"1";
@@ -47,6 +51,10 @@ pub enum StoreOp {
         /// Its transfers' ids, to drop from the index.
         tx_ids: Vec<TxId>,
     },
+    /// A transaction was accepted into the mempool (acknowledged only once this is stored).
+    Pending(Box<SignedTransaction>),
+    /// A pending transaction left the mempool (mined, evicted or no longer valid).
+    Unpending(TxId),
 }
 
 /// Why the store can't be used.
@@ -128,6 +136,7 @@ impl Store {
             txn.open_table(MAIN)?;
             txn.open_table(TX_INDEX)?;
             txn.open_table(PEERS)?;
+            txn.open_table(MEMPOOL)?;
         }
         txn.commit()?;
         Ok(())
@@ -147,6 +156,7 @@ impl Store {
             let mut blocks = txn.open_table(BLOCKS)?;
             let mut main = txn.open_table(MAIN)?;
             let mut index = txn.open_table(TX_INDEX)?;
+            let mut mempool = txn.open_table(MEMPOOL)?;
             for op in ops {
                 match op {
                     StoreOp::Connect(block) => {
@@ -163,6 +173,13 @@ impl Store {
                         for id in tx_ids {
                             index.remove(id.as_bytes())?;
                         }
+                    }
+                    StoreOp::Pending(tx) => {
+                        let bytes = codec::encode_transaction(tx);
+                        mempool.insert(tx.id().as_bytes(), bytes.as_slice())?;
+                    }
+                    StoreOp::Unpending(id) => {
+                        mempool.remove(id.as_bytes())?;
                     }
                 }
             }
@@ -230,6 +247,28 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Reads the stored pending transactions (each to be checked again before it is
+    /// pending again); one that does not decode is skipped with a warning.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Db`] if the read fails.
+    pub fn pending(&self) -> Result<Vec<SignedTransaction>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mempool = txn.open_table(MEMPOOL)?;
+        let mut out = vec![];
+        for entry in mempool.iter()? {
+            let (_, bytes) = entry?;
+            match codec::decode_transaction(bytes.value(), bytes.value().len()) {
+                Ok(tx) => out.push(tx),
+                Err(error) => {
+                    tracing::warn!(%error, "a stored pending transaction does not decode")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Forgets a peer.

@@ -548,3 +548,77 @@ async fn the_operator_can_clean_a_full_peer_table_and_start_past_it() {
     assert!(!nodes.contains(&"http://127.0.0.1:2"), "{nodes:?}");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_payments_survive_a_restart_and_a_block_that_mined_them_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = (key("alice"), key("bob"));
+    let node = TestNode::start(config(dir.path(), Some(alice.address()))).await;
+    node.mine().await;
+    let txs: Vec<_> = (1..=3).map(|nonce| pay(&alice, &bob, 1_000, nonce)).collect();
+    for tx in &txs {
+        let (status, answer) = node.post("/transactions/new", &json!(tx)).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (_, chain) = node.get("/chain").await;
+    node.stop().await;
+
+    // Restarted: every acknowledged payment is pending again.
+    let node = TestNode::start(config(dir.path(), Some(alice.address()))).await;
+    let (_, pending) = node.get("/transactions/get").await;
+    let ids: Vec<&str> = pending["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    for tx in &txs {
+        assert!(ids.contains(&tx.id().to_string().as_str()), "{} lost", tx.id());
+    }
+    node.stop().await;
+
+    // Meanwhile a block mined the first payment (as a peer's block would arrive): the store
+    // now holds it on the main chain, so at the next start it is no longer pending.
+    let blocks: Vec<gophercoin_core::Block> = chain["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let dto: gophercoin_http::dto::BlockDto = serde_json::from_value(b.clone()).unwrap();
+            dto.into_block(Params::devnet().chain_id).unwrap()
+        })
+        .collect();
+    let mut core = gophercoin_core::Node::devnet();
+    let now = Params::devnet().genesis_timestamp + 1_000_000_000;
+    let _ = core.handle_chain(blocks, now).unwrap();
+    core.handle_transaction(txs[0].clone()).unwrap();
+    let _ = core.mine_block(&bob.address(), blocks_time(&core)).unwrap();
+    let store = gophercoin_http::store::Store::open(
+        &dir.path().join("chain.redb"),
+        Params::devnet().genesis().hash(),
+    )
+    .unwrap();
+    let mined = core.chain().tip().to_block();
+    store.apply(&[gophercoin_http::store::StoreOp::Connect(Box::new(mined))]).unwrap();
+    drop(store);
+
+    let node = TestNode::start(config(dir.path(), Some(alice.address()))).await;
+    assert_eq!(node.height().await, 2);
+    let (_, pending) = node.get("/transactions/get").await;
+    let pending = pending["transactions"].as_array().unwrap().clone();
+    assert_eq!(pending.len(), 2, "the mined payment is no longer pending");
+    assert!(pending.iter().all(|t| t["id"] != json!(txs[0].id())));
+    node.stop().await;
+    // And it is gone from the store, not checked again at every start.
+    let store = gophercoin_http::store::Store::open(
+        &dir.path().join("chain.redb"),
+        Params::devnet().genesis().hash(),
+    )
+    .unwrap();
+    assert_eq!(store.pending().unwrap().len(), 2);
+}
+
+/// A timestamp for the next block of `core`: a second after its tip's.
+fn blocks_time(core: &gophercoin_core::Node) -> u64 {
+    core.tip().timestamp + 1
+}
