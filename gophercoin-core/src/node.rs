@@ -118,8 +118,8 @@ pub enum Event {
     },
     /// A new block worth sending to peers.
     RelayBlock(BlockHash),
-    /// A new transaction worth sending to peers (and, for an adapter that keeps its
-    /// mempool, to store: it is pending).
+    /// A transaction worth sending to peers, now pending (for an adapter that keeps its
+    /// mempool: store it): newly accepted, or back from a block a reorg disconnected.
     RelayTransaction(TxId),
     /// A pending transaction left the mempool: mined into a block just connected, no
     /// longer valid at a new tip, or evicted by a better fee rate (forget it where it is
@@ -792,9 +792,15 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         if let Some(new_tip) = new_tip {
             self.chain.set_tip(new_tip);
         }
+        let returned_ids: Vec<TxId> = returned.iter().map(VerifiedTransaction::id).collect();
         self.mempool.reconcile(&self.ledger, returned);
         self.queue_reorg_events(plan, &disconnected);
         self.queue_dropped();
+        // Transfers of disconnected blocks that are pending again: relayed (peers may
+        // have dropped them with the block) and, where the mempool is kept, kept again.
+        for id in returned_ids.into_iter().filter(|id| self.mempool.contains(id)) {
+            self.events.push_back(Event::RelayTransaction(id));
+        }
         Ok(())
     }
 

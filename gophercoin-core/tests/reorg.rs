@@ -145,6 +145,8 @@ fn reorg_returns_the_losing_sides_transactions_to_the_mempool() {
     expected.push(Event::TipChanged { hash: adopted[2], height: 6 });
     // Carol's payment left the mempool for good (where it is kept, it is forgotten).
     expected.push(Event::TransactionDropped(from_carol.id()));
+    // Alice's is pending again: relayed (and, where the mempool is kept, kept again).
+    expected.push(Event::RelayTransaction(to_bob.id()));
     expected.push(Event::RelayBlock(adopted[2]));
     assert_eq!(events, expected);
 

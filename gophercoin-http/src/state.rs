@@ -147,7 +147,7 @@ impl AppState {
             tracing::warn!(
                 max = config.limits.max_peers,
                 ?left_out,
-                "more peers than the limit: these are not used (DELETE /nodes/{{url}} cleans up)"
+                "more peers than the limit: these are not used (DELETE /nodes/{{url}} removes them)"
             );
         }
         let origin =
@@ -382,7 +382,9 @@ fn spawn_store_writer(
             while let Ok(first) = queue.recv() {
                 let mut ops = first.0;
                 let mut done = vec![first.1];
-                while let Ok((more, answer)) = queue.try_recv() {
+                // At most this many batches in one commit, so none waits without bound.
+                while done.len() < 1_000 {
+                    let Ok((more, answer)) = queue.try_recv() else { break };
                     ops.extend(more);
                     done.push(answer);
                 }

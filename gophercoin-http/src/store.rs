@@ -271,19 +271,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Forgets a peer.
+    /// Forgets a peer; returns `false` if it was not stored.
     ///
     /// # Errors
     ///
     /// [`StoreError::Db`] if the write fails.
-    pub fn remove_peer(&self, url: &str) -> Result<(), StoreError> {
+    pub fn remove_peer(&self, url: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
-        {
+        let removed = {
             let mut peers = txn.open_table(PEERS)?;
-            peers.remove(url)?;
-        }
+            peers.remove(url)?.is_some()
+        };
         txn.commit()?;
-        Ok(())
+        Ok(removed)
     }
 
     /// Returns the remembered peers.

@@ -508,7 +508,8 @@ async fn a_body_sent_too_slowly_is_cut_off_and_frees_its_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_can_clean_a_full_peer_table_and_start_past_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut small = config(dir.path(), None);
+    // A given miner: no RSA key to make at start, which a loaded machine may take seconds for.
+    let mut small = config(dir.path(), Some(key("alice").address()));
     small.limits.max_peers = 3;
     let node = TestNode::start(small.clone()).await;
     // Filled with junk by one request, kept across a restart.

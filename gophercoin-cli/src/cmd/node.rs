@@ -137,7 +137,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
 
 /// How long in-flight requests may take to finish after a stop signal (with the half
 /// second `main` gives the rest, a node stops within 5 s).
-const DRAIN: Duration = Duration::from_millis(4_500);
+const DRAIN: Duration = Duration::from_secs(4);
 
 /// Serves until SIGTERM or Ctrl-C, then stops accepting, lets in-flight requests finish
 /// for up to [`DRAIN`], and returns once the store has written what was acknowledged (the

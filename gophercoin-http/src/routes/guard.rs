@@ -32,12 +32,15 @@ impl Site {
     pub(crate) fn new(config: &NodeConfig) -> Site {
         let mut site = Site { hosts: vec!["localhost".into()], origins: vec![] };
         for name in &config.allowed_hosts {
-            site.hosts.push(name.trim().trim_end_matches('.').to_ascii_lowercase());
+            // A name, without a port (a port would never match).
+            let name = name.trim().rsplit_once(':').map_or(name.trim(), |(name, _)| name);
+            site.hosts.push(name.trim_end_matches('.').to_ascii_lowercase());
         }
-        if let Some(url) = config.public_url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
-            if let Some(host) = url.host_str() {
-                site.hosts.push(host.trim_matches(['[', ']']).to_ascii_lowercase());
-            }
+        let public = config.public_url.as_deref().and_then(|u| url::Url::parse(u).ok());
+        // Only an http(s) URL with a host has an origin ("null" must never be accepted).
+        let public = public.filter(|u| matches!(u.scheme(), "http" | "https"));
+        if let Some((url, host)) = public.as_ref().and_then(|u| u.host_str().map(|h| (u, h))) {
+            site.hosts.push(host.trim_matches(['[', ']']).to_ascii_lowercase());
             site.origins.push(url.origin().ascii_serialization().to_ascii_lowercase());
         }
         site
@@ -67,8 +70,12 @@ impl Site {
         if !changes_state {
             return Ok(());
         }
-        let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        if fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
+        // Only the node's own pages (same-origin) or the user (none: typed, bookmarked);
+        // a same-site page on another port is another origin.
+        let fetch_site = headers.get("sec-fetch-site").map(|v| v.to_str().unwrap_or("?"));
+        if fetch_site.is_some_and(|site| {
+            !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none")
+        }) {
             return Err(forbidden(
                 "cross_site",
                 "a request from another site may not change state",
@@ -123,9 +130,20 @@ mod tests {
 
     fn site() -> Site {
         let mut config = NodeConfig::new("127.0.0.1:5000".parse().unwrap(), "unused");
-        config.allowed_hosts = vec!["Node.Example.".into()];
+        config.allowed_hosts = vec!["Node.Example.".into(), "port.example:5000".into()];
         config.public_url = Some("https://coin.example:8443".into());
         Site::new(&config)
+    }
+
+    #[test]
+    fn a_public_url_without_an_origin_never_admits_null() {
+        for url in ["coin.example:8443", "file:///tmp/x", "data:text/plain,x"] {
+            let mut config = NodeConfig::new("127.0.0.1:5000".parse().unwrap(), "unused");
+            config.public_url = Some(url.into());
+            let request = headers(&[("host", "127.0.0.1:5000"), ("origin", "null")]);
+            let refused = Site::new(&config).check(&Method::POST, "/transactions/new", &request);
+            assert_eq!(refused.unwrap_err().kind(), "cross_site", "{url}");
+        }
     }
 
     #[test]
@@ -140,6 +158,7 @@ mod tests {
             "localhost:5000",
             "LOCALHOST.",
             "node.example:5000",
+            "port.example:5000",
             "coin.example:8443",
         ] {
             let request = headers(&[("host", host)]);
@@ -159,9 +178,11 @@ mod tests {
         let site = site();
         let host = ("host", "127.0.0.1:5000");
         let cross = headers(&[host, ("sec-fetch-site", "cross-site")]);
+        // A page on another port of the same host is same-site, but another origin.
+        let sibling = headers(&[host, ("sec-fetch-site", "same-site")]);
         let foreign = headers(&[host, ("origin", "http://evil.example")]);
         let null = headers(&[host, ("origin", "null")]);
-        for request in [&cross, &foreign, &null] {
+        for request in [&cross, &sibling, &foreign, &null] {
             for (method, path) in [
                 (Method::GET, "/mine"),
                 (Method::GET, "/nodes/resolve"),

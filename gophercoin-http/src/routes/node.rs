@@ -187,11 +187,13 @@ pub(super) async fn unregister(
 ) -> Result<Json<Value>, ApiError> {
     let url = normalize_peer_url(&url)
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
-    if !state.peers.remove(&url) {
+    let in_use = state.peers.remove(&url);
+    let stored = url.clone();
+    // Also a stored peer left out at start (past the limit), so it can be cleaned up.
+    let was_stored = state.with_store(move |store| store.remove_peer(&stored)).await?;
+    if !in_use && !was_stored {
         return Err(ApiError::not_found(format!("{url} is not a registered peer")));
     }
-    let stored = url.clone();
-    state.with_store(move |store| store.remove_peer(&stored)).await?;
     Ok(Json(json!({ "message": format!("{url} was removed"), "total_nodes": state.peers.list() })))
 }
 

@@ -47,7 +47,8 @@ impl TestNode {
     }
 
     async fn wait_healthy(&self) {
-        for _ in 0..200 {
+        // Up to 20 s: a node making its wallet key on a loaded machine can take seconds.
+        for _ in 0..800 {
             let response = client().get(format!("{}/health", self.url)).send().await;
             if response.is_ok_and(|r| r.status().is_success()) {
                 return;
