@@ -438,14 +438,7 @@ fn a_block_that_fails_to_connect_is_remembered_and_so_are_its_children() {
     let mut node = counting_node();
     // dave has nothing, but signs validly: the block passes its own checks and fails
     // only when connected.
-    let mut block = template(&node, carol());
-    block.transactions.push(BlockTransaction::Transfer(transfer(dave(), bob(), coins(1), 1)));
-    let bad = seal(block);
-    let error = ChainError::Transfer {
-        hash: bad.hash(),
-        index: 0,
-        source: LedgerError::Overdraft { available: Amount::ZERO, required: coins(1) },
-    };
+    let (bad, error) = overdrawing_block(&node, dave());
     rejects(&mut node, error.clone(), |n| submit_block(n, bad.clone()));
     let checked = checks(&node);
     rejects(&mut node, error, |n| submit_block(n, bad.clone()));
@@ -564,13 +557,23 @@ fn an_evicted_transaction_leaves_no_address_behind() {
 fn a_blocks_transfers_cannot_spend_its_own_reward() {
     // Carol has nothing; a block paying her the reward can't carry her spending it.
     let mut node = funded();
-    let mut block = template(&node, carol());
-    block.transactions.push(BlockTransaction::Transfer(transfer(carol(), bob(), coins(1), 1)));
+    let (block, error) = overdrawing_block(&node, carol());
+    rejects(&mut node, error, |n| submit_block(n, block));
+}
+
+/// A block on the tip paying carol the reward and carrying a validly signed coin from
+/// `from`, who has nothing: valid on its own, refused when connected, with this error.
+fn overdrawing_block<V: Verifier>(
+    node: &Node<V>,
+    from: &gophercoin_core::RsaSigner,
+) -> (Block, ChainError) {
+    let mut block = template(node, carol());
+    block.transactions.push(BlockTransaction::Transfer(transfer(from, bob(), coins(1), 1)));
     let block = seal(block);
     let error = ChainError::Transfer {
         hash: block.hash(),
         index: 0,
         source: LedgerError::Overdraft { available: Amount::ZERO, required: coins(1) },
     };
-    rejects(&mut node, error, |n| submit_block(n, block));
+    (block, error)
 }
