@@ -54,11 +54,33 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// The largest block body (`POST /blocks`).
     pub max_block_body_bytes: usize,
-    /// Requests handled at once; more get 503.
+    /// Requests handled at once; more get 503. A request takes its slot once its body
+    /// has arrived, so a client sending slowly holds none.
     pub max_in_flight: usize,
-    /// How long a request that sends a body (transactions, blocks, peers) may take, so a
-    /// client trickling its body can't hold an in-flight slot for ever; past it, 408.
-    pub write_timeout: Duration,
+    /// Requests from one client (an IPv4 address or an IPv6 /64) in flight at once,
+    /// bodies still arriving included; more get 429.
+    pub max_in_flight_per_ip: usize,
+    /// Bytes of request bodies being received at once, over all clients (each request
+    /// counts its declared length, or its route's limit); past it, 503.
+    pub max_body_buffer_bytes: usize,
+    /// How long a request's body may take to arrive, so a client trickling a body can't
+    /// hold its place for ever; past it, 408.
+    pub body_timeout: Duration,
+    /// Open connections at most (lowered at start to fit the process's file limit); a
+    /// connection past it is closed when accepted.
+    pub max_connections: usize,
+    /// Open connections from one client at most.
+    pub max_connections_per_ip: usize,
+    /// Whether the per-client limits apply to loopback clients too. Off by default:
+    /// loopback clients (the operator's tools, a reverse proxy in front of the node) share
+    /// one address, so a per-client limit would be a limit on all of them at once.
+    pub per_ip_limits_on_loopback: bool,
+    /// How long a request's headers may take to arrive; also how long an idle keep-alive
+    /// connection is kept waiting for its next request.
+    pub header_timeout: Duration,
+    /// How long the node waits for a client that takes none of what it is sent before it
+    /// drops the connection (a reader that does not read).
+    pub send_timeout: Duration,
     /// Registered peers at most.
     pub max_peers: usize,
     /// Connecting to a peer may take this long.
@@ -79,7 +101,14 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_block_body_bytes: 8 * 1024 * 1024,
             max_in_flight: 256,
-            write_timeout: Duration::from_secs(30),
+            max_in_flight_per_ip: 32,
+            max_body_buffer_bytes: 128 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            per_ip_limits_on_loopback: false,
+            header_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(20),
             max_peers: 32,
             peer_connect_timeout: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(10),

@@ -25,16 +25,17 @@ pub mod peers;
 mod portal;
 pub mod relay;
 mod routes;
+pub mod server;
 pub mod state;
 pub mod store;
 
-use axum::serve::ListenerExt as _;
 use std::{future::Future, sync::Arc};
 
 pub use crate::{
     config::{ForkChoiceKind, Limits, NodeConfig},
     error::ApiError,
     routes::{router, wallet_router},
+    server::{ClientAddr, raise_file_limit},
     state::{AppState, StartError},
 };
 
@@ -75,10 +76,9 @@ pub async fn serve_node(
         });
     }
     tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
-    axum::serve(listener.tap_io(no_delay), router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| StartError::Io { what: "server".into(), source })
+    let limits = state.config.limits.clone();
+    server::serve(listener, router(state), &limits, shutdown).await;
+    Ok(())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -89,16 +89,13 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unreadable data".to_owned())
 }
 
-/// Serves the wallet service on `listener` until `shutdown` completes.
-///
-/// # Errors
-///
-/// The server's IO error.
+/// Serves the wallet service on `listener` until `shutdown` completes, with the default
+/// connection [`Limits`].
 pub async fn serve_wallet(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener.tap_io(no_delay), wallet_router()).with_graceful_shutdown(shutdown).await
+) {
+    server::serve(listener, wallet_router(), &Limits::default(), shutdown).await;
 }
 
 /// How many connections may wait to be accepted: a burst of clients past the usual 128
@@ -131,14 +128,6 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpList
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
-}
-
-/// Sends each answer as soon as it is written: with Nagle's algorithm on, an answer that
-/// follows one not yet acknowledged waits for the client's delayed ACK.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "could not set TCP_NODELAY");
-    }
 }
 
 #[cfg(test)]

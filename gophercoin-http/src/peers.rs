@@ -1,7 +1,7 @@
 //! Peers: the registry of peer URLs, their validation, and a client that fetches from and
 //! pushes to them with timeouts, a response size cap and no redirects.
 
-use std::{collections::BTreeSet, sync::Mutex};
+use std::{collections::BTreeSet, net::SocketAddr, sync::Mutex};
 
 use gophercoin_core::Block;
 use serde::{Serialize, de::DeserializeOwned};
@@ -14,6 +14,8 @@ use crate::{
 
 /// How many blocks one `/chain` page carries at most.
 pub const PAGE_BLOCKS: u64 = 500;
+/// How long a registration waits for a peer's host name to resolve.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest URL accepted for a peer.
 const MAX_URL_LEN: usize = 256;
 
@@ -42,6 +44,9 @@ pub enum PeerUrlError {
     /// An address this node never dials (see [`PeerPolicy`]).
     #[error("peer address {0} is not allowed ({1})")]
     Forbidden(String, &'static str),
+    /// A host name that could not be resolved where the policy needs its addresses.
+    #[error("peer host {0} does not resolve: {1}")]
+    Unresolved(String, String),
 }
 
 /// Which IP addresses a node agrees to dial as peers.
@@ -118,6 +123,89 @@ impl PeerPolicy {
             }
         }
         Ok(())
+    }
+}
+
+impl PeerPolicy {
+    /// Checks a host name before it is resolved: under [`PeerPolicy::PublicOnly`], the
+    /// names that mean this machine (`localhost`, `localhost.`, `*.localhost`,
+    /// `ip6-localhost`, `ip6-loopback`) are refused without asking a resolver.
+    ///
+    /// # Errors
+    ///
+    /// [`PeerUrlError::Forbidden`].
+    pub fn check_name(self, name: &str) -> Result<(), PeerUrlError> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let local = name == "localhost"
+            || name.ends_with(".localhost")
+            || name == "ip6-localhost"
+            || name == "ip6-loopback";
+        if local && self == PeerPolicy::PublicOnly {
+            return Err(PeerUrlError::Forbidden(name, "loopback or private"));
+        }
+        Ok(())
+    }
+
+    /// Resolves a peer's host name and checks every address it resolves to: a name with
+    /// one address the policy forbids is refused whole (a name whose answers change, as
+    /// in DNS rebinding, gains nothing by mixing them).
+    ///
+    /// # Errors
+    ///
+    /// [`PeerUrlError::Forbidden`] for a forbidden name or address,
+    /// [`PeerUrlError::Unresolved`] if the name has no address.
+    pub async fn resolve(self, name: &str) -> Result<Vec<SocketAddr>, PeerUrlError> {
+        self.check_name(name)?;
+        let unresolved = |reason: String| PeerUrlError::Unresolved(name.to_owned(), reason);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, 0))
+            .await
+            .map_err(|e| unresolved(e.to_string()))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(unresolved("no address".to_owned()));
+        }
+        for addr in &addrs {
+            self.check(addr.ip())?;
+        }
+        Ok(addrs)
+    }
+
+    /// Checks a normalised peer URL's host name by resolving it, as a registration does:
+    /// every address must pass. A name that does not resolve now is refused under
+    /// [`PeerPolicy::PublicOnly`] (it can't be checked) and taken otherwise (it is checked
+    /// again whenever it is dialled). IP literals were checked when the URL was normalised.
+    ///
+    /// # Errors
+    ///
+    /// The [`PeerUrlError`] that says why.
+    pub async fn check_url_host(self, url: &str) -> Result<(), PeerUrlError> {
+        let parsed = Url::parse(url).map_err(|e| PeerUrlError::Invalid(url.to_owned(), e.to_string()))?;
+        let Some(url::Host::Domain(name)) = parsed.host() else { return Ok(()) };
+        let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, self.resolve(name)).await;
+        let resolved = resolved.unwrap_or_else(|_| {
+            Err(PeerUrlError::Unresolved(name.to_owned(), "no answer in time".to_owned()))
+        });
+        match resolved {
+            Err(PeerUrlError::Unresolved(..)) if self == PeerPolicy::AllowLocal => Ok(()),
+            checked => checked.map(drop),
+        }
+    }
+}
+
+/// The peer client's resolver: the system's, with every address checked against the
+/// node's [`PeerPolicy`] each time a name is dialled, so a name that resolved to a public
+/// address at registration and to a private one later is still never dialled there.
+#[derive(Debug)]
+struct PolicyResolver(PeerPolicy);
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0;
+        let name = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = policy.resolve(&name).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -198,7 +286,8 @@ pub fn normalize_peer_url_with(input: &str, policy: PeerPolicy) -> Result<String
     match url.host() {
         Some(url::Host::Ipv4(ip)) => policy.check(ip.into())?,
         Some(url::Host::Ipv6(ip)) => policy.check(ip.into())?,
-        _ => {}
+        Some(url::Host::Domain(name)) => policy.check_name(name)?,
+        None => {}
     }
     let port = url
         .port_or_known_default()
@@ -289,6 +378,7 @@ impl PeerClient {
             .connect_timeout(limits.peer_connect_timeout)
             .timeout(limits.peer_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(PolicyResolver(limits.peer_policy)))
             .user_agent(concat!("gophercoin/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a plain-HTTP reqwest client builds");
@@ -469,6 +559,17 @@ mod tests {
         }
         for url in ["http://8.8.8.8:5000", "http://[2606:4700::1]:80", "http://node.example:5000"] {
             assert!(!refused(url, PeerPolicy::PublicOnly), "{url}");
+        }
+        // Names of this machine, refused before any resolver is asked.
+        for url in [
+            "http://localhost:5000",
+            "http://LOCALHOST.:5000",
+            "http://node.localhost:1",
+            "http://ip6-localhost:1",
+            "http://ip6-loopback:1",
+        ] {
+            assert!(!refused(url, PeerPolicy::AllowLocal), "{url}");
+            assert!(refused(url, PeerPolicy::PublicOnly), "{url}");
         }
     }
 

@@ -130,6 +130,24 @@ pub async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
     join_all(peers.iter().map(|peer| sync_from(state, peer))).await
 }
 
+/// [`resolve`], shared: a call made while another runs waits for it and takes its reports
+/// if it started after the call was made (it saw everything the caller could ask for);
+/// otherwise it runs one of its own. However many clients ask at once, at most one resolve
+/// runs, and none is answered with one that began before it asked.
+pub async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
+    let asked = std::time::Instant::now();
+    let mut last = state.last_resolve.lock().await;
+    if let Some((started, reports)) = last.as_ref()
+        && *started >= asked
+    {
+        return reports.clone();
+    }
+    let started = std::time::Instant::now();
+    let reports = resolve(state).await;
+    *last = Some((started, reports.clone()));
+    reports
+}
+
 /// Fetches what `peer` has beyond the fork point and offers it to the core.
 pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
     let report =

@@ -101,6 +101,9 @@ pub struct AppState {
     pub refused_blocks: RefusedBlocks,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
+    /// The last `/nodes/resolve`: when it started and what it found; held while one
+    /// runs, so concurrent calls share it ([`relay::resolve_shared`]).
+    pub(crate) last_resolve: tokio::sync::Mutex<Option<(std::time::Instant, Vec<relay::PeerReport>)>>,
     /// The configuration it started with.
     pub config: NodeConfig,
 }
@@ -166,6 +169,7 @@ impl AppState {
             verifier,
             refused_blocks: RefusedBlocks::default(),
             mining: tokio::sync::Mutex::new(()),
+            last_resolve: tokio::sync::Mutex::new(None),
             config,
         }))
     }

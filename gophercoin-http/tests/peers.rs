@@ -486,7 +486,7 @@ async fn a_body_sent_too_slowly_is_cut_off_and_frees_its_slot() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), None);
     config.limits.max_in_flight = 1;
-    config.limits.write_timeout = std::time::Duration::from_millis(500);
+    config.limits.body_timeout = std::time::Duration::from_millis(500);
     let node = TestNode::start(config).await;
     let address = node.url.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();

@@ -26,6 +26,7 @@ pub(crate) struct DevnetArgs {
 
 /// Starts the nodes, connects every node to every other, and runs until Ctrl-C.
 pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
+    super::node::raise_file_limit();
     let mut listeners = vec![];
     for i in 0..args.nodes {
         let port = if args.base_port == 0 { 0 } else { args.base_port.saturating_add(i) };

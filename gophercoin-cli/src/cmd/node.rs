@@ -85,6 +85,7 @@ pub(crate) enum ForkChoiceArg {
 
 /// Runs a node until Ctrl-C.
 pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
+    raise_file_limit();
     let listener = bind(args.bind, args.port)?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let data_dir = args
@@ -177,6 +178,14 @@ fn parse_compact(text: &str) -> Result<CompactTarget, String> {
     let compact = CompactTarget::from_consensus(bits);
     gophercoin_core::Target::from_compact(compact).map_err(|e| e.to_string())?;
     Ok(compact)
+}
+
+/// Raises the soft limit on open files to the hard one, so the node's connection cap, not
+/// the file limit, bounds its connections (a node that can't keeps a lower cap).
+pub(crate) fn raise_file_limit() {
+    if let Err(error) = gophercoin_http::raise_file_limit() {
+        eprintln!("warning: could not raise the open-file limit: {error}");
+    }
 }
 
 /// Binds a listener, with a readable error.

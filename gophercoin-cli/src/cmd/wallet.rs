@@ -114,9 +114,8 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
             let listener = super::node::bind(bind, port)?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("wallet service on http://{address}");
-            gophercoin_http::serve_wallet(listener, super::stop_signal())
-                .await
-                .map_err(|e| e.to_string())
+            gophercoin_http::serve_wallet(listener, super::stop_signal()).await;
+            Ok(())
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod explorer;
 mod guard;
+mod limits;
 mod mining;
 mod node;
 mod wallet;
@@ -10,40 +11,56 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    error_handling::HandleErrorLayer,
     extract::{DefaultBodyLimit, Request},
     middleware::Next,
     response::IntoResponse,
     routing::{get, post},
 };
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
 use crate::{error::ApiError, state::AppState};
 
+/// Processing slots of `/mine` (one mines at a time; the others wait their turn).
+const MINE_SLOTS: usize = 8;
+/// Processing slots of `/nodes/resolve` (concurrent calls share one resolve).
+const RESOLVE_SLOTS: usize = 8;
+/// Processing slots of block submissions (`/blocks`, `/mining/submit`): each decodes up
+/// to a block body and checks its signatures on a thread of its own.
+const BLOCK_SLOTS: usize = 8;
+
 /// Builds the node API router over shared state.
+///
+/// A request passes, from the outside in: the browser guard (a `Host` the node serves, a
+/// state change only from its own origin); the per-client limit on requests in flight
+/// (429); for routes with a body, the receipt of the whole body under a deadline and a
+/// memory budget (408, 413, 503); a processing slot (503); for an expensive route, one of
+/// its own few slots (503); the handler.
 pub fn router(state: Arc<AppState>) -> Router {
     let limits = state.config.limits.clone();
     let site = Arc::new(guard::Site::new(&state.config));
+    let slots = limits::slots(limits.max_in_flight);
+    let bodies = limits::Bodies::new(&limits);
+    let receive = |max_bytes| {
+        let route = limits::ReceiveBody { bodies: bodies.clone(), max_bytes };
+        axum::middleware::from_fn_with_state(route, limits::receive_body)
+    };
+    let block_slots = limits::slots(BLOCK_SLOTS);
     let blocks = Router::new()
-        .route("/blocks", post(mining::submit_block))
-        .route("/mining/submit", post(mining::submit_block))
-        .layer(DefaultBodyLimit::max(limits.max_block_body_bytes));
-    // Everything that reads a request body, under a deadline.
+        .route("/blocks", post(mining::submit_block).layer(block_slots.clone()))
+        .route("/mining/submit", post(mining::submit_block).layer(block_slots))
+        .layer(DefaultBodyLimit::max(limits.max_block_body_bytes))
+        .layer(slots.clone())
+        .layer(receive(limits.max_block_body_bytes));
     let writes = Router::new()
         .route("/transactions/new", post(node::new_transaction))
         .route("/nodes/register", post(node::register))
-        .merge(blocks)
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(timed_out))
-                .timeout(limits.write_timeout),
-        );
-    Router::new()
+        .layer(slots.clone())
+        .layer(receive(limits.max_body_bytes));
+    let reads = Router::new()
         // The original's routes, same paths, methods and shapes.
-        .route("/mine", get(node::mine))
+        .route("/mine", get(node::mine).layer(limits::slots(MINE_SLOTS)))
         .route("/chain", get(node::chain))
         .route("/transactions/get", get(node::pending_transactions))
-        .route("/nodes/resolve", get(node::resolve))
+        .route("/nodes/resolve", get(node::resolve).layer(limits::slots(RESOLVE_SLOTS)))
         .route("/nodes/get", get(node::peers))
         .route("/nodes/{url}", axum::routing::delete(node::unregister))
         // Beyond the original.
@@ -58,17 +75,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         // The web portal.
         .route("/", get(crate::portal::index))
         .route("/portal/{file}", get(crate::portal::asset))
+        .layer(slots);
+    let clients = Arc::new(limits::ClientRequests::new(&limits));
+    Router::new()
+        .merge(reads)
         .merge(writes)
+        .merge(blocks)
         .fallback(not_found)
-        // One layer call, so each request passes one boxed wrapper for all of these.
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-                .layer(DefaultBodyLimit::max(limits.max_body_bytes)),
-        )
-        // Outermost: a refused request takes no in-flight slot.
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(clients, limits::per_client))
+        // Outermost: a refused request takes no place at all.
         .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
             let checked = site.check(request.method(), request.uri().path(), request.headers());
             async move {
@@ -90,36 +106,8 @@ pub fn wallet_router() -> Router {
         .route("/wallet/new", get(wallet::new_wallet))
         .route("/transactions/generate", post(wallet::generate))
         .fallback(not_found)
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(WALLET_MAX_IN_FLIGHT))
-                .layer(DefaultBodyLimit::max(64 * 1024)),
-        )
-}
-
-/// Answers requests shed past the in-flight limit with 503. The limit is one semaphore
-/// for the whole router (axum applies a layer to each route separately).
-async fn overloaded(error: tower::BoxError) -> ApiError {
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::unavailable("too many requests in flight; try again")
-    } else {
-        ApiError::internal(error.to_string())
-    }
-}
-
-/// Answers a request that passed its deadline with 408.
-async fn timed_out(error: tower::BoxError) -> ApiError {
-    if error.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            "the request took too long (a body sent too slowly?)",
-        )
-    } else {
-        ApiError::internal(error.to_string())
-    }
+        .layer(limits::slots(WALLET_MAX_IN_FLIGHT))
+        .layer(DefaultBodyLimit::max(64 * 1024))
 }
 
 async fn not_found() -> ApiError {

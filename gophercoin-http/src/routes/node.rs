@@ -5,19 +5,21 @@ use std::sync::{Arc, atomic::AtomicU64};
 
 use axum::{
     Json,
+    body::{Body, Bytes},
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
 };
-use gophercoin_core::{Block, BlockOutcome, TxId};
+use gophercoin_core::{Block, BlockOutcome, CheckedBlock, TxId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, ChainDto, NewTransaction, TransactionDto},
+    dto::{BlockDto, NewTransaction, TransactionDto},
     error::ApiError,
     extract::JsonBody,
     miner,
-    peers::{PAGE_BLOCKS, normalize_peer_url, normalize_peer_url_with},
+    peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
     relay,
     state::AppState,
 };
@@ -84,11 +86,11 @@ pub(super) struct ChainQuery {
 
 /// `GET /chain`: a page of the main chain `{chain, length}`: up to 500 blocks from `from`
 /// (genesis by default, so a chain of up to 500 blocks comes whole, as the original sent
-/// it), `limit` fewer.
+/// it), `limit` fewer. The answer is streamed ([`streamed_chain`]).
 pub(super) async fn chain(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ChainQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<ChainDto>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query?;
     let from = query.from.unwrap_or(0);
     let limit = match query.limit {
@@ -101,20 +103,72 @@ pub(super) async fn chain(
         limit => limit.unwrap_or(PAGE_BLOCKS),
     };
     let (blocks, length) = main_chain_page(&state, from, limit);
-    Ok(Json(ChainDto { chain: blocks, length }))
+    Ok(streamed_chain(serde_json::Map::new(), "chain", blocks, length))
 }
 
-/// Up to `limit` main-chain blocks from height `from`, and the main chain's length: the
-/// blocks are taken as shared handles under the node's lock and shown after it is
-/// released, so a long answer never holds up the node.
-fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<BlockDto>, u64) {
-    let (blocks, length) = {
-        let node = state.node();
-        let take = usize::try_from(limit).unwrap_or(usize::MAX);
-        let blocks: Vec<_> = node.chain().main_chain_shared_from(from).take(take).collect();
-        (blocks, node.height() + 1)
-    };
-    (blocks.iter().map(|block| BlockDto::from_checked(block)).collect(), length)
+/// Up to `limit` main-chain blocks from height `from`, as shared handles taken under the
+/// node's lock (so a long answer is shown after it is released and never holds up the
+/// node), and the main chain's length.
+fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedBlock>>, u64) {
+    let node = state.node();
+    let take = usize::try_from(limit).unwrap_or(usize::MAX);
+    let blocks: Vec<_> = node.chain().main_chain_shared_from(from).take(take).collect();
+    (blocks, node.height() + 1)
+}
+
+/// How many bytes of JSON a streamed answer encodes at a time.
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Answers the JSON object `{fields..., "<key>": [blocks...], "length": length}` as a
+/// stream: each value is encoded by serde as the client takes the answer, about
+/// [`STREAM_CHUNK_BYTES`] at a time. A reader that stops reading stops the encoding, so
+/// no reader makes the node hold more than a chunk or so of its answer (and the
+/// connection layer drops it after its send timeout); the blocks themselves are shared
+/// with the chain.
+fn streamed_chain(
+    fields: serde_json::Map<String, Value>,
+    key: &str,
+    blocks: Vec<Arc<CheckedBlock>>,
+    length: u64,
+) -> Response {
+    let mut head = vec![b'{'];
+    for (name, value) in &fields {
+        encode(&mut head, name);
+        head.push(b':');
+        encode(&mut head, value);
+        head.push(b',');
+    }
+    encode(&mut head, &"length");
+    head.push(b':');
+    encode(&mut head, &length);
+    head.push(b',');
+    encode(&mut head, &key);
+    head.extend_from_slice(b":[");
+    let mut blocks = blocks.into_iter();
+    let mut next = Some(head);
+    let chunks = futures_util::stream::iter(std::iter::from_fn(move || {
+        let mut chunk = next.take()?;
+        let first = chunk.ends_with(b"[");
+        for (i, block) in blocks.by_ref().enumerate() {
+            if i > 0 || !first {
+                chunk.push(b',');
+            }
+            encode(&mut chunk, &BlockDto::from_checked(&block));
+            if chunk.len() >= STREAM_CHUNK_BYTES {
+                next = Some(Vec::with_capacity(STREAM_CHUNK_BYTES * 2));
+                return Some(Ok::<_, std::convert::Infallible>(Bytes::from(chunk)));
+            }
+        }
+        chunk.extend_from_slice(b"]}");
+        Some(Ok(Bytes::from(chunk)))
+    }));
+    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(chunks)).into_response()
+}
+
+/// Appends a value's JSON to `out`.
+fn encode(out: &mut Vec<u8>, value: &impl Serialize) {
+    // The API's types have string keys only, so encoding them can't fail.
+    serde_json::to_writer(out, value).expect("the API's values encode as JSON");
 }
 
 /// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
@@ -170,6 +224,17 @@ pub(super) async fn register(
         .map(|n| normalize_peer_url_with(n, state.config.limits.peer_policy))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
+    let max_peers = state.config.limits.max_peers;
+    if urls.len() > max_peers {
+        let error = PeerUrlError::TooMany(max_peers);
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", error.to_string()));
+    }
+    // Host names resolved now, every address checked (and again whenever dialled).
+    let policy = state.config.limits.peer_policy;
+    let checks = urls.iter().map(|url| policy.check_url_host(url));
+    for checked in futures_util::future::join_all(checks).await {
+        checked.map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
+    }
     let new = state.peers.add(&urls).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", e.to_string())
     })?;
@@ -197,18 +262,22 @@ pub(super) async fn unregister(
     Ok(Json(json!({ "message": format!("{url} was removed"), "total_nodes": state.peers.list() })))
 }
 
-/// `GET /nodes/resolve`: asks every peer and adopts the best valid chain.
-pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let reports = relay::resolve(&state).await;
+/// `GET /nodes/resolve`: asks every peer and adopts the best valid chain (concurrent calls
+/// share one resolve), then answers as the original did, with the first page of the chain
+/// (all of a chain of up to 500 blocks), streamed; `length` says how long it is.
+pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Response {
+    let reports = relay::resolve_shared(&state).await;
     let replaced = reports.iter().any(|r| r.outcome == "adopted");
-    // The first page of the chain (all of a chain of up to 500 blocks, as the original
-    // showed), built outside the node's lock; `length` says how long it is.
-    let (chain, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
-    Json(if replaced {
-        json!({ "message": "Our chain was replaced", "new_chain": chain, "length": length, "peers": reports })
+    let (blocks, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
+    let (message, key) = if replaced {
+        ("Our chain was replaced", "new_chain")
     } else {
-        json!({ "message": "Our chain is authoritative", "chain": chain, "length": length, "peers": reports })
-    })
+        ("Our chain is authoritative", "chain")
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert("message".into(), message.into());
+    fields.insert("peers".into(), json!(reports));
+    streamed_chain(fields, key, blocks, length)
 }
 
 /// `GET /nodes/get`: the registered peers.

@@ -1,0 +1,344 @@
+//! The connection layer of the node API: accepts TCP connections and serves HTTP/1.1 on
+//! each within bounds no client can get past.
+//!
+//! - Connections are capped in all ([`Limits::max_connections`], kept below the process's
+//!   file limit) and per client ([`Limits::max_connections_per_ip`]); a connection past
+//!   either cap is closed as soon as it is accepted, before anything is read from it.
+//! - A request's headers must arrive within [`Limits::header_timeout`], which is also how
+//!   long an idle keep-alive connection waits for its next request (hyper's header-read
+//!   timer, which starts whenever the connection waits for a request): a client trickling
+//!   header lines (slowloris) or holding idle connections loses them.
+//! - What the node sends must be taken within [`Limits::send_timeout`]: a client that stops
+//!   reading an answer is dropped, and its answer is not buffered further.
+//!
+//! Each request carries the client's address as a [`ClientAddr`] extension, which the
+//! per-client request limits of the router read.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    io,
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use axum::{Router, body::Body, extract::Request};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    time::{Instant, Sleep},
+};
+use tower::ServiceExt as _;
+
+use crate::config::Limits;
+
+/// The address a request came from, set on every request by the connection layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// File descriptors kept free for everything but client connections: the store, peer
+/// requests, the listener, logs.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the process's soft limit on open files to its hard limit, so the connection cap
+/// is what bounds connections, not `EMFILE` at accept time; returns the new soft limit.
+///
+/// # Errors
+///
+/// The OS error of reading or setting the limit.
+pub fn raise_file_limit() -> io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// The connection cap a node can keep under the current file limit: `wanted`, or the soft
+/// file limit less [`RESERVED_FILES`] if that is lower.
+pub fn connection_cap(wanted: usize) -> usize {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _)) => {
+            let room = soft.saturating_sub(RESERVED_FILES).max(16);
+            wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
+        }
+        Err(_) => wanted,
+    }
+}
+
+/// Serves `router` on the connections `listener` accepts until `shutdown` completes, then
+/// stops accepting and waits for the open connections to finish their requests.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let table = Arc::new(ConnectionTable::new(limits));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    let send_timeout = limits.send_timeout;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = ConnectionTable::admit(&table, client.ip()) else {
+            tracing::debug!(%client, "connection refused: at the connection cap");
+            continue; // dropping the stream closes it
+        };
+        // Each answer goes out as soon as it is written: with Nagle's algorithm on, an
+        // answer that follows one not yet acknowledged waits for the client's delayed ACK.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(client));
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let io = TokioIo::new(SendDeadline::new(stream, send_timeout));
+        let connection = graceful.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%client, %error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Waits after a failed `accept`: an error about one connection (reset before it was
+/// taken) is passed over at once; running out of files or memory waits a little, so the
+/// loop does not spin while the node is at its limit.
+async fn accept_failed(error: &io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(error.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+        return;
+    }
+    tracing::warn!(%error, "accept failed; retrying in 50 ms");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The open connections, in all and per client.
+#[derive(Debug)]
+struct ConnectionTable {
+    max_total: usize,
+    max_per_client: usize,
+    loopback_limited: bool,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl ConnectionTable {
+    fn new(limits: &Limits) -> Self {
+        ConnectionTable {
+            max_total: connection_cap(limits.max_connections),
+            max_per_client: limits.max_connections_per_ip,
+            loopback_limited: limits.per_ip_limits_on_loopback,
+            counts: Mutex::default(),
+        }
+    }
+
+    /// Counts a new connection from `ip`, or returns `None` if it would pass a cap.
+    fn admit(table: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let client = client_key(ip, table.loopback_limited);
+        let mut counts = table.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.total >= table.max_total {
+            return None;
+        }
+        if let Some(client) = client {
+            let open = counts.per_client.entry(client).or_default();
+            if *open >= table.max_per_client {
+                return None;
+            }
+            *open += 1;
+        }
+        counts.total += 1;
+        Some(ConnectionSlot { table: Arc::clone(table), client })
+    }
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+struct ConnectionSlot {
+    table: Arc<ConnectionTable>,
+    client: Option<IpAddr>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.table.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.total -= 1;
+        if let Some(client) = self.client
+            && let Some(open) = counts.per_client.get_mut(&client)
+        {
+            *open -= 1;
+            if *open == 0 {
+                counts.per_client.remove(&client);
+            }
+        }
+    }
+}
+
+/// The key per-client limits count under: an IPv4 address, or an IPv6 address's /64 (one
+/// host usually holds a whole /64); `None` for loopback unless `loopback_limited`, since
+/// loopback clients (the operator's tools, a reverse proxy in front of the node) all share
+/// one address.
+pub(crate) fn client_key(ip: IpAddr, loopback_limited: bool) -> Option<IpAddr> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    if ip.is_loopback() && !loopback_limited {
+        return None;
+    }
+    Some(match ip {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    })
+}
+
+/// A TCP stream whose writes fail once the peer has taken nothing for `timeout`: a write
+/// that stays blocked (the client's receive window is full because it does not read) for
+/// that long ends the connection, so an unread answer is not kept waiting.
+#[derive(Debug)]
+struct SendDeadline {
+    stream: TcpStream,
+    timeout: Duration,
+    /// Runs while a write is blocked; reset by every write that makes progress.
+    blocked: Option<Pin<Box<Sleep>>>,
+}
+
+impl SendDeadline {
+    fn new(stream: TcpStream, timeout: Duration) -> Self {
+        SendDeadline { stream, timeout, blocked: None }
+    }
+
+    /// Turns a pending write into a timeout error once it has been blocked too long.
+    fn poll_blocked(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let timeout = self.timeout;
+        let blocked =
+            self.blocked.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+        ready!(blocked.as_mut().poll(cx));
+        Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "the client took nothing for too long"))
+    }
+
+    fn progressed<T>(&mut self, result: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Ready(result) => {
+                self.blocked = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.poll_blocked(cx).map(Err),
+        }
+    }
+}
+
+impl AsyncRead for SendDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.progressed(result, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.progressed(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.stream).poll_flush(cx);
+        self.progressed(result, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.stream).poll_shutdown(cx);
+        self.progressed(result, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_counted_by_ipv4_address_and_ipv6_prefix() {
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(client_key(v4, false), Some(v4));
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(client_key(mapped, false), Some(v4));
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a, false), client_key(b, false));
+        assert_ne!(client_key(a, false), client_key(other, false));
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(client_key(loopback, false), None);
+        assert_eq!(client_key(loopback, true), Some(loopback));
+        assert_eq!(client_key("::1".parse().unwrap(), false), None);
+    }
+
+    #[test]
+    fn the_table_caps_connections_per_client_and_in_all() {
+        let limits = Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..Limits::default()
+        };
+        let table = Arc::new(ConnectionTable::new(&limits));
+        let one: IpAddr = "198.51.100.1".parse().unwrap();
+        let two: IpAddr = "198.51.100.2".parse().unwrap();
+        let first = ConnectionTable::admit(&table, one).expect("below both caps");
+        let _second = ConnectionTable::admit(&table, one).expect("below both caps");
+        assert!(ConnectionTable::admit(&table, one).is_none(), "a third from one client");
+        let _third = ConnectionTable::admit(&table, two).expect("another client");
+        assert!(ConnectionTable::admit(&table, two).is_none(), "past the total cap");
+        drop(first);
+        assert!(ConnectionTable::admit(&table, one).is_some(), "a closed one frees its place");
+        // Loopback counts only towards the total.
+        drop(_third);
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(ConnectionTable::admit(&table, loopback).is_some());
+    }
+}
