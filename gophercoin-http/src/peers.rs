@@ -179,7 +179,8 @@ impl PeerPolicy {
     ///
     /// The [`PeerUrlError`] that says why.
     pub async fn check_url_host(self, url: &str) -> Result<(), PeerUrlError> {
-        let parsed = Url::parse(url).map_err(|e| PeerUrlError::Invalid(url.to_owned(), e.to_string()))?;
+        let parsed =
+            Url::parse(url).map_err(|e| PeerUrlError::Invalid(url.to_owned(), e.to_string()))?;
         let Some(url::Host::Domain(name)) = parsed.host() else { return Ok(()) };
         let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, self.resolve(name)).await;
         let resolved = resolved.unwrap_or_else(|_| {

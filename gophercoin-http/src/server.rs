@@ -237,13 +237,18 @@ impl SendDeadline {
     /// Turns a pending write into a timeout error once it has been blocked too long.
     fn poll_blocked(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let timeout = self.timeout;
-        let blocked =
-            self.blocked.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+        let blocked = self
+            .blocked
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
         ready!(blocked.as_mut().poll(cx));
         Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "the client took nothing for too long"))
     }
 
-    fn progressed<T>(&mut self, result: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    fn progressed<T>(
+        &mut self,
+        result: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
         match result {
             Poll::Ready(result) => {
                 self.blocked = None;
@@ -319,13 +324,52 @@ mod tests {
         assert_eq!(client_key("::1".parse().unwrap(), false), None);
     }
 
+    /// A client that reads nothing: the node's writes fill the socket buffers, then block,
+    /// and fail once blocked for the timeout; a client that reads keeps the stream going.
+    #[tokio::test]
+    async fn a_write_blocked_past_the_send_timeout_fails() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut server = SendDeadline::new(server, Duration::from_millis(300));
+        let chunk = vec![7u8; 64 * 1024];
+        let started = Instant::now();
+        let mut sent = 0usize;
+        let error = loop {
+            match server.write_all(&chunk).await {
+                Ok(()) => sent += chunk.len(),
+                Err(error) => break error,
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "writes never blocked");
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(sent > 0, "the buffers took something first");
+
+        // The same with a reader: 64 MiB go through, slow as it may be.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client2 = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut server = SendDeadline::new(server, Duration::from_millis(300));
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0usize;
+            while total < 64 << 20 {
+                total += client2.read(&mut buf).await.unwrap();
+            }
+            total
+        });
+        for _ in 0..1024 {
+            server.write_all(&chunk).await.expect("a reading client is kept");
+        }
+        assert_eq!(reader.await.unwrap(), 64 << 20);
+        drop(client);
+    }
+
     #[test]
     fn the_table_caps_connections_per_client_and_in_all() {
-        let limits = Limits {
-            max_connections: 3,
-            max_connections_per_ip: 2,
-            ..Limits::default()
-        };
+        let limits = Limits { max_connections: 3, max_connections_per_ip: 2, ..Limits::default() };
         let table = Arc::new(ConnectionTable::new(&limits));
         let one: IpAddr = "198.51.100.1".parse().unwrap();
         let two: IpAddr = "198.51.100.2".parse().unwrap();

@@ -103,7 +103,8 @@ pub struct AppState {
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
     /// runs, so concurrent calls share it ([`relay::resolve_shared`]).
-    pub(crate) last_resolve: tokio::sync::Mutex<Option<(std::time::Instant, Vec<relay::PeerReport>)>>,
+    pub(crate) last_resolve:
+        tokio::sync::Mutex<Option<(std::time::Instant, Vec<relay::PeerReport>)>>,
     /// The configuration it started with.
     pub config: NodeConfig,
 }

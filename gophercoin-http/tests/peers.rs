@@ -306,26 +306,6 @@ async fn mine_on_several_threads_connects_valid_blocks() {
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_past_the_in_flight_limit_get_503_and_the_node_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), None);
-    config.limits.max_in_flight = 1;
-    let node = TestNode::start(config).await;
-    // A client that sends headers and then only a trickle of its body holds the one slot.
-    let address = node.url.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /transactions/new HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
-    );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    eventually("the slot is taken", 100, || async { node.get("/health").await.0 == 503 }).await;
-    let (status, body) = node.get("/chain").await;
-    assert_eq!((status, body["error"].as_str()), (503, Some("overloaded")));
-    drop(slow);
-    eventually("the node recovers", 100, || async { node.get("/health").await.0 == 200 }).await;
-}
-
 /// A peer that answers every request with the same JSON body, and counts connections.
 async fn fake_peer(body: String) -> String {
     counting_peer(body).await.0

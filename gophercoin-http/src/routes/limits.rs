@@ -192,7 +192,10 @@ pub(super) async fn receive_body(
         Ok(body) => body,
         Err(Received::TooLarge) => return Err(too_large()),
         Err(Received::Broken(error)) => {
-            return Err(ApiError::bad_request("malformed", format!("could not read the body: {error}")));
+            return Err(ApiError::bad_request(
+                "malformed",
+                format!("could not read the body: {error}"),
+            ));
         }
     };
     drop(_budget);

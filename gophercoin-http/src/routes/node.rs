@@ -227,7 +227,11 @@ pub(super) async fn register(
     let max_peers = state.config.limits.max_peers;
     if urls.len() > max_peers {
         let error = PeerUrlError::TooMany(max_peers);
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", error.to_string()));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_peers",
+            error.to_string(),
+        ));
     }
     // Host names resolved now, every address checked (and again whenever dialled).
     let policy = state.config.limits.peer_policy;
