@@ -19,18 +19,15 @@
 //! Scenarios can be picked by name as arguments.
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
+use gophercoin_benches::{NodeProcess, block_on, json_of, now};
 use gophercoin_core::{
-    Amount, Block, BlockHeader, BlockTransaction, Node, Params, Reward, RsaSigner, Signature,
-    SignedTransaction, Signer, Transaction, block, pow,
+    Amount, Node, Params, RsaSigner, Signature, SignedTransaction, Signer, Transaction,
 };
-use gophercoin_http::dto::BlockDto;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn main() {
     let bin = std::env::var("GOPHERCOIN_BIN").unwrap_or_else(|_| {
@@ -67,111 +64,6 @@ fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// A node process on a loopback port of its own, with its data in a temporary directory.
-struct NodeProcess {
-    child: Child,
-    url: String,
-    http: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl NodeProcess {
-    fn start(bin: &Path, data_dir: Option<&Path>, args: &[&str]) -> NodeProcess {
-        let dir = match data_dir {
-            Some(_) => None,
-            None => Some(tempfile::tempdir().expect("a temporary directory")),
-        };
-        let data = data_dir.unwrap_or_else(|| dir.as_ref().expect("made above").path());
-        let mut child = Command::new(bin)
-            .args(["node", "-p", "0", "--data-dir"])
-            .arg(data)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the node starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("the node prints its URL");
-        // Keep reading, so the node never writes into a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://127.0.0.1:"))
-            .expect("a loopback URL")
-            .to_owned();
-        NodeProcess { child, url, http: reqwest::Client::new(), _dir: dir }
-    }
-
-    async fn wait_up(&self) {
-        for _ in 0..6_000 {
-            if self.get("/health").await.0 == 200 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("the node at {} did not come up", self.url);
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        match self.http.get(format!("{}{path}", self.url)).send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                (status, response.json().await.unwrap_or(Value::Null))
-            }
-            Err(_) => (0, Value::Null),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("the node answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// The node's user and system CPU time so far, in seconds.
-    fn cpu_secs(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("a Linux /proc");
-        // Fields after the command name (which may hold spaces) close with ')'.
-        let rest = stat.rsplit_once(')').expect("a stat line").1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / clock_ticks_per_sec()
-    }
-
-    /// A line of the node's /proc status, in MiB: `VmRSS:` (now) or `VmHWM:` (the peak).
-    fn status_mib(&self, field: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("a Linux /proc");
-        let line = status.lines().find(|l| l.starts_with(field)).expect("the field");
-        line.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()).unwrap() / 1024.0
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(100.0)
-}
-
 /// `count` transfers of 1 unit from `from` (who has nothing) to itself, signed.
 fn unfunded_transfers(from: &RsaSigner, count: u64) -> Vec<SignedTransaction> {
     let params = Params::devnet();
@@ -189,39 +81,6 @@ fn unfunded_transfers(from: &RsaSigner, count: u64) -> Vec<SignedTransaction> {
             .expect("signs")
         })
         .collect()
-}
-
-/// A solved block on `prev` at `height`, paying `miner` the reward, carrying `transfers`.
-fn block_on(
-    prev: &BlockHeader,
-    bits: gophercoin_core::CompactTarget,
-    timestamp: u64,
-    miner: &RsaSigner,
-    transfers: &[SignedTransaction],
-) -> Block {
-    let params = Params::devnet();
-    let height = prev.height + 1;
-    let reward = Reward { height, recipient: miner.address(), amount: params.reward_at(height) };
-    let transactions: Vec<BlockTransaction> = std::iter::once(BlockTransaction::Reward(reward))
-        .chain(transfers.iter().cloned().map(BlockTransaction::Transfer))
-        .collect();
-    let mut header = BlockHeader {
-        version: BlockHeader::VERSION,
-        height,
-        prev: prev.hash(),
-        merkle_root: block::merkle_root(transactions.iter().map(BlockTransaction::id)),
-        timestamp,
-        bits,
-        nonce: 0,
-    };
-    while !pow::solve(&mut header, u64::MAX) {
-        header.timestamp += 1;
-    }
-    Block { header, transactions }
-}
-
-fn json_of(block: &Block) -> Vec<u8> {
-    serde_json::to_vec(&BlockDto::from_block(block)).expect("serialises")
 }
 
 async fn side_blocks(bin: &Path, attacker: &RsaSigner) {

@@ -1,7 +1,19 @@
 //! Criterion benchmarks for GopherCoin; the benchmarks are the `benches/*.rs` targets
 //! (`cargo bench -p gophercoin-benches`), this library only holds their shared fixtures.
 
-use gophercoin_core::{Amount, Params, RsaSigner, SignedTransaction, Signer, Transaction};
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use gophercoin_core::{
+    Amount, Block, BlockHeader, BlockTransaction, Params, Reward, RsaSigner, SignedTransaction,
+    Signer, Transaction, block, pow,
+};
+use gophercoin_http::dto::BlockDto;
+use serde_json::Value;
 
 /// Returns a committed RSA-2048 test key (the core's `tests/data/alice.pkcs8.hex`).
 pub fn test_key() -> RsaSigner {
@@ -31,4 +43,162 @@ pub fn self_payment(key: &RsaSigner, params: &Params, nonce: u64) -> SignedTrans
     }
     .sign(key)
     .expect("the test key signs")
+}
+
+/// The time now, in seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A node process on a loopback port of its own, with its data in a temporary directory.
+pub struct NodeProcess {
+    /// The node's process.
+    pub child: Child,
+    /// Its API's base URL.
+    pub url: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl NodeProcess {
+    /// Starts `bin node` on a free loopback port with `args`, its data in `data_dir` or a
+    /// temporary directory, and reads its URL from the first line it prints.
+    pub fn start(bin: &Path, data_dir: Option<&Path>, args: &[&str]) -> NodeProcess {
+        let dir = match data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("a temporary directory")),
+        };
+        let data = data_dir.unwrap_or_else(|| dir.as_ref().expect("made above").path());
+        // NODE_CPUS pins the node (taskset's list, e.g. `1`), so a load generator on the
+        // other core does not compete with it.
+        let mut command = match std::env::var("NODE_CPUS") {
+            Ok(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["-c", &cpus]).arg(bin);
+                taskset
+            }
+            Err(_) => Command::new(bin),
+        };
+        let mut child = command
+            .args(["node", "-p", "0", "--data-dir"])
+            .arg(data)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the node starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the node prints its URL");
+        // Keep reading, so the node never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .expect("a loopback URL")
+            .to_owned();
+        NodeProcess { child, url, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    /// Waits until the node answers `/health`.
+    pub async fn wait_up(&self) {
+        for _ in 0..6_000 {
+            if self.get("/health").await.0 == 200 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the node at {} did not come up", self.url);
+    }
+
+    /// `GET path`: the status and the JSON answer (`(0, Null)` if the request failed).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        match self.http.get(format!("{}{path}", self.url)).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    /// `POST path` with a JSON body: the status and the JSON answer.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the node answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The node's user and system CPU time so far, in seconds.
+    pub fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("a Linux /proc");
+        // Fields after the command name (which may hold spaces) close with ')'.
+        let rest = stat.rsplit_once(')').expect("a stat line").1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / clock_ticks_per_sec()
+    }
+
+    /// A line of the node's /proc status, in MiB: `VmRSS:` (now) or `VmHWM:` (the peak).
+    pub fn status_mib(&self, field: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("a Linux /proc");
+        let line = status.lines().find(|l| l.starts_with(field)).expect("the field");
+        line.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()).unwrap() / 1024.0
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(100.0)
+}
+
+/// A solved block on `prev` at `height`, paying `miner` the reward, carrying `transfers`.
+pub fn block_on(
+    prev: &BlockHeader,
+    bits: gophercoin_core::CompactTarget,
+    timestamp: u64,
+    miner: &RsaSigner,
+    transfers: &[SignedTransaction],
+) -> Block {
+    let params = Params::devnet();
+    let height = prev.height + 1;
+    let reward = Reward { height, recipient: miner.address(), amount: params.reward_at(height) };
+    let transactions: Vec<BlockTransaction> = std::iter::once(BlockTransaction::Reward(reward))
+        .chain(transfers.iter().cloned().map(BlockTransaction::Transfer))
+        .collect();
+    let mut header = BlockHeader {
+        version: BlockHeader::VERSION,
+        height,
+        prev: prev.hash(),
+        merkle_root: block::merkle_root(transactions.iter().map(BlockTransaction::id)),
+        timestamp,
+        bits,
+        nonce: 0,
+    };
+    while !pow::solve(&mut header, u64::MAX) {
+        header.timestamp += 1;
+    }
+    Block { header, transactions }
+}
+
+/// A block's JSON as the API takes it.
+pub fn json_of(block: &Block) -> Vec<u8> {
+    serde_json::to_vec(&BlockDto::from_block(block)).expect("serialises")
 }

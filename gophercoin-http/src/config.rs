@@ -32,6 +32,10 @@ pub struct NodeConfig {
     pub allowed_hosts: Vec<String>,
     /// Resource limits.
     pub limits: Limits,
+    /// Whether accepted transactions are stored before they are acknowledged (the
+    /// default), so a crash loses none; off, the mempool lives in memory only and a crash
+    /// or restart forgets it (for throwaway nodes, and to measure what durability costs).
+    pub persist_mempool: bool,
     /// Threads `GET /mine` searches nonces on (at least one; 1 by default, so a node
     /// mining on a small machine still answers its other requests promptly).
     pub mine_threads: usize,
@@ -134,6 +138,7 @@ impl NodeConfig {
             allowed_hosts: vec![],
             limits: Limits::default(),
             mine_threads: 1,
+            persist_mempool: true,
         }
     }
 }

@@ -37,8 +37,9 @@ pub enum Relay {
 
 impl Effects {
     /// Drains the node's events and reads what they refer to while the node is locked;
-    /// relays are prepared only if there is anyone to relay to.
-    pub fn drain(node: &mut CoreNode, with_relays: bool) -> Effects {
+    /// relays are prepared only if there is anyone to relay to, and pending transactions
+    /// stored only if `persist_mempool`.
+    pub fn drain(node: &mut CoreNode, with_relays: bool, persist_mempool: bool) -> Effects {
         let mut effects = Effects::default();
         while let Some(event) = node.poll_event() {
             match event {
@@ -60,14 +61,18 @@ impl Effects {
                 }
                 Event::RelayTransaction(id) => {
                     if let Some(tx) = node.mempool().get(&id) {
-                        effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
+                        if persist_mempool {
+                            effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
+                        }
                         if with_relays {
                             let dto = TransactionDto::from_verified(tx);
                             effects.relay.push(Relay::Transaction(Box::new(dto)));
                         }
                     }
                 }
-                Event::TransactionDropped(id) => effects.store.push(StoreOp::Unpending(id)),
+                Event::TransactionDropped(id) if persist_mempool => {
+                    effects.store.push(StoreOp::Unpending(id));
+                }
                 Event::TipChanged { hash, height } => {
                     tracing::info!(%hash, height, "new tip");
                 }

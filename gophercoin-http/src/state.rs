@@ -268,7 +268,8 @@ impl AppState {
         let (result, effects, written) = {
             let mut node = self.node();
             let result = call(&mut node, now());
-            let effects = Effects::drain(&mut node, !self.peers.is_empty());
+            let effects =
+                Effects::drain(&mut node, !self.peers.is_empty(), self.config.persist_mempool);
             let written = if effects.store.is_empty() {
                 None
             } else {

@@ -70,6 +70,10 @@ pub(crate) struct NodeArgs {
     /// proxy, say); its host is served and its origin may change state.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,
+    /// Keep the mempool in memory only: an acknowledged payment is forgotten by a crash or
+    /// a restart (by default every accepted transaction is stored before its 201).
+    #[arg(long)]
+    pub(crate) volatile_mempool: bool,
     /// Seconds a request to a peer may take.
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
@@ -96,6 +100,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     config.allowed_hosts = args.allowed_hosts;
     config.public_url = args.public_url;
     config.miner = args.miner_address;
+    config.persist_mempool = !args.volatile_mempool;
     config.mine_threads = match args.mine_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

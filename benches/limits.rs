@@ -1,0 +1,494 @@
+//! What clients can make a node hold, against the release node on loopback. The load
+//! comes from the standard tools: `slowhttptest` for slow clients and `wrk` for the honest
+//! load and its latency (`bash benches/compare/limits.sh` installs both, builds the node
+//! and runs this, the node pinned to core 1 and the tools to core 0).
+//!
+//! - `slow`: 2,000 connections sending a header line every 10 s (slowloris,
+//!   `slowhttptest -H`) and 300 POSTs sending their bodies a few bytes every 10 s
+//!   (`slowhttptest -B`), while `wrk` sends honest `GET /health` and fresh payments from
+//!   other connections: their p99 and how many were not 2xx, against the same `wrk` runs
+//!   with no attack.
+//! - `readers`: a node whose chain is 40 blocks of 999 transfers (about 75 MB of JSON);
+//!   30 clients ask for `GET /chain` and never read: the node's resident memory.
+//! - `downloads`: on that node, the p99 of `POST /transactions/new` under `wrk`, alone and
+//!   while 8 `/chain` and 8 `/nodes/resolve` downloads of the whole chain run over and over.
+//! - `durability`: payments accepted per second under `wrk`, the node storing each before
+//!   its 201 and not (`--volatile-mempool`), alternating, three rounds each.
+//!
+//! The node is GOPHERCOIN_BIN (default `target/release/gophercoin`).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use gophercoin_benches::{NodeProcess, block_on, test_key};
+use gophercoin_core::{Node, Params, RsaSigner, SignedTransaction, Signer};
+use gophercoin_http::{
+    dto::TransactionDto,
+    store::{Store, StoreOp},
+};
+use tokio::io::AsyncWriteExt as _;
+
+fn main() {
+    let bin = std::env::var("GOPHERCOIN_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/gophercoin").into()
+    });
+    let bin = PathBuf::from(bin);
+    for tool in ["wrk", "slowhttptest"] {
+        if Command::new(tool).arg("-h").output().is_err() {
+            eprintln!("{tool} is missing: run benches/compare/limits.sh, which installs it");
+            return;
+        }
+    }
+    if !bin.exists() {
+        eprintln!("{} is missing: run benches/compare/limits.sh", bin.display());
+        return;
+    }
+    let picked: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |name: &str| picked.is_empty() || picked.iter().any(|p| p == name);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let key = test_key();
+    let script = work.path().join("payments.lua");
+    std::fs::write(&script, PAYMENTS_LUA).expect("writes the wrk script");
+    let started = Instant::now();
+    // Payments from the key to itself: valid on any node where the key has mined a block.
+    let payments = |from: u64, count: u64, name: &str| {
+        let path = work.path().join(name);
+        let lines: Vec<String> = sign_payments(&key, from, count)
+            .iter()
+            .map(|tx| serde_json::to_string(&TransactionDto::from_signed(tx)).expect("encodes"))
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("writes the bodies");
+        path
+    };
+    let bodies_a = payments(10_000_000, 20_000, "bodies-a.txt");
+    let bodies_b = payments(20_000_000, 20_000, "bodies-b.txt");
+    println!("signed 40,000 payments in {:.0} s", started.elapsed().as_secs_f64());
+    let post = |url: &str, bodies: &Path, connections: u32| {
+        wrk(
+            url,
+            connections,
+            &["-s", script.to_str().expect("utf-8"), "--", bodies.to_str().expect("utf-8")],
+        )
+    };
+    if wants("slow") {
+        runtime.block_on(slow(&bin, &key, &post, &bodies_a, &bodies_b));
+    }
+    if wants("readers") || wants("downloads") {
+        let data = work.path().join("heavy");
+        build_heavy_chain(&data, &key);
+        if wants("readers") {
+            runtime.block_on(readers(&bin, &data));
+        }
+        if wants("downloads") {
+            runtime.block_on(downloads(&bin, &data, &post, &bodies_a, &bodies_b));
+        }
+    }
+    if wants("durability") {
+        runtime.block_on(durability(&bin, &key, &post, &bodies_a));
+    }
+}
+
+/// A `wrk` script that sends each line of a file once as a payment, then stops the
+/// thread (the last few requests repeat a body and are counted as refused).
+const PAYMENTS_LUA: &str = r#"
+local bodies = {}
+local sent = 0
+local answered = 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+request = function()
+  sent = math.min(sent + 1, #bodies)
+  return wrk.format("POST", "/transactions/new", {["Content-Type"] = "application/json"}, bodies[sent])
+end
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered >= #bodies then wrk.thread:stop() end
+end
+"#;
+
+/// Signs `count` payments of 1 from `key` to itself with nonces from `from`, on every core.
+fn sign_payments(key: &RsaSigner, from: u64, count: u64) -> Vec<SignedTransaction> {
+    let params = Params::devnet();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let params = &params;
+                scope.spawn(move || {
+                    (from + t..from + count)
+                        .step_by(threads as usize)
+                        .map(|nonce| gophercoin_benches::self_payment(key, params, nonce))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts.into_iter().flat_map(|part| part.join().expect("signs")).collect()
+    })
+}
+
+/// What one `wrk` run reported.
+#[derive(Debug, Default)]
+struct Wrk {
+    requests: u64,
+    seconds: f64,
+    not_2xx: u64,
+    socket_errors: String,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Wrk {
+    fn accepted_per_sec(&self) -> f64 {
+        (self.requests - self.not_2xx) as f64 / self.seconds
+    }
+}
+
+impl std::fmt::Display for Wrk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests in {:.2} s, {} not 2xx, p50 {:.2} ms, p99 {:.2} ms{}",
+            self.requests,
+            self.seconds,
+            self.not_2xx,
+            self.p50_ms,
+            self.p99_ms,
+            if self.socket_errors.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", self.socket_errors)
+            }
+        )
+    }
+}
+
+/// Runs `wrk` (one thread, `connections`, up to 60 s, latency distribution) on `url`.
+fn wrk(url: &str, connections: u32, extra: &[&str]) -> Wrk {
+    let connections = connections.to_string();
+    let output = Command::new("wrk")
+        .args(["-t", "1", "-c", &connections, "-d", "60s", "--timeout", "10s", "--latency", url])
+        .args(extra)
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_wrk(&text).unwrap_or_else(|| panic!("unreadable wrk output:\n{text}"))
+}
+
+fn parse_wrk(text: &str) -> Option<Wrk> {
+    let duration = |word: &str| -> Option<f64> {
+        let (number, unit) = word.split_at(word.find(|c: char| c.is_ascii_alphabetic())?);
+        let number: f64 = number.parse().ok()?;
+        Some(match unit {
+            "us" => number / 1e3,
+            "ms" => number,
+            "s" => number * 1e3,
+            "m" => number * 60e3,
+            _ => return None,
+        })
+    };
+    let mut report = Wrk::default();
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["50%", value] => report.p50_ms = duration(value)?,
+            ["99%", value] => report.p99_ms = duration(value)?,
+            [count, "requests", "in", time, ..] => {
+                report.requests = count.parse().ok()?;
+                report.seconds = duration(time.trim_end_matches(','))? / 1e3;
+            }
+            ["Non-2xx", "or", "3xx", "responses:", count] => report.not_2xx = count.parse().ok()?,
+            ["Socket", "errors:", ..] => report.socket_errors = line.to_owned(),
+            _ => {}
+        }
+    }
+    (report.requests > 0).then_some(report)
+}
+
+/// Starts a node that pays `key` and mines one block, so `key`'s payments are valid.
+async fn funded_node(bin: &Path, key: &RsaSigner, extra: &[&str]) -> NodeProcess {
+    let address = key.address().to_string();
+    let mut args = vec![
+        "--miner-address",
+        &address,
+        "--max-pending-per-sender",
+        "1000000",
+        "--mempool-size",
+        "1000000",
+    ];
+    args.extend_from_slice(extra);
+    let node = NodeProcess::start(bin, None, &args);
+    node.wait_up().await;
+    assert_eq!(node.get("/mine").await.0, 200, "the node mines block 1");
+    node
+}
+
+async fn slow(
+    bin: &Path,
+    key: &RsaSigner,
+    post: &impl Fn(&str, &Path, u32) -> Wrk,
+    bodies_a: &Path,
+    bodies_b: &Path,
+) {
+    let node = funded_node(bin, key, &[]).await;
+    let health = format!("{}/health", node.url);
+    let honest = || {
+        std::thread::scope(|scope| {
+            let gets = scope.spawn(|| wrk(&health, 8, &["-d", "20s"]));
+            (gets.join().expect("wrk"), post(&node.url, bodies_a, 4))
+        })
+    };
+    let (gets, posts) = honest();
+    println!("slow: no attack:   GET /health {gets}");
+    println!("slow: no attack:   POST        {posts}");
+    let rss = node.status_mib("VmRSS:");
+    // Restart with an empty mempool for the second batch of payments... the same node
+    // takes the other batch instead.
+    let slowloris = slowhttptest(&[
+        "-c", "2000", "-H", "-i", "10", "-r", "2000", "-t", "GET", "-u", &health, "-x", "24", "-p",
+        "3", "-l", "40",
+    ]);
+    let transactions = format!("{}/transactions/new", node.url);
+    let trickle = slowhttptest(&[
+        "-c",
+        "300",
+        "-B",
+        "-i",
+        "10",
+        "-r",
+        "300",
+        "-s",
+        "65536",
+        "-t",
+        "POST",
+        "-u",
+        &transactions,
+        "-x",
+        "10",
+        "-p",
+        "3",
+        "-l",
+        "40",
+    ]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let connections = open_connections(&node);
+    let (gets, posts) = std::thread::scope(|scope| {
+        let gets = scope.spawn(|| wrk(&health, 8, &["-d", "20s"]));
+        (gets.join().expect("wrk"), post(&node.url, bodies_b, 4))
+    });
+    println!(
+        "slow: under attack ({connections} connections open to the node when it began): \
+         GET /health {gets}"
+    );
+    println!("slow: under attack: POST        {posts}");
+    println!(
+        "slow: node resident {rss:.1} MiB before the attack, {:.1} MiB during it, peak {:.1} MiB",
+        node.status_mib("VmRSS:"),
+        node.status_mib("VmHWM:")
+    );
+    for (name, attack) in [("slowloris", slowloris), ("slow bodies", trickle)] {
+        let output = attack.wait_with_output().expect("slowhttptest ends");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let summary: Vec<&str> = text
+            .lines()
+            .rev()
+            .filter(|l| {
+                ["closed:", "pending:", "connected:", "service available:"]
+                    .iter()
+                    .any(|k| l.contains(k))
+            })
+            .take(4)
+            .collect();
+        println!(
+            "slow: {name}, slowhttptest's last status: {}",
+            summary.join("; ").split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+    assert_eq!(node.get("/health").await.0, 200, "the node is still up");
+}
+
+/// Starts `slowhttptest` with a file limit that lets it open its connections.
+fn slowhttptest(args: &[&str]) -> std::process::Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 16384 && exec slowhttptest \"$@\"")
+        .arg("slowhttptest")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("slowhttptest starts")
+}
+
+/// How many TCP connections the node's process has open (its sockets, less the listener).
+fn open_connections(node: &NodeProcess) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", node.child.id())).expect("a Linux /proc");
+    fds.filter_map(Result::ok)
+        .filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+        .saturating_sub(1)
+}
+
+/// Writes a store holding block 1 (paying `key`) and 40 blocks of 999 of `key`'s
+/// payments, checked by an in-process node as they are made.
+fn build_heavy_chain(data: &Path, key: &RsaSigner) {
+    let started = Instant::now();
+    let params = Params::devnet();
+    std::fs::create_dir_all(data).expect("a data directory");
+    let store =
+        Store::open(&data.join("chain.redb"), params.genesis().hash()).expect("a new store");
+    let mut chain = Node::devnet();
+    let transfers = sign_payments(key, 0, 40 * 999);
+    let mut batches = std::iter::once(&[][..]).chain(transfers.chunks(999));
+    for height in 1..=41 {
+        let at = params.genesis_timestamp + height * params.target_block_secs;
+        let tip = *chain.tip();
+        let block = block_on(&tip, tip.bits, at, key, batches.next().expect("41 batches"));
+        let _connected = chain.handle_block(block, at).expect("a valid block");
+        while chain.poll_event().is_some() {}
+        store.apply(&[StoreOp::Connect(Box::new(chain.chain().tip().to_block()))]).expect("writes");
+    }
+    println!(
+        "a chain of 41 blocks, 39,960 transfers, made in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+async fn readers(bin: &Path, data: &Path) {
+    let copy = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(data.join("chain.redb"), copy.path().join("chain.redb")).expect("copies");
+    let node = NodeProcess::start(
+        bin,
+        Some(copy.path()),
+        &["--miner-address", &test_key().address().to_string()],
+    );
+    node.wait_up().await;
+    let whole = node.http.get(format!("{}/chain", node.url)).send().await.expect("answers");
+    let bytes = whole.bytes().await.expect("reads").len();
+    let start = node.status_mib("VmRSS:");
+    let address = node.url.trim_start_matches("http://").to_owned();
+    let mut readers = vec![];
+    for _ in 0..30 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connects");
+        let request = format!("GET /chain HTTP/1.1\r\nhost: {address}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("sends");
+        readers.push(stream);
+    }
+    let mut most = start;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        most = most.max(node.status_mib("VmRSS:"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open = open_connections(&node);
+    println!(
+        "readers: /chain is {:.1} MB; 30 clients that never read: node resident {start:.1} MiB \
+         before, at most {most:.1} MiB in 30 s (+{:.1} MiB), peak {:.1} MiB; {open} of their \
+         connections still open after 30 s",
+        bytes as f64 / 1e6,
+        most - start,
+        node.status_mib("VmHWM:"),
+    );
+    assert_eq!(node.get("/health").await.0, 200, "the node is still up");
+    drop(readers);
+}
+
+async fn downloads(
+    bin: &Path,
+    data: &Path,
+    post: &impl Fn(&str, &Path, u32) -> Wrk,
+    bodies_a: &Path,
+    bodies_b: &Path,
+) {
+    let copy = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(data.join("chain.redb"), copy.path().join("chain.redb")).expect("copies");
+    let node = NodeProcess::start(
+        bin,
+        Some(copy.path()),
+        &[
+            "--miner-address",
+            &test_key().address().to_string(),
+            "--max-pending-per-sender",
+            "1000000",
+            "--mempool-size",
+            "1000000",
+        ],
+    );
+    node.wait_up().await;
+    let alone = post(&node.url, bodies_a, 4);
+    println!("downloads: POST alone:                 {alone}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let downloaded = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for i in 0..16 {
+        let url = format!("{}{}", node.url, if i % 2 == 0 { "/chain" } else { "/nodes/resolve" });
+        let (stop, downloaded, http) =
+            (Arc::clone(&stop), Arc::clone(&downloaded), node.http.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut response) = http.get(&url).send().await else { continue };
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    downloaded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let before = downloaded.load(Ordering::Relaxed);
+    let url = node.url.clone();
+    let bodies_b = bodies_b.to_owned();
+    let with = tokio::task::block_in_place(|| post(&url, &bodies_b, 4));
+    let rate =
+        (downloaded.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    println!(
+        "downloads: POST with 16 downloads:      {with} (downloads ran at {:.0} MB/s)",
+        rate / 1e6
+    );
+    println!("downloads: p99 ratio {:.2}", with.p99_ms / alone.p99_ms);
+}
+
+async fn durability(
+    bin: &Path,
+    key: &RsaSigner,
+    post: &impl Fn(&str, &Path, u32) -> Wrk,
+    bodies: &Path,
+) {
+    let mut rates = [vec![], vec![]];
+    for round in 0..3 {
+        for (i, extra) in [&[][..], &["--volatile-mempool"][..]].iter().enumerate() {
+            let node = funded_node(bin, key, extra).await;
+            let report = post(&node.url, bodies, 32);
+            println!(
+                "durability: round {}, {}: {report}, {:.0} accepted/s",
+                round + 1,
+                if i == 0 { "stored before the 201" } else { "--volatile-mempool" },
+                report.accepted_per_sec()
+            );
+            rates[i].push(report.accepted_per_sec());
+        }
+    }
+    let median = |rates: &mut Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
+    };
+    let (durable, volatile) = (median(&mut rates[0]), median(&mut rates[1]));
+    println!(
+        "durability: medians {durable:.0} accepted/s stored, {volatile:.0} volatile: {:.1} %",
+        durable / volatile * 100.0
+    );
+}
