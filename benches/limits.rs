@@ -12,8 +12,9 @@
 //!   30 clients ask for `GET /chain` and never read: the node's resident memory.
 //! - `downloads`: on that node, the p99 of `POST /transactions/new` under `wrk`, alone and
 //!   while 8 `/chain` and 8 `/nodes/resolve` downloads of the whole chain run over and over.
-//! - `durability`: payments accepted per second under `wrk`, the node storing each before
-//!   its 201 and not (`--volatile-mempool`), alternating, three rounds each.
+//! - `durability`: payments accepted per second under `wrk` from 256 connections (the
+//!   node's in-flight limit), the node storing each before its 201 and not
+//!   (`--volatile-mempool`), alternating, three rounds each.
 //!
 //! The node is GOPHERCOIN_BIN (default `target/release/gophercoin`).
 
@@ -59,8 +60,13 @@ fn main() {
     std::fs::write(&script, PAYMENTS_LUA).expect("writes the wrk script");
     let started = Instant::now();
     // Payments from the key to itself: valid on any node where the key has mined a block.
+    let cache = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/limits-bench"));
+    std::fs::create_dir_all(&cache).expect("a cache directory");
     let payments = |from: u64, count: u64, name: &str| {
-        let path = work.path().join(name);
+        let path = cache.join(format!("{name}-{from}-{count}.txt"));
+        if path.exists() {
+            return path;
+        }
         let lines: Vec<String> = sign_payments(&key, from, count)
             .iter()
             .map(|tx| serde_json::to_string(&TransactionDto::from_signed(tx)).expect("encodes"))
@@ -68,9 +74,9 @@ fn main() {
         std::fs::write(&path, lines.join("\n") + "\n").expect("writes the bodies");
         path
     };
-    let bodies_a = payments(10_000_000, 20_000, "bodies-a.txt");
-    let bodies_b = payments(20_000_000, 20_000, "bodies-b.txt");
-    println!("signed 40,000 payments in {:.0} s", started.elapsed().as_secs_f64());
+    let bodies_a = payments(10_000_000, 20_000, "payments");
+    let bodies_b = payments(20_000_000, 20_000, "payments");
+    println!("40,000 signed payments ready in {:.0} s", started.elapsed().as_secs_f64());
     let post = |url: &str, bodies: &Path, connections: u32| {
         wrk(
             url,
@@ -82,8 +88,10 @@ fn main() {
         runtime.block_on(slow(&bin, &key, &post, &bodies_a, &bodies_b));
     }
     if wants("readers") || wants("downloads") {
-        let data = work.path().join("heavy");
-        build_heavy_chain(&data, &key);
+        let data = cache.join("heavy-chain");
+        if !data.join("chain.redb").exists() {
+            build_heavy_chain(&data, &key);
+        }
         if wants("readers") {
             runtime.block_on(readers(&bin, &data));
         }
@@ -96,22 +104,17 @@ fn main() {
     }
 }
 
-/// A `wrk` script that sends each line of a file once as a payment, then stops the
-/// thread (the last few requests repeat a body and are counted as refused).
+/// A `wrk` script that sends each line of a file once as a payment (a run that uses
+/// them all repeats the last, which is refused and counted as not 2xx).
 const PAYMENTS_LUA: &str = r#"
 local bodies = {}
 local sent = 0
-local answered = 0
 init = function(args)
   for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
 end
 request = function()
   sent = math.min(sent + 1, #bodies)
   return wrk.format("POST", "/transactions/new", {["Content-Type"] = "application/json"}, bodies[sent])
-end
-response = function(status, headers, body)
-  answered = answered + 1
-  if answered >= #bodies then wrk.thread:stop() end
 end
 "#;
 
@@ -171,12 +174,34 @@ impl std::fmt::Display for Wrk {
     }
 }
 
-/// Runs `wrk` (one thread, `connections`, up to 60 s, latency distribution) on `url`.
+/// A command for a load tool, pinned to TOOLS_CPUS (taskset's list) if that is set.
+fn tool(name: &str) -> Command {
+    match std::env::var("TOOLS_CPUS") {
+        Ok(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", &cpus, name]);
+            taskset
+        }
+        Err(_) => Command::new(name),
+    }
+}
+
+/// Runs `wrk` (one thread, `connections`, 5 s unless `extra` says otherwise, latency
+/// distribution) on `url`.
 fn wrk(url: &str, connections: u32, extra: &[&str]) -> Wrk {
     let connections = connections.to_string();
-    let output = Command::new("wrk")
-        .args(["-t", "1", "-c", &connections, "-d", "60s", "--timeout", "10s", "--latency", url])
-        .args(extra)
+    // Options before the URL (wrk reads none after it); a script's arguments after `--`.
+    let (options, script_args) = match extra.iter().position(|a| *a == "--") {
+        Some(at) => extra.split_at(at),
+        None => (extra, &[][..]),
+    };
+    let duration = if options.contains(&"-d") { &[][..] } else { &["-d", "5s"][..] };
+    let output = tool("wrk")
+        .args(["-t", "1", "-c", &connections, "--timeout", "10s", "--latency"])
+        .args(duration)
+        .args(options)
+        .arg(url)
+        .args(script_args)
         .output()
         .expect("wrk runs");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -242,7 +267,7 @@ async fn slow(
     let health = format!("{}/health", node.url);
     let honest = || {
         std::thread::scope(|scope| {
-            let gets = scope.spawn(|| wrk(&health, 8, &["-d", "20s"]));
+            let gets = scope.spawn(|| wrk(&health, 8, &["-d", "2s"]));
             (gets.join().expect("wrk"), post(&node.url, bodies_a, 4))
         })
     };
@@ -250,8 +275,6 @@ async fn slow(
     println!("slow: no attack:   GET /health {gets}");
     println!("slow: no attack:   POST        {posts}");
     let rss = node.status_mib("VmRSS:");
-    // Restart with an empty mempool for the second batch of payments... the same node
-    // takes the other batch instead.
     let slowloris = slowhttptest(&[
         "-c", "2000", "-H", "-i", "10", "-r", "2000", "-t", "GET", "-u", &health, "-x", "24", "-p",
         "3", "-l", "40",
@@ -281,7 +304,7 @@ async fn slow(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let connections = open_connections(&node);
     let (gets, posts) = std::thread::scope(|scope| {
-        let gets = scope.spawn(|| wrk(&health, 8, &["-d", "20s"]));
+        let gets = scope.spawn(|| wrk(&health, 8, &["-d", "2s"]));
         (gets.join().expect("wrk"), post(&node.url, bodies_b, 4))
     });
     println!(
@@ -297,6 +320,11 @@ async fn slow(
     for (name, attack) in [("slowloris", slowloris), ("slow bodies", trickle)] {
         let output = attack.wait_with_output().expect("slowhttptest ends");
         let text = String::from_utf8_lossy(&output.stdout);
+        // Without its colours (ANSI escapes).
+        let text: String = text
+            .split('\u{1b}')
+            .map(|part| part.split_once('m').map_or(part, |(_, rest)| rest))
+            .collect();
         let summary: Vec<&str> = text
             .lines()
             .rev()
@@ -317,7 +345,7 @@ async fn slow(
 
 /// Starts `slowhttptest` with a file limit that lets it open its connections.
 fn slowhttptest(args: &[&str]) -> std::process::Child {
-    Command::new("sh")
+    tool("sh")
         .arg("-c")
         .arg("ulimit -n 16384 && exec slowhttptest \"$@\"")
         .arg("slowhttptest")
@@ -344,9 +372,11 @@ fn open_connections(node: &NodeProcess) -> usize {
 fn build_heavy_chain(data: &Path, key: &RsaSigner) {
     let started = Instant::now();
     let params = Params::devnet();
-    std::fs::create_dir_all(data).expect("a data directory");
+    let building = data.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building).expect("a data directory");
     let store =
-        Store::open(&data.join("chain.redb"), params.genesis().hash()).expect("a new store");
+        Store::open(&building.join("chain.redb"), params.genesis().hash()).expect("a new store");
     let mut chain = Node::devnet();
     let transfers = sign_payments(key, 0, 40 * 999);
     let mut batches = std::iter::once(&[][..]).chain(transfers.chunks(999));
@@ -358,6 +388,8 @@ fn build_heavy_chain(data: &Path, key: &RsaSigner) {
         while chain.poll_event().is_some() {}
         store.apply(&[StoreOp::Connect(Box::new(chain.chain().tip().to_block()))]).expect("writes");
     }
+    drop(store);
+    std::fs::rename(&building, data).expect("moves the finished chain in place");
     println!(
         "a chain of 41 blocks, 39,960 transfers, made in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -472,7 +504,7 @@ async fn durability(
     for round in 0..3 {
         for (i, extra) in [&[][..], &["--volatile-mempool"][..]].iter().enumerate() {
             let node = funded_node(bin, key, extra).await;
-            let report = post(&node.url, bodies, 32);
+            let report = post(&node.url, bodies, 256);
             println!(
                 "durability: round {}, {}: {report}, {:.0} accepted/s",
                 round + 1,

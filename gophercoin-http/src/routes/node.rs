@@ -162,6 +162,13 @@ fn streamed_chain(
         chunk.extend_from_slice(b"]}");
         Some(Ok(Bytes::from(chunk)))
     }));
+    // Each chunk waits its turn: a client that reads as fast as the node encodes would
+    // otherwise keep its task busy for a whole scheduling budget (128 writes, megabytes of
+    // encoding), and the requests queued behind a few such downloads wait seconds.
+    let chunks = futures_util::StreamExt::then(chunks, |chunk| async {
+        tokio::task::yield_now().await;
+        chunk
+    });
     ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(chunks)).into_response()
 }
 
