@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod dto;
+pub mod encoded;
 pub mod error;
 mod extract;
 pub mod miner;

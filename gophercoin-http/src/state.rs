@@ -99,6 +99,8 @@ pub struct AppState {
     pub verifier: RsaVerifier,
     /// Block bodies refused for good, to refuse the same bytes again undecoded.
     pub refused_blocks: RefusedBlocks,
+    /// Blocks' JSON, encoded once for every answer that shows them.
+    pub encoded: crate::encoded::EncodedBlocks,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
@@ -169,6 +171,7 @@ impl AppState {
             params,
             verifier,
             refused_blocks: RefusedBlocks::default(),
+            encoded: crate::encoded::EncodedBlocks::new(crate::encoded::DEFAULT_BUDGET),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             config,

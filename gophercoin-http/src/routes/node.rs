@@ -103,7 +103,7 @@ pub(super) async fn chain(
         limit => limit.unwrap_or(PAGE_BLOCKS),
     };
     let (blocks, length) = main_chain_page(&state, from, limit);
-    Ok(streamed_chain(serde_json::Map::new(), "chain", blocks, length))
+    Ok(streamed_chain(state, serde_json::Map::new(), "chain", blocks, length))
 }
 
 /// Up to `limit` main-chain blocks from height `from`, as shared handles taken under the
@@ -116,16 +116,18 @@ fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedB
     (blocks, node.height() + 1)
 }
 
-/// How many bytes of JSON a streamed answer encodes at a time.
+/// How many bytes a streamed answer sends at a time: small blocks are gathered into
+/// pieces of about this size, a large block's JSON is sent in slices of it.
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
-/// Answers the JSON object `{fields..., "<key>": [blocks...], "length": length}` as a
-/// stream: each value is encoded by serde as the client takes the answer, about
-/// [`STREAM_CHUNK_BYTES`] at a time. A reader that stops reading stops the encoding, so
-/// no reader makes the node hold more than a chunk or so of its answer (and the
-/// connection layer drops it after its send timeout); the blocks themselves are shared
-/// with the chain.
+/// Answers the JSON object `{fields..., "length": length, "<key>": [blocks...]}` as a
+/// stream, as the client takes it. Each block's JSON is encoded once and shared
+/// ([`crate::encoded`]), so a download is mostly copies; the blocks themselves are shared
+/// with the chain. A reader that stops reading stops the stream, so no reader makes the
+/// node hold more than a piece or so of its answer (and the connection layer drops it
+/// after its send timeout).
 fn streamed_chain(
+    state: Arc<AppState>,
     fields: serde_json::Map<String, Value>,
     key: &str,
     blocks: Vec<Arc<CheckedBlock>>,
@@ -144,32 +146,55 @@ fn streamed_chain(
     head.push(b',');
     encode(&mut head, &key);
     head.extend_from_slice(b":[");
-    let mut blocks = blocks.into_iter();
-    let mut next = Some(head);
-    let chunks = futures_util::stream::iter(std::iter::from_fn(move || {
-        let mut chunk = next.take()?;
-        let first = chunk.ends_with(b"[");
-        for (i, block) in blocks.by_ref().enumerate() {
-            if i > 0 || !first {
-                chunk.push(b',');
+    let mut blocks = blocks.into_iter().enumerate();
+    let mut gathered = head;
+    let mut ready = std::collections::VecDeque::<Bytes>::new();
+    let mut finished = false;
+    let pieces = std::iter::from_fn(move || {
+        loop {
+            if let Some(piece) = ready.pop_front() {
+                return Some(Ok::<_, std::convert::Infallible>(piece));
             }
-            encode(&mut chunk, &BlockDto::from_checked(&block));
-            if chunk.len() >= STREAM_CHUNK_BYTES {
-                next = Some(Vec::with_capacity(STREAM_CHUNK_BYTES * 2));
-                return Some(Ok::<_, std::convert::Infallible>(Bytes::from(chunk)));
+            if finished {
+                return None;
+            }
+            match blocks.next() {
+                Some((i, block)) => {
+                    if i > 0 {
+                        gathered.push(b',');
+                    }
+                    let json = state.encoded.get(&block);
+                    if json.len() < STREAM_CHUNK_BYTES {
+                        gathered.extend_from_slice(&json);
+                        if gathered.len() >= STREAM_CHUNK_BYTES {
+                            ready.push_back(Bytes::from(std::mem::take(&mut gathered)));
+                        }
+                    } else {
+                        if !gathered.is_empty() {
+                            ready.push_back(Bytes::from(std::mem::take(&mut gathered)));
+                        }
+                        for at in (0..json.len()).step_by(STREAM_CHUNK_BYTES) {
+                            ready
+                                .push_back(json.slice(at..json.len().min(at + STREAM_CHUNK_BYTES)));
+                        }
+                    }
+                }
+                None => {
+                    gathered.extend_from_slice(b"]}");
+                    ready.push_back(Bytes::from(std::mem::take(&mut gathered)));
+                    finished = true;
+                }
             }
         }
-        chunk.extend_from_slice(b"]}");
-        Some(Ok(Bytes::from(chunk)))
-    }));
-    // Each chunk waits its turn: a client that reads as fast as the node encodes would
-    // otherwise keep its task busy for a whole scheduling budget (128 writes, megabytes of
-    // encoding), and the requests queued behind a few such downloads wait seconds.
-    let chunks = futures_util::StreamExt::then(chunks, |chunk| async {
-        tokio::task::yield_now().await;
-        chunk
     });
-    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(chunks)).into_response()
+    // Each piece waits its turn: a client that reads as fast as the node sends would
+    // otherwise keep its task busy for a whole scheduling budget (128 writes, megabytes),
+    // and the requests queued behind a few such downloads wait seconds.
+    let pieces = futures_util::StreamExt::then(futures_util::stream::iter(pieces), |piece| async {
+        tokio::task::yield_now().await;
+        piece
+    });
+    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(pieces)).into_response()
 }
 
 /// Appends a value's JSON to `out`.
@@ -288,7 +313,7 @@ pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Response {
     let mut fields = serde_json::Map::new();
     fields.insert("message".into(), message.into());
     fields.insert("peers".into(), json!(reports));
-    streamed_chain(fields, key, blocks, length)
+    streamed_chain(state, fields, key, blocks, length)
 }
 
 /// `GET /nodes/get`: the registered peers.
