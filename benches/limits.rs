@@ -14,7 +14,7 @@
 //!   while 8 `/chain` and 8 `/nodes/resolve` downloads of the whole chain run over and over.
 //! - `durability`: payments accepted per second under `wrk` from 256 connections (the
 //!   node's in-flight limit), the node storing each before its 201 and not
-//!   (`--volatile-mempool`), alternating, three rounds each.
+//!   (`--volatile-mempool`), alternating, five rounds each of 2 s.
 //!
 //! The node is GOPHERCOIN_BIN (default `target/release/gophercoin`).
 
@@ -77,12 +77,10 @@ fn main() {
     let bodies_a = payments(10_000_000, 20_000, "payments");
     let bodies_b = payments(20_000_000, 20_000, "payments");
     println!("40,000 signed payments ready in {:.0} s", started.elapsed().as_secs_f64());
-    let post = |url: &str, bodies: &Path, connections: u32| {
-        wrk(
-            url,
-            connections,
-            &["-s", script.to_str().expect("utf-8"), "--", bodies.to_str().expect("utf-8")],
-        )
+    // Payments for `seconds` (a file's 20,000 bodies last 2 s at 10,000 a second).
+    let post = |url: &str, bodies: &Path, connections: u32, seconds: &str| {
+        let script = script.to_str().expect("utf-8");
+        wrk(url, connections, &["-d", seconds, "-s", script, "--", bodies.to_str().expect("utf-8")])
     };
     if wants("slow") {
         runtime.block_on(slow(&bin, &key, &post, &bodies_a, &bodies_b));
@@ -100,7 +98,12 @@ fn main() {
         }
     }
     if wants("durability") {
-        runtime.block_on(durability(&bin, &key, &post, &bodies_a));
+        // Both files in one, so the runs without durability do not run out in 2 s.
+        let both = work.path().join("payments-both.txt");
+        let mut text = std::fs::read_to_string(&bodies_a).expect("reads");
+        text.push_str(&std::fs::read_to_string(&bodies_b).expect("reads"));
+        std::fs::write(&both, text).expect("writes");
+        runtime.block_on(durability(&bin, &key, &post, &both));
     }
 }
 
@@ -259,7 +262,7 @@ async fn funded_node(bin: &Path, key: &RsaSigner, extra: &[&str]) -> NodeProcess
 async fn slow(
     bin: &Path,
     key: &RsaSigner,
-    post: &impl Fn(&str, &Path, u32) -> Wrk,
+    post: &impl Fn(&str, &Path, u32, &str) -> Wrk,
     bodies_a: &Path,
     bodies_b: &Path,
 ) {
@@ -268,7 +271,7 @@ async fn slow(
     let honest = || {
         std::thread::scope(|scope| {
             let gets = scope.spawn(|| wrk(&health, 8, &["-d", "2s"]));
-            (gets.join().expect("wrk"), post(&node.url, bodies_a, 4))
+            (gets.join().expect("wrk"), post(&node.url, bodies_a, 4, "5s"))
         })
     };
     let (gets, posts) = honest();
@@ -305,7 +308,7 @@ async fn slow(
     let connections = open_connections(&node);
     let (gets, posts) = std::thread::scope(|scope| {
         let gets = scope.spawn(|| wrk(&health, 8, &["-d", "2s"]));
-        (gets.join().expect("wrk"), post(&node.url, bodies_b, 4))
+        (gets.join().expect("wrk"), post(&node.url, bodies_b, 4, "5s"))
     });
     println!(
         "slow: under attack ({connections} connections open to the node when it began): \
@@ -438,7 +441,7 @@ async fn readers(bin: &Path, data: &Path) {
 async fn downloads(
     bin: &Path,
     data: &Path,
-    post: &impl Fn(&str, &Path, u32) -> Wrk,
+    post: &impl Fn(&str, &Path, u32, &str) -> Wrk,
     bodies_a: &Path,
     bodies_b: &Path,
 ) {
@@ -457,7 +460,7 @@ async fn downloads(
         ],
     );
     node.wait_up().await;
-    let alone = post(&node.url, bodies_a, 4);
+    let alone = post(&node.url, bodies_a, 4, "5s");
     println!("downloads: POST alone:                 {alone}");
     let stop = Arc::new(AtomicBool::new(false));
     let downloaded = Arc::new(AtomicU64::new(0));
@@ -480,7 +483,7 @@ async fn downloads(
     let before = downloaded.load(Ordering::Relaxed);
     let url = node.url.clone();
     let bodies_b = bodies_b.to_owned();
-    let with = tokio::task::block_in_place(|| post(&url, &bodies_b, 4));
+    let with = tokio::task::block_in_place(|| post(&url, &bodies_b, 4, "5s"));
     let rate =
         (downloaded.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -497,14 +500,14 @@ async fn downloads(
 async fn durability(
     bin: &Path,
     key: &RsaSigner,
-    post: &impl Fn(&str, &Path, u32) -> Wrk,
+    post: &impl Fn(&str, &Path, u32, &str) -> Wrk,
     bodies: &Path,
 ) {
     let mut rates = [vec![], vec![]];
-    for round in 0..3 {
+    for round in 0..5 {
         for (i, extra) in [&[][..], &["--volatile-mempool"][..]].iter().enumerate() {
             let node = funded_node(bin, key, extra).await;
-            let report = post(&node.url, bodies, 256);
+            let report = post(&node.url, bodies, 256, "2s");
             println!(
                 "durability: round {}, {}: {report}, {:.0} accepted/s",
                 round + 1,

@@ -159,11 +159,13 @@ async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_payments_and_mining_loses_no_acknowledged_payment() {
     use gophercoin_core::{Amount, RsaSigner, Signer, Transaction};
+    /// Kills, each at another moment of the storm; a last start only checks.
+    const ROUNDS: u64 = 20;
 
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let mut acknowledged: Vec<String> = vec![];
-    for round in 0u64..=6 {
+    for round in 0u64..=ROUNDS {
         let (mut child, url) = start_node(dir.path());
         wait_healthy(&http, &url).await;
         // Every payment acknowledged before a kill is pending or in exactly one block.
@@ -186,7 +188,7 @@ async fn kill_9_during_payments_and_mining_loses_no_acknowledged_payment() {
             let places = pending.iter().chain(&mined).filter(|seen| *seen == id).count();
             assert_eq!(places, 1, "round {round}: payment {id} is in {places} places");
         }
-        if round == 6 {
+        if round == ROUNDS {
             child.kill().unwrap();
             child.wait().unwrap();
             break; // the last round only checks

@@ -271,7 +271,7 @@ impl AppState {
         let (result, effects, written) = {
             let mut node = self.node();
             let result = call(&mut node, now());
-            let effects =
+            let mut effects =
                 Effects::drain(&mut node, !self.peers.is_empty(), self.config.persist_mempool);
             let written = if effects.store.is_empty() {
                 None
@@ -280,7 +280,7 @@ impl AppState {
                 self.persist
                     .as_ref()
                     .ok_or_else(|| ApiError::unavailable("the node is shutting down"))?
-                    .send((effects.store.clone(), done))
+                    .send((std::mem::take(&mut effects.store), done))
                     .map_err(|_| ApiError::internal("the store writer has stopped"))?;
                 Some(written)
             };
@@ -381,6 +381,13 @@ impl RefusedBlocks {
 ///
 /// Group commit: the batches queued while one write commits go into the next write
 /// together, so each acknowledged transaction costs a fraction of an fsync under load.
+/// How many times the store writer gives up its time slice, when the queue runs dry,
+/// before it commits what it has. Requests that are being checked when a commit starts
+/// would otherwise each get a commit of their own whenever the writer shares a core with
+/// them: measured with the node on one core, commits of one payment each (a fixed cost of
+/// about 100 µs of CPU apiece) against about 20 per commit with two yields.
+const YIELDS: usize = 2;
+
 fn spawn_store_writer(
     store: Arc<Store>,
 ) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {
@@ -391,11 +398,21 @@ fn spawn_store_writer(
             while let Ok(first) = queue.recv() {
                 let mut ops = first.0;
                 let mut done = vec![first.1];
-                // At most this many batches in one commit, so none waits without bound.
+                // At most this many batches in one commit, so none waits without bound;
+                // the writer yields to let the requests being checked queue theirs.
+                let mut yields = 0;
                 while done.len() < 1_000 {
-                    let Ok((more, answer)) = queue.try_recv() else { break };
-                    ops.extend(more);
-                    done.push(answer);
+                    match queue.try_recv() {
+                        Ok((more, answer)) => {
+                            ops.extend(more);
+                            done.push(answer);
+                        }
+                        Err(_) if yields < YIELDS => {
+                            yields += 1;
+                            std::thread::yield_now();
+                        }
+                        Err(_) => break,
+                    }
                 }
                 let result = store.apply(&ops).map_err(|e| {
                     tracing::error!("store write failed: {e}");
