@@ -271,7 +271,7 @@ async fn slow(
     let honest = || {
         std::thread::scope(|scope| {
             let gets = scope.spawn(|| wrk(&health, 8, &["-d", "2s"]));
-            (gets.join().expect("wrk"), post(&node.url, bodies_a, 4, "5s"))
+            (gets.join().expect("wrk"), post(&node.url, bodies_a, 4, "2s"))
         })
     };
     let (gets, posts) = honest();
@@ -308,7 +308,7 @@ async fn slow(
     let connections = open_connections(&node);
     let (gets, posts) = std::thread::scope(|scope| {
         let gets = scope.spawn(|| wrk(&health, 8, &["-d", "2s"]));
-        (gets.join().expect("wrk"), post(&node.url, bodies_b, 4, "5s"))
+        (gets.join().expect("wrk"), post(&node.url, bodies_b, 4, "2s"))
     });
     println!(
         "slow: under attack ({connections} connections open to the node when it began): \
@@ -460,7 +460,7 @@ async fn downloads(
         ],
     );
     node.wait_up().await;
-    let alone = post(&node.url, bodies_a, 4, "5s");
+    let alone = post(&node.url, bodies_a, 4, "2s");
     println!("downloads: POST alone:                 {alone}");
     let stop = Arc::new(AtomicBool::new(false));
     let downloaded = Arc::new(AtomicU64::new(0));
@@ -483,7 +483,7 @@ async fn downloads(
     let before = downloaded.load(Ordering::Relaxed);
     let url = node.url.clone();
     let bodies_b = bodies_b.to_owned();
-    let with = tokio::task::block_in_place(|| post(&url, &bodies_b, 4, "5s"));
+    let with = tokio::task::block_in_place(|| post(&url, &bodies_b, 4, "2s"));
     let rate =
         (downloaded.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);

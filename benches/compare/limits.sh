@@ -14,4 +14,4 @@ if ! command -v wrk > /dev/null || ! command -v slowhttptest > /dev/null; then
 fi
 cargo build -q --release -p gophercoin-cli --bin gophercoin
 cargo bench -q -p gophercoin-benches --bench limits --no-run
-NODE_CPUS=1 TOOLS_CPUS=0 cargo bench -q -p gophercoin-benches --bench limits -- "$@"
+NODE_CPUS=1 TOOLS_CPUS=0 taskset -c 0 cargo bench -q -p gophercoin-benches --bench limits -- "$@"
