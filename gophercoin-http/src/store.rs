@@ -173,13 +173,12 @@ impl Store {
             txn.open_table(PEERS)?;
             let mut log = txn.open_table(MEMPOOL)?;
             // A store from before the arrival-ordered log: its pending transactions move in.
-            let mut next = log.last()?.map_or(0, |(seq, _)| seq.value() + 1);
+            let first = log.last()?.map_or(0, |(seq, _)| seq.value() + 1);
             let by_id = txn.open_table(MEMPOOL_BY_ID)?;
-            for entry in by_id.iter()? {
+            for (seq, entry) in (first..).zip(by_id.iter()?) {
                 let (id, bytes) = entry?;
                 let value = [id.value().as_slice(), bytes.value()].concat();
-                log.insert(next, value.as_slice())?;
-                next += 1;
+                log.insert(seq, value.as_slice())?;
             }
             drop(by_id);
             txn.delete_table(MEMPOOL_BY_ID)?;
