@@ -65,8 +65,11 @@ pub struct Limits {
     /// bodies still arriving included; more get 429.
     pub max_in_flight_per_ip: usize,
     /// Bytes of request bodies being received at once, over all clients (each request
-    /// counts its declared length, or its route's limit); past it, 503.
+    /// counts its declared length, or its route's limit): half for block bodies, half for
+    /// the rest; past it, 503.
     pub max_body_buffer_bytes: usize,
+    /// Bytes of request bodies one client may have arriving at once; past it, 429.
+    pub max_body_bytes_per_ip: usize,
     /// How long a request's body may take to arrive, so a client trickling a body can't
     /// hold its place for ever; past it, 408.
     pub body_timeout: Duration,
@@ -107,6 +110,7 @@ impl Default for Limits {
             max_in_flight: 256,
             max_in_flight_per_ip: 32,
             max_body_buffer_bytes: 128 * 1024 * 1024,
+            max_body_bytes_per_ip: 16 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
             max_connections_per_ip: 64,

@@ -103,7 +103,33 @@ impl PeerPolicy {
                 }
             }
             IpAddr::V6(v6) => {
-                let first = v6.segments()[0];
+                // IPv6 forms that carry an IPv4 address to a gateway (NAT64, 6to4, the
+                // old IPv4-compatible form) are judged by that address.
+                let [a, b, c, d, e, f, g, h] = v6.segments();
+                let embedded = |hi: u16, lo: u16| {
+                    std::net::Ipv4Addr::from(u32::from(hi) << 16 | u32::from(lo))
+                };
+                if (a, b) == (0x64, 0xff9b) {
+                    // The well-known NAT64 prefix (64:ff9b::/96); the local-use NAT64
+                    // networks (64:ff9b:1::/48) are private.
+                    if (c, d, e, f) == (0, 0, 0, 0) {
+                        return self.check(IpAddr::V4(embedded(g, h)));
+                    }
+                    if self == PeerPolicy::PublicOnly {
+                        return forbidden("loopback or private");
+                    }
+                    return Ok(());
+                }
+                if a == 0x2002 {
+                    return self.check(IpAddr::V4(embedded(b, c)));
+                }
+                if (a, b, c, d, e, f) == (0, 0, 0, 0, 0, 0)
+                    && !v6.is_loopback()
+                    && !v6.is_unspecified()
+                {
+                    return self.check(IpAddr::V4(embedded(g, h)));
+                }
+                let first = a;
                 if v6.is_unspecified() {
                     return forbidden("unspecified");
                 }
@@ -116,7 +142,9 @@ impl PeerPolicy {
                 if first == 0x2001 && v6.segments()[1] == 0x0db8 {
                     return forbidden("documentation range");
                 }
-                let local = v6.is_loopback() || first & 0xfe00 == 0xfc00;
+                // Unique local (fc00::/7) and the deprecated site-local (fec0::/10).
+                let local =
+                    v6.is_loopback() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0;
                 if local && self == PeerPolicy::PublicOnly {
                     return forbidden("loopback or private");
                 }
@@ -156,7 +184,17 @@ impl PeerPolicy {
     /// [`PeerUrlError::Unresolved`] if the name has no address.
     pub async fn resolve(self, name: &str) -> Result<Vec<SocketAddr>, PeerUrlError> {
         self.check_name(name)?;
+        self.resolve_and_check(name).await
+    }
+
+    /// Resolves `name` and checks every address it resolves to.
+    async fn resolve_and_check(self, name: &str) -> Result<Vec<SocketAddr>, PeerUrlError> {
         let unresolved = |reason: String| PeerUrlError::Unresolved(name.to_owned(), reason);
+        // Each lookup takes a blocking thread (getaddrinfo) that a timeout does not free:
+        // a few at a time, so names that never resolve cannot take the pool that block
+        // checks and store reads share.
+        static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+        let _turn = LOOKUPS.acquire().await.map_err(|e| unresolved(e.to_string()))?;
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, 0))
             .await
             .map_err(|e| unresolved(e.to_string()))?
@@ -380,6 +418,9 @@ impl PeerClient {
             .timeout(limits.peer_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(std::sync::Arc::new(PolicyResolver(limits.peer_policy)))
+            // Peers are dialled directly: through a proxy, the resolver (and so the
+            // policy) would see only the proxy's name.
+            .no_proxy()
             .user_agent(concat!("gophercoin/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a plain-HTTP reqwest client builds");
@@ -554,10 +595,20 @@ mod tests {
             "http://[::1]:1",
             "http://[fd00::1]:1",
             "http://100.64.0.1:1",
+            // Private IPv4 addresses inside IPv6 forms a gateway would unwrap.
+            "http://[64:ff9b::a00:1]:1",
+            "http://[64:ff9b:1::1]:1",
+            "http://[2002:c0a8:0101::1]:1",
+            "http://[::10.0.0.1]:1",
+            "http://[fec0::1]:1",
         ] {
             assert!(!refused(url, PeerPolicy::AllowLocal), "{url}");
             assert!(refused(url, PeerPolicy::PublicOnly), "{url}");
         }
+        for url in ["http://[64:ff9b::a9fe:a9fe]:80", "http://[2002:a9fe:a9fe::1]:80"] {
+            assert!(refused(url, PeerPolicy::AllowLocal), "link-local inside IPv6: {url}");
+        }
+        assert!(!refused("http://[64:ff9b::808:808]:1", PeerPolicy::PublicOnly));
         for url in ["http://8.8.8.8:5000", "http://[2606:4700::1]:80", "http://node.example:5000"] {
             assert!(!refused(url, PeerPolicy::PublicOnly), "{url}");
         }
@@ -572,6 +623,40 @@ mod tests {
             assert!(!refused(url, PeerPolicy::AllowLocal), "{url}");
             assert!(refused(url, PeerPolicy::PublicOnly), "{url}");
         }
+    }
+
+    /// The addresses a name resolves to are checked, not only its spelling: `localhost`
+    /// (from the hosts file) resolves to loopback, which a public node refuses.
+    #[tokio::test]
+    async fn every_address_a_name_resolves_to_is_checked() {
+        let allowed = PeerPolicy::AllowLocal.resolve_and_check("localhost").await;
+        assert!(allowed.expect("localhost resolves").iter().all(|a| a.ip().is_loopback()));
+        let refused = PeerPolicy::PublicOnly.resolve_and_check("localhost").await;
+        assert!(matches!(refused, Err(PeerUrlError::Forbidden(..))), "{refused:?}");
+    }
+
+    /// The peer client's connector checks names when it dials: a public node's client
+    /// never connects to `localhost`, even for a URL that never passed registration.
+    #[tokio::test]
+    async fn the_peer_client_refuses_a_forbidden_name_when_it_dials() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let limits = Limits { peer_policy: PeerPolicy::PublicOnly, ..Limits::default() };
+        let client = PeerClient::new(&limits, "http://127.0.0.1:1".into());
+        let fetched = client.fetch_chain(&format!("http://localhost:{port}"), 1, 0).await;
+        assert!(matches!(fetched, Err(PeerError::Http { .. })), "{fetched:?}");
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "the client connected");
+        // The same client under the local policy does connect.
+        let limits = Limits::default();
+        let client = PeerClient::new(&limits, "http://127.0.0.1:1".into());
+        let url = format!("http://localhost:{port}");
+        let dialling = tokio::spawn(async move { client.fetch_chain(&url, 1, 0).await });
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept()).await;
+        assert!(accepted.is_ok_and(|a| a.is_ok()), "the local client did not connect");
+        dialling.abort();
     }
 
     #[test]

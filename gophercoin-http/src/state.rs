@@ -101,6 +101,8 @@ pub struct AppState {
     pub refused_blocks: RefusedBlocks,
     /// Blocks' JSON, encoded once for every answer that shows them.
     pub encoded: crate::encoded::EncodedBlocks,
+    /// Places for streamed whole-chain answers, each held until its answer is sent.
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
@@ -140,14 +142,26 @@ impl AppState {
             debug_assert!(matches!(outcome, ChainOutcome::Adopted { .. }));
             while node.poll_event().is_some() {} // already stored
         }
-        reload_pending(&mut node, &store)?;
+        if config.persist_mempool {
+            reload_pending(&mut node, &store)?;
+        } else {
+            // A volatile mempool starts empty, whatever an earlier durable run stored.
+            store.clear_pending()?;
+        }
         let peers = Peers::new(config.limits.max_peers);
         // The command line's peers first; stored ones past the limit never stop a start.
         let mut configured = vec![];
         for peer in &config.peers {
             configured.push(normalize_peer_url_with(peer, config.limits.peer_policy)?);
         }
-        configured.extend(store.peers()?);
+        // Stored peers pass today's policy too (they may have been registered under a
+        // laxer one); a name is checked again whenever it is dialled.
+        for peer in store.peers()? {
+            match normalize_peer_url_with(&peer, config.limits.peer_policy) {
+                Ok(url) => configured.push(url),
+                Err(error) => tracing::warn!(%peer, %error, "a stored peer is not used"),
+            }
+        }
         let left_out = peers.add_up_to_limit(&configured);
         if !left_out.is_empty() {
             tracing::warn!(
@@ -172,6 +186,7 @@ impl AppState {
             verifier,
             refused_blocks: RefusedBlocks::default(),
             encoded: crate::encoded::EncodedBlocks::new(crate::encoded::DEFAULT_BUDGET),
+            streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_STREAMS)),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             config,
@@ -377,10 +392,6 @@ impl RefusedBlocks {
     }
 }
 
-/// Starts the thread that writes batches to the store in the order they were queued.
-///
-/// Group commit: the batches queued while one write commits go into the next write
-/// together, so each acknowledged transaction costs a fraction of an fsync under load.
 /// How many times the store writer gives up its time slice, when the queue runs dry,
 /// before it commits what it has. Requests that are being checked when a commit starts
 /// would otherwise each get a commit of their own whenever the writer shares a core with
@@ -388,6 +399,10 @@ impl RefusedBlocks {
 /// about 100 µs of CPU apiece) against about 20 per commit with two yields.
 const YIELDS: usize = 2;
 
+/// Starts the thread that writes batches to the store in the order they were queued.
+///
+/// Group commit: the batches queued while one write commits go into the next write
+/// together, so each acknowledged transaction costs a fraction of an fsync under load.
 fn spawn_store_writer(
     store: Arc<Store>,
 ) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {

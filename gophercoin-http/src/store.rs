@@ -35,8 +35,12 @@ const MEMPOOL: TableDefinition<u64, &[u8]> = TableDefinition::new("mempool_log")
 /// [`MEMPOOL`] when such a store is opened.
 const MEMPOOL_BY_ID: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("mempool");
 
-/// The store's format version.
-const FORMAT_VERSION: &[u8] = b"1";
+/// The store's format version: 2 since pending transactions are kept in arrival order
+/// (a version-1 store is moved to it when opened; a binary that knows only version 1
+/// refuses a version-2 store instead of losing its pending transactions).
+const FORMAT_VERSION: &[u8] = b"2";
+/// The format before the arrival-ordered mempool.
+const FORMAT_VERSION_1: &[u8] = b"1";
 /// The most bytes a stored block may have.
 const MAX_BLOCK_BYTES: usize = 16 << 20;
 
@@ -160,7 +164,10 @@ impl Store {
                     meta.insert("genesis", genesis.as_bytes().as_slice())?;
                 }
                 (Some(v), Some(g)) if v == FORMAT_VERSION && g == genesis.as_bytes() => {}
-                (Some(v), Some(_)) if v == FORMAT_VERSION => {
+                (Some(v), Some(g)) if v == FORMAT_VERSION_1 && g == genesis.as_bytes() => {
+                    meta.insert("version", FORMAT_VERSION)?;
+                }
+                (Some(v), Some(_)) if v == FORMAT_VERSION || v == FORMAT_VERSION_1 => {
                     return Err(StoreError::Corrupt(
                         "it holds another network's chain (different genesis)".into(),
                     ));
@@ -172,7 +179,7 @@ impl Store {
             txn.open_table(TX_INDEX)?;
             txn.open_table(PEERS)?;
             let mut log = txn.open_table(MEMPOOL)?;
-            // A store from before the arrival-ordered log: its pending transactions move in.
+            // A version-1 store: its pending transactions, kept by id, move into the log.
             let first = log.last()?.map_or(0, |(seq, _)| seq.value() + 1);
             let by_id = txn.open_table(MEMPOOL_BY_ID)?;
             for (seq, entry) in (first..).zip(by_id.iter()?) {
@@ -352,6 +359,21 @@ impl Store {
         Ok(out)
     }
 
+    /// Forgets every stored pending transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Db`] if the write fails.
+    pub fn clear_pending(&self) -> Result<(), StoreError> {
+        let mut keys = self.pending_keys();
+        let txn = self.db.begin_write()?;
+        txn.delete_table(MEMPOOL)?;
+        txn.open_table(MEMPOOL)?;
+        txn.commit()?;
+        keys.by_id.clear();
+        Ok(())
+    }
+
     /// Forgets a peer; returns `false` if it was not stored.
     ///
     /// # Errors
@@ -447,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_with_pending_transactions_by_id_is_moved_to_the_log() {
+    fn a_version_1_store_with_pending_transactions_by_id_is_moved_to_the_log() {
         let dir = tempfile::tempdir().expect("a directory");
         let path = dir.path().join("chain.redb");
         let genesis = Params::devnet().genesis().hash();
@@ -457,6 +479,8 @@ mod tests {
             let db = Database::create(&path).expect("opens");
             let txn = db.begin_write().expect("a write");
             {
+                let mut meta = txn.open_table(META).expect("meta");
+                meta.insert("version", FORMAT_VERSION_1).expect("writes the old version");
                 let mut old = txn.open_table(MEMPOOL_BY_ID).expect("the old table");
                 for tx in &txs {
                     let bytes = codec::encode_transaction(tx);
@@ -467,7 +491,18 @@ mod tests {
         }
         let store = Store::open(&path, genesis).expect("opens and moves them");
         assert_eq!(ids(&store.pending().expect("reads")), ids(&txs));
+        let version = {
+            let txn = store.db.begin_read().expect("a read");
+            let meta = txn.open_table(META).expect("meta");
+            meta.get("version").expect("reads").map(|v| v.value().to_vec())
+        };
+        assert_eq!(version.as_deref(), Some(FORMAT_VERSION));
         store.apply(&[StoreOp::Unpending(txs[0].id())]).expect("writes");
         assert_eq!(ids(&store.pending().expect("reads")), ids(&txs[1..]));
+        store.clear_pending().expect("clears");
+        assert!(store.pending().expect("reads").is_empty());
+        drop(store);
+        let store = Store::open(&path, genesis).expect("opens again");
+        assert!(store.pending().expect("reads").is_empty());
     }
 }

@@ -169,7 +169,7 @@ async fn slowloris_and_idle_connections_are_closed_at_the_header_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_of_this_machine_are_refused_as_peers_at_registration_and_when_dialled() {
+async fn names_of_this_machine_are_refused_as_peers_at_registration_and_at_start() {
     // A peer that counts connections: it must never be dialled.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -199,10 +199,42 @@ async fn names_of_this_machine_are_refused_as_peers_at_registration_and_when_dia
         let (status, body) = node.post("/nodes/register", &json!({ "nodes": [refused] })).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("bad_peer_url")), "{body}");
     }
-    // The stored `localhost` peer from before is refused when dialled: its name, and any
-    // address it resolves to, are checked against the policy each time.
+    // The stored `localhost` peer from before is not used under the stricter policy
+    // (the peer client's own check when it dials is a unit test of `peers`).
+    assert_eq!(node.get("/nodes/get").await.1["nodes"], json!([]));
     let (status, answer) = node.get("/nodes/resolve").await;
     assert_eq!(status, 200);
-    assert_eq!(answer["peers"][0]["outcome"], "rejected", "{answer}");
+    assert_eq!(answer["peers"], json!([]), "{answer}");
     assert_eq!(dialled.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_gets_429_past_its_share_of_bodies_arriving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Some(key("alice").address()));
+    config.limits.per_ip_limits_on_loopback = true;
+    config.limits.max_body_bytes_per_ip = 150;
+    let node = TestNode::start(config).await;
+    let address = node.url.trim_start_matches("http://").to_owned();
+    // 100 declared bytes arriving slowly hold 100 of the client's 150.
+    let slow = trickling_post(&address).await;
+    eventually("a second body of 100 bytes is refused", 100, || async {
+        let (status, body) = node
+            .post(
+                "/nodes/register",
+                &json!({ "nodes": ["http://127.0.0.1:9"], "pad": "x".repeat(40) }),
+            )
+            .await;
+        status == 429 && body["error"] == "too_many_requests"
+    })
+    .await;
+    // A small one still fits, and the share comes back when the slow body is gone.
+    let (status, _) = node.get("/health").await;
+    assert_eq!(status, 200);
+    drop(slow);
+    eventually("the share is back", 100, || async {
+        let body = json!({ "nodes": ["http://127.0.0.1:9"], "pad": "x".repeat(40) });
+        node.post("/nodes/register", &body).await.0 != 429
+    })
+    .await;
 }

@@ -55,55 +55,54 @@ fn overloaded(error: tower::BoxError) -> Ready<ApiError> {
     })
 }
 
-/// Requests in flight per client.
+/// What each client holds of something (requests in flight, bytes of bodies arriving),
+/// against a cap per client.
 #[derive(Debug)]
-pub(super) struct ClientRequests {
+pub(super) struct PerClient {
     max: usize,
     loopback_limited: bool,
     counts: Mutex<HashMap<IpAddr, usize>>,
 }
 
-impl ClientRequests {
-    pub(super) fn new(limits: &Limits) -> Self {
-        ClientRequests {
-            max: limits.max_in_flight_per_ip,
+impl PerClient {
+    pub(super) fn new(max: usize, limits: &Limits) -> Self {
+        PerClient {
+            max,
             loopback_limited: limits.per_ip_limits_on_loopback,
             counts: Mutex::default(),
         }
     }
 
-    /// Counts a request of `client`'s, or refuses it if the client has its fill.
-    fn enter(self: &Arc<Self>, client: IpAddr) -> Result<Option<ClientRequest>, ApiError> {
+    /// Counts `weight` more for `client`, or returns `Err` if that would pass its cap;
+    /// `Ok(None)` for a client the caps don't apply to.
+    fn enter(self: &Arc<Self>, client: IpAddr, weight: usize) -> Result<Option<Held>, ()> {
         let Some(client) = crate::server::client_key(client, self.loopback_limited) else {
             return Ok(None);
         };
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let in_flight = counts.entry(client).or_default();
-        if *in_flight >= self.max {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                format!("at most {} requests from one address at a time", self.max),
-            ));
+        let held = counts.get(&client).copied().unwrap_or(0);
+        if held.saturating_add(weight) > self.max {
+            return Err(());
         }
-        *in_flight += 1;
-        Ok(Some(ClientRequest { table: Arc::clone(self), client }))
+        counts.insert(client, held + weight);
+        Ok(Some(Held { table: Arc::clone(self), client, weight }))
     }
 }
 
-/// One counted request; dropping it frees its place.
+/// What one request holds of a client's share; dropping it gives it back.
 #[derive(Debug)]
-struct ClientRequest {
-    table: Arc<ClientRequests>,
+struct Held {
+    table: Arc<PerClient>,
     client: IpAddr,
+    weight: usize,
 }
 
-impl Drop for ClientRequest {
+impl Drop for Held {
     fn drop(&mut self) {
         let mut counts = self.table.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(in_flight) = counts.get_mut(&self.client) {
-            *in_flight -= 1;
-            if *in_flight == 0 {
+        if let Some(held) = counts.get_mut(&self.client) {
+            *held = held.saturating_sub(self.weight);
+            if *held == 0 {
                 counts.remove(&self.client);
             }
         }
@@ -113,46 +112,75 @@ impl Drop for ClientRequest {
 /// Middleware: refuses a request with 429 while its client has
 /// [`Limits::max_in_flight_per_ip`] others in flight (bodies still arriving included).
 pub(super) async fn per_client(
-    State(requests): State<Arc<ClientRequests>>,
+    State(requests): State<Arc<PerClient>>,
     request: Request,
     next: Next,
 ) -> Response {
     let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(addr)| addr.ip());
-    match client.map(|client| requests.enter(client)).transpose() {
+    match client.map(|client| requests.enter(client, 1)).transpose() {
         Ok(counted) => {
             let response = next.run(request).await;
             drop(counted);
             response
         }
-        Err(error) => error.into_response(),
+        Err(()) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("at most {} requests from one address at a time", requests.max),
+        )
+        .into_response(),
     }
 }
 
-/// The memory budget and deadline for receiving request bodies.
+/// The memory budgets and deadline for receiving request bodies: one budget for block
+/// bodies and one for the rest (half of [`Limits::max_body_buffer_bytes`] each, so block
+/// bodies cannot starve payments), and a share per client
+/// ([`Limits::max_body_bytes_per_ip`]).
 #[derive(Clone, Debug)]
 pub(super) struct Bodies {
-    budget: Arc<Semaphore>,
+    blocks: Arc<Semaphore>,
+    others: Arc<Semaphore>,
+    per_client: Arc<PerClient>,
     timeout: Duration,
 }
 
 impl Bodies {
     pub(super) fn new(limits: &Limits) -> Self {
-        let bytes = limits.max_body_buffer_bytes.min(Semaphore::MAX_PERMITS);
-        Bodies { budget: Arc::new(Semaphore::new(bytes)), timeout: limits.body_timeout }
+        let half = (limits.max_body_buffer_bytes / 2).min(Semaphore::MAX_PERMITS);
+        Bodies {
+            blocks: Arc::new(Semaphore::new(half)),
+            others: Arc::new(Semaphore::new(half)),
+            per_client: Arc::new(PerClient::new(limits.max_body_bytes_per_ip, limits)),
+            timeout: limits.body_timeout,
+        }
+    }
+
+    /// The state of [`receive_body`] for a route whose bodies are blocks or not, at most
+    /// `max_bytes` long.
+    pub(super) fn route(&self, blocks: bool, max_bytes: usize) -> ReceiveBody {
+        let budget = if blocks { &self.blocks } else { &self.others };
+        ReceiveBody {
+            budget: Arc::clone(budget),
+            per_client: Arc::clone(&self.per_client),
+            timeout: self.timeout,
+            max_bytes,
+        }
     }
 }
 
-/// Middleware state: the bodies' budget and one route's largest body.
+/// Middleware state: a route's body budget, the clients' shares, and its largest body.
 #[derive(Clone, Debug)]
 pub(super) struct ReceiveBody {
-    pub(super) bodies: Bodies,
-    pub(super) max_bytes: usize,
+    budget: Arc<Semaphore>,
+    per_client: Arc<PerClient>,
+    timeout: Duration,
+    max_bytes: usize,
 }
 
 /// Middleware: receives a request's whole body before the request goes on to take a
 /// processing slot, so a client sending slowly holds only its connection. The body counts
-/// its declared length (or the route's limit, if undeclared) against the budget while it
-/// arrives; it must arrive within [`Limits::body_timeout`] (else 408) and be no larger than
+/// its declared length (or the route's limit, if undeclared) against its client's share
+/// (else 429) and its route's budget (else 503) while it arrives; it must arrive within [`Limits::body_timeout`] (else 408) and be no larger than
 /// the route's limit (else 413).
 pub(super) async fn receive_body(
     State(route): State<ReceiveBody>,
@@ -171,15 +199,31 @@ pub(super) async fn receive_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > route.max_bytes as u64) {
+        // Read (and drop) a little of what the client is sending before answering: a
+        // connection closed on a client still writing is reset, and the client may lose
+        // the answer before it reads it.
+        drain(request.into_body()).await;
         return Err(too_large());
     }
     let weight = declared.map_or(route.max_bytes, |length| length as usize);
-    let weight = u32::try_from(weight).unwrap_or(u32::MAX);
-    let _budget = route.bodies.budget.try_acquire_many(weight).map_err(|_| {
+    let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(addr)| addr.ip());
+    let _share =
+        client.map(|client| route.per_client.enter(client, weight)).transpose().map_err(|()| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!(
+                    "at most {} bytes of bodies from one address at a time",
+                    route.per_client.max
+                ),
+            )
+        })?;
+    let permits = u32::try_from(weight).unwrap_or(u32::MAX);
+    let _budget = route.budget.try_acquire_many(permits).map_err(|_| {
         ApiError::unavailable("too many request bodies arriving at once; try again")
     })?;
     let (parts, body) = request.into_parts();
-    let received = tokio::time::timeout(route.bodies.timeout, receive(body, route.max_bytes))
+    let received = tokio::time::timeout(route.timeout, receive(body, route.max_bytes))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -198,8 +242,27 @@ pub(super) async fn receive_body(
             ));
         }
     };
-    drop(_budget);
+    drop((_budget, _share));
     Ok(next.run(Request::from_parts(parts, Body::from(body))).await)
+}
+
+/// How much of a refused body [`drain`] reads, and for how long at most.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Reads and drops up to [`DRAIN_BYTES`] of a body, for at most [`DRAIN_TIME`].
+async fn drain(body: Body) {
+    let mut chunks = body.into_data_stream();
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len();
+            if read > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Why a body could not be received.

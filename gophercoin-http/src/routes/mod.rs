@@ -17,6 +17,8 @@ use axum::{
     routing::{get, post},
 };
 
+pub(crate) use node::MAX_STREAMS;
+
 use crate::{error::ApiError, state::AppState};
 
 /// Processing slots of `/mine` (one mines at a time; the others wait their turn).
@@ -39,9 +41,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let site = Arc::new(guard::Site::new(&state.config));
     let slots = limits::slots(limits.max_in_flight);
     let bodies = limits::Bodies::new(&limits);
-    let receive = |max_bytes| {
-        let route = limits::ReceiveBody { bodies: bodies.clone(), max_bytes };
-        axum::middleware::from_fn_with_state(route, limits::receive_body)
+    let receive = |blocks, max_bytes| {
+        axum::middleware::from_fn_with_state(bodies.route(blocks, max_bytes), limits::receive_body)
     };
     let block_slots = limits::slots(BLOCK_SLOTS);
     let blocks = Router::new()
@@ -49,12 +50,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/mining/submit", post(mining::submit_block).layer(block_slots))
         .layer(DefaultBodyLimit::max(limits.max_block_body_bytes))
         .layer(slots.clone())
-        .layer(receive(limits.max_block_body_bytes));
+        .layer(receive(true, limits.max_block_body_bytes));
     let writes = Router::new()
         .route("/transactions/new", post(node::new_transaction))
         .route("/nodes/register", post(node::register))
         .layer(slots.clone())
-        .layer(receive(limits.max_body_bytes));
+        .layer(receive(false, limits.max_body_bytes));
     let reads = Router::new()
         // The original's routes, same paths, methods and shapes.
         .route("/mine", get(node::mine).layer(limits::slots(MINE_SLOTS)))
@@ -76,7 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(crate::portal::index))
         .route("/portal/{file}", get(crate::portal::asset))
         .layer(slots);
-    let clients = Arc::new(limits::ClientRequests::new(&limits));
+    let clients = Arc::new(limits::PerClient::new(limits.max_in_flight_per_ip, &limits));
     Router::new()
         .merge(reads)
         .merge(writes)

@@ -116,6 +116,9 @@ fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedB
     (blocks, node.height() + 1)
 }
 
+/// How many streamed whole-chain answers (`/chain`, `/nodes/resolve`) are sent at once.
+pub(crate) const MAX_STREAMS: usize = 64;
+
 /// How many bytes a streamed answer sends at a time: small blocks are gathered into
 /// pieces of about this size, a large block's JSON is sent in slices of it.
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
@@ -124,8 +127,9 @@ const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 /// stream, as the client takes it. Each block's JSON is encoded once and shared
 /// ([`crate::encoded`]), so a download is mostly copies; the blocks themselves are shared
 /// with the chain. A reader that stops reading stops the stream, so no reader makes the
-/// node hold more than a piece or so of its answer (and the connection layer drops it
-/// after its send timeout).
+/// node hold more than about one block's JSON of its answer (and the connection layer
+/// drops it after its send timeout); at most [`MAX_STREAMS`] such answers are sent at
+/// once, past which a request gets 503.
 fn streamed_chain(
     state: Arc<AppState>,
     fields: serde_json::Map<String, Value>,
@@ -133,6 +137,10 @@ fn streamed_chain(
     blocks: Vec<Arc<CheckedBlock>>,
     length: u64,
 ) -> Response {
+    let Ok(stream_slot) = Arc::clone(&state.streams).try_acquire_owned() else {
+        return ApiError::unavailable("too many whole-chain answers being sent; try again")
+            .into_response();
+    };
     let mut head = vec![b'{'];
     for (name, value) in &fields {
         encode(&mut head, name);
@@ -151,6 +159,7 @@ fn streamed_chain(
     let mut ready = std::collections::VecDeque::<Bytes>::new();
     let mut finished = false;
     let pieces = std::iter::from_fn(move || {
+        let _held_until_the_answer_ends = &stream_slot;
         loop {
             if let Some(piece) = ready.pop_front() {
                 return Some(Ok::<_, std::convert::Infallible>(piece));
