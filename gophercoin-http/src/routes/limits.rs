@@ -180,8 +180,8 @@ pub(super) struct ReceiveBody {
 /// Middleware: receives a request's whole body before the request goes on to take a
 /// processing slot, so a client sending slowly holds only its connection. The body counts
 /// its declared length (or the route's limit, if undeclared) against its client's share
-/// (else 429) and its route's budget (else 503) while it arrives; it must arrive within [`Limits::body_timeout`] (else 408) and be no larger than
-/// the route's limit (else 413).
+/// (else 429) and its route's budget (else 503) while it arrives; it must arrive within
+/// [`Limits::body_timeout`] (else 408) and be no larger than the route's limit (else 413).
 pub(super) async fn receive_body(
     State(route): State<ReceiveBody>,
     request: Request,
@@ -246,8 +246,9 @@ pub(super) async fn receive_body(
     Ok(next.run(Request::from_parts(parts, Body::from(body))).await)
 }
 
-/// How much of a refused body [`drain`] reads, and for how long at most.
+/// How much of a refused body [`drain`] reads at most.
 const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+/// How long [`drain`] reads at most.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// Reads and drops up to [`DRAIN_BYTES`] of a body, for at most [`DRAIN_TIME`].
