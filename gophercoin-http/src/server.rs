@@ -75,7 +75,7 @@ pub(crate) async fn serve(
     limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let table = Arc::new(ConnectionTable::new(limits));
+    let table = ConnectionTable::new(limits);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     let send_timeout = limits.send_timeout;
@@ -92,7 +92,7 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = ConnectionTable::admit(&table, client.ip()) else {
+        let Some(slot) = table.admit(client.ip()) else {
             tracing::debug!(%client, "connection refused: at the connection cap");
             continue; // dropping the stream closes it
         };
@@ -131,67 +131,84 @@ async fn accept_failed(error: &io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-/// The open connections, in all and per client.
+/// The open connections: in all (a semaphore) and per client ([`PerClient`]).
 #[derive(Debug)]
 struct ConnectionTable {
-    max_total: usize,
-    max_per_client: usize,
-    loopback_limited: bool,
-    counts: Mutex<Counts>,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    total: usize,
-    per_client: HashMap<IpAddr, usize>,
+    total: Arc<tokio::sync::Semaphore>,
+    per_client: Arc<PerClient>,
 }
 
 impl ConnectionTable {
     fn new(limits: &Limits) -> Self {
+        let total = connection_cap(limits.max_connections);
         ConnectionTable {
-            max_total: connection_cap(limits.max_connections),
-            max_per_client: limits.max_connections_per_ip,
+            total: Arc::new(tokio::sync::Semaphore::new(total)),
+            per_client: Arc::new(PerClient::new(limits.max_connections_per_ip, limits)),
+        }
+    }
+
+    /// Counts a new connection from `ip`, or returns `None` if it would pass a cap; the
+    /// connection holds its places until it is dropped.
+    fn admit(&self, ip: IpAddr) -> Option<(tokio::sync::OwnedSemaphorePermit, Option<Held>)> {
+        let total = Arc::clone(&self.total).try_acquire_owned().ok()?;
+        let client = self.per_client.enter(ip, 1).ok()?;
+        Some((total, client))
+    }
+}
+
+/// What each client holds of something (requests in flight, bytes of bodies arriving),
+/// against a cap per client.
+#[derive(Debug)]
+pub(crate) struct PerClient {
+    pub(crate) max: usize,
+    loopback_limited: bool,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerClient {
+    pub(crate) fn new(max: usize, limits: &Limits) -> Self {
+        PerClient {
+            max,
             loopback_limited: limits.per_ip_limits_on_loopback,
             counts: Mutex::default(),
         }
     }
 
-    /// Counts a new connection from `ip`, or returns `None` if it would pass a cap.
-    fn admit(table: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
-        let client = client_key(ip, table.loopback_limited);
-        let mut counts = table.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.total >= table.max_total {
-            return None;
+    /// Counts `weight` more for `client`, or returns `Err` if that would pass its cap;
+    /// `Ok(None)` for a client the caps don't apply to.
+    pub(crate) fn enter(
+        self: &Arc<Self>,
+        client: IpAddr,
+        weight: usize,
+    ) -> Result<Option<Held>, ()> {
+        let Some(client) = client_key(client, self.loopback_limited) else {
+            return Ok(None);
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let held = counts.get(&client).copied().unwrap_or(0);
+        if held.saturating_add(weight) > self.max {
+            return Err(());
         }
-        if let Some(client) = client {
-            let open = counts.per_client.entry(client).or_default();
-            if *open >= table.max_per_client {
-                return None;
-            }
-            *open += 1;
-        }
-        counts.total += 1;
-        Some(ConnectionSlot { table: Arc::clone(table), client })
+        counts.insert(client, held + weight);
+        Ok(Some(Held { table: Arc::clone(self), client, weight }))
     }
 }
 
-/// One admitted connection; dropping it frees its place.
+/// What one request holds of a client's share; dropping it gives it back.
 #[derive(Debug)]
-struct ConnectionSlot {
-    table: Arc<ConnectionTable>,
-    client: Option<IpAddr>,
+pub(crate) struct Held {
+    table: Arc<PerClient>,
+    client: IpAddr,
+    weight: usize,
 }
 
-impl Drop for ConnectionSlot {
+impl Drop for Held {
     fn drop(&mut self) {
         let mut counts = self.table.counts.lock().unwrap_or_else(|e| e.into_inner());
-        counts.total -= 1;
-        if let Some(client) = self.client
-            && let Some(open) = counts.per_client.get_mut(&client)
-        {
-            *open -= 1;
-            if *open == 0 {
-                counts.per_client.remove(&client);
+        if let Some(held) = counts.get_mut(&self.client) {
+            *held = held.saturating_sub(self.weight);
+            if *held == 0 {
+                counts.remove(&self.client);
             }
         }
     }
@@ -368,21 +385,39 @@ mod tests {
     }
 
     #[test]
+    fn a_client_share_counts_weights_and_gives_them_back() {
+        let shares = Arc::new(PerClient::new(100, &Limits::default()));
+        let one: IpAddr = "198.51.100.1".parse().unwrap();
+        let held = shares.enter(one, 60).expect("within the share").expect("counted");
+        assert!(shares.enter(one, 41).is_err(), "past the share");
+        let other = shares.enter("198.51.100.2".parse().unwrap(), 100);
+        assert!(other.is_ok_and(|h| h.is_some()), "another client has its own");
+        drop(held);
+        assert!(shares.enter(one, 100).is_ok_and(|h| h.is_some()), "given back");
+        // Loopback is not counted unless asked.
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(shares.enter(loopback, 1_000).is_ok_and(|h| h.is_none()));
+        let limits = Limits { per_ip_limits_on_loopback: true, ..Limits::default() };
+        let strict = Arc::new(PerClient::new(100, &limits));
+        assert!(strict.enter(loopback, 1_000).is_err());
+    }
+
+    #[test]
     fn the_table_caps_connections_per_client_and_in_all() {
         let limits = Limits { max_connections: 3, max_connections_per_ip: 2, ..Limits::default() };
-        let table = Arc::new(ConnectionTable::new(&limits));
+        let table = ConnectionTable::new(&limits);
         let one: IpAddr = "198.51.100.1".parse().unwrap();
         let two: IpAddr = "198.51.100.2".parse().unwrap();
-        let first = ConnectionTable::admit(&table, one).expect("below both caps");
-        let _second = ConnectionTable::admit(&table, one).expect("below both caps");
-        assert!(ConnectionTable::admit(&table, one).is_none(), "a third from one client");
-        let _third = ConnectionTable::admit(&table, two).expect("another client");
-        assert!(ConnectionTable::admit(&table, two).is_none(), "past the total cap");
+        let first = table.admit(one).expect("below both caps");
+        let _second = table.admit(one).expect("below both caps");
+        assert!(table.admit(one).is_none(), "a third from one client");
+        let _third = table.admit(two).expect("another client");
+        assert!(table.admit(two).is_none(), "past the total cap");
         drop(first);
-        assert!(ConnectionTable::admit(&table, one).is_some(), "a closed one frees its place");
+        assert!(table.admit(one).is_some(), "a closed one frees its place");
         // Loopback counts only towards the total.
         drop(_third);
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(ConnectionTable::admit(&table, loopback).is_some());
+        assert!(table.admit(loopback).is_some());
     }
 }

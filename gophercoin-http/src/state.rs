@@ -103,6 +103,8 @@ pub struct AppState {
     pub encoded: crate::encoded::EncodedBlocks,
     /// Places for streamed whole-chain answers, each held until its answer is sent.
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
+    /// The same, per client.
+    pub(crate) stream_clients: Arc<crate::server::PerClient>,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
@@ -187,6 +189,10 @@ impl AppState {
             refused_blocks: RefusedBlocks::default(),
             encoded: crate::encoded::EncodedBlocks::new(crate::encoded::DEFAULT_BUDGET),
             streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_STREAMS)),
+            stream_clients: Arc::new(crate::server::PerClient::new(
+                crate::routes::MAX_STREAMS_PER_CLIENT,
+                &config.limits,
+            )),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             config,

@@ -3,13 +3,7 @@
 //! (under a deadline and a memory budget) before a request takes a processing slot, and the
 //! processing slots themselves, shared by all routes or kept small for expensive ones.
 
-use std::{
-    collections::HashMap,
-    future::Ready,
-    net::IpAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{future::Ready, sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -28,7 +22,11 @@ use tower::{
     load_shed::LoadShedLayer,
 };
 
-use crate::{config::Limits, error::ApiError, server::ClientAddr};
+use crate::{
+    config::Limits,
+    error::ApiError,
+    server::{ClientAddr, PerClient},
+};
 
 /// A pool of processing slots: a request that finds none free is answered 503 at once
 /// (queueing it would only make every client wait longer). Clones share the pool.
@@ -53,60 +51,6 @@ fn overloaded(error: tower::BoxError) -> Ready<ApiError> {
     } else {
         ApiError::internal(error.to_string())
     })
-}
-
-/// What each client holds of something (requests in flight, bytes of bodies arriving),
-/// against a cap per client.
-#[derive(Debug)]
-pub(super) struct PerClient {
-    max: usize,
-    loopback_limited: bool,
-    counts: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl PerClient {
-    pub(super) fn new(max: usize, limits: &Limits) -> Self {
-        PerClient {
-            max,
-            loopback_limited: limits.per_ip_limits_on_loopback,
-            counts: Mutex::default(),
-        }
-    }
-
-    /// Counts `weight` more for `client`, or returns `Err` if that would pass its cap;
-    /// `Ok(None)` for a client the caps don't apply to.
-    fn enter(self: &Arc<Self>, client: IpAddr, weight: usize) -> Result<Option<Held>, ()> {
-        let Some(client) = crate::server::client_key(client, self.loopback_limited) else {
-            return Ok(None);
-        };
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let held = counts.get(&client).copied().unwrap_or(0);
-        if held.saturating_add(weight) > self.max {
-            return Err(());
-        }
-        counts.insert(client, held + weight);
-        Ok(Some(Held { table: Arc::clone(self), client, weight }))
-    }
-}
-
-/// What one request holds of a client's share; dropping it gives it back.
-#[derive(Debug)]
-struct Held {
-    table: Arc<PerClient>,
-    client: IpAddr,
-    weight: usize,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let mut counts = self.table.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(held) = counts.get_mut(&self.client) {
-            *held = held.saturating_sub(self.weight);
-            if *held == 0 {
-                counts.remove(&self.client);
-            }
-        }
-    }
 }
 
 /// Middleware: refuses a request with 429 while its client has

@@ -17,7 +17,7 @@ use axum::{
     routing::{get, post},
 };
 
-pub(crate) use node::MAX_STREAMS;
+pub(crate) use node::{MAX_STREAMS, MAX_STREAMS_PER_CLIENT};
 
 use crate::{error::ApiError, state::AppState};
 
@@ -77,7 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(crate::portal::index))
         .route("/portal/{file}", get(crate::portal::asset))
         .layer(slots);
-    let clients = Arc::new(limits::PerClient::new(limits.max_in_flight_per_ip, &limits));
+    let clients = Arc::new(crate::server::PerClient::new(limits.max_in_flight_per_ip, &limits));
     Router::new()
         .merge(reads)
         .merge(writes)

@@ -6,7 +6,7 @@ use std::sync::{Arc, atomic::AtomicU64};
 use axum::{
     Json,
     body::{Body, Bytes},
-    extract::{Path, Query, State},
+    extract::{Extension, Path, Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -21,6 +21,7 @@ use crate::{
     miner,
     peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
     relay,
+    server::ClientAddr,
     state::AppState,
 };
 
@@ -89,6 +90,7 @@ pub(super) struct ChainQuery {
 /// it), `limit` fewer. The answer is streamed ([`streamed_chain`]).
 pub(super) async fn chain(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     query: Result<Query<ChainQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
@@ -103,7 +105,7 @@ pub(super) async fn chain(
         limit => limit.unwrap_or(PAGE_BLOCKS),
     };
     let (blocks, length) = main_chain_page(&state, from, limit);
-    Ok(streamed_chain(state, serde_json::Map::new(), "chain", blocks, length))
+    Ok(streamed_chain(state, client, serde_json::Map::new(), "chain", blocks, length))
 }
 
 /// Up to `limit` main-chain blocks from height `from`, as shared handles taken under the
@@ -118,6 +120,8 @@ fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedB
 
 /// How many streamed whole-chain answers (`/chain`, `/nodes/resolve`) are sent at once.
 pub(crate) const MAX_STREAMS: usize = 64;
+/// How many of them go to one client at once (else 429), so no client holds them all.
+pub(crate) const MAX_STREAMS_PER_CLIENT: usize = 8;
 
 /// How many bytes a streamed answer sends at a time: small blocks are gathered into
 /// pieces of about this size, a large block's JSON is sent in slices of it.
@@ -129,14 +133,24 @@ const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 /// with the chain. A reader that stops reading stops the stream, so no reader makes the
 /// node hold more than about one block's JSON of its answer (and the connection layer
 /// drops it after its send timeout); at most [`MAX_STREAMS`] such answers are sent at
-/// once, past which a request gets 503.
+/// once (past which a request gets 503), [`MAX_STREAMS_PER_CLIENT`] to one client (429).
 fn streamed_chain(
     state: Arc<AppState>,
+    client: Option<Extension<ClientAddr>>,
     fields: serde_json::Map<String, Value>,
     key: &str,
     blocks: Vec<Arc<CheckedBlock>>,
     length: u64,
 ) -> Response {
+    let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    let Ok(client_slot) = client.map(|ip| state.stream_clients.enter(ip, 1)).transpose() else {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("at most {MAX_STREAMS_PER_CLIENT} whole-chain answers to one address at once"),
+        )
+        .into_response();
+    };
     let Ok(stream_slot) = Arc::clone(&state.streams).try_acquire_owned() else {
         return ApiError::unavailable("too many whole-chain answers being sent; try again")
             .into_response();
@@ -159,7 +173,7 @@ fn streamed_chain(
     let mut ready = std::collections::VecDeque::<Bytes>::new();
     let mut finished = false;
     let pieces = std::iter::from_fn(move || {
-        let _held_until_the_answer_ends = &stream_slot;
+        let _held_until_the_answer_ends = (&stream_slot, &client_slot);
         loop {
             if let Some(piece) = ready.pop_front() {
                 return Some(Ok::<_, std::convert::Infallible>(piece));
@@ -310,7 +324,10 @@ pub(super) async fn unregister(
 /// `GET /nodes/resolve`: asks every peer and adopts the best valid chain (concurrent calls
 /// share one resolve), then answers as the original did, with the first page of the chain
 /// (all of a chain of up to 500 blocks), streamed; `length` says how long it is.
-pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Response {
+pub(super) async fn resolve(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+) -> Response {
     let reports = relay::resolve_shared(&state).await;
     let replaced = reports.iter().any(|r| r.outcome == "adopted");
     let (blocks, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
@@ -322,7 +339,7 @@ pub(super) async fn resolve(State(state): State<Arc<AppState>>) -> Response {
     let mut fields = serde_json::Map::new();
     fields.insert("message".into(), message.into());
     fields.insert("peers".into(), json!(reports));
-    streamed_chain(state, fields, key, blocks, length)
+    streamed_chain(state, client, fields, key, blocks, length)
 }
 
 /// `GET /nodes/get`: the registered peers.
