@@ -401,8 +401,7 @@ impl RefusedBlocks {
 /// How many times the store writer gives up its time slice, when the queue runs dry,
 /// before it commits what it has. Requests that are being checked when a commit starts
 /// would otherwise each get a commit of their own whenever the writer shares a core with
-/// them: measured with the node on one core, commits of one payment each (a fixed cost of
-/// about 100 µs of CPU apiece) against about 20 per commit with two yields.
+/// them, and pay a commit's fixed cost each (benches/README.md, "Limits").
 const YIELDS: usize = 2;
 
 /// Starts the thread that writes batches to the store in the order they were queued.

@@ -28,8 +28,7 @@ const TX_INDEX: TableDefinition<&[u8; 32], &[u8; 32]> = TableDefinition::new("tx
 const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Pending transactions in arrival order: a commit of newly accepted ones appends to the
-/// table's last pages instead of touching one page per transaction, as keys by id did
-/// (about 4 times the cost per transaction).
+/// table's last pages instead of touching one page per transaction, as keys by id did.
 const MEMPOOL: TableDefinition<u64, &[u8]> = TableDefinition::new("mempool_log");
 /// The pending transactions by id, as an earlier version stored them; moved into
 /// [`MEMPOOL`] when such a store is opened.
