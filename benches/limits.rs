@@ -11,10 +11,13 @@
 //! - `readers`: a node whose chain is 40 blocks of 999 transfers (about 75 MB of JSON);
 //!   30 clients ask for `GET /chain` and never read: the node's resident memory.
 //! - `downloads`: on that node, the p99 of `POST /transactions/new` under `wrk`, alone and
-//!   while 8 `/chain` and 8 `/nodes/resolve` downloads of the whole chain run over and over.
+//!   while 8 `/chain` and 8 `/nodes/resolve` downloads of the whole chain run over and over,
+//!   by turns, four runs of 2 s each.
 //! - `durability`: payments accepted per second under `wrk` from 256 connections (the
 //!   node's in-flight limit), the node storing each before its 201 and not
-//!   (`--volatile-mempool`), alternating, five rounds each of 2 s.
+//!   (`--volatile-mempool`), ten rounds of 2 s each, the mode that goes first alternating
+//!   (so a drift of the machine's speed during the run weighs on both), with the node's
+//!   CPU time per accepted payment beside the rate.
 //!
 //! The node is GOPHERCOIN_BIN (default `target/release/gophercoin`).
 
@@ -76,11 +79,23 @@ fn main() {
     };
     let bodies_a = payments(10_000_000, 20_000, "payments");
     let bodies_b = payments(20_000_000, 20_000, "payments");
-    println!("40,000 signed payments ready in {:.0} s", started.elapsed().as_secs_f64());
+    let (bodies_c, bodies_d) = if wants("downloads") {
+        (payments(30_000_000, 20_000, "payments"), payments(40_000_000, 20_000, "payments"))
+    } else {
+        (bodies_a.clone(), bodies_b.clone())
+    };
+    println!("signed payments ready in {:.0} s", started.elapsed().as_secs_f64());
     // Payments for `seconds` (a file's 20,000 bodies last 2 s at 10,000 a second).
     let post = |url: &str, bodies: &Path, connections: u32, seconds: &str| {
         let script = script.to_str().expect("utf-8");
         wrk(url, connections, &["-d", seconds, "-s", script, "--", bodies.to_str().expect("utf-8")])
+    };
+    // The same from the `skip`th body on.
+    let post_from = |url: &str, bodies: &Path, skip: usize, seconds: &str| {
+        let script = script.to_str().expect("utf-8");
+        let skip = skip.to_string();
+        let bodies = bodies.to_str().expect("utf-8");
+        wrk(url, 4, &["-d", seconds, "-s", script, "--", bodies, &skip])
     };
     if wants("slow") {
         runtime.block_on(slow(&bin, &key, &post, &bodies_a, &bodies_b));
@@ -94,7 +109,8 @@ fn main() {
             runtime.block_on(readers(&bin, &data));
         }
         if wants("downloads") {
-            runtime.block_on(downloads(&bin, &data, &post, &bodies_a, &bodies_b));
+            let files = [&bodies_a, &bodies_b, &bodies_c, &bodies_d];
+            runtime.block_on(downloads(&bin, &data, &post_from, &files));
         }
     }
     if wants("durability") {
@@ -113,7 +129,10 @@ const PAYMENTS_LUA: &str = r#"
 local bodies = {}
 local sent = 0
 init = function(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  local skip = tonumber(args[2] or "0")
+  for line in io.lines(args[1]) do
+    if skip > 0 then skip = skip - 1 else bodies[#bodies + 1] = line end
+  end
 end
 request = function()
   sent = math.min(sent + 1, #bodies)
@@ -441,9 +460,8 @@ async fn readers(bin: &Path, data: &Path) {
 async fn downloads(
     bin: &Path,
     data: &Path,
-    post: &impl Fn(&str, &Path, u32, &str) -> Wrk,
-    bodies_a: &Path,
-    bodies_b: &Path,
+    post_from: &impl Fn(&str, &Path, usize, &str) -> Wrk,
+    files: &[&PathBuf; 4],
 ) {
     let copy = tempfile::tempdir().expect("a temporary directory");
     std::fs::copy(data.join("chain.redb"), copy.path().join("chain.redb")).expect("copies");
@@ -460,41 +478,71 @@ async fn downloads(
         ],
     );
     node.wait_up().await;
-    let alone = post(&node.url, bodies_a, 4, "2s");
-    println!("downloads: POST alone:                 {alone}");
+    let running = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let downloaded = Arc::new(AtomicU64::new(0));
     let mut tasks = vec![];
     for i in 0..16 {
         let url = format!("{}{}", node.url, if i % 2 == 0 { "/chain" } else { "/nodes/resolve" });
-        let (stop, downloaded, http) =
-            (Arc::clone(&stop), Arc::clone(&downloaded), node.http.clone());
+        let (running, stop, downloaded, http) =
+            (Arc::clone(&running), Arc::clone(&stop), Arc::clone(&downloaded), node.http.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
+                if !running.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
                 let Ok(mut response) = http.get(&url).send().await else { continue };
                 while let Ok(Some(chunk)) = response.chunk().await {
                     downloaded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    if !running.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
             }
         }));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let started = Instant::now();
-    let before = downloaded.load(Ordering::Relaxed);
-    let url = node.url.clone();
-    let bodies_b = bodies_b.to_owned();
-    let with = tokio::task::block_in_place(|| post(&url, &bodies_b, 4, "2s"));
-    let rate =
-        (downloaded.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    // Alone and with the downloads, by turns (a drift of the machine's speed weighs on
+    // both), each run with payments of its own.
+    let mut p99s = [vec![], vec![]];
+    let mut rates = vec![];
+    for (round, file) in files.iter().enumerate() {
+        for (i, with) in [false, true].into_iter().enumerate() {
+            running.store(with, Ordering::Relaxed);
+            if with {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let (started, before) = (Instant::now(), downloaded.load(Ordering::Relaxed));
+            let (url, bodies) = (node.url.clone(), file.to_path_buf());
+            let report = tokio::task::block_in_place(|| post_from(&url, &bodies, i * 10_000, "2s"));
+            if with {
+                let bytes = downloaded.load(Ordering::Relaxed) - before;
+                rates.push(bytes as f64 / started.elapsed().as_secs_f64() / 1e6);
+            }
+            println!(
+                "downloads: round {}, POST {}: {report}",
+                round + 1,
+                if with { "with 16 downloads" } else { "alone            " }
+            );
+            p99s[i].push(report.p99_ms);
+        }
+    }
+    running.store(false, Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
     }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        (values[values.len() / 2 - 1] + values[values.len() / 2]) / 2.0
+    };
+    let (alone, with) = (median(&mut p99s[0]), median(&mut p99s[1]));
     println!(
-        "downloads: POST with 16 downloads:      {with} (downloads ran at {:.0} MB/s)",
-        rate / 1e6
+        "downloads: median p99 {alone:.2} ms alone, {with:.2} ms with the downloads (which ran \
+         at {:.0} MB/s): ratio {:.2}",
+        median(&mut rates),
+        with / alone
     );
-    println!("downloads: p99 ratio {:.2}", with.p99_ms / alone.p99_ms);
 }
 
 async fn durability(
@@ -503,27 +551,45 @@ async fn durability(
     post: &impl Fn(&str, &Path, u32, &str) -> Wrk,
     bodies: &Path,
 ) {
+    const MODES: [(&str, &[&str]); 2] =
+        [("stored before the 201", &[]), ("--volatile-mempool", &["--volatile-mempool"])];
     let mut rates = [vec![], vec![]];
-    for round in 0..5 {
-        for (i, extra) in [&[][..], &["--volatile-mempool"][..]].iter().enumerate() {
-            let node = funded_node(bin, key, extra).await;
+    let mut cpu_us = [vec![], vec![]];
+    let mut ratios = vec![];
+    for round in 0..10 {
+        let mut this_round = [0.0; 2];
+        for turn in 0..2 {
+            let i = (round + turn) % 2;
+            let node = funded_node(bin, key, MODES[i].1).await;
+            let cpu = node.cpu_secs();
             let report = post(&node.url, bodies, 256, "2s");
+            let accepted = (report.requests - report.not_2xx) as f64;
+            let per_payment = (node.cpu_secs() - cpu) / accepted * 1e6;
             println!(
-                "durability: round {}, {}: {report}, {:.0} accepted/s",
+                "durability: round {}, {}: {report}, {:.0} accepted/s, node CPU {per_payment:.0} µs \
+                 per accepted",
                 round + 1,
-                if i == 0 { "stored before the 201" } else { "--volatile-mempool" },
+                MODES[i].0,
                 report.accepted_per_sec()
             );
+            this_round[i] = report.accepted_per_sec();
             rates[i].push(report.accepted_per_sec());
+            cpu_us[i].push(per_payment);
         }
+        ratios.push(this_round[0] / this_round[1]);
     }
-    let median = |rates: &mut Vec<f64>| {
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        (values[values.len() / 2 - 1] + values[values.len() / 2]) / 2.0
     };
     let (durable, volatile) = (median(&mut rates[0]), median(&mut rates[1]));
     println!(
-        "durability: medians {durable:.0} accepted/s stored, {volatile:.0} volatile: {:.1} %",
-        durable / volatile * 100.0
+        "durability: medians {durable:.0} accepted/s stored, {volatile:.0} volatile: {:.1} % \
+         (median of the rounds' ratios {:.1} %); node CPU per accepted payment {:.0} µs stored, \
+         {:.0} µs volatile",
+        durable / volatile * 100.0,
+        median(&mut ratios) * 100.0,
+        median(&mut cpu_us[0]),
+        median(&mut cpu_us[1]),
     );
 }

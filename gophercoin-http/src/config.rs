@@ -88,6 +88,10 @@ pub struct Limits {
     /// How long the node waits for a client that takes none of what it is sent before it
     /// drops the connection (a reader that does not read).
     pub send_timeout: Duration,
+    /// Bytes a second that all chain answers (`/chain`, `/nodes/resolve`) together may
+    /// send, however many clients download at once: sending the chain then takes a
+    /// bounded share of the node's time. 0 for no limit.
+    pub chain_send_rate: u64,
     /// Registered peers at most.
     pub max_peers: usize,
     /// Connecting to a peer may take this long.
@@ -117,6 +121,7 @@ impl Default for Limits {
             per_ip_limits_on_loopback: false,
             header_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(20),
+            chain_send_rate: 128 * 1024 * 1024,
             max_peers: 32,
             peer_connect_timeout: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(10),

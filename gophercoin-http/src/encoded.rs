@@ -15,7 +15,7 @@ use gophercoin_core::{BlockHash, CheckedBlock};
 use crate::dto::BlockDto;
 
 /// How many bytes of blocks' JSON [`EncodedBlocks`] keeps by default.
-pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
 
 /// A bounded store of blocks' JSON ([`BlockDto`]), by hash; the oldest entries go first
 /// when it is full.
@@ -23,6 +23,10 @@ pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 pub struct EncodedBlocks {
     budget: usize,
     inner: Mutex<Inner>,
+    /// Held while a block is encoded for a streamed answer, so that many downloads of
+    /// blocks not kept encode one block at a time and take at most one thread's share of
+    /// the node's cores (the second to ask for a block then finds it kept).
+    pub(crate) encoding: tokio::sync::Semaphore,
 }
 
 #[derive(Debug, Default)]
@@ -35,7 +39,7 @@ struct Inner {
 impl EncodedBlocks {
     /// An empty store that keeps up to `budget` bytes of JSON.
     pub fn new(budget: usize) -> Self {
-        EncodedBlocks { budget, inner: Mutex::default() }
+        EncodedBlocks { budget, inner: Mutex::default(), encoding: tokio::sync::Semaphore::new(1) }
     }
 
     /// The block's JSON: kept from an earlier call, or encoded now (outside the store's
@@ -64,6 +68,11 @@ impl EncodedBlocks {
             }
         }
         json
+    }
+
+    /// The block's JSON if it is kept; [`EncodedBlocks::get`] encodes it if not.
+    pub fn cached(&self, hash: &BlockHash) -> Option<Bytes> {
+        self.lock().by_hash.get(hash).cloned()
     }
 
     /// Bytes of JSON kept now.
@@ -105,12 +114,14 @@ mod tests {
         assert_eq!(first.as_ref(), expected.as_slice());
         // The same bytes, not a new encoding.
         assert_eq!(encoded.get(one).as_ptr(), first.as_ptr());
+        assert_eq!(encoded.cached(&one.hash()).map(|json| json.as_ptr()), Some(first.as_ptr()));
         for block in &blocks {
             let json = encoded.get(block);
             assert_eq!(json, serde_json::to_vec(&BlockDto::from_checked(block)).unwrap());
             assert!(encoded.bytes() <= budget, "{} > {budget}", encoded.bytes());
         }
         // The oldest went first: block 1 is encoded anew.
+        assert_eq!(encoded.cached(&one.hash()), None);
         assert_ne!(encoded.get(one).as_ptr(), first.as_ptr());
     }
 }

@@ -87,6 +87,8 @@ pub struct AppState {
     store: Arc<Store>,
     persist: Option<mpsc::Sender<PersistJob>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Payments being checked, for the store writer's group commit.
+    pub checking: Arc<Checking>,
     /// The registered peers.
     pub peers: Peers,
     /// The client for talking to them.
@@ -105,6 +107,8 @@ pub struct AppState {
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     /// The same, per client.
     pub(crate) stream_clients: Arc<crate::server::PerClient>,
+    /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
+    pub(crate) chain_pacer: Arc<crate::routes::Pacer>,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
@@ -175,12 +179,14 @@ impl AppState {
         let origin =
             config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
         let client = PeerClient::new(&config.limits, origin);
-        let (persist, writer) = spawn_store_writer(Arc::clone(&store));
+        let checking = Arc::new(Checking::default());
+        let (persist, writer) = spawn_store_writer(Arc::clone(&store), Arc::clone(&checking));
         Ok(Arc::new(AppState {
             node: Mutex::new(node),
             store,
             persist: Some(persist),
             writer: Some(writer),
+            checking,
             peers,
             client,
             miner,
@@ -193,6 +199,7 @@ impl AppState {
                 crate::routes::MAX_STREAMS_PER_CLIENT,
                 &config.limits,
             )),
+            chain_pacer: Arc::new(crate::routes::Pacer::new(config.limits.chain_send_rate)),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             config,
@@ -398,41 +405,77 @@ impl RefusedBlocks {
     }
 }
 
-/// How many times the store writer gives up its time slice, when the queue runs dry,
-/// before it commits what it has. Requests that are being checked when a commit starts
-/// would otherwise each get a commit of their own whenever the writer shares a core with
-/// them, and pay a commit's fixed cost each (benches/README.md, "Limits").
-const YIELDS: usize = 2;
+/// How long the store writer lets a commit gather writes at most, while payments are
+/// being checked ([`Checking`]): under load, those would otherwise reach the writer one or
+/// two at a time whenever it shares a core with them, and each small commit pays a
+/// commit's fixed cost (in the kernel's writeback as much as in the database;
+/// benches/README.md, "Limits"). A write with no payment being checked behind it is
+/// committed at once, so neither a lone payment nor a client sending one after another
+/// waits for anyone.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How long the writer sleeps between looks at the queue while it gathers; it is not
+/// woken by each arrival.
+const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// At most this many batches go into one commit, so none waits without bound.
+const MAX_BATCHES: usize = 10_000;
+
+/// How many payments are being checked, between their arrival and their write's place in
+/// the store writer's queue: while there are any, a commit waits a little for them.
+#[derive(Debug, Default)]
+pub struct Checking(std::sync::atomic::AtomicUsize);
+
+impl Checking {
+    /// Counts one payment until the returned guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> CheckingGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CheckingGuard(Arc::clone(self))
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+}
+
+/// One payment being checked ([`Checking::enter`]).
+#[derive(Debug)]
+pub struct CheckingGuard(Arc<Checking>);
+
+impl Drop for CheckingGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Starts the thread that writes batches to the store in the order they were queued.
 ///
-/// Group commit: the batches queued while one write commits go into the next write
-/// together, so each acknowledged transaction costs a fraction of an fsync under load.
+/// Group commit: the batches queued while one write commits, and those of the payments
+/// being checked when it starts (for at most [`GATHER`]), go into the next write together,
+/// so each acknowledged transaction costs a fraction of an fsync under load.
 fn spawn_store_writer(
     store: Arc<Store>,
+    checking: Arc<Checking>,
 ) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {
     let (jobs, queue) = mpsc::channel::<PersistJob>();
     let writer = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || {
             while let Ok(first) = queue.recv() {
+                let until = std::time::Instant::now() + GATHER;
                 let mut ops = first.0;
                 let mut done = vec![first.1];
-                // At most this many batches in one commit, so none waits without bound;
-                // the writer yields to let the requests being checked queue theirs.
-                let mut yields = 0;
-                while done.len() < 1_000 {
-                    match queue.try_recv() {
-                        Ok((more, answer)) => {
-                            ops.extend(more);
-                            done.push(answer);
-                        }
-                        Err(_) if yields < YIELDS => {
-                            yields += 1;
-                            std::thread::yield_now();
-                        }
-                        Err(_) => break,
+                loop {
+                    while done.len() < MAX_BATCHES {
+                        let Ok((more, answer)) = queue.try_recv() else { break };
+                        ops.extend(more);
+                        done.push(answer);
                     }
+                    let now = std::time::Instant::now();
+                    if done.len() >= MAX_BATCHES || now >= until || !checking.any() {
+                        break;
+                    }
+                    std::thread::sleep(GATHER_STEP.min(until - now));
                 }
                 let result = store.apply(&ops).map_err(|e| {
                     tracing::error!("store write failed: {e}");

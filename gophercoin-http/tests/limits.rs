@@ -238,3 +238,37 @@ async fn one_client_gets_429_past_its_share_of_bodies_arriving() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_answers_share_one_pace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Some(key("alice").address()));
+    config.limits.chain_send_rate = 20_000;
+    let node = TestNode::start(config).await;
+    for _ in 0..3 {
+        node.mine().await;
+    }
+    let whole = client().get(format!("{}/chain", node.url)).send().await.unwrap();
+    let whole = whole.bytes().await.unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&whole).expect("the chain's JSON");
+    assert_eq!(answer["length"], 4);
+    // Four answers at once: one goes out at once, each of the others waits for the ones
+    // before it, so the last ends no sooner than three answers' worth of the pace.
+    let started = Instant::now();
+    let answers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("{}/chain", node.url);
+            tokio::spawn(async move { client().get(url).send().await.unwrap().bytes().await })
+        })
+        .collect();
+    for answer in answers {
+        assert_eq!(answer.await.unwrap().unwrap(), whole, "every answer is whole");
+    }
+    let least = Duration::from_secs_f64(3.0 * whole.len() as f64 / 20_000.0);
+    assert!(
+        started.elapsed() >= least.mul_f64(0.9),
+        "{} bytes four times took {:?}, under {least:?}",
+        whole.len(),
+        started.elapsed()
+    );
+}

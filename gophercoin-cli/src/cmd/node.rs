@@ -77,6 +77,10 @@ pub(crate) struct NodeArgs {
     /// Seconds a request to a peer may take.
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
+    /// MiB a second that all chain answers (`/chain`, `/nodes/resolve`) together may
+    /// send, however many clients download at once (0: no limit).
+    #[arg(long, default_value_t = Limits::default().chain_send_rate >> 20, value_name = "MIB")]
+    pub(crate) chain_send_rate: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,6 +127,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         max_peers: args.max_peers,
         max_body_bytes: args.max_body_bytes,
         peer_timeout: Duration::from_secs(args.peer_timeout_secs),
+        chain_send_rate: args.chain_send_rate.saturating_mul(1 << 20),
         peer_policy: if args.public_peers_only {
             PeerPolicy::PublicOnly
         } else {

@@ -17,6 +17,7 @@ use axum::{
     routing::{get, post},
 };
 
+pub(crate) use limits::Pacer;
 pub(crate) use node::{MAX_STREAMS, MAX_STREAMS_PER_CLIENT};
 
 use crate::{error::ApiError, state::AppState};

@@ -168,56 +168,98 @@ fn streamed_chain(
     head.push(b',');
     encode(&mut head, &key);
     head.extend_from_slice(b":[");
-    let mut blocks = blocks.into_iter().enumerate();
-    let mut gathered = head;
-    let mut ready = std::collections::VecDeque::<Bytes>::new();
-    let mut finished = false;
-    let pieces = std::iter::from_fn(move || {
-        let _held_until_the_answer_ends = (&stream_slot, &client_slot);
+    let pieces = ChainPieces {
+        state,
+        blocks: blocks.into_iter().enumerate(),
+        gathered: head,
+        ready: std::collections::VecDeque::new(),
+        finished: false,
+        _held_until_the_answer_ends: (stream_slot, client_slot),
+    };
+    // Each piece waits its turn, paced with every other chain answer's: a client that
+    // reads as fast as the node sends would otherwise keep its task busy for a whole
+    // scheduling budget (128 writes, megabytes), and a few such downloads would take the
+    // node's whole time.
+    let pieces = futures_util::stream::unfold(pieces, |mut pieces| async move {
+        let piece = match pieces.next().await? {
+            Ok(piece) => piece,
+            Err(error) => return Some((Err(error), pieces)),
+        };
+        pieces.state.chain_pacer.turn(piece.len()).await;
+        Some((Ok(piece), pieces))
+    });
+    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(pieces)).into_response()
+}
+
+/// The pieces of a chain answer, made as the client takes them ([`streamed_chain`]).
+struct ChainPieces<H> {
+    state: Arc<AppState>,
+    blocks: std::iter::Enumerate<std::vec::IntoIter<Arc<CheckedBlock>>>,
+    /// What is not yet a piece of its own.
+    gathered: Vec<u8>,
+    ready: std::collections::VecDeque<Bytes>,
+    finished: bool,
+    _held_until_the_answer_ends: H,
+}
+
+impl<H> ChainPieces<H> {
+    /// A block's JSON, encoded on a blocking thread (one block at a time) unless another
+    /// answer kept it meanwhile.
+    async fn encode(&self, block: Arc<CheckedBlock>) -> Result<Bytes, std::io::Error> {
+        let _one_at_a_time =
+            self.state.encoded.encoding.acquire().await.map_err(std::io::Error::other)?;
+        if let Some(json) = self.state.encoded.cached(&block.hash()) {
+            return Ok(json);
+        }
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || state.encoded.get(&block))
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    /// The next piece, `None` after the last, or an error that cuts the answer short (so
+    /// the client sees a broken answer, never a truncated one that looks whole).
+    async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
         loop {
-            if let Some(piece) = ready.pop_front() {
-                return Some(Ok::<_, std::convert::Infallible>(piece));
+            if let Some(piece) = self.ready.pop_front() {
+                return Some(Ok(piece));
             }
-            if finished {
+            if self.finished {
                 return None;
             }
-            match blocks.next() {
-                Some((i, block)) => {
-                    if i > 0 {
-                        gathered.push(b',');
-                    }
-                    let json = state.encoded.get(&block);
-                    if json.len() < STREAM_CHUNK_BYTES {
-                        gathered.extend_from_slice(&json);
-                        if gathered.len() >= STREAM_CHUNK_BYTES {
-                            ready.push_back(Bytes::from(std::mem::take(&mut gathered)));
-                        }
-                    } else {
-                        if !gathered.is_empty() {
-                            ready.push_back(Bytes::from(std::mem::take(&mut gathered)));
-                        }
-                        for at in (0..json.len()).step_by(STREAM_CHUNK_BYTES) {
-                            ready
-                                .push_back(json.slice(at..json.len().min(at + STREAM_CHUNK_BYTES)));
-                        }
-                    }
+            let Some((i, block)) = self.blocks.next() else {
+                self.gathered.extend_from_slice(b"]}");
+                self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
+                self.finished = true;
+                continue;
+            };
+            if i > 0 {
+                self.gathered.push(b',');
+            }
+            let json = match self.state.encoded.cached(&block.hash()) {
+                Some(json) => json,
+                // Encoding a large block takes milliseconds: not on the threads that
+                // answer the other requests, and one block at a time.
+                None => match self.encode(block).await {
+                    Ok(json) => json,
+                    Err(error) => return Some(Err(error)),
+                },
+            };
+            if json.len() < STREAM_CHUNK_BYTES {
+                self.gathered.extend_from_slice(&json);
+                if self.gathered.len() >= STREAM_CHUNK_BYTES {
+                    self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
                 }
-                None => {
-                    gathered.extend_from_slice(b"]}");
-                    ready.push_back(Bytes::from(std::mem::take(&mut gathered)));
-                    finished = true;
+            } else {
+                if !self.gathered.is_empty() {
+                    self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
+                }
+                for at in (0..json.len()).step_by(STREAM_CHUNK_BYTES) {
+                    self.ready.push_back(json.slice(at..json.len().min(at + STREAM_CHUNK_BYTES)));
                 }
             }
         }
-    });
-    // Each piece waits its turn: a client that reads as fast as the node sends would
-    // otherwise keep its task busy for a whole scheduling budget (128 writes, megabytes),
-    // and the requests queued behind a few such downloads wait seconds.
-    let pieces = futures_util::StreamExt::then(futures_util::stream::iter(pieces), |piece| async {
-        tokio::task::yield_now().await;
-        piece
-    });
-    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(pieces)).into_response()
+    }
 }
 
 /// Appends a value's JSON to `out`.
@@ -231,10 +273,12 @@ pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<NewTransaction>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let checking = state.checking.enter();
     let tx = body
         .into_signed(state.params.chain_id)
         .map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
+    drop(checking);
     let (id, next) = state
         .apply(|node, _| {
             let id = node.handle_verified_transaction(tx)?;
