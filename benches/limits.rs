@@ -561,13 +561,14 @@ async fn durability(
         for turn in 0..2 {
             let i = (round + turn) % 2;
             let node = funded_node(bin, key, MODES[i].1).await;
-            let cpu = node.cpu_secs();
+            let (cpu, writer) = (node.cpu_secs(), node.thread_cpu_secs("store-writer"));
             let report = post(&node.url, bodies, 256, "2s");
             let accepted = (report.requests - report.not_2xx) as f64;
             let per_payment = (node.cpu_secs() - cpu) / accepted * 1e6;
+            let writer = (node.thread_cpu_secs("store-writer") - writer) / accepted * 1e6;
             println!(
                 "durability: round {}, {}: {report}, {:.0} accepted/s, node CPU {per_payment:.0} µs \
-                 per accepted",
+                 per accepted ({writer:.0} µs in the store writer)",
                 round + 1,
                 MODES[i].0,
                 report.accepted_per_sec()

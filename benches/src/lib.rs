@@ -139,13 +139,20 @@ impl NodeProcess {
 
     /// The node's user and system CPU time so far, in seconds.
     pub fn cpu_secs(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+        cpu_secs_of(&format!("/proc/{}/stat", self.child.id())).expect("a Linux /proc")
+    }
+
+    /// The user and system CPU time so far of the node's threads named `name`, in seconds.
+    pub fn thread_cpu_secs(&self, name: &str) -> f64 {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
             .expect("a Linux /proc");
-        // Fields after the command name (which may hold spaces) close with ')'.
-        let rest = stat.rsplit_once(')').expect("a stat line").1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / clock_ticks_per_sec()
+        tasks
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+                (comm.trim() == name).then(|| cpu_secs_of(&path.join("stat").to_string_lossy()))?
+            })
+            .sum()
     }
 
     /// A line of the node's /proc status, in MiB: `VmRSS:` (now) or `VmHWM:` (the peak).
@@ -162,6 +169,16 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User and system CPU time from a /proc `stat` file, in seconds.
+fn cpu_secs_of(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces) close with ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
+    Some(ticks / clock_ticks_per_sec())
 }
 
 fn clock_ticks_per_sec() -> f64 {

@@ -405,17 +405,19 @@ impl RefusedBlocks {
     }
 }
 
-/// How long the store writer lets a commit gather writes at most, while payments are
-/// being checked ([`Checking`]): under load, those would otherwise reach the writer one or
-/// two at a time whenever it shares a core with them, and each small commit pays a
-/// commit's fixed cost (in the kernel's writeback as much as in the database;
-/// benches/README.md, "Limits"). A write with no payment being checked behind it is
-/// committed at once, so neither a lone payment nor a client sending one after another
-/// waits for anyone.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long the store writer lets a commit gather writes at most. It gathers while
+/// payments are being checked ([`Checking`]) or while writes keep arriving: under load,
+/// those would otherwise reach the writer one or two at a time whenever it shares a core
+/// with them, and each small commit pays a commit's fixed cost (in the kernel's writeback
+/// and the virtual disk's notifications as much as in the database; benches/README.md,
+/// "Limits"). A write with no payment being checked behind it is committed at once, so a
+/// lone payment waits for no one, and a few clients each sending one payment after
+/// another wait a step at most.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// How long the writer sleeps between looks at the queue while it gathers; it is not
-/// woken by each arrival.
+/// woken by each arrival. It goes on gathering only if a payment is being checked or a
+/// write arrived during the last step.
 const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// At most this many batches go into one commit, so none waits without bound.
@@ -465,17 +467,24 @@ fn spawn_store_writer(
                 let until = std::time::Instant::now() + GATHER;
                 let mut ops = first.0;
                 let mut done = vec![first.1];
+                let mut slept = false;
                 loop {
+                    let before = done.len();
                     while done.len() < MAX_BATCHES {
                         let Ok((more, answer)) = queue.try_recv() else { break };
                         ops.extend(more);
                         done.push(answer);
                     }
+                    let arrived_meanwhile = slept && done.len() > before;
                     let now = std::time::Instant::now();
-                    if done.len() >= MAX_BATCHES || now >= until || !checking.any() {
+                    if done.len() >= MAX_BATCHES
+                        || now >= until
+                        || !(checking.any() || arrived_meanwhile)
+                    {
                         break;
                     }
                     std::thread::sleep(GATHER_STEP.min(until - now));
+                    slept = true;
                 }
                 let result = store.apply(&ops).map_err(|e| {
                     tracing::error!("store write failed: {e}");
