@@ -144,8 +144,8 @@ impl NodeProcess {
 
     /// The user and system CPU time so far of the node's threads named `name`, in seconds.
     pub fn thread_cpu_secs(&self, name: &str) -> f64 {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .expect("a Linux /proc");
+        let tasks =
+            std::fs::read_dir(format!("/proc/{}/task", self.child.id())).expect("a Linux /proc");
         tasks
             .filter_map(|task| {
                 let path = task.ok()?.path();

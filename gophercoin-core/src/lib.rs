@@ -68,7 +68,7 @@ pub use crate::{
     chain::{Chain, ChainError, ChainSummary, ForkChoice, LongestChain, MostWork},
     codec::CodecError,
     crypto::{Address, CryptoError, RsaSigner, RsaVerifier, Signature, Signer, Verifier},
-    error::Error,
+    error::{Error, ErrorKind},
     hash::{BlockHash, MerkleRoot, TxId},
     invalid::InvalidBlocks,
     ledger::{Ledger, LedgerDiff, LedgerError},

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use gophercoin_core::{
-    Address, Amount, Block, BlockTransaction, ChainOutcome, Event, Node, Signature,
+    Address, Amount, Block, BlockTransaction, ChainOutcome, ErrorKind, Event, Node, Signature,
     SignedTransaction, Signer, codec,
 };
 use proptest::prelude::*;
@@ -88,7 +88,7 @@ impl Run {
                 sig[0] ^= 0x80;
                 tx.signature = Signature::from_bytes(sig).unwrap();
                 let result = self.node.handle_transaction(tx);
-                assert_eq!(result.unwrap_err().kind(), "bad_signature");
+                assert_eq!(result.unwrap_err().kind(), ErrorKind::BadSignature);
                 false
             }
             Action::ForgeReward { miner, extra } => {
@@ -99,7 +99,7 @@ impl Run {
                 };
                 reward.amount = reward.amount.checked_add(units(*extra)).unwrap();
                 let result = self.node.handle_block(seal(block), self.now);
-                assert_eq!(result.unwrap_err().kind(), "wrong_reward_amount");
+                assert_eq!(result.unwrap_err().kind(), ErrorKind::WrongRewardAmount);
                 false
             }
         };
@@ -317,7 +317,7 @@ proptest! {
                     let now: Vec<_> = node.mempool().iter().map(|t| (t.id(), t.fee_rate())).collect();
                     prop_assert_eq!(&now, &before, "a refusal changed the pool ({})", error);
                     prop_assert!(
-                        matches!(error.kind(), "mempool_full" | "too_many_pending"),
+                        matches!(error.kind(), ErrorKind::MempoolFull | ErrorKind::TooManyPending),
                         "{}", error
                     );
                 }

@@ -658,7 +658,7 @@ fn errors_have_stable_kinds() {
         (BlockError::ExtraReward { index: 1 }.into(), "extra_reward"),
     ];
     for (error, kind) in cases {
-        assert_eq!(error.kind(), kind, "{error}");
+        assert_eq!(error.kind().as_str(), kind, "{error}");
     }
     assert!(Error::from(BlockError::MissingReward).is_peer_fault());
     assert!(!Error::from(ChainError::UnknownParent { prev: Default::default() }).is_peer_fault());

@@ -7,15 +7,17 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use gophercoin_core::Error as CoreError;
+use gophercoin_core::{Error as CoreError, ErrorKind};
 use serde::Serialize;
 
-/// An error answer: a stable kind, a human message and an HTTP status.
+/// An error answer: a stable kind, a human message and an HTTP status; and, if the core
+/// refused the input, the core's [`ErrorKind`] for callers to match on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    core: Option<ErrorKind>,
 }
 
 #[derive(Serialize)]
@@ -27,7 +29,7 @@ struct Body<'a> {
 impl ApiError {
     /// Makes an error with an explicit status and kind.
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, message: message.into() }
+        ApiError { status, kind, message: message.into(), core: None }
     }
 
     /// 400: the request is malformed.
@@ -55,9 +57,14 @@ impl ApiError {
         self.status
     }
 
-    /// Returns the stable kind.
+    /// Returns the stable kind (the JSON `error` field).
     pub fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    /// Returns the core's kind, if the core refused the input.
+    pub fn core_kind(&self) -> Option<ErrorKind> {
+        self.core
     }
 }
 
@@ -71,13 +78,18 @@ impl From<CoreError> for ApiError {
     /// Maps the core's error kinds to statuses, in one place.
     fn from(error: CoreError) -> Self {
         let status = match error.kind() {
-            "already_known" => StatusCode::CONFLICT,
-            "mempool_full" | "side_branches_full" => StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_pending" => StatusCode::TOO_MANY_REQUESTS,
-            "bad_hex" | "too_long" | "malformed" | "too_large" => StatusCode::BAD_REQUEST,
+            ErrorKind::AlreadyKnown => StatusCode::CONFLICT,
+            ErrorKind::MempoolFull | ErrorKind::SideBranchesFull => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::TooManyPending => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::BadHex | ErrorKind::TooLong | ErrorKind::Malformed | ErrorKind::TooLarge => {
+                StatusCode::BAD_REQUEST
+            }
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        ApiError::new(status, error.kind(), error.to_string())
+        ApiError {
+            core: Some(error.kind()),
+            ..ApiError::new(status, error.kind().as_str(), error.to_string())
+        }
     }
 }
 
@@ -90,7 +102,8 @@ impl From<gophercoin_core::hash::HashParseError> for ApiError {
 impl From<gophercoin_core::CryptoError> for ApiError {
     /// A key or address that does not parse is a malformed request.
     fn from(error: gophercoin_core::CryptoError) -> Self {
-        ApiError::bad_request(error.kind(), error.to_string())
+        let kind = CoreError::from(error.clone()).kind();
+        ApiError { core: Some(kind), ..ApiError::bad_request(kind.as_str(), error.to_string()) }
     }
 }
 

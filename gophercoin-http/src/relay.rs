@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use gophercoin_core::{ChainOutcome, Event};
+use gophercoin_core::{ChainOutcome, ErrorKind, Event};
 use serde::Serialize;
 
 use crate::{
@@ -195,7 +195,9 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
         match state.apply(|node, now| node.handle_checked_chain(checked, now)).await {
             Ok(ChainOutcome::Adopted { .. }) => return report("adopted", None),
             Ok(_) => return report("kept_ours", None),
-            Err(error) if error.kind() == "unknown_parent" && from > 0 => from = 0,
+            Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) && from > 0 => {
+                from = 0
+            }
             Err(error) => return report("rejected", Some(error.to_string())),
         }
     }

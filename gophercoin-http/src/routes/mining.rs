@@ -8,7 +8,7 @@ use axum::{
     extract::{Query, State},
     http::{HeaderMap, StatusCode},
 };
-use gophercoin_core::{Address, BlockOutcome, Target};
+use gophercoin_core::{Address, BlockOutcome, ErrorKind, Target};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -113,7 +113,7 @@ async fn handle_block(
                 Json(json!({ "message": message, "hash": hash, "index": height })),
             ))
         }
-        Err(error) if error.kind() == "unknown_parent" => {
+        Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) => {
             if let Some(peer) = registered_origin(state, headers) {
                 let state = Arc::clone(state);
                 tokio::spawn(async move {

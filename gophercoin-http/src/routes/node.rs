@@ -10,7 +10,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gophercoin_core::{Block, BlockOutcome, CheckedBlock, TxId};
+use gophercoin_core::{Block, BlockOutcome, CheckedBlock, ErrorKind, TxId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -69,7 +69,7 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
                 })));
             }
             Ok(_) => continue,
-            Err(error) if error.kind() == "already_known" => continue,
+            Err(error) if error.core_kind() == Some(ErrorKind::AlreadyKnown) => continue,
             Err(error) => return Err(error),
         }
     }

@@ -51,7 +51,7 @@ pub(super) async fn generate(
 ) -> Result<Json<GeneratedTransaction>, ApiError> {
     let signer: RsaSigner =
         body.sender_private_key.parse().map_err(|e: gophercoin_core::CryptoError| {
-            ApiError::bad_request(e.kind(), format!("private key: {e}"))
+            ApiError::bad_request(e.kind().as_str(), format!("private key: {e}"))
         })?;
     if signer.address() != body.sender {
         return Err(ApiError::new(
