@@ -56,6 +56,7 @@ pub mod hash;
 pub mod invalid;
 pub mod ledger;
 pub mod mempool;
+pub mod net;
 pub mod node;
 pub mod params;
 pub mod policy;

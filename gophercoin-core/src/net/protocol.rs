@@ -1,0 +1,805 @@
+//! [`Protocol`]: one node's side of the peer protocol, as a state machine. It holds the
+//! node's peers (direction, tip, what each is known to have, a misbehaviour score), the
+//! requests in flight with their deadlines, the catch-ups, an address book and a ban list,
+//! and decides what to announce, what to fetch and from whom, whom to dial, and whom to
+//! drop. Inputs are `handle_*` calls, outputs are drained with [`Protocol::poll_output`];
+//! time comes in as `now` (milliseconds), and the node is passed in to be read and fed.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::{
+    chain::ForkChoice,
+    crypto::Verifier,
+    error::ErrorKind,
+    hash::BlockHash,
+    net::message::{
+        Inventory, MAX_ADDRESSES, MAX_LOCATOR, MAX_PAGE_BLOCKS, MAX_PAGE_BYTES, Message, PeerAddr,
+    },
+    node::{Event, Node},
+};
+
+/// A connection to a peer, numbered by the driver (unique while it is open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u64);
+
+/// Who opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The peer dialled us.
+    Inbound,
+    /// We dialled the peer.
+    Outbound,
+}
+
+/// Why the protocol drops a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// Its address is banned.
+    Banned,
+    /// Its misbehaviour score reached [`Config::ban_score`].
+    Misbehaving,
+    /// It is on another network (another genesis).
+    OtherNetwork,
+    /// The node has as many inbound peers as it keeps.
+    TooManyPeers,
+}
+
+/// What the protocol asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send a message to a peer.
+    Send {
+        /// The peer.
+        to: PeerId,
+        /// The message.
+        message: Message,
+    },
+    /// Open a connection to an address (then report it with
+    /// [`Protocol::handle_connected`] or [`Protocol::handle_dial_failed`]).
+    Connect(PeerAddr),
+    /// Close a connection (the protocol has already forgotten the peer).
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// An address is banned until a time (milliseconds); the driver may also ban the
+    /// peer's identity for as long.
+    Banned {
+        /// The address.
+        addr: PeerAddr,
+        /// Until when.
+        until: u64,
+    },
+}
+
+/// The protocol's bounds and timings; [`Config::default`] gives the node's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Outbound peers the node keeps dialling towards.
+    pub target_outbound: usize,
+    /// Inbound peers at most; more are refused.
+    pub max_inbound: usize,
+    /// Addresses kept at most.
+    pub address_book: usize,
+    /// Addresses one source may have in the book at most, so that no peer can fill it.
+    pub addresses_per_source: usize,
+    /// Announcements remembered per peer.
+    pub known_per_peer: usize,
+    /// How long a request may go unanswered, in milliseconds.
+    pub request_timeout: u64,
+    /// How long before an address that failed or was tried is dialled again.
+    pub retry_interval: u64,
+    /// Score at which a peer is disconnected and its address banned.
+    pub ban_score: u32,
+    /// How long a ban lasts, in milliseconds.
+    pub ban_time: u64,
+    /// Bytes of blocks the node sends in one catch-up page (at most [`MAX_PAGE_BYTES`]).
+    pub page_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            target_outbound: 8,
+            max_inbound: 117,
+            address_book: 4_096,
+            addresses_per_source: 256,
+            known_per_peer: 4_096,
+            request_timeout: 10_000,
+            retry_interval: 60_000,
+            ban_score: 100,
+            ban_time: 24 * 3_600_000,
+            page_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Score for data that breaks a consensus rule: one such message bans.
+const INVALID: u32 = 100;
+/// Score for data nobody asked for, or a message out of turn.
+const UNREQUESTED: u32 = 10;
+/// Score for a request left unanswered past its deadline.
+const STALLED: u32 = 5;
+
+/// What the node knows of one connected peer.
+#[derive(Debug)]
+struct Peer {
+    direction: Direction,
+    /// The dialled address (outbound) or the one the peer said it listens on.
+    addr: Option<PeerAddr>,
+    /// Its tip, once its [`Message::Hello`] came.
+    tip: Option<(BlockHash, u64)>,
+    /// What it announced or was sent, oldest first, bounded.
+    known: Known,
+    score: u32,
+    /// The deadline of the catch-up from this peer, if one runs.
+    catch_up: Option<u64>,
+    /// Whether it asked for addresses on this connection already.
+    sent_addresses: bool,
+    /// Addresses it gave on this connection.
+    addresses_given: usize,
+}
+
+/// A bounded set remembering insertion order, the oldest forgotten first.
+#[derive(Debug, Default)]
+struct Known {
+    set: BTreeSet<Inventory>,
+    order: VecDeque<Inventory>,
+}
+
+impl Known {
+    fn insert(&mut self, item: Inventory, cap: usize) {
+        if self.set.insert(item) {
+            self.order.push_back(item);
+            while self.order.len() > cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, item: &Inventory) -> bool {
+        self.set.contains(item)
+    }
+}
+
+/// An address the node may dial.
+#[derive(Debug)]
+struct AddrEntry {
+    /// Who told us (`None`: the operator or the driver).
+    source: Option<PeerAddr>,
+    /// When it was last dialled.
+    last_tried: Option<u64>,
+}
+
+/// One node's side of the peer protocol.
+///
+/// ```
+/// use gophercoin_core::{Node, net::{Config, Direction, Message, Output, PeerId, Protocol}};
+///
+/// let mut node = Node::devnet();
+/// let mut protocol = Protocol::new(Config::default(), None);
+/// protocol.handle_connected(PeerId(1), Direction::Inbound, None, &node, 0);
+/// // The node greets every new peer with its network and tip.
+/// let Some(Output::Send { to, message: Message::Hello { height, .. } }) =
+///     protocol.poll_output()
+/// else {
+///     panic!("a hello first")
+/// };
+/// assert_eq!((to, height), (PeerId(1), 0));
+/// ```
+#[derive(Debug)]
+pub struct Protocol {
+    config: Config,
+    /// Where this node listens, told to peers.
+    listen: Option<PeerAddr>,
+    peers: BTreeMap<PeerId, Peer>,
+    /// Requests in flight: what, from whom, until when.
+    in_flight: BTreeMap<Inventory, (PeerId, u64)>,
+    /// Who else announced what is in flight, to ask them if the first does not answer.
+    announcers: BTreeMap<Inventory, Vec<PeerId>>,
+    book: BTreeMap<PeerAddr, AddrEntry>,
+    /// Addresses being dialled.
+    dialling: BTreeSet<PeerAddr>,
+    bans: BTreeMap<PeerAddr, u64>,
+    outputs: VecDeque<Output>,
+}
+
+impl Protocol {
+    /// A protocol with no peers; `listen` is where this node accepts connections, if
+    /// anywhere.
+    pub fn new(config: Config, listen: Option<PeerAddr>) -> Self {
+        Protocol {
+            config,
+            listen,
+            peers: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            announcers: BTreeMap::new(),
+            book: BTreeMap::new(),
+            dialling: BTreeSet::new(),
+            bans: BTreeMap::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The next thing for the driver to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline (milliseconds) at which [`Protocol::handle_timeout`] has
+    /// something to do, if any.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let requests = self.in_flight.values().map(|(_, deadline)| *deadline);
+        let catch_ups = self.peers.values().filter_map(|peer| peer.catch_up);
+        let bans = self.bans.values().copied();
+        requests.chain(catch_ups).chain(bans).min()
+    }
+
+    /// Connected peers, with their direction and address.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, Direction, Option<&PeerAddr>)> {
+        self.peers.iter().map(|(id, peer)| (*id, peer.direction, peer.addr.as_ref()))
+    }
+
+    /// A peer's misbehaviour score, if it is connected.
+    pub fn score(&self, peer: PeerId) -> Option<u32> {
+        self.peers.get(&peer).map(|peer| peer.score)
+    }
+
+    /// Addresses known.
+    pub fn addresses(&self) -> impl Iterator<Item = &PeerAddr> {
+        self.book.keys()
+    }
+
+    /// Whether an address is banned at `now`.
+    pub fn is_banned(&self, addr: &PeerAddr, now: u64) -> bool {
+        self.bans.get(addr).is_some_and(|until| *until > now)
+    }
+
+    /// Adds an address to dial (the operator's `--peer`, a registration): kept whatever
+    /// the per-source bound, and dialled at the next [`Protocol::handle_timeout`].
+    pub fn add_address(&mut self, addr: PeerAddr) {
+        self.book.entry(addr).or_insert(AddrEntry { source: None, last_tried: None });
+    }
+
+    /// A connection opened (`addr`: the dialled address for an outbound one).
+    /// Returns whether the peer is kept; if not, a [`Output::Disconnect`] is queued.
+    pub fn handle_connected<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        direction: Direction,
+        addr: Option<PeerAddr>,
+        node: &Node<V, F>,
+        now: u64,
+    ) -> bool {
+        if let Some(addr) = &addr {
+            self.dialling.remove(addr);
+            if self.is_banned(addr, now) {
+                self.outputs
+                    .push_back(Output::Disconnect { peer, reason: DisconnectReason::Banned });
+                return false;
+            }
+        }
+        let inbound = self.peers.values().filter(|p| p.direction == Direction::Inbound).count();
+        if direction == Direction::Inbound && inbound >= self.config.max_inbound {
+            self.outputs
+                .push_back(Output::Disconnect { peer, reason: DisconnectReason::TooManyPeers });
+            return false;
+        }
+        self.peers.insert(
+            peer,
+            Peer {
+                direction,
+                addr,
+                tip: None,
+                known: Known::default(),
+                score: 0,
+                catch_up: None,
+                sent_addresses: false,
+                addresses_given: 0,
+            },
+        );
+        let tip = node.tip();
+        let hello = Message::Hello {
+            genesis: node.params().genesis().hash(),
+            tip: tip.hash(),
+            height: tip.height,
+            listen: self.listen.clone(),
+        };
+        self.send(peer, hello);
+        if direction == Direction::Outbound {
+            self.send(peer, Message::GetAddr);
+        }
+        true
+    }
+
+    /// A dial to `addr` failed; it is tried again after [`Config::retry_interval`].
+    pub fn handle_dial_failed(&mut self, addr: &PeerAddr) {
+        self.dialling.remove(addr);
+    }
+
+    /// A connection closed: what was asked of the peer is asked of others that announced
+    /// it.
+    pub fn handle_disconnected(&mut self, peer: PeerId, now: u64) {
+        if self.peers.remove(&peer).is_none() {
+            return;
+        }
+        self.forget_requests_of(peer, now);
+    }
+
+    /// A node event the driver drained ([`Node::poll_event`]): new blocks and accepted
+    /// transactions are announced to every peer not known to have them (so never back to
+    /// the peer that sent them).
+    pub fn handle_node_event(&mut self, event: &Event) {
+        let item = match event {
+            Event::RelayBlock(hash) => Inventory::Block(*hash),
+            Event::RelayTransaction(id) => Inventory::Tx(*id),
+            _ => return,
+        };
+        let cap = self.config.known_per_peer;
+        let mut to = vec![];
+        for (id, peer) in &mut self.peers {
+            if peer.tip.is_some() && !peer.known.contains(&item) {
+                peer.known.insert(item, cap);
+                to.push(*id);
+            }
+        }
+        for id in to {
+            self.send(id, Message::Inv(vec![item]));
+        }
+    }
+
+    /// Time passed: requests and catch-ups past their deadline are given up (their peer
+    /// scored for stalling) and asked of others, bans expire, and outbound connections
+    /// are topped up from the address book.
+    pub fn handle_timeout(&mut self, now: u64) {
+        let late: Vec<(Inventory, PeerId)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(item, (peer, _))| (*item, *peer))
+            .collect();
+        for (item, peer) in late {
+            self.in_flight.remove(&item);
+            self.ask_another(item, peer, now);
+            self.misbehaving(peer, STALLED, now);
+        }
+        let stalled: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.catch_up.is_some_and(|deadline| deadline <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in stalled {
+            if let Some(state) = self.peers.get_mut(&peer) {
+                state.catch_up = None;
+            }
+            self.misbehaving(peer, STALLED, now);
+        }
+        self.bans.retain(|_, until| *until > now);
+        self.top_up_outbound(now);
+    }
+
+    /// A message from a peer, acted on: the node is fed what was asked for, asked-for
+    /// data is answered, and the peer is scored for what breaks the rules.
+    pub fn handle_message<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        message: Message,
+        node: &mut Node<V, F>,
+        now: u64,
+    ) {
+        let Some(state) = self.peers.get(&peer) else { return };
+        if let Err(_too_many) = message.check_bounds() {
+            self.misbehaving(peer, INVALID, now);
+            return;
+        }
+        let greeted = state.tip.is_some();
+        match message {
+            Message::Hello { genesis, tip, height, listen } => {
+                if greeted {
+                    return self.misbehaving(peer, UNREQUESTED, now);
+                }
+                if genesis != node.params().genesis().hash() {
+                    self.peers.remove(&peer);
+                    self.forget_requests_of(peer, now);
+                    self.outputs.push_back(Output::Disconnect {
+                        peer,
+                        reason: DisconnectReason::OtherNetwork,
+                    });
+                    return;
+                }
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.tip = Some((tip, height));
+                    state.known.insert(Inventory::Block(tip), self.config.known_per_peer);
+                    if state.addr.is_none() {
+                        state.addr = listen.clone();
+                    }
+                }
+                if let Some(listen) = listen {
+                    self.learn_address(listen, None);
+                }
+                if !node.chain().contains(&tip) && !node.invalid_blocks().is_invalid(&tip) {
+                    self.start_catch_up(peer, node, now);
+                }
+            }
+            _ if !greeted => self.misbehaving(peer, UNREQUESTED, now),
+            Message::Inv(items) => self.handle_inv(peer, items, node, now),
+            Message::GetData(items) => self.handle_get_data(peer, items, node),
+            Message::NotFound(items) => {
+                for item in items {
+                    if self.in_flight.get(&item).is_some_and(|(from, _)| *from == peer) {
+                        self.in_flight.remove(&item);
+                        self.ask_another(item, peer, now);
+                    }
+                }
+            }
+            Message::Block(block) => {
+                let item = Inventory::Block(block.hash());
+                if !self.take_request(item, peer) {
+                    return self.misbehaving(peer, UNREQUESTED, now);
+                }
+                self.mark_known(peer, item);
+                match node.handle_block(*block, now / 1_000) {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == ErrorKind::UnknownParent => {
+                        self.start_catch_up(peer, node, now);
+                    }
+                    Err(error) if error.is_peer_fault() => self.misbehaving(peer, INVALID, now),
+                    Err(_) => {}
+                }
+            }
+            Message::Tx(tx) => {
+                let item = Inventory::Tx(tx.id());
+                if !self.take_request(item, peer) {
+                    return self.misbehaving(peer, UNREQUESTED, now);
+                }
+                self.mark_known(peer, item);
+                if let Err(error) = node.handle_transaction(*tx)
+                    && error.is_peer_fault()
+                {
+                    self.misbehaving(peer, INVALID, now);
+                }
+            }
+            Message::GetBlocks { locator } => self.handle_get_blocks(peer, &locator, node),
+            Message::Blocks { blocks, more } => self.handle_blocks(peer, blocks, more, node, now),
+            Message::GetAddr => {
+                let Some(state) = self.peers.get_mut(&peer) else { return };
+                if std::mem::replace(&mut state.sent_addresses, true) {
+                    return self.misbehaving(peer, UNREQUESTED, now);
+                }
+                let own = state.addr.clone();
+                let addresses: Vec<PeerAddr> = self
+                    .book
+                    .keys()
+                    .filter(|addr| Some(*addr) != own.as_ref() && !self.is_banned(addr, now))
+                    .take(MAX_ADDRESSES)
+                    .cloned()
+                    .collect();
+                self.send(peer, Message::Addr(addresses));
+            }
+            Message::Addr(addresses) => {
+                let Some(state) = self.peers.get_mut(&peer) else { return };
+                state.addresses_given += addresses.len();
+                if state.addresses_given > MAX_ADDRESSES * 10 {
+                    return self.misbehaving(peer, UNREQUESTED, now);
+                }
+                let source = state.addr.clone();
+                for addr in addresses {
+                    if !self.is_banned(&addr, now) {
+                        self.learn_address(addr, source.clone());
+                    }
+                }
+                self.top_up_outbound(now);
+            }
+        }
+    }
+
+    fn handle_inv<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        items: Vec<Inventory>,
+        node: &Node<V, F>,
+        now: u64,
+    ) {
+        let mut wanted = vec![];
+        for item in items {
+            self.mark_known(peer, item);
+            let have = match item {
+                Inventory::Block(hash) => {
+                    node.chain().contains(&hash) || node.invalid_blocks().is_invalid(&hash)
+                }
+                Inventory::Tx(id) => node.check_not_known(&id).is_err(),
+            };
+            if have {
+                continue;
+            }
+            if self.in_flight.contains_key(&item) {
+                let others = self.announcers.entry(item).or_default();
+                if others.len() < 8 && !others.contains(&peer) {
+                    others.push(peer);
+                }
+                continue;
+            }
+            self.in_flight.insert(item, (peer, now + self.config.request_timeout));
+            wanted.push(item);
+        }
+        if !wanted.is_empty() {
+            self.send(peer, Message::GetData(wanted));
+        }
+    }
+
+    fn handle_get_data<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        items: Vec<Inventory>,
+        node: &Node<V, F>,
+    ) {
+        let mut missing = vec![];
+        for item in items {
+            let message = match item {
+                Inventory::Block(hash) => {
+                    node.block(&hash).map(|block| Message::Block(Box::new(block.to_block())))
+                }
+                Inventory::Tx(id) => {
+                    node.mempool().get(&id).map(|tx| Message::Tx(Box::new(tx.signed().clone())))
+                }
+            };
+            match message {
+                Some(message) => {
+                    self.mark_known(peer, item);
+                    self.send(peer, message);
+                }
+                None => missing.push(item),
+            }
+        }
+        if !missing.is_empty() {
+            self.send(peer, Message::NotFound(missing));
+        }
+    }
+
+    /// Answers a catch-up page: the main-chain blocks after the newest locator hash on
+    /// our main chain, bounded by [`Config::page_bytes`] and [`MAX_PAGE_BLOCKS`].
+    fn handle_get_blocks<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        locator: &[BlockHash],
+        node: &Node<V, F>,
+    ) {
+        let chain = node.chain();
+        let fork = locator
+            .iter()
+            .find(|hash| chain.is_on_main(hash))
+            .and_then(|hash| chain.get(hash))
+            .map_or(0, |block| block.height());
+        let budget = self.config.page_bytes.min(MAX_PAGE_BYTES);
+        let (mut blocks, mut bytes) = (vec![], 0);
+        for block in chain.main_chain_from(fork + 1) {
+            let block = block.to_block();
+            let size = crate::codec::encode_block(&block).len();
+            if blocks.len() == MAX_PAGE_BLOCKS || (!blocks.is_empty() && bytes + size > budget) {
+                break;
+            }
+            bytes += size;
+            blocks.push(block);
+        }
+        let last = fork + blocks.len() as u64;
+        let more = last < node.height();
+        if let Some(block) = blocks.last() {
+            self.mark_known(peer, Inventory::Block(block.hash()));
+        }
+        self.send(peer, Message::Blocks { blocks, more });
+    }
+
+    fn handle_blocks<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        blocks: Vec<crate::block::Block>,
+        more: bool,
+        node: &mut Node<V, F>,
+        now: u64,
+    ) {
+        if self.peers.get(&peer).and_then(|state| state.catch_up).is_none() {
+            return self.misbehaving(peer, UNREQUESTED, now);
+        }
+        let mut last = None;
+        for block in blocks {
+            let hash = block.hash();
+            self.mark_known(peer, Inventory::Block(hash));
+            match node.handle_block(block, now / 1_000) {
+                Ok(_) => {}
+                Err(error) if error.kind() == ErrorKind::AlreadyKnown => {}
+                Err(error) if error.is_peer_fault() || error.kind() == ErrorKind::UnknownParent => {
+                    // A page must link to what we hold and to itself.
+                    if let Some(state) = self.peers.get_mut(&peer) {
+                        state.catch_up = None;
+                    }
+                    return self.misbehaving(peer, INVALID, now);
+                }
+                Err(_) => break,
+            }
+            last = Some(hash);
+        }
+        match (more, last) {
+            (true, Some(last)) => {
+                let mut locator = vec![last];
+                locator.extend(locator_of(node).into_iter().take(MAX_LOCATOR - 1));
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.catch_up = Some(now + self.config.request_timeout);
+                }
+                self.send(peer, Message::GetBlocks { locator });
+            }
+            _ => {
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.catch_up = None;
+                }
+            }
+        }
+    }
+
+    /// Starts fetching a peer's chain from the fork point, unless a catch-up from it runs.
+    fn start_catch_up<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        node: &Node<V, F>,
+        now: u64,
+    ) {
+        let deadline = now + self.config.request_timeout;
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if state.catch_up.is_some() {
+            return;
+        }
+        state.catch_up = Some(deadline);
+        self.send(peer, Message::GetBlocks { locator: locator_of(node) });
+    }
+
+    /// Takes `item` off the requests in flight if `peer` was asked for it.
+    fn take_request(&mut self, item: Inventory, peer: PeerId) -> bool {
+        if self.in_flight.get(&item).is_some_and(|(from, _)| *from == peer) {
+            self.in_flight.remove(&item);
+            self.announcers.remove(&item);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Asks the next peer that announced `item`, other than `failed`, for it.
+    fn ask_another(&mut self, item: Inventory, failed: PeerId, now: u64) {
+        let Some(mut others) = self.announcers.remove(&item) else { return };
+        others.retain(|other| *other != failed && self.peers.contains_key(other));
+        if let Some(next) = others.first().copied() {
+            others.remove(0);
+            self.in_flight.insert(item, (next, now + self.config.request_timeout));
+            if !others.is_empty() {
+                self.announcers.insert(item, others);
+            }
+            self.send(next, Message::GetData(vec![item]));
+        }
+    }
+
+    fn forget_requests_of(&mut self, peer: PeerId, now: u64) {
+        let asked: Vec<Inventory> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (from, _))| *from == peer)
+            .map(|(item, _)| *item)
+            .collect();
+        for item in asked {
+            self.in_flight.remove(&item);
+            self.ask_another(item, peer, now);
+        }
+    }
+
+    fn mark_known(&mut self, peer: PeerId, item: Inventory) {
+        let cap = self.config.known_per_peer;
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.known.insert(item, cap);
+        }
+    }
+
+    /// Adds `points` to a peer's score; at [`Config::ban_score`] its address is banned
+    /// and it is dropped.
+    fn misbehaving(&mut self, peer: PeerId, points: u32, now: u64) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        state.score = state.score.saturating_add(points);
+        if state.score < self.config.ban_score {
+            return;
+        }
+        let addr = state.addr.clone();
+        self.peers.remove(&peer);
+        self.forget_requests_of(peer, now);
+        if let Some(addr) = addr {
+            let until = now + self.config.ban_time;
+            self.bans.insert(addr.clone(), until);
+            self.book.remove(&addr);
+            self.outputs.push_back(Output::Banned { addr, until });
+        }
+        self.outputs.push_back(Output::Disconnect { peer, reason: DisconnectReason::Misbehaving });
+    }
+
+    /// Keeps an address, within the book's bound and its source's share of it.
+    fn learn_address(&mut self, addr: PeerAddr, source: Option<PeerAddr>) {
+        if self.book.contains_key(&addr) || Some(&addr) == self.listen.as_ref() {
+            return;
+        }
+        if self.book.len() >= self.config.address_book {
+            return;
+        }
+        if let Some(source) = &source {
+            let from_source =
+                self.book.values().filter(|entry| entry.source.as_ref() == Some(source)).count();
+            if from_source >= self.config.addresses_per_source {
+                return;
+            }
+        }
+        self.book.insert(addr, AddrEntry { source, last_tried: None });
+    }
+
+    /// Dials addresses, least recently tried first, until the outbound peers and the dials
+    /// under way reach [`Config::target_outbound`].
+    fn top_up_outbound(&mut self, now: u64) {
+        let connected: BTreeSet<&PeerAddr> =
+            self.peers.values().filter_map(|peer| peer.addr.as_ref()).collect();
+        let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound).count();
+        let wanted = self.config.target_outbound.saturating_sub(outbound + self.dialling.len());
+        let retry = self.config.retry_interval;
+        let mut candidates: Vec<(Option<u64>, PeerAddr)> = self
+            .book
+            .iter()
+            .filter(|(addr, entry)| {
+                !connected.contains(addr)
+                    && !self.dialling.contains(*addr)
+                    && self.bans.get(*addr).is_none_or(|until| *until <= now)
+                    && entry.last_tried.is_none_or(|tried| tried + retry <= now)
+            })
+            .map(|(addr, entry)| (entry.last_tried, addr.clone()))
+            .collect();
+        candidates.sort();
+        for (_, addr) in candidates.into_iter().take(wanted) {
+            if let Some(entry) = self.book.get_mut(&addr) {
+                entry.last_tried = Some(now);
+            }
+            self.dialling.insert(addr.clone());
+            self.outputs.push_back(Output::Connect(addr));
+        }
+    }
+
+    fn send(&mut self, to: PeerId, message: Message) {
+        debug_assert!(message.check_bounds().is_ok(), "the protocol sends within bounds");
+        self.outputs.push_back(Output::Send { to, message });
+    }
+}
+
+/// A locator of the node's main chain: the tip, then back by 1, 2, 4, ... blocks, then
+/// genesis; at most [`MAX_LOCATOR`] hashes.
+fn locator_of<V: Verifier, F: ForkChoice>(node: &Node<V, F>) -> Vec<BlockHash> {
+    let chain = node.chain();
+    let mut locator = vec![];
+    let (mut height, mut step) = (node.height(), 1u64);
+    loop {
+        if let Some(block) = chain.at_height(height) {
+            locator.push(block.hash());
+        }
+        if height == 0 || locator.len() + 1 >= MAX_LOCATOR {
+            break;
+        }
+        if locator.len() >= 10 {
+            step = step.saturating_mul(2);
+        }
+        height = height.saturating_sub(step);
+    }
+    if height != 0
+        && let Some(genesis) = chain.at_height(0)
+    {
+        locator.push(genesis.hash());
+    }
+    locator
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! The protocol's unit tests: a few nodes wired together in memory, every message
+//! carried through its encoding.
+
+use super::*;
+use crate::{
+    block::{Block, BlockTransaction},
+    crypto::{RsaSigner, Signer as _},
+    net::message::{MAX_INVENTORY, MessageError},
+    params::Params,
+};
+
+fn miner() -> RsaSigner {
+    include_str!("../../../tests/data/alice.pkcs8.hex").trim().parse().expect("the test key")
+}
+
+fn addr(i: usize) -> PeerAddr {
+    PeerAddr::new(format!("node-{i}")).expect("a short address")
+}
+
+/// Seconds after genesis at which block `height` is mined, in milliseconds.
+fn at(height: u64) -> u64 {
+    let params = Params::devnet();
+    (params.genesis_timestamp + height * params.target_block_secs) * 1_000
+}
+
+/// Nodes wired in memory: node `i` is `PeerId(i)` to every other.
+struct Net {
+    nodes: Vec<(Node, Protocol)>,
+    /// Every message delivered: (from, to, message).
+    log: Vec<(usize, usize, Message)>,
+    /// Dials asked for: (by, address).
+    dials: Vec<(usize, PeerAddr)>,
+    /// Disconnections asked for: (by, peer, reason).
+    drops: Vec<(usize, usize, DisconnectReason)>,
+    now: u64,
+}
+
+impl Net {
+    fn new(count: usize, config: Config) -> Net {
+        let nodes = (0..count)
+            .map(|i| (Node::devnet(), Protocol::new(config.clone(), Some(addr(i)))))
+            .collect();
+        Net { nodes, log: vec![], dials: vec![], drops: vec![], now: at(1) }
+    }
+
+    /// `a` dials `b`.
+    fn connect(&mut self, a: usize, b: usize) {
+        let now = self.now;
+        let (node, protocol) = &mut self.nodes[a];
+        assert!(protocol.handle_connected(
+            PeerId(b as u64),
+            Direction::Outbound,
+            Some(addr(b)),
+            node,
+            now
+        ));
+        let (node, protocol) = &mut self.nodes[b];
+        assert!(protocol.handle_connected(PeerId(a as u64), Direction::Inbound, None, node, now));
+    }
+
+    fn mine(&mut self, i: usize) -> crate::hash::BlockHash {
+        let (node, _) = &mut self.nodes[i];
+        let height = node.height() + 1;
+        let _mined = node.mine_block(&miner().address(), at(height) / 1_000).expect("mines");
+        node.tip().hash()
+    }
+
+    /// Delivers everything until nothing is left to do (bounded).
+    fn run(&mut self) {
+        for _ in 0..10_000 {
+            let mut idle = true;
+            for i in 0..self.nodes.len() {
+                let (node, protocol) = &mut self.nodes[i];
+                while let Some(event) = node.poll_event() {
+                    protocol.handle_node_event(&event);
+                }
+                while let Some(output) = self.nodes[i].1.poll_output() {
+                    idle = false;
+                    match output {
+                        Output::Send { to, message } => {
+                            let bytes = message.encode();
+                            let message = Message::decode(&bytes).expect("decodes");
+                            self.log.push((i, to.0 as usize, message.clone()));
+                            let now = self.now;
+                            let (node, protocol) = &mut self.nodes[to.0 as usize];
+                            protocol.handle_message(PeerId(i as u64), message, node, now);
+                        }
+                        Output::Connect(addr) => self.dials.push((i, addr)),
+                        Output::Disconnect { peer, reason } => {
+                            self.drops.push((i, peer.0 as usize, reason));
+                            let now = self.now;
+                            self.nodes[peer.0 as usize]
+                                .1
+                                .handle_disconnected(PeerId(i as u64), now);
+                        }
+                        Output::Banned { .. } => {}
+                    }
+                }
+            }
+            if idle {
+                return;
+            }
+        }
+        panic!("the network did not settle");
+    }
+
+    fn tip(&self, i: usize) -> crate::hash::BlockHash {
+        self.nodes[i].0.tip().hash()
+    }
+
+    fn sent(&self, from: usize, to: usize, matches: impl Fn(&Message) -> bool) -> usize {
+        self.log.iter().filter(|(f, t, m)| *f == from && *t == to && matches(m)).count()
+    }
+}
+
+#[test]
+fn on_connect_the_node_behind_catches_up() {
+    let mut net = Net::new(2, Config::default());
+    for _ in 0..3 {
+        net.mine(0);
+    }
+    net.connect(1, 0);
+    net.run();
+    assert_eq!(net.tip(1), net.tip(0));
+    assert_eq!(net.nodes[1].0.height(), 3);
+}
+
+#[test]
+fn a_new_block_is_relayed_hop_by_hop_and_never_back_to_its_sender() {
+    let mut net = Net::new(3, Config::default());
+    net.connect(0, 1);
+    net.connect(1, 2);
+    net.run();
+    let hash = net.mine(0);
+    net.run();
+    assert_eq!((net.tip(1), net.tip(2)), (hash, hash));
+    let announces =
+        |m: &Message| matches!(m, Message::Inv(items) if items.contains(&Inventory::Block(hash)));
+    assert_eq!(net.sent(0, 1, announces), 1);
+    assert_eq!(net.sent(1, 2, announces), 1);
+    assert_eq!(net.sent(1, 0, announces), 0, "never back to the sender");
+    assert_eq!(net.sent(2, 1, announces), 0);
+    // Fetched once, from the one that announced it.
+    let fetches = |m: &Message| matches!(m, Message::GetData(items) if items.contains(&Inventory::Block(hash)));
+    assert_eq!(net.sent(1, 0, fetches) + net.sent(2, 1, fetches), 2);
+}
+
+#[test]
+fn catch_up_goes_page_by_page_from_the_fork_point() {
+    // One block per page.
+    let config = Config { page_bytes: 1, ..Config::default() };
+    let mut net = Net::new(2, config);
+    for _ in 0..2 {
+        net.mine(0);
+    }
+    net.connect(1, 0);
+    net.run();
+    assert_eq!(net.tip(1), net.tip(0));
+    // Node 0 goes on; node 1 fetches only what it lacks, one page per block.
+    for _ in 0..3 {
+        net.mine(0);
+    }
+    let before = net.log.len();
+    let (node, protocol) = &mut net.nodes[1];
+    protocol.start_catch_up(PeerId(0), node, at(6));
+    net.run();
+    assert_eq!(net.nodes[1].0.height(), 5);
+    let pages: Vec<usize> = net.log[before..]
+        .iter()
+        .filter_map(|(_, _, m)| match m {
+            Message::Blocks { blocks, .. } => Some(blocks.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pages, [1, 1, 1], "three pages of one block, none sent again");
+}
+
+#[test]
+fn an_invalid_block_bans_its_sender_and_an_unrequested_one_is_scored() {
+    let mut net = Net::new(2, Config::default());
+    net.connect(1, 0);
+    net.run();
+    // A block of node 0's making with a wrong merkle root.
+    let (node, _) = &mut net.nodes[0];
+    let mut bad: Block =
+        node.block_template(&miner().address(), at(1) / 1_000).expect("a template");
+    bad.header.merkle_root = Default::default();
+    while !crate::pow::solve(&mut bad.header, u64::MAX) {
+        bad.header.timestamp += 1;
+    }
+    let hash = bad.hash();
+    let now = net.now;
+    let (node, protocol) = &mut net.nodes[1];
+    // Unrequested: scored, not taken.
+    protocol.handle_message(PeerId(0), Message::Block(Box::new(bad.clone())), node, now);
+    assert_eq!(protocol.score(PeerId(0)), Some(UNREQUESTED));
+    assert_eq!(node.height(), 0);
+    // Announced, asked for, sent: invalid, so banned.
+    protocol.handle_message(PeerId(0), Message::Inv(vec![Inventory::Block(hash)]), node, now);
+    protocol.handle_message(PeerId(0), Message::Block(Box::new(bad)), node, now);
+    assert_eq!(protocol.score(PeerId(0)), None, "dropped");
+    assert!(protocol.is_banned(&addr(0), now));
+    let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    assert!(
+        outputs.contains(&Output::Disconnect {
+            peer: PeerId(0),
+            reason: DisconnectReason::Misbehaving
+        })
+    );
+    // A banned address is refused when it connects again, until the ban ends.
+    assert!(!protocol.handle_connected(PeerId(7), Direction::Outbound, Some(addr(0)), node, now));
+    let later = now + Config::default().ban_time;
+    protocol.handle_timeout(later);
+    assert!(!protocol.is_banned(&addr(0), later));
+}
+
+#[test]
+fn a_request_left_unanswered_is_asked_of_another_announcer() {
+    let mut net = Net::new(3, Config::default());
+    net.connect(2, 0);
+    net.connect(2, 1);
+    net.run();
+    let hash = net.mine(0);
+    // Node 1 has it too (by hand), and both announce it to node 2; node 0's answer is lost.
+    let block = net.nodes[0].0.block(&hash).expect("mined").to_block();
+    let now = net.now;
+    let _extended = net.nodes[1].0.handle_block(block, now / 1_000).expect("valid");
+    let (node, protocol) = &mut net.nodes[2];
+    for from in [0, 1] {
+        protocol.handle_message(
+            PeerId(from),
+            Message::Inv(vec![Inventory::Block(hash)]),
+            node,
+            now,
+        );
+    }
+    let asked: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    let get = Message::GetData(vec![Inventory::Block(hash)]);
+    assert_eq!(asked, [Output::Send { to: PeerId(0), message: get.clone() }], "asked once");
+    let deadline = protocol.poll_timeout().expect("a deadline");
+    assert_eq!(deadline, now + Config::default().request_timeout);
+    protocol.handle_timeout(deadline);
+    let retried: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    assert!(retried.contains(&Output::Send { to: PeerId(1), message: get }), "{retried:?}");
+    assert_eq!(protocol.score(PeerId(0)), Some(STALLED));
+}
+
+#[test]
+fn a_node_that_knows_one_seed_learns_the_others_through_it() {
+    let mut net = Net::new(3, Config::default());
+    // Nodes 1 and 2 each know only the seed, node 0.
+    net.connect(1, 0);
+    net.run();
+    net.connect(2, 0);
+    net.run();
+    // Node 2 asked the seed for addresses and got node 1's, so it dials it.
+    assert!(net.dials.contains(&(2, addr(1))), "{:?}", net.dials);
+    assert!(
+        net.nodes[0].1.addresses().any(|a| *a == addr(2)),
+        "the seed keeps its peers' addresses"
+    );
+}
+
+#[test]
+fn one_source_fills_no_more_than_its_share_of_the_address_book() {
+    let config = Config { addresses_per_source: 50, ..Config::default() };
+    let mut net = Net::new(2, config);
+    net.connect(1, 0);
+    net.run();
+    let now = net.now;
+    let (node, protocol) = &mut net.nodes[1];
+    for round in 0..3 {
+        let addresses = (0..100).map(|i| addr(1_000 + round * 100 + i)).collect();
+        protocol.handle_message(PeerId(0), Message::Addr(addresses), node, now);
+    }
+    let from_peer = protocol
+        .addresses()
+        .filter(|a| a.as_str().starts_with("node-1") && a.as_str().len() == 9)
+        .count();
+    assert_eq!(from_peer, 50);
+    // Past ten messages' worth, the peer is scored.
+    for round in 3..11 {
+        let addresses = (0..100).map(|i| addr(1_000 + round * 100 + i)).collect();
+        protocol.handle_message(PeerId(0), Message::Addr(addresses), node, now);
+    }
+    assert_eq!(protocol.score(PeerId(0)), Some(UNREQUESTED));
+}
+
+#[test]
+fn messages_round_trip_and_oversized_lists_are_refused() {
+    let node = Node::devnet();
+    let genesis = node.tip().hash();
+    let block: Block = node.block_template(&miner().address(), at(1) / 1_000).expect("a template");
+    assert!(matches!(block.transactions.first(), Some(BlockTransaction::Reward(_))));
+    let every = [
+        Message::Hello { genesis, tip: genesis, height: 0, listen: Some(addr(1)) },
+        Message::Inv(vec![Inventory::Block(genesis)]),
+        Message::GetData(vec![Inventory::Block(genesis)]),
+        Message::NotFound(vec![Inventory::Block(genesis)]),
+        Message::Block(Box::new(block.clone())),
+        Message::GetBlocks { locator: vec![genesis] },
+        Message::Blocks { blocks: vec![block], more: false },
+        Message::GetAddr,
+        Message::Addr(vec![addr(2)]),
+    ];
+    for message in every {
+        assert_eq!(Message::decode(&message.encode()), Ok(message));
+    }
+    let too_many = Message::Inv(vec![Inventory::Block(genesis); MAX_INVENTORY + 1]);
+    assert!(matches!(Message::decode(&too_many.encode()), Err(MessageError::TooMany { .. })));
+    let empty = Message::Addr(vec![serde_json::from_str("\"\"").expect("an empty string")]);
+    assert_eq!(Message::decode(&empty.encode()), Err(MessageError::BadAddress(0)));
+    assert_eq!(Message::decode(&[]), Err(MessageError::Empty));
+}
