@@ -206,6 +206,9 @@ pub struct Protocol {
     /// Addresses being dialled.
     dialling: BTreeSet<PeerAddr>,
     bans: BTreeMap<PeerAddr, u64>,
+    /// Blocks from catch-up pages with more to come: not announced one by one (the last
+    /// page's tip is).
+    quiet: BTreeSet<BlockHash>,
     outputs: VecDeque<Output>,
 }
 
@@ -222,6 +225,7 @@ impl Protocol {
             book: BTreeMap::new(),
             dialling: BTreeSet::new(),
             bans: BTreeMap::new(),
+            quiet: BTreeSet::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -333,9 +337,10 @@ impl Protocol {
 
     /// A node event the driver drained ([`Node::poll_event`]): new blocks and accepted
     /// transactions are announced to every peer not known to have them (so never back to
-    /// the peer that sent them).
+    /// the peer that sent them), except blocks of a catch-up page with more to come.
     pub fn handle_node_event(&mut self, event: &Event) {
         let item = match event {
+            Event::RelayBlock(hash) if self.quiet.remove(hash) => return,
             Event::RelayBlock(hash) => Inventory::Block(*hash),
             Event::RelayTransaction(id) => Inventory::Tx(*id),
             _ => return,
@@ -610,6 +615,12 @@ impl Protocol {
         for block in blocks {
             let hash = block.hash();
             self.mark_known(peer, Inventory::Block(hash));
+            if more {
+                if self.quiet.len() >= 2 * MAX_PAGE_BLOCKS {
+                    self.quiet.clear();
+                }
+                self.quiet.insert(hash);
+            }
             match node.handle_block(block, now / 1_000) {
                 Ok(_) => {}
                 Err(error) if error.kind() == ErrorKind::AlreadyKnown => {}

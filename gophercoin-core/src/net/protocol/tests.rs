@@ -147,32 +147,41 @@ fn a_new_block_is_relayed_hop_by_hop_and_never_back_to_its_sender() {
 
 #[test]
 fn catch_up_goes_page_by_page_from_the_fork_point() {
-    // One block per page.
+    // One block per page; node 2 hears only from node 1.
     let config = Config { page_bytes: 1, ..Config::default() };
-    let mut net = Net::new(2, config);
+    let mut net = Net::new(3, config);
     for _ in 0..2 {
         net.mine(0);
     }
     net.connect(1, 0);
+    net.connect(2, 1);
     net.run();
-    assert_eq!(net.tip(1), net.tip(0));
-    // Node 0 goes on; node 1 fetches only what it lacks, one page per block.
+    assert_eq!((net.tip(1), net.tip(2)), (net.tip(0), net.tip(0)));
+    // Node 0 goes on without telling anyone; node 1 then fetches only what it lacks, one
+    // page per block.
     for _ in 0..3 {
         net.mine(0);
     }
+    while net.nodes[0].0.poll_event().is_some() {}
     let before = net.log.len();
     let (node, protocol) = &mut net.nodes[1];
     protocol.start_catch_up(PeerId(0), node, at(6));
     net.run();
-    assert_eq!(net.nodes[1].0.height(), 5);
+    assert_eq!((net.nodes[1].0.height(), net.nodes[2].0.height()), (5, 5));
     let pages: Vec<usize> = net.log[before..]
         .iter()
-        .filter_map(|(_, _, m)| match m {
-            Message::Blocks { blocks, .. } => Some(blocks.len()),
+        .filter_map(|(from, _, m)| match m {
+            Message::Blocks { blocks, .. } if *from == 0 => Some(blocks.len()),
             _ => None,
         })
         .collect();
     assert_eq!(pages, [1, 1, 1], "three pages of one block, none sent again");
+    // Node 1 announces only the last page's tip onwards, not every block of the catch-up.
+    let announced = |m: &Message| matches!(m, Message::Inv(_));
+    assert_eq!(
+        net.log[before..].iter().filter(|(f, t, m)| (*f, *t) == (1, 2) && announced(m)).count(),
+        1
+    );
 }
 
 #[test]
