@@ -98,6 +98,8 @@ pub struct Config {
     pub ban_time: u64,
     /// Bytes of blocks the node sends in one catch-up page (at most [`MAX_PAGE_BYTES`]).
     pub page_bytes: usize,
+    /// Peers a new tip is pushed to whole; the others are sent an announcement.
+    pub push_blocks: usize,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Config {
             ban_score: 100,
             ban_time: 24 * 3_600_000,
             page_bytes: 4 * 1024 * 1024,
+            push_blocks: 8,
         }
     }
 }
@@ -335,10 +338,16 @@ impl Protocol {
         self.forget_requests_of(peer, now);
     }
 
-    /// A node event the driver drained ([`Node::poll_event`]): new blocks and accepted
-    /// transactions are announced to every peer not known to have them (so never back to
-    /// the peer that sent them), except blocks of a catch-up page with more to come.
-    pub fn handle_node_event(&mut self, event: &Event) {
+    /// A node event the driver drained ([`Node::poll_event`]): a new tip is pushed whole
+    /// to up to [`Config::push_blocks`] peers not known to have it and announced to the
+    /// others (a block then travels at about one link's latency a hop, as with BIP152's
+    /// high-bandwidth peers); an accepted transaction is announced. Never back to the
+    /// peer that sent it, and blocks of a catch-up page with more to come not at all.
+    pub fn handle_node_event<V: Verifier, F: ForkChoice>(
+        &mut self,
+        event: &Event,
+        node: &Node<V, F>,
+    ) {
         let item = match event {
             Event::RelayBlock(hash) if self.quiet.remove(hash) => return,
             Event::RelayBlock(hash) => Inventory::Block(*hash),
@@ -353,8 +362,17 @@ impl Protocol {
                 to.push(*id);
             }
         }
-        for id in to {
-            self.send(id, Message::Inv(vec![item]));
+        let block = match item {
+            Inventory::Block(hash) => node.block(&hash).map(|block| block.to_block()),
+            Inventory::Tx(_) => None,
+        };
+        for (i, id) in to.into_iter().enumerate() {
+            match &block {
+                Some(block) if i < self.config.push_blocks => {
+                    self.send(id, Message::Block(Box::new(block.clone())));
+                }
+                _ => self.send(id, Message::Inv(vec![item])),
+            }
         }
     }
 
@@ -444,11 +462,13 @@ impl Protocol {
                 }
             }
             Message::Block(block) => {
+                // Asked for, or pushed as a new tip: both welcome, once.
                 let item = Inventory::Block(block.hash());
-                if !self.take_request(item, peer) {
-                    return self.misbehaving(peer, UNREQUESTED, now);
-                }
+                let _asked = self.take_request(item, peer);
                 self.mark_known(peer, item);
+                if node.chain().contains(&block.hash()) {
+                    return;
+                }
                 match node.handle_block(*block, now / 1_000) {
                     Ok(_) => {}
                     Err(error) if error.kind() == ErrorKind::UnknownParent => {

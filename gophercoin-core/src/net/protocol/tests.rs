@@ -72,7 +72,7 @@ impl Net {
             for i in 0..self.nodes.len() {
                 let (node, protocol) = &mut self.nodes[i];
                 while let Some(event) = node.poll_event() {
-                    protocol.handle_node_event(&event);
+                    protocol.handle_node_event(&event, node);
                 }
                 while let Some(output) = self.nodes[i].1.poll_output() {
                     idle = false;
@@ -127,22 +127,29 @@ fn on_connect_the_node_behind_catches_up() {
 
 #[test]
 fn a_new_block_is_relayed_hop_by_hop_and_never_back_to_its_sender() {
-    let mut net = Net::new(3, Config::default());
-    net.connect(0, 1);
-    net.connect(1, 2);
-    net.run();
-    let hash = net.mine(0);
-    net.run();
-    assert_eq!((net.tip(1), net.tip(2)), (hash, hash));
-    let announces =
-        |m: &Message| matches!(m, Message::Inv(items) if items.contains(&Inventory::Block(hash)));
-    assert_eq!(net.sent(0, 1, announces), 1);
-    assert_eq!(net.sent(1, 2, announces), 1);
-    assert_eq!(net.sent(1, 0, announces), 0, "never back to the sender");
-    assert_eq!(net.sent(2, 1, announces), 0);
-    // Fetched once, from the one that announced it.
-    let fetches = |m: &Message| matches!(m, Message::GetData(items) if items.contains(&Inventory::Block(hash)));
-    assert_eq!(net.sent(1, 0, fetches) + net.sent(2, 1, fetches), 2);
+    for push_blocks in [0, 8] {
+        let mut net = Net::new(3, Config { push_blocks, ..Config::default() });
+        net.connect(0, 1);
+        net.connect(1, 2);
+        net.run();
+        let hash = net.mine(0);
+        net.run();
+        assert_eq!((net.tip(1), net.tip(2)), (hash, hash));
+        let offers = |m: &Message| match m {
+            Message::Inv(items) => items.contains(&Inventory::Block(hash)),
+            Message::Block(block) => block.hash() == hash,
+            _ => false,
+        };
+        // Pushed whole once per hop, or announced and then sent once; never back.
+        let per_hop = if push_blocks == 0 { 2 } else { 1 };
+        assert_eq!(net.sent(0, 1, offers), per_hop, "push to {push_blocks}");
+        assert_eq!(net.sent(1, 2, offers), per_hop);
+        assert_eq!(net.sent(1, 0, offers), 0, "never back to the sender");
+        assert_eq!(net.sent(2, 1, offers), 0);
+        let fetches = |m: &Message| matches!(m, Message::GetData(items) if items.contains(&Inventory::Block(hash)));
+        let fetched = net.sent(1, 0, fetches) + net.sent(2, 1, fetches);
+        assert_eq!(fetched, if push_blocks == 0 { 2 } else { 0 });
+    }
 }
 
 #[test]
@@ -177,7 +184,7 @@ fn catch_up_goes_page_by_page_from_the_fork_point() {
         .collect();
     assert_eq!(pages, [1, 1, 1], "three pages of one block, none sent again");
     // Node 1 announces only the last page's tip onwards, not every block of the catch-up.
-    let announced = |m: &Message| matches!(m, Message::Inv(_));
+    let announced = |m: &Message| matches!(m, Message::Inv(_) | Message::Block(_));
     assert_eq!(
         net.log[before..].iter().filter(|(f, t, m)| (*f, *t) == (1, 2) && announced(m)).count(),
         1
@@ -185,7 +192,7 @@ fn catch_up_goes_page_by_page_from_the_fork_point() {
 }
 
 #[test]
-fn an_invalid_block_bans_its_sender_and_an_unrequested_one_is_scored() {
+fn an_invalid_block_bans_its_sender_and_unrequested_data_is_scored() {
     let mut net = Net::new(2, Config::default());
     net.connect(1, 0);
     net.run();
@@ -197,25 +204,20 @@ fn an_invalid_block_bans_its_sender_and_an_unrequested_one_is_scored() {
     while !crate::pow::solve(&mut bad.header, u64::MAX) {
         bad.header.timestamp += 1;
     }
-    let hash = bad.hash();
     let now = net.now;
     let (node, protocol) = &mut net.nodes[1];
-    // Unrequested: scored, not taken.
-    protocol.handle_message(PeerId(0), Message::Block(Box::new(bad.clone())), node, now);
+    // A page nobody asked for is scored and not taken.
+    let page = Message::Blocks { blocks: vec![bad.clone()], more: false };
+    protocol.handle_message(PeerId(0), page, node, now);
     assert_eq!(protocol.score(PeerId(0)), Some(UNREQUESTED));
     assert_eq!(node.height(), 0);
-    // Announced, asked for, sent: invalid, so banned.
-    protocol.handle_message(PeerId(0), Message::Inv(vec![Inventory::Block(hash)]), node, now);
+    // A block pushed as a new tip is checked: invalid, so its sender is banned.
     protocol.handle_message(PeerId(0), Message::Block(Box::new(bad)), node, now);
     assert_eq!(protocol.score(PeerId(0)), None, "dropped");
     assert!(protocol.is_banned(&addr(0), now));
     let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
-    assert!(
-        outputs.contains(&Output::Disconnect {
-            peer: PeerId(0),
-            reason: DisconnectReason::Misbehaving
-        })
-    );
+    let dropped = Output::Disconnect { peer: PeerId(0), reason: DisconnectReason::Misbehaving };
+    assert!(outputs.contains(&dropped));
     // A banned address is refused when it connects again, until the ban ends.
     assert!(!protocol.handle_connected(PeerId(7), Direction::Outbound, Some(addr(0)), node, now));
     let later = now + Config::default().ban_time;
