@@ -1,0 +1,482 @@
+//! A deterministic simulator of a GopherCoin network: many core nodes, each driving the
+//! core's peer protocol ([`gophercoin_core::net::Protocol`]), on a virtual clock, with an
+//! event queue, modelled links (latency and bandwidth), miners finding blocks as a Poisson
+//! process, and partitions that open and heal. It runs the same state machine as the real
+//! network, with a signature scheme that accepts everything and the easiest proof of work
+//! allowed, so a thousand nodes fit in one process. The same seed gives the same run.
+//!
+//! ```
+//! use gophercoin_sim::{SimConfig, run};
+//!
+//! let report = run(&SimConfig { nodes: 12, blocks: 5, ..SimConfig::default() });
+//! assert!(report.converged);
+//! assert_eq!(report.trace, run(&SimConfig { nodes: 12, blocks: 5, ..SimConfig::default() }).trace);
+//! ```
+
+pub mod graph;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gophercoin_core::{
+    Address, BlockHash, CompactTarget, CryptoError, Event, MostWork, Node, Params, Signature,
+    Verifier,
+    net::{Config, Direction, Message, Output, PeerAddr, PeerId, Protocol},
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use crate::graph::Graph;
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Nodes in the network.
+    pub nodes: usize,
+    /// The graph's mean degree.
+    pub degree: usize,
+    /// One-way link latency, uniform between these (milliseconds).
+    pub latency_ms: (u64, u64),
+    /// Each link's bandwidth, bytes a second each way.
+    pub bandwidth: u64,
+    /// Time a node takes to validate a block before relaying it (milliseconds).
+    pub validation_ms: u64,
+    /// Mean time between blocks (milliseconds).
+    pub block_interval_ms: u64,
+    /// Blocks to mine.
+    pub blocks: usize,
+    /// Nodes that mine, with equal shares of the hash power (the first ones).
+    pub miners: usize,
+    /// Peers a new block is pushed to whole ([`Config::push_blocks`]).
+    pub push_blocks: usize,
+    /// A split of the nodes into two halves, from and until these times (milliseconds).
+    pub partition: Option<(u64, u64)>,
+    /// The seed of every random draw.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 100,
+            degree: 8,
+            latency_ms: (20, 200),
+            bandwidth: 10_000_000,
+            validation_ms: 0,
+            block_interval_ms: 10_000,
+            blocks: 20,
+            miners: 10,
+            push_blocks: Config::default().push_blocks,
+            partition: None,
+            seed: 1,
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// Blocks mined.
+    pub mined: usize,
+    /// Blocks mined that are not on the final main chain of node 0.
+    pub stale: usize,
+    /// Delay from a block's mining until each other node had it on its main chain
+    /// (milliseconds): median and 95th percentile, over every block that all nodes got.
+    pub propagation_p50_ms: u64,
+    /// See [`Report::propagation_p50_ms`].
+    pub propagation_p95_ms: u64,
+    /// The 95th percentile of the shortest-path bound for the same blocks and nodes:
+    /// latency plus transfer plus validation at each hop, along the fastest path.
+    pub bound_p95_ms: u64,
+    /// The hash-power-weighted mean delay until a block reached the other miners.
+    pub miner_delay_ms: f64,
+    /// Whether every node ended on one tip.
+    pub converged: bool,
+    /// How long after the partition healed every node was on one tip (milliseconds).
+    pub healed_after_ms: Option<u64>,
+    /// Messages and bytes sent.
+    pub messages: u64,
+    /// See [`Report::messages`].
+    pub bytes: u64,
+    /// SHA-256 of every delivery (time, from, to, message bytes), in order.
+    pub trace: [u8; 32],
+}
+
+/// A signature scheme that accepts every key and signature: what it would cost is
+/// modelled by [`SimConfig::validation_ms`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AcceptAll;
+
+impl Verifier for AcceptAll {
+    fn check_address(&self, _: &Address) -> Result<(), CryptoError> {
+        Ok(())
+    }
+
+    fn verify(&self, _: &Address, _: &[u8], _: &Signature) -> Result<(), CryptoError> {
+        Ok(())
+    }
+}
+
+type SimNode = Node<AcceptAll, MostWork>;
+
+/// Something due at a time.
+#[derive(Debug)]
+enum Due {
+    Deliver {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    Mine,
+    Timeout(usize),
+    /// The partition opens, or heals.
+    Partition,
+}
+
+struct Sim {
+    config: SimConfig,
+    rng: ChaCha8Rng,
+    graph: Graph,
+    nodes: Vec<(SimNode, Protocol)>,
+    queue: BTreeMap<(u64, u64), Due>,
+    seq: u64,
+    now: u64,
+    /// When each link direction is free to send again.
+    link_free: BTreeMap<(usize, usize), u64>,
+    /// Links cut by the partition.
+    cut: BTreeSet<(usize, usize)>,
+    /// When and by whom each block was mined.
+    mined: BTreeMap<BlockHash, (u64, usize)>,
+    /// When each node first had each block on its main chain.
+    reached: BTreeMap<BlockHash, BTreeMap<usize, u64>>,
+    timers: Vec<Option<u64>>,
+    messages: u64,
+    bytes: u64,
+    trace: Sha256,
+    heal_at: Option<u64>,
+    healed_after: Option<u64>,
+    addresses: Vec<Address>,
+}
+
+/// Runs a simulation to its end: every block mined, then the network left to settle.
+pub fn run(config: &SimConfig) -> Report {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let graph = Graph::random(config.nodes, config.degree, config.latency_ms, &mut rng);
+    let params = sim_params(config);
+    let protocol_config = Config {
+        target_outbound: 0,
+        max_inbound: usize::MAX,
+        push_blocks: config.push_blocks,
+        ..Config::default()
+    };
+    let nodes = (0..config.nodes)
+        .map(|i| {
+            let node = Node::new(params.clone(), AcceptAll, MostWork);
+            (node, Protocol::new(protocol_config.clone(), PeerAddr::new(format!("sim-{i}"))))
+        })
+        .collect();
+    let addresses = (0..config.nodes)
+        .map(|i| Address::from_der(format!("sim-miner-{i}").into_bytes()).expect("a short address"))
+        .collect();
+    let mut sim = Sim {
+        config: config.clone(),
+        rng,
+        graph,
+        nodes,
+        queue: BTreeMap::new(),
+        seq: 0,
+        now: params.genesis_timestamp * 1_000 + 1_000,
+        link_free: BTreeMap::new(),
+        cut: BTreeSet::new(),
+        mined: BTreeMap::new(),
+        reached: BTreeMap::new(),
+        timers: vec![None; config.nodes],
+        messages: 0,
+        bytes: 0,
+        trace: Sha256::new(),
+        heal_at: None,
+        healed_after: None,
+        addresses,
+    };
+    sim.start();
+    sim.run();
+    sim.report()
+}
+
+/// The devnet's rules with the easiest proof of work and blocks due every
+/// [`SimConfig::block_interval_ms`].
+fn sim_params(config: &SimConfig) -> Params {
+    let mut params = Params::devnet();
+    params.pow_limit = CompactTarget::from_consensus(0x207f_ffff);
+    params.target_block_secs = (config.block_interval_ms / 1_000).max(1);
+    params
+}
+
+impl Sim {
+    fn start(&mut self) {
+        let start = self.now;
+        for a in 0..self.nodes.len() {
+            let outbound: Vec<usize> =
+                self.graph.neighbours[a].keys().copied().filter(|b| *b > a).collect();
+            for b in outbound {
+                let (node, protocol) = &mut self.nodes[a];
+                let addr = PeerAddr::new(format!("sim-{b}"));
+                protocol.handle_connected(PeerId(b as u64), Direction::Outbound, addr, node, start);
+                let (node, protocol) = &mut self.nodes[b];
+                protocol.handle_connected(PeerId(a as u64), Direction::Inbound, None, node, start);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            self.flush(i);
+        }
+        if let Some((split, heal)) = self.config.partition {
+            self.schedule(start + split, Due::Partition);
+            self.heal_at = Some(start + heal);
+        }
+        let first = self.next_block_in();
+        self.schedule(start + first, Due::Mine);
+    }
+
+    fn schedule(&mut self, at: u64, due: Due) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), due);
+    }
+
+    /// An exponential draw with the block interval as its mean.
+    fn next_block_in(&mut self) -> u64 {
+        let uniform = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        (-(1.0 - uniform).ln() * self.config.block_interval_ms as f64) as u64 + 1
+    }
+
+    fn run(&mut self) {
+        let settle = 60_000 + self.config.latency_ms.1 * 40;
+        let mut last_block = self.now;
+        let mut next_check = 0;
+        while let Some(((at, _), due)) = self.queue.pop_first() {
+            if self.mined.len() >= self.config.blocks && at > last_block + settle {
+                break;
+            }
+            self.now = at;
+            match due {
+                Due::Deliver { from, to, bytes } => self.deliver(from, to, &bytes),
+                Due::Mine => {
+                    if self.mined.len() < self.config.blocks {
+                        self.mine();
+                        last_block = self.now;
+                        let next = self.next_block_in();
+                        self.schedule(self.now + next, Due::Mine);
+                    }
+                }
+                Due::Timeout(i) => {
+                    if self.timers[i] == Some(at) {
+                        self.timers[i] = None;
+                        self.nodes[i].1.handle_timeout(at);
+                        self.flush(i);
+                    }
+                }
+                Due::Partition => self.toggle_partition(),
+            }
+            if self.healed_after.is_none()
+                && let Some(heal) = self.heal_at
+                && self.now >= heal.max(next_check)
+                && self.cut.is_empty()
+            {
+                next_check = self.now + 100;
+                if self.one_tip() {
+                    self.healed_after = Some(self.now - heal);
+                }
+            }
+        }
+    }
+
+    /// Splits the network in two halves, or heals the split.
+    fn toggle_partition(&mut self) {
+        if self.cut.is_empty() {
+            let half = self.nodes.len() / 2;
+            for a in 0..half {
+                for &b in self.graph.neighbours[a].keys() {
+                    if b >= half {
+                        self.cut.insert((a, b));
+                    }
+                }
+            }
+            if let Some(heal) = self.heal_at {
+                self.schedule(heal, Due::Partition);
+            }
+        } else {
+            self.cut.clear();
+            // Peers that were cut off say hello again, as reconnecting peers would.
+            let now = self.now;
+            let half = self.nodes.len() / 2;
+            for a in 0..half {
+                let across: Vec<usize> =
+                    self.graph.neighbours[a].keys().copied().filter(|b| *b >= half).collect();
+                for b in across {
+                    for (x, y) in [(a, b), (b, a)] {
+                        self.nodes[x].1.handle_disconnected(PeerId(y as u64), now);
+                    }
+                    let (node, protocol) = &mut self.nodes[a];
+                    let addr = PeerAddr::new(format!("sim-{b}"));
+                    protocol.handle_connected(
+                        PeerId(b as u64),
+                        Direction::Outbound,
+                        addr,
+                        node,
+                        now,
+                    );
+                    let (node, protocol) = &mut self.nodes[b];
+                    protocol.handle_connected(
+                        PeerId(a as u64),
+                        Direction::Inbound,
+                        None,
+                        node,
+                        now,
+                    );
+                    self.flush(a);
+                    self.flush(b);
+                }
+            }
+        }
+    }
+
+    fn mine(&mut self) {
+        let miners = self.config.miners.clamp(1, self.nodes.len());
+        let miner = (self.rng.next_u64() % miners as u64) as usize;
+        let now = self.now;
+        let address = self.addresses[miner].clone();
+        let (node, _) = &mut self.nodes[miner];
+        if node.mine_block(&address, now / 1_000).is_ok() {
+            let hash = node.tip().hash();
+            self.mined.insert(hash, (now, miner));
+        }
+        self.flush(miner);
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, bytes: &[u8]) {
+        self.trace.update(self.now.to_le_bytes());
+        self.trace.update((from as u64).to_le_bytes());
+        self.trace.update((to as u64).to_le_bytes());
+        self.trace.update(bytes);
+        let Ok(message) = Message::decode(bytes) else { return };
+        let now = self.now;
+        let (node, protocol) = &mut self.nodes[to];
+        protocol.handle_message(PeerId(from as u64), message, node, now);
+        self.flush(to);
+    }
+
+    /// Drains a node's events and its protocol's outputs into the queue.
+    fn flush(&mut self, i: usize) {
+        let now = self.now;
+        let (node, protocol) = &mut self.nodes[i];
+        while let Some(event) = node.poll_event() {
+            if let Event::BlockConnected { hash, .. } = &event {
+                self.reached.entry(*hash).or_default().entry(i).or_insert(now);
+            }
+            protocol.handle_node_event(&event, node);
+        }
+        let mut sends = vec![];
+        while let Some(output) = protocol.poll_output() {
+            if let Output::Send { to, message } = output {
+                let blocks = matches!(message, Message::Block(_) | Message::Blocks { .. });
+                sends.push((to.0 as usize, message.encode(), blocks));
+            }
+        }
+        if let Some(deadline) = protocol.poll_timeout()
+            && self.timers[i].is_none_or(|t| deadline < t)
+        {
+            self.timers[i] = Some(deadline);
+            self.schedule(deadline, Due::Timeout(i));
+        }
+        for (to, bytes, blocks) in sends {
+            self.send(i, to, bytes, blocks);
+        }
+    }
+
+    /// Queues a message's delivery after the link's queue, its transfer and latency, and,
+    /// for blocks, the receiver's validation.
+    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>, blocks: bool) {
+        let Some(&latency) = self.graph.neighbours[from].get(&to) else { return };
+        if self.cut.contains(&(from.min(to), from.max(to))) {
+            return;
+        }
+        self.messages += 1;
+        self.bytes += bytes.len() as u64;
+        let transfer = bytes.len() as u64 * 1_000 / self.config.bandwidth.max(1);
+        let free = self.link_free.entry((from, to)).or_insert(0);
+        let start = (*free).max(self.now);
+        *free = start + transfer;
+        let validation = if blocks { self.config.validation_ms } else { 0 };
+        let at = start + transfer + latency + validation;
+        self.schedule(at, Due::Deliver { from, to, bytes });
+    }
+
+    fn one_tip(&self) -> bool {
+        let tip = self.nodes.first().map(|(node, _)| node.tip().hash());
+        self.nodes.iter().all(|(node, _)| Some(node.tip().hash()) == tip)
+    }
+
+    fn report(&self) -> Report {
+        let main: BTreeSet<BlockHash> = self
+            .nodes
+            .first()
+            .map(|(node, _)| node.chain().main_chain_from(1).map(|b| b.hash()).collect())
+            .unwrap_or_default();
+        let n = self.nodes.len();
+        let block_bytes = self
+            .nodes
+            .first()
+            .and_then(|(node, _)| node.chain().main_chain_from(1).next())
+            .map_or(0, |block| {
+                gophercoin_core::codec::encode_block(&block.to_block()).len() as u64 + 1
+            });
+        let per_hop =
+            block_bytes * 1_000 / self.config.bandwidth.max(1) + self.config.validation_ms;
+        let mut delays = vec![];
+        let mut bounds = vec![];
+        let mut bound_of: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        let miners = self.config.miners.clamp(1, n);
+        let mut miner_delays = vec![];
+        for (hash, (at, miner)) in &self.mined {
+            let Some(reached) = self.reached.get(hash) else { continue };
+            if reached.len() < n {
+                continue;
+            }
+            let bound = bound_of
+                .entry(*miner)
+                .or_insert_with(|| self.graph.shortest_delays(*miner, per_hop, &BTreeSet::new()));
+            for (node, when) in reached {
+                if node == miner {
+                    continue;
+                }
+                delays.push(when - at);
+                bounds.push(bound[*node]);
+                if *node < miners {
+                    miner_delays.push((when - at) as f64);
+                }
+            }
+        }
+        let percentile = |values: &mut Vec<u64>, p: f64| -> u64 {
+            values.sort_unstable();
+            let at = ((values.len() as f64 * p).ceil() as usize).saturating_sub(1);
+            values.get(at).copied().unwrap_or(0)
+        };
+        let miner_delay_ms = if miner_delays.is_empty() {
+            0.0
+        } else {
+            miner_delays.iter().sum::<f64>() / miner_delays.len() as f64
+        };
+        Report {
+            mined: self.mined.len(),
+            stale: self.mined.keys().filter(|hash| !main.contains(hash)).count(),
+            propagation_p50_ms: percentile(&mut delays.clone(), 0.50),
+            propagation_p95_ms: percentile(&mut delays, 0.95),
+            bound_p95_ms: percentile(&mut bounds, 0.95),
+            miner_delay_ms,
+            converged: self.one_tip(),
+            healed_after_ms: self.healed_after,
+            messages: self.messages,
+            bytes: self.bytes,
+            trace: self.trace.clone().finalize().into(),
+        }
+    }
+}

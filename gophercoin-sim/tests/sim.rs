@@ -1,0 +1,51 @@
+//! Small networks simulated in `cargo test`: convergence, propagation against the
+//! shortest-path bound, determinism, and a partition that heals.
+
+use gophercoin_sim::{SimConfig, run};
+
+#[test]
+fn fifty_nodes_converge_near_the_shortest_path_bound() {
+    let config = SimConfig { nodes: 50, blocks: 20, ..SimConfig::default() };
+    let report = run(&config);
+    assert_eq!(report.mined, 20);
+    assert!(report.converged, "{report:?}");
+    assert!(report.bound_p95_ms > 0);
+    assert!(
+        report.propagation_p95_ms as f64 <= 1.5 * report.bound_p95_ms as f64,
+        "p95 {} ms against a bound of {} ms",
+        report.propagation_p95_ms,
+        report.bound_p95_ms
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let config = SimConfig { nodes: 30, blocks: 8, ..SimConfig::default() };
+    let (first, again) = (run(&config), run(&config));
+    assert_eq!(first, again);
+    let other = run(&SimConfig { seed: 2, ..config });
+    assert_ne!(first.trace, other.trace);
+}
+
+#[test]
+fn after_a_partition_heals_every_node_is_on_one_tip() {
+    // Two halves for ten minutes, each mining on its own.
+    let config = SimConfig {
+        nodes: 50,
+        blocks: 80,
+        miners: 50,
+        partition: Some((30_000, 630_000)),
+        ..SimConfig::default()
+    };
+    let report = run(&config);
+    assert!(report.converged, "{report:?}");
+    assert!(report.stale > 0, "both halves mined: {report:?}");
+    // Within five times the p95 propagation delay of the same network unsplit.
+    let unsplit = run(&SimConfig { partition: None, blocks: 20, ..config });
+    let healed = report.healed_after_ms.expect("healed");
+    assert!(
+        healed <= 5 * unsplit.propagation_p95_ms,
+        "{healed} ms to heal, p95 unsplit {} ms",
+        unsplit.propagation_p95_ms
+    );
+}
