@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::cmd::{chain, devnet, mine, node, peers, send, wallet};
+use crate::cmd::{chain, devnet, mine, node, peers, send, sim, wallet};
 
 /// GopherCoin: a small proof-of-work cryptocurrency.
 #[derive(Debug, Parser)]
@@ -50,6 +50,9 @@ enum Command {
     Block(chain::BlockArgs),
     /// Show a transaction.
     Tx(chain::TxArgs),
+    /// Simulate a network of many nodes on a virtual clock and print what it measured.
+    #[command(after_help = "Example:\n  gophercoin sim --nodes 1000 --blocks 100")]
+    Sim(sim::SimArgs),
 }
 
 /// The program's allocator. A node allocates for every request (bodies, keys, answers)
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
             Command::Chain(args) => chain::chain(args).await,
             Command::Block(args) => chain::block(args).await,
             Command::Tx(args) => chain::tx(args).await,
+            Command::Sim(args) => sim::run(args),
         }
     });
     // Whatever still runs (a nonce search on a blocking thread, a peer request) gets half

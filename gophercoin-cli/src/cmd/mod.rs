@@ -6,6 +6,7 @@ pub(crate) mod mine;
 pub(crate) mod node;
 pub(crate) mod peers;
 pub(crate) mod send;
+pub(crate) mod sim;
 pub(crate) mod wallet;
 
 /// Resolves to `()` when Ctrl-C is pressed (never, if signals can't be watched).

@@ -1,0 +1,92 @@
+//! `gophercoin sim`: runs the network simulator ([`gophercoin_sim`]) and prints what it
+//! measured.
+
+use clap::Args;
+use gophercoin_sim::{SimConfig, run as simulate};
+
+/// What to simulate (defaults: [`SimConfig::default`]).
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Nodes in the network.
+    #[arg(long, default_value_t = SimConfig::default().nodes)]
+    nodes: usize,
+    /// The graph's mean degree.
+    #[arg(long, default_value_t = SimConfig::default().degree)]
+    degree: usize,
+    /// Smallest one-way link latency, milliseconds.
+    #[arg(long, default_value_t = SimConfig::default().latency_ms.0)]
+    min_latency_ms: u64,
+    /// Largest one-way link latency, milliseconds.
+    #[arg(long, default_value_t = SimConfig::default().latency_ms.1)]
+    max_latency_ms: u64,
+    /// Each link's bandwidth, bytes a second.
+    #[arg(long, default_value_t = SimConfig::default().bandwidth)]
+    bandwidth: u64,
+    /// Time a node takes to validate a block, milliseconds.
+    #[arg(long, default_value_t = SimConfig::default().validation_ms)]
+    validation_ms: u64,
+    /// Mean time between blocks, milliseconds.
+    #[arg(long, default_value_t = SimConfig::default().block_interval_ms)]
+    block_interval_ms: u64,
+    /// Blocks to mine.
+    #[arg(long, default_value_t = SimConfig::default().blocks)]
+    blocks: usize,
+    /// Nodes that mine, with equal shares of the hash power.
+    #[arg(long, default_value_t = SimConfig::default().miners)]
+    miners: usize,
+    /// Peers a new block is pushed to whole (the others get an announcement).
+    #[arg(long, default_value_t = SimConfig::default().push_blocks)]
+    push_blocks: usize,
+    /// Split the network in two halves at this time (milliseconds)...
+    #[arg(long, requires = "heal_at_ms")]
+    split_at_ms: Option<u64>,
+    /// ...and heal it at this one.
+    #[arg(long, requires = "split_at_ms")]
+    heal_at_ms: Option<u64>,
+    /// The seed of every random draw: the same seed gives the same run.
+    #[arg(long, default_value_t = SimConfig::default().seed)]
+    seed: u64,
+}
+
+/// Runs the simulation and prints its summary.
+pub(crate) fn run(args: SimArgs) -> Result<(), String> {
+    if args.nodes == 0 || args.bandwidth == 0 || args.min_latency_ms > args.max_latency_ms {
+        return Err("nodes and bandwidth must be positive, latencies min ≤ max".into());
+    }
+    let config = SimConfig {
+        nodes: args.nodes,
+        degree: args.degree,
+        latency_ms: (args.min_latency_ms, args.max_latency_ms),
+        bandwidth: args.bandwidth,
+        validation_ms: args.validation_ms,
+        block_interval_ms: args.block_interval_ms.max(1),
+        blocks: args.blocks,
+        miners: args.miners,
+        push_blocks: args.push_blocks,
+        partition: args.split_at_ms.zip(args.heal_at_ms),
+        seed: args.seed,
+    };
+    let started = std::time::Instant::now();
+    let report = simulate(&config);
+    let stale_rate = report.stale as f64 / report.mined.max(1) as f64;
+    let expected = 1.0 - (-report.miner_delay_ms / config.block_interval_ms as f64).exp();
+    println!("nodes                     {}", config.nodes);
+    println!("blocks mined              {}", report.mined);
+    println!("stale blocks              {} ({:.2} %)", report.stale, stale_rate * 100.0);
+    println!(
+        "1 - e^(-Δ/T)              {:.2} % (Δ = {:.0} ms to the other miners)",
+        expected * 100.0,
+        report.miner_delay_ms
+    );
+    println!("propagation p50           {} ms", report.propagation_p50_ms);
+    println!("propagation p95           {} ms", report.propagation_p95_ms);
+    println!("shortest-path bound p95   {} ms", report.bound_p95_ms);
+    println!("one tip at the end        {}", if report.converged { "yes" } else { "no" });
+    if let Some(healed) = report.healed_after_ms {
+        println!("one tip after the heal    {healed} ms");
+    }
+    println!("messages                  {} ({} bytes)", report.messages, report.bytes);
+    println!("trace                     {}", hex::encode(report.trace));
+    println!("ran in                    {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
