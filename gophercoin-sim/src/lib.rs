@@ -18,8 +18,7 @@ pub mod graph;
 use std::collections::{BTreeMap, BTreeSet};
 
 use gophercoin_core::{
-    Address, BlockHash, CompactTarget, CryptoError, Event, MostWork, Node, Params, Signature,
-    Verifier,
+    Address, BlockHash, CompactTarget, CryptoError, MostWork, Node, Params, Signature, Verifier,
     net::{Config, Direction, Message, Output, PeerAddr, PeerId, Protocol},
 };
 use rand_chacha::ChaCha8Rng;
@@ -80,15 +79,16 @@ pub struct Report {
     pub mined: usize,
     /// Blocks mined that are not on the final main chain of node 0.
     pub stale: usize,
-    /// Delay from a block's mining until each other node had it on its main chain
-    /// (milliseconds): median and 95th percentile, over every block that all nodes got.
+    /// Delay from a block's mining until each other node had it, validated (milliseconds):
+    /// median and 95th percentile, over every block that reached all nodes.
     pub propagation_p50_ms: u64,
     /// See [`Report::propagation_p50_ms`].
     pub propagation_p95_ms: u64,
     /// The 95th percentile of the shortest-path bound for the same blocks and nodes:
     /// latency plus transfer plus validation at each hop, along the fastest path.
     pub bound_p95_ms: u64,
-    /// The hash-power-weighted mean delay until a block reached the other miners.
+    /// The hash-power-weighted mean delay until a block reached the miners: Δ in the
+    /// stale-rate estimate 1 − e^(−Δ/T) (the finder counts with its share and no delay).
     pub miner_delay_ms: f64,
     /// Whether every node ended on one tip.
     pub converged: bool,
@@ -147,7 +147,8 @@ struct Sim {
     cut: BTreeSet<(usize, usize)>,
     /// When and by whom each block was mined.
     mined: BTreeMap<BlockHash, (u64, usize)>,
-    /// When each node first had each block on its main chain.
+    /// When each block first reached each node (validated, for blocks; whether or not it
+    /// became the node's tip).
     reached: BTreeMap<BlockHash, BTreeMap<usize, u64>>,
     timers: Vec<Option<u64>>,
     messages: u64,
@@ -348,6 +349,7 @@ impl Sim {
         if node.mine_block(&address, now / 1_000).is_ok() {
             let hash = node.tip().hash();
             self.mined.insert(hash, (now, miner));
+            self.reached.entry(hash).or_default().insert(miner, now);
         }
         self.flush(miner);
     }
@@ -359,6 +361,14 @@ impl Sim {
         self.trace.update(bytes);
         let Ok(message) = Message::decode(bytes) else { return };
         let now = self.now;
+        let mut arrived = |hash: BlockHash| {
+            self.reached.entry(hash).or_default().entry(to).or_insert(now);
+        };
+        match &message {
+            Message::Block(block) => arrived(block.hash()),
+            Message::Blocks { blocks, .. } => blocks.iter().for_each(|block| arrived(block.hash())),
+            _ => {}
+        }
         let (node, protocol) = &mut self.nodes[to];
         protocol.handle_message(PeerId(from as u64), message, node, now);
         self.flush(to);
@@ -366,12 +376,8 @@ impl Sim {
 
     /// Drains a node's events and its protocol's outputs into the queue.
     fn flush(&mut self, i: usize) {
-        let now = self.now;
         let (node, protocol) = &mut self.nodes[i];
         while let Some(event) = node.poll_event() {
-            if let Event::BlockConnected { hash, .. } = &event {
-                self.reached.entry(*hash).or_default().entry(i).or_insert(now);
-            }
             protocol.handle_node_event(&event, node);
         }
         let mut sends = vec![];
@@ -445,14 +451,15 @@ impl Sim {
                 .entry(*miner)
                 .or_insert_with(|| self.graph.shortest_delays(*miner, per_hop, &BTreeSet::new()));
             for (node, when) in reached {
+                if *node < miners {
+                    // Equal shares: the plain mean over the miners, the finder included.
+                    miner_delays.push((when - at) as f64);
+                }
                 if node == miner {
                     continue;
                 }
                 delays.push(when - at);
                 bounds.push(bound[*node]);
-                if *node < miners {
-                    miner_delays.push((when - at) as f64);
-                }
             }
         }
         let percentile = |values: &mut Vec<u64>, p: f64| -> u64 {

@@ -74,7 +74,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     println!("blocks mined              {}", report.mined);
     println!("stale blocks              {} ({:.2} %)", report.stale, stale_rate * 100.0);
     println!(
-        "1 - e^(-Δ/T)              {:.2} % (Δ = {:.0} ms to the other miners)",
+        "1 - e^(-Δ/T)              {:.2} % (Δ = {:.0} ms, the miners' mean delay)",
         expected * 100.0,
         report.miner_delay_ms
     );
