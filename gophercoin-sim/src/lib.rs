@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gophercoin_core::{
     Address, BlockHash, CompactTarget, CryptoError, MostWork, Node, Params, Signature, Verifier,
-    net::{Config, Direction, Message, Output, PeerAddr, PeerId, Protocol},
+    net::{Config, Direction, DisconnectReason, Message, Output, PeerAddr, PeerId, Protocol},
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -50,6 +50,10 @@ pub struct SimConfig {
     pub push_blocks: usize,
     /// A split of the nodes into two halves, from and until these times (milliseconds).
     pub partition: Option<(u64, u64)>,
+    /// The share of nodes (the last ones, never miners) that are hostile: every five
+    /// seconds each sends its peers, by turns, a block that breaks a rule, a page of
+    /// blocks nobody asked for, or a transaction nobody asked for.
+    pub hostile: f64,
     /// The seed of every random draw.
     pub seed: u64,
 }
@@ -67,6 +71,7 @@ impl Default for SimConfig {
             miners: 10,
             push_blocks: Config::default().push_blocks,
             partition: None,
+            hostile: 0.0,
             seed: 1,
         }
     }
@@ -79,8 +84,8 @@ pub struct Report {
     pub mined: usize,
     /// Blocks mined that are not on the final main chain of node 0.
     pub stale: usize,
-    /// Delay from a block's mining until each other node had it, validated (milliseconds):
-    /// median and 95th percentile, over every block that reached all nodes.
+    /// Delay from a block's mining until each other honest node had it, validated
+    /// (milliseconds): median and 95th percentile, over every block that reached them all.
     pub propagation_p50_ms: u64,
     /// See [`Report::propagation_p50_ms`].
     pub propagation_p95_ms: u64,
@@ -90,8 +95,17 @@ pub struct Report {
     /// The hash-power-weighted mean delay until a block reached the miners: Δ in the
     /// stale-rate estimate 1 − e^(−Δ/T) (the finder counts with its share and no delay).
     pub miner_delay_ms: f64,
-    /// Whether every node ended on one tip.
+    /// Whether every honest node ended on one tip.
     pub converged: bool,
+    /// Hostile nodes.
+    pub hostile: usize,
+    /// Pairs (hostile node, honest peer) where the hostile node sent the peer enough to be
+    /// banned under the protocol's scores and was not dropped by it.
+    pub hostile_not_dropped: usize,
+    /// Pairs (honest node, hostile peer) where the honest node dropped the hostile one.
+    pub hostile_dropped: usize,
+    /// Honest nodes dropped as misbehaving by honest peers.
+    pub honest_dropped: usize,
     /// How long after the partition healed every node was on one tip (milliseconds).
     pub healed_after_ms: Option<u64>,
     /// Messages and bytes sent.
@@ -129,6 +143,8 @@ enum Due {
     },
     Mine,
     Timeout(usize),
+    /// A hostile node's next attack.
+    Attack(usize),
     /// The partition opens, or heals.
     Partition,
 }
@@ -157,6 +173,17 @@ struct Sim {
     heal_at: Option<u64>,
     healed_after: Option<u64>,
     addresses: Vec<Address>,
+    /// The first hostile node (those from here on are hostile).
+    first_hostile: usize,
+    /// Attacks made so far, to take turns between their kinds.
+    attacks: u64,
+    /// Links closed by one side: (min, max).
+    closed: BTreeSet<(usize, usize)>,
+    /// For each (hostile, honest) pair, the score the protocol's rules give what the
+    /// hostile node sent (a rule broken 100, data nobody asked for 10).
+    misbehaved: BTreeMap<(usize, usize), u32>,
+    /// (by, dropped) for each peer dropped as misbehaving.
+    dropped: BTreeSet<(usize, usize)>,
 }
 
 /// Runs a simulation to its end: every block mined, then the network left to settle.
@@ -198,6 +225,13 @@ pub fn run(config: &SimConfig) -> Report {
         heal_at: None,
         healed_after: None,
         addresses,
+        first_hostile: config.nodes
+            - ((config.nodes as f64 * config.hostile.clamp(0.0, 1.0)).round() as usize)
+                .min(config.nodes.saturating_sub(config.miners.clamp(1, config.nodes))),
+        attacks: 0,
+        closed: BTreeSet::new(),
+        misbehaved: BTreeMap::new(),
+        dropped: BTreeSet::new(),
     };
     sim.start();
     sim.run();
@@ -236,6 +270,10 @@ impl Sim {
         }
         let first = self.next_block_in();
         self.schedule(start + first, Due::Mine);
+        for i in self.first_hostile..self.nodes.len() {
+            let offset = self.rng.next_u64() % 5_000;
+            self.schedule(start + offset, Due::Attack(i));
+        }
     }
 
     fn schedule(&mut self, at: u64, due: Due) {
@@ -276,6 +314,12 @@ impl Sim {
                     }
                 }
                 Due::Partition => self.toggle_partition(),
+                Due::Attack(i) => {
+                    if self.mined.len() < self.config.blocks {
+                        self.attack(i);
+                        self.schedule(self.now + 5_000, Due::Attack(i));
+                    }
+                }
             }
             if self.healed_after.is_none()
                 && let Some(heal) = self.heal_at
@@ -340,6 +384,51 @@ impl Sim {
         }
     }
 
+    /// A hostile node sends each of its peers something that breaks the protocol's rules,
+    /// by turns: a block with a wrong merkle root, a page of blocks nobody asked for, a
+    /// transaction nobody asked for.
+    fn attack(&mut self, i: usize) {
+        self.attacks += 1;
+        let now = self.now;
+        let address = self.addresses[i].clone();
+        let (node, _) = &self.nodes[i];
+        let Ok(mut block) = node.block_template(&address, now / 1_000) else { return };
+        let points = if self.attacks.is_multiple_of(3) { 100 } else { 10 };
+        let message = match self.attacks % 3 {
+            0 => {
+                block.header.merkle_root = Default::default();
+                while !gophercoin_core::pow::solve(&mut block.header, u64::MAX) {
+                    block.header.timestamp += 1;
+                }
+                Message::Block(Box::new(block))
+            }
+            1 => Message::Blocks { blocks: vec![block], more: true },
+            _ => {
+                let tx = gophercoin_core::Transaction {
+                    chain_id: node.params().chain_id,
+                    sender: address.clone(),
+                    recipient: address,
+                    amount: gophercoin_core::Amount::from_units(1).unwrap_or_default(),
+                    fee: gophercoin_core::Amount::ZERO,
+                    nonce: self.attacks,
+                };
+                let signature = Signature::from_bytes(vec![0; 256]).expect("a signature's length");
+                Message::Tx(Box::new(gophercoin_core::SignedTransaction {
+                    transaction: tx,
+                    signature,
+                }))
+            }
+        };
+        let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
+        let bytes = message.encode();
+        for peer in peers {
+            if peer < self.first_hostile && !self.closed.contains(&(i.min(peer), i.max(peer))) {
+                *self.misbehaved.entry((i, peer)).or_default() += points;
+            }
+            self.send(i, peer, bytes.clone(), true);
+        }
+    }
+
     fn mine(&mut self) {
         let miners = self.config.miners.clamp(1, self.nodes.len());
         let miner = (self.rng.next_u64() % miners as u64) as usize;
@@ -381,10 +470,15 @@ impl Sim {
             protocol.handle_node_event(&event, node);
         }
         let mut sends = vec![];
+        let mut closes = vec![];
         while let Some(output) = protocol.poll_output() {
-            if let Output::Send { to, message } = output {
-                let blocks = matches!(message, Message::Block(_) | Message::Blocks { .. });
-                sends.push((to.0 as usize, message.encode(), blocks));
+            match output {
+                Output::Send { to, message } => {
+                    let blocks = matches!(message, Message::Block(_) | Message::Blocks { .. });
+                    sends.push((to.0 as usize, message.encode(), blocks));
+                }
+                Output::Disconnect { peer, reason } => closes.push((peer.0 as usize, reason)),
+                Output::Connect(_) | Output::Banned { .. } => {}
             }
         }
         if let Some(deadline) = protocol.poll_timeout()
@@ -396,13 +490,23 @@ impl Sim {
         for (to, bytes, blocks) in sends {
             self.send(i, to, bytes, blocks);
         }
+        for (peer, reason) in closes {
+            if reason == DisconnectReason::Misbehaving {
+                self.dropped.insert((i, peer));
+            }
+            if self.closed.insert((i.min(peer), i.max(peer))) {
+                let now = self.now;
+                self.nodes[peer].1.handle_disconnected(PeerId(i as u64), now);
+            }
+        }
     }
 
     /// Queues a message's delivery after the link's queue, its transfer and latency, and,
     /// for blocks, the receiver's validation.
     fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>, blocks: bool) {
         let Some(&latency) = self.graph.neighbours[from].get(&to) else { return };
-        if self.cut.contains(&(from.min(to), from.max(to))) {
+        let link = (from.min(to), from.max(to));
+        if self.cut.contains(&link) || self.closed.contains(&link) {
             return;
         }
         self.messages += 1;
@@ -416,9 +520,11 @@ impl Sim {
         self.schedule(at, Due::Deliver { from, to, bytes });
     }
 
+    /// Whether every honest node is on one tip.
     fn one_tip(&self) -> bool {
-        let tip = self.nodes.first().map(|(node, _)| node.tip().hash());
-        self.nodes.iter().all(|(node, _)| Some(node.tip().hash()) == tip)
+        let honest = &self.nodes[..self.first_hostile];
+        let tip = honest.first().map(|(node, _)| node.tip().hash());
+        honest.iter().all(|(node, _)| Some(node.tip().hash()) == tip)
     }
 
     fn report(&self) -> Report {
@@ -444,13 +550,14 @@ impl Sim {
         let mut miner_delays = vec![];
         for (hash, (at, miner)) in &self.mined {
             let Some(reached) = self.reached.get(hash) else { continue };
-            if reached.len() < n {
+            let honest = self.first_hostile;
+            if reached.range(..honest).count() < honest {
                 continue;
             }
             let bound = bound_of
                 .entry(*miner)
                 .or_insert_with(|| self.graph.shortest_delays(*miner, per_hop, &BTreeSet::new()));
-            for (node, when) in reached {
+            for (node, when) in reached.range(..honest) {
                 if *node < miners {
                     // Equal shares: the plain mean over the miners, the finder included.
                     miner_delays.push((when - at) as f64);
@@ -480,6 +587,25 @@ impl Sim {
             bound_p95_ms: percentile(&mut bounds, 0.95),
             miner_delay_ms,
             converged: self.one_tip(),
+            hostile: n - self.first_hostile,
+            hostile_not_dropped: self
+                .misbehaved
+                .iter()
+                .filter(|((hostile, honest), points)| {
+                    **points >= Config::default().ban_score
+                        && !self.dropped.contains(&(*honest, *hostile))
+                })
+                .count(),
+            hostile_dropped: self
+                .dropped
+                .iter()
+                .filter(|(by, peer)| *by < self.first_hostile && *peer >= self.first_hostile)
+                .count(),
+            honest_dropped: self
+                .dropped
+                .iter()
+                .filter(|(by, peer)| *by < self.first_hostile && *peer < self.first_hostile)
+                .count(),
             healed_after_ms: self.healed_after,
             messages: self.messages,
             bytes: self.bytes,

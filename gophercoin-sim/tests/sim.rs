@@ -49,3 +49,14 @@ fn after_a_partition_heals_every_node_is_on_one_tip() {
         unsplit.propagation_p95_ms
     );
 }
+
+#[test]
+fn with_a_fifth_of_the_nodes_hostile_the_honest_ones_converge_and_drop_them() {
+    let config = SimConfig { nodes: 50, blocks: 20, hostile: 0.2, ..SimConfig::default() };
+    let report = run(&config);
+    assert_eq!(report.hostile, 10);
+    assert!(report.converged, "{report:?}");
+    assert!(report.hostile_dropped >= 10, "{report:?}");
+    assert_eq!(report.hostile_not_dropped, 0, "{report:?}");
+    assert_eq!(report.honest_dropped, 0, "{report:?}");
+}

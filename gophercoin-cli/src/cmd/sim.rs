@@ -43,6 +43,10 @@ pub(crate) struct SimArgs {
     /// ...and heal it at this one.
     #[arg(long, requires = "split_at_ms")]
     heal_at_ms: Option<u64>,
+    /// The share of nodes that are hostile (sending invalid blocks and data nobody asked
+    /// for), 0 to 1.
+    #[arg(long, default_value_t = SimConfig::default().hostile)]
+    hostile: f64,
     /// The seed of every random draw: the same seed gives the same run.
     #[arg(long, default_value_t = SimConfig::default().seed)]
     seed: u64,
@@ -52,6 +56,9 @@ pub(crate) struct SimArgs {
 pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     if args.nodes == 0 || args.bandwidth == 0 || args.min_latency_ms > args.max_latency_ms {
         return Err("nodes and bandwidth must be positive, latencies min ≤ max".into());
+    }
+    if !(0.0..=1.0).contains(&args.hostile) {
+        return Err("--hostile is a share of the nodes, from 0 to 1".into());
     }
     let config = SimConfig {
         nodes: args.nodes,
@@ -64,6 +71,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
         miners: args.miners,
         push_blocks: args.push_blocks,
         partition: args.split_at_ms.zip(args.heal_at_ms),
+        hostile: args.hostile,
         seed: args.seed,
     };
     let started = std::time::Instant::now();
@@ -84,6 +92,16 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     println!("one tip at the end        {}", if report.converged { "yes" } else { "no" });
     if let Some(healed) = report.healed_after_ms {
         println!("one tip after the heal    {healed} ms");
+    }
+    if report.hostile > 0 {
+        println!(
+            "hostile nodes             {} (dropped by honest peers {} times; left in place \
+             after earning a ban {} times; honest nodes dropped {} times)",
+            report.hostile,
+            report.hostile_dropped,
+            report.hostile_not_dropped,
+            report.honest_dropped
+        );
     }
     println!("messages                  {} ({} bytes)", report.messages, report.bytes);
     println!("trace                     {}", hex::encode(report.trace));
