@@ -44,6 +44,9 @@ pub struct SimConfig {
     pub block_interval_ms: u64,
     /// Blocks to mine.
     pub blocks: usize,
+    /// Transfers a block interval, sent as a Poisson process from miners with funds, each
+    /// to the node of its sender.
+    pub transfers_per_block: usize,
     /// Nodes that mine, with equal shares of the hash power (the first ones).
     pub miners: usize,
     /// Peers a new block is pushed to whole ([`Config::push_blocks`]).
@@ -68,6 +71,7 @@ impl Default for SimConfig {
             validation_ms: 0,
             block_interval_ms: 10_000,
             blocks: 20,
+            transfers_per_block: 10,
             miners: 10,
             push_blocks: Config::default().push_blocks,
             partition: None,
@@ -84,6 +88,10 @@ pub struct Report {
     pub mined: usize,
     /// Blocks mined that are not on the final main chain of node 0.
     pub stale: usize,
+    /// Transfers sent, and those in the final main chain of node 0.
+    pub transfers: usize,
+    /// See [`Report::transfers`].
+    pub transfers_mined: usize,
     /// Delay from a block's mining until each other honest node had it, validated
     /// (milliseconds): median and 95th percentile, over every block that reached them all.
     pub propagation_p50_ms: u64,
@@ -142,6 +150,8 @@ enum Due {
         bytes: Vec<u8>,
     },
     Mine,
+    /// A miner with funds pays someone.
+    Pay,
     Timeout(usize),
     /// A hostile node's next attack.
     Attack(usize),
@@ -177,6 +187,8 @@ struct Sim {
     first_hostile: usize,
     /// Attacks made so far, to take turns between their kinds.
     attacks: u64,
+    /// Transfers sent.
+    transfers: usize,
     /// Links closed by one side: (min, max).
     closed: BTreeSet<(usize, usize)>,
     /// For each (hostile, honest) pair, the score the protocol's rules give what the
@@ -229,6 +241,7 @@ pub fn run(config: &SimConfig) -> Report {
             - ((config.nodes as f64 * config.hostile.clamp(0.0, 1.0)).round() as usize)
                 .min(config.nodes.saturating_sub(config.miners.clamp(1, config.nodes))),
         attacks: 0,
+        transfers: 0,
         closed: BTreeSet::new(),
         misbehaved: BTreeMap::new(),
         dropped: BTreeSet::new(),
@@ -270,6 +283,9 @@ impl Sim {
         }
         let first = self.next_block_in();
         self.schedule(start + first, Due::Mine);
+        if let Some(next) = self.next_payment_in() {
+            self.schedule(start + next, Due::Pay);
+        }
         for i in self.first_hostile..self.nodes.len() {
             let offset = self.rng.next_u64() % 5_000;
             self.schedule(start + offset, Due::Attack(i));
@@ -285,6 +301,45 @@ impl Sim {
     fn next_block_in(&mut self) -> u64 {
         let uniform = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         (-(1.0 - uniform).ln() * self.config.block_interval_ms as f64) as u64 + 1
+    }
+
+    /// An exponential draw with the mean time between transfers, if there are any.
+    fn next_payment_in(&mut self) -> Option<u64> {
+        let per_block = self.config.transfers_per_block as u64;
+        if per_block == 0 {
+            return None;
+        }
+        let uniform = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let mean = self.config.block_interval_ms as f64 / per_block as f64;
+        Some((-(1.0 - uniform).ln() * mean) as u64 + 1)
+    }
+
+    /// A miner with funds on its own node pays one unit to another miner, with a random
+    /// nonce and a signature the simulated verifier accepts.
+    fn pay(&mut self) {
+        let miners = self.config.miners.clamp(1, self.first_hostile.max(1));
+        let from = (self.rng.next_u64() % miners as u64) as usize;
+        let to = (self.rng.next_u64() % miners as u64) as usize;
+        let (sender, recipient) = (self.addresses[from].clone(), self.addresses[to].clone());
+        let nonce = self.rng.next_u64();
+        let (node, _) = &mut self.nodes[from];
+        if node.balance(&sender).to_units() < 1_000 {
+            return;
+        }
+        let transaction = gophercoin_core::Transaction {
+            chain_id: node.params().chain_id,
+            sender,
+            recipient,
+            amount: gophercoin_core::Amount::from_units(1).unwrap_or_default(),
+            fee: gophercoin_core::Amount::ZERO,
+            nonce,
+        };
+        let Ok(signature) = Signature::from_bytes(vec![0; 256]) else { return };
+        let tx = gophercoin_core::SignedTransaction { transaction, signature };
+        if node.handle_transaction(tx).is_ok() {
+            self.transfers += 1;
+        }
+        self.flush(from);
     }
 
     fn run(&mut self) {
@@ -304,6 +359,14 @@ impl Sim {
                         last_block = self.now;
                         let next = self.next_block_in();
                         self.schedule(self.now + next, Due::Mine);
+                    }
+                }
+                Due::Pay => {
+                    if self.mined.len() < self.config.blocks {
+                        self.pay();
+                        if let Some(next) = self.next_payment_in() {
+                            self.schedule(self.now + next, Due::Pay);
+                        }
                     }
                 }
                 Due::Timeout(i) => {
@@ -579,7 +642,15 @@ impl Sim {
         } else {
             miner_delays.iter().sum::<f64>() / miner_delays.len() as f64
         };
+        let transfers_mined = self.nodes.first().map_or(0, |(node, _)| {
+            node.chain()
+                .main_chain_from(1)
+                .map(|block| block.to_block().transactions.len() - 1)
+                .sum()
+        });
         Report {
+            transfers: self.transfers,
+            transfers_mined,
             mined: self.mined.len(),
             stale: self.mined.keys().filter(|hash| !main.contains(hash)).count(),
             propagation_p50_ms: percentile(&mut delays.clone(), 0.50),

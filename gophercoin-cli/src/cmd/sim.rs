@@ -31,6 +31,9 @@ pub(crate) struct SimArgs {
     /// Blocks to mine.
     #[arg(long, default_value_t = SimConfig::default().blocks)]
     blocks: usize,
+    /// Transfers a block interval, from miners with funds.
+    #[arg(long, default_value_t = SimConfig::default().transfers_per_block)]
+    transfers_per_block: usize,
     /// Nodes that mine, with equal shares of the hash power.
     #[arg(long, default_value_t = SimConfig::default().miners)]
     miners: usize,
@@ -68,6 +71,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
         validation_ms: args.validation_ms,
         block_interval_ms: args.block_interval_ms.max(1),
         blocks: args.blocks,
+        transfers_per_block: args.transfers_per_block,
         miners: args.miners,
         push_blocks: args.push_blocks,
         partition: args.split_at_ms.zip(args.heal_at_ms),
@@ -81,6 +85,10 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     println!("nodes                     {}", config.nodes);
     println!("blocks mined              {}", report.mined);
     println!("stale blocks              {} ({:.2} %)", report.stale, stale_rate * 100.0);
+    println!(
+        "transfers                 {} sent, {} mined",
+        report.transfers, report.transfers_mined
+    );
     println!(
         "1 - e^(-Δ/T)              {:.2} % (Δ = {:.0} ms, the miners' mean delay)",
         expected * 100.0,

@@ -484,8 +484,15 @@ impl Protocol {
                     return self.misbehaving(peer, UNREQUESTED, now);
                 }
                 self.mark_known(peer, item);
+                // A transaction valid at the sender's tip may be an overdraft or a replay at
+                // ours (a block one of us has not seen yet): only what is wrong with the
+                // transaction itself is the sender's fault.
                 if let Err(error) = node.handle_transaction(*tx)
                     && error.is_peer_fault()
+                    && !matches!(
+                        error.kind(),
+                        ErrorKind::Overdraft | ErrorKind::Replay | ErrorKind::Overflow
+                    )
                 {
                     self.misbehaving(peer, INVALID, now);
                 }

@@ -323,3 +323,30 @@ fn messages_round_trip_and_oversized_lists_are_refused() {
     assert_eq!(Message::decode(&empty.encode()), Err(MessageError::BadAddress(0)));
     assert_eq!(Message::decode(&[]), Err(MessageError::Empty));
 }
+
+#[test]
+fn a_relayed_transaction_that_overdraws_at_our_tip_is_not_its_senders_fault() {
+    let mut net = Net::new(2, Config::default());
+    net.connect(1, 0);
+    net.run();
+    // Valid at a tip where the payer has funds, an overdraft at node 1's (genesis).
+    let key = miner();
+    let tx = crate::transaction::Transaction {
+        chain_id: Params::devnet().chain_id,
+        sender: key.address(),
+        recipient: key.address(),
+        amount: crate::amount::Amount::positive(1).expect("positive"),
+        fee: crate::amount::Amount::ZERO,
+        nonce: 7,
+    }
+    .sign(&key)
+    .expect("signs");
+    let now = net.now;
+    let (node, protocol) = &mut net.nodes[1];
+    protocol.handle_message(PeerId(0), Message::Inv(vec![Inventory::Tx(tx.id())]), node, now);
+    protocol.handle_message(PeerId(0), Message::Tx(Box::new(tx.clone())), node, now);
+    assert_eq!(protocol.score(PeerId(0)), Some(0));
+    // The same transaction, now unasked for, is scored.
+    protocol.handle_message(PeerId(0), Message::Tx(Box::new(tx)), node, now);
+    assert_eq!(protocol.score(PeerId(0)), Some(UNREQUESTED));
+}
