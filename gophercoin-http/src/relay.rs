@@ -153,6 +153,57 @@ pub async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
     reports
 }
 
+/// How often a block with an unknown parent may start a catch-up from the peer that sent
+/// it.
+pub const UNSOLICITED_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Catch-ups started by blocks with unknown parents: at most one at a time from a peer,
+/// and at most one from it every [`UNSOLICITED_SYNC_INTERVAL`], however many such blocks
+/// name it. Keyed by registered peers only, so bounded by the peer limit.
+#[derive(Debug, Default)]
+pub struct UnsolicitedSyncs(
+    std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+);
+
+impl UnsolicitedSyncs {
+    /// Marks a catch-up from `peer` as started, unless one runs or started too recently.
+    fn try_start(&self, peer: &str) -> bool {
+        let mut syncs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        match syncs.get(peer) {
+            Some((true, _)) => false,
+            Some((false, started)) if now.duration_since(*started) < UNSOLICITED_SYNC_INTERVAL => {
+                false
+            }
+            _ => {
+                syncs.insert(peer.to_owned(), (true, now));
+                true
+            }
+        }
+    }
+
+    fn finish(&self, peer: &str) {
+        let mut syncs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((running, _)) = syncs.get_mut(peer) {
+            *running = false;
+        }
+    }
+}
+
+/// Starts a catch-up from `peer` in the background, because it sent a block whose parent
+/// we lack, unless [`UnsolicitedSyncs`] says one runs or ran too recently.
+pub fn sync_in_background(state: &Arc<AppState>, peer: String) {
+    if !state.unsolicited_syncs.try_start(&peer) {
+        return;
+    }
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let report = sync_from(&state, &peer).await;
+        state.unsolicited_syncs.finish(&peer);
+        tracing::info!(?report, "fetched missing blocks");
+    });
+}
+
 /// Fetches what `peer` has beyond the fork point and offers it to the core.
 pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
     let report =

@@ -89,6 +89,8 @@ pub struct AppState {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Payments being checked, for the store writer's group commit.
     pub checking: Arc<Checking>,
+    /// Catch-ups started by blocks with unknown parents, one at a time per peer.
+    pub unsolicited_syncs: crate::relay::UnsolicitedSyncs,
     /// The registered peers.
     pub peers: Peers,
     /// The client for talking to them.
@@ -187,6 +189,7 @@ impl AppState {
             persist: Some(persist),
             writer: Some(writer),
             checking,
+            unsolicited_syncs: crate::relay::UnsolicitedSyncs::default(),
             peers,
             client,
             miner,

@@ -603,3 +603,30 @@ async fn acknowledged_payments_survive_a_restart_and_a_block_that_mined_them_mea
 fn blocks_time(core: &gophercoin_core::Node) -> u64 {
     core.tip().timestamp + 1
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_blocks_with_unknown_parents_start_one_catch_up_from_the_peer_they_name() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = TestNode::start(config(dirs[0].path(), None)).await;
+    let b = TestNode::start(config(dirs[1].path(), None)).await;
+    a.mine().await;
+    a.mine().await;
+    let (_, chain) = a.get("/chain").await;
+    let orphan = chain["chain"][2].clone(); // b lacks its parent
+    // A registered peer that answers nothing useful, and counts the connections made to it.
+    let (peer, connections) = counting_peer("{}".into()).await;
+    assert_eq!(b.post("/nodes/register", &json!({ "nodes": [peer] })).await.0, 201);
+    for _ in 0..50 {
+        let response = client()
+            .post(format!("{}/blocks", b.url))
+            .header(gophercoin_http::ORIGIN_HEADER, &peer)
+            .json(&orphan)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 422);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let made = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(made, 1, "one catch-up for 50 blocks naming the peer");
+}

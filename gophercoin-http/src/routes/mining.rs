@@ -115,11 +115,7 @@ async fn handle_block(
         }
         Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) => {
             if let Some(peer) = registered_origin(state, headers) {
-                let state = Arc::clone(state);
-                tokio::spawn(async move {
-                    let report = relay::sync_from(&state, &peer).await;
-                    tracing::info!(?report, "fetched missing blocks");
-                });
+                relay::sync_in_background(state, peer);
             }
             Err(error)
         }
