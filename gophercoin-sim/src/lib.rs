@@ -14,6 +14,7 @@
 //! ```
 
 pub mod graph;
+pub mod html;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -122,6 +123,12 @@ pub struct Report {
     pub bytes: u64,
     /// SHA-256 of every delivery (time, from, to, message bytes), in order.
     pub trace: [u8; 32],
+    /// Every propagation delay measured (milliseconds), sorted: the CDF's points.
+    pub delays: Vec<u64>,
+    /// Every block mined: when (milliseconds from the start) and whether it went stale.
+    pub blocks: Vec<(u64, bool)>,
+    /// Bytes each node sent.
+    pub bytes_per_node: Vec<u64>,
 }
 
 /// A signature scheme that accepts every key and signature: what it would cost is
@@ -179,6 +186,8 @@ struct Sim {
     timers: Vec<Option<u64>>,
     messages: u64,
     bytes: u64,
+    bytes_per_node: Vec<u64>,
+    start: u64,
     trace: Sha256,
     heal_at: Option<u64>,
     healed_after: Option<u64>,
@@ -233,6 +242,8 @@ pub fn run(config: &SimConfig) -> Report {
         timers: vec![None; config.nodes],
         messages: 0,
         bytes: 0,
+        bytes_per_node: vec![0; config.nodes],
+        start: params.genesis_timestamp * 1_000 + 1_000,
         trace: Sha256::new(),
         heal_at: None,
         healed_after: None,
@@ -574,6 +585,7 @@ impl Sim {
         }
         self.messages += 1;
         self.bytes += bytes.len() as u64;
+        self.bytes_per_node[from] += bytes.len() as u64;
         let transfer = bytes.len() as u64 * 1_000 / self.config.bandwidth.max(1);
         let free = self.link_free.entry((from, to)).or_insert(0);
         let start = (*free).max(self.now);
@@ -653,6 +665,12 @@ impl Sim {
             transfers_mined,
             mined: self.mined.len(),
             stale: self.mined.keys().filter(|hash| !main.contains(hash)).count(),
+            blocks: self
+                .mined
+                .iter()
+                .map(|(hash, (at, _))| (at - self.start, !main.contains(hash)))
+                .collect(),
+            bytes_per_node: self.bytes_per_node.clone(),
             propagation_p50_ms: percentile(&mut delays.clone(), 0.50),
             propagation_p95_ms: percentile(&mut delays, 0.95),
             bound_p95_ms: percentile(&mut bounds, 0.95),
@@ -681,6 +699,7 @@ impl Sim {
             messages: self.messages,
             bytes: self.bytes,
             trace: self.trace.clone().finalize().into(),
+            delays,
         }
     }
 }

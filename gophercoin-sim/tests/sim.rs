@@ -1,7 +1,7 @@
 //! Small networks simulated in `cargo test`: convergence, propagation against the
 //! shortest-path bound, determinism, and a partition that heals.
 
-use gophercoin_sim::{SimConfig, run};
+use gophercoin_sim::{SimConfig, html, run};
 
 #[test]
 fn fifty_nodes_converge_near_the_shortest_path_bound() {
@@ -59,4 +59,18 @@ fn with_a_fifth_of_the_nodes_hostile_the_honest_ones_converge_and_drop_them() {
     assert!(report.hostile_dropped >= 10, "{report:?}");
     assert_eq!(report.hostile_not_dropped, 0, "{report:?}");
     assert_eq!(report.honest_dropped, 0, "{report:?}");
+}
+
+#[test]
+fn the_report_page_shows_the_figures_and_three_plots() {
+    let config = SimConfig { nodes: 20, blocks: 6, ..SimConfig::default() };
+    let report = run(&config);
+    let page = html::render(&config, &report);
+    assert!(page.starts_with("<!doctype html>"));
+    assert_eq!(page.matches("<svg").count(), 3);
+    assert!(
+        page.contains(&format!("{} / {} ms", report.propagation_p50_ms, report.propagation_p95_ms))
+    );
+    // One point per block on the timeline.
+    assert_eq!(page.matches("<circle").count(), report.mined);
 }

@@ -50,6 +50,9 @@ pub(crate) struct SimArgs {
     /// for), 0 to 1.
     #[arg(long, default_value_t = SimConfig::default().hostile)]
     hostile: f64,
+    /// Write the report, with its plots, to this HTML file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<std::path::PathBuf>,
     /// The seed of every random draw: the same seed gives the same run.
     #[arg(long, default_value_t = SimConfig::default().seed)]
     seed: u64,
@@ -114,5 +117,10 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     println!("messages                  {} ({} bytes)", report.messages, report.bytes);
     println!("trace                     {}", hex::encode(report.trace));
     println!("ran in                    {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(path) = args.report {
+        std::fs::write(&path, gophercoin_sim::html::render(&config, &report))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("report                    {}", path.display());
+    }
     Ok(())
 }
