@@ -445,3 +445,23 @@ async fn register_and_resolve_from_the_command_line() {
         node.wait().unwrap();
     }
 }
+
+#[test]
+fn sim_prints_its_summary_and_writes_the_report_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("run.html");
+    let args = ["sim", "--nodes", "12", "--blocks", "3", "--report", page.to_str().unwrap()];
+    let (ok, out, err) = gophercoin(&args);
+    assert!(ok, "{err}");
+    assert!(out.contains("blocks mined              3"), "{out}");
+    assert!(out.contains("one tip at the end        yes"), "{out}");
+    let html = std::fs::read_to_string(&page).expect("the report is written");
+    assert_eq!(html.matches("<svg").count(), 3);
+    // The same seed, the same run.
+    let (_, again, _) = gophercoin(&args[..5]);
+    let trace = |out: &str| out.lines().find(|l| l.starts_with("trace")).map(str::to_owned);
+    assert_eq!(trace(&out), trace(&again));
+    let (ok, _, err) = gophercoin(&["sim", "--hostile", "2"]);
+    assert!(!ok);
+    assert!(err.contains("--hostile is a share"), "{err}");
+}
