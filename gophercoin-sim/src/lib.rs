@@ -58,6 +58,11 @@ pub struct SimConfig {
     /// seconds each sends its peers, by turns, a block that breaks a rule, a page of
     /// blocks nobody asked for, or a transaction nobody asked for.
     pub hostile: f64,
+    /// Whether nodes find each other: node 0 is the seed, every other node starts knowing
+    /// only its address and joins 20 ms after the one before, and the protocol's address
+    /// exchange and dialling (towards `degree / 2` outbound peers) build the graph.
+    /// Otherwise a random graph of the given degree is wired at the start.
+    pub discovery: bool,
     /// The seed of every random draw.
     pub seed: u64,
 }
@@ -77,6 +82,7 @@ impl Default for SimConfig {
             push_blocks: Config::default().push_blocks,
             partition: None,
             hostile: 0.0,
+            discovery: false,
             seed: 1,
         }
     }
@@ -117,6 +123,10 @@ pub struct Report {
     pub honest_dropped: usize,
     /// How long after the partition healed every node was on one tip (milliseconds).
     pub healed_after_ms: Option<u64>,
+    /// The fewest and the mean peers a node had at the end.
+    pub min_peers: usize,
+    /// See [`Report::min_peers`].
+    pub mean_peers: f64,
     /// Messages and bytes sent.
     pub messages: u64,
     /// See [`Report::messages`].
@@ -162,6 +172,13 @@ enum Due {
     Timeout(usize),
     /// A hostile node's next attack.
     Attack(usize),
+    /// A node joins the network (discovery): it dials what it knows.
+    Join(usize),
+    /// A node learns that a connection closed (after what was sent before arrives).
+    Closed {
+        node: usize,
+        peer: usize,
+    },
     /// The partition opens, or heals.
     Partition,
 }
@@ -210,13 +227,25 @@ struct Sim {
 /// Runs a simulation to its end: every block mined, then the network left to settle.
 pub fn run(config: &SimConfig) -> Report {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let graph = Graph::random(config.nodes, config.degree, config.latency_ms, &mut rng);
+    let graph = if config.discovery {
+        Graph { neighbours: vec![BTreeMap::new(); config.nodes] }
+    } else {
+        Graph::random(config.nodes, config.degree, config.latency_ms, &mut rng)
+    };
     let params = sim_params(config);
-    let protocol_config = Config {
-        target_outbound: 0,
-        max_inbound: usize::MAX,
-        push_blocks: config.push_blocks,
-        ..Config::default()
+    let protocol_config = if config.discovery {
+        Config {
+            target_outbound: (config.degree / 2).max(1),
+            push_blocks: config.push_blocks,
+            ..Config::default()
+        }
+    } else {
+        Config {
+            target_outbound: 0,
+            max_inbound: usize::MAX,
+            push_blocks: config.push_blocks,
+            ..Config::default()
+        }
     };
     let nodes = (0..config.nodes)
         .map(|i| {
@@ -274,6 +303,14 @@ fn sim_params(config: &SimConfig) -> Params {
 impl Sim {
     fn start(&mut self) {
         let start = self.now;
+        if self.config.discovery {
+            for i in 1..self.nodes.len() {
+                if let Some(seed) = PeerAddr::new("sim-0") {
+                    self.nodes[i].1.add_address(seed);
+                }
+                self.schedule(start + i as u64 * 20, Due::Join(i));
+            }
+        }
         for a in 0..self.nodes.len() {
             let outbound: Vec<usize> =
                 self.graph.neighbours[a].keys().copied().filter(|b| *b > a).collect();
@@ -388,6 +425,17 @@ impl Sim {
                     }
                 }
                 Due::Partition => self.toggle_partition(),
+                Due::Join(i) => {
+                    self.nodes[i].1.handle_timeout(at);
+                    self.flush(i);
+                }
+                Due::Closed { node, peer } => {
+                    self.nodes[node].1.handle_disconnected(PeerId(peer as u64), at);
+                    self.graph.neighbours[node].remove(&peer);
+                    self.graph.neighbours[peer].remove(&node);
+                    self.closed.remove(&(node.min(peer), node.max(peer)));
+                    self.flush(node);
+                }
                 Due::Attack(i) => {
                     if self.mined.len() < self.config.blocks {
                         self.attack(i);
@@ -545,6 +593,7 @@ impl Sim {
         }
         let mut sends = vec![];
         let mut closes = vec![];
+        let mut dials = vec![];
         while let Some(output) = protocol.poll_output() {
             match output {
                 Output::Send { to, message } => {
@@ -552,7 +601,8 @@ impl Sim {
                     sends.push((to.0 as usize, message.encode(), blocks));
                 }
                 Output::Disconnect { peer, reason } => closes.push((peer.0 as usize, reason)),
-                Output::Connect(_) | Output::Banned { .. } => {}
+                Output::Connect(addr) => dials.push(addr),
+                Output::Banned { .. } => {}
             }
         }
         if let Some(deadline) = protocol.poll_timeout()
@@ -569,10 +619,39 @@ impl Sim {
                 self.dropped.insert((i, peer));
             }
             if self.closed.insert((i.min(peer), i.max(peer))) {
-                let now = self.now;
-                self.nodes[peer].1.handle_disconnected(PeerId(i as u64), now);
+                // The peer hears of it once what was sent before has arrived.
+                let latency = self.graph.neighbours[i].get(&peer).copied().unwrap_or(0);
+                let at = self.link_free.get(&(i, peer)).copied().unwrap_or(0).max(self.now);
+                self.schedule(at + latency + 1, Due::Closed { node: peer, peer: i });
             }
         }
+        for addr in dials {
+            self.dial(i, addr);
+        }
+    }
+
+    /// Opens a connection from `i` to the node at `addr`, with a new link's latency.
+    fn dial(&mut self, i: usize, addr: PeerAddr) {
+        let target = addr.as_str().strip_prefix("sim-").and_then(|n| n.parse::<usize>().ok());
+        let now = self.now;
+        let Some(j) = target.filter(|j| *j != i && *j < self.nodes.len()) else {
+            self.nodes[i].1.handle_dial_failed(&addr);
+            return;
+        };
+        if self.graph.neighbours[i].contains_key(&j) {
+            self.nodes[i].1.handle_dial_failed(&addr);
+            return;
+        }
+        let span = self.config.latency_ms.1.saturating_sub(self.config.latency_ms.0) + 1;
+        let latency = self.config.latency_ms.0 + self.rng.next_u64() % span;
+        self.graph.neighbours[i].insert(j, latency);
+        self.graph.neighbours[j].insert(i, latency);
+        let (node, protocol) = &mut self.nodes[i];
+        protocol.handle_connected(PeerId(j as u64), Direction::Outbound, Some(addr), node, now);
+        let (node, protocol) = &mut self.nodes[j];
+        protocol.handle_connected(PeerId(i as u64), Direction::Inbound, None, node, now);
+        self.flush(i);
+        self.flush(j);
     }
 
     /// Queues a message's delivery after the link's queue, its transfer and latency, and,
@@ -676,6 +755,9 @@ impl Sim {
             bound_p95_ms: percentile(&mut bounds, 0.95),
             miner_delay_ms,
             converged: self.one_tip(),
+            min_peers: self.nodes.iter().map(|(_, p)| p.peers().count()).min().unwrap_or(0),
+            mean_peers: self.nodes.iter().map(|(_, p)| p.peers().count()).sum::<usize>() as f64
+                / n.max(1) as f64,
             hostile: n - self.first_hostile,
             hostile_not_dropped: self
                 .misbehaved

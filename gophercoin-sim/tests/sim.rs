@@ -74,3 +74,19 @@ fn the_report_page_shows_the_figures_and_three_plots() {
     // One point per block on the timeline.
     assert_eq!(page.matches("<circle").count(), report.mined);
 }
+
+#[test]
+fn nodes_that_know_only_a_seed_find_each_other_and_converge() {
+    let config = SimConfig { nodes: 150, blocks: 10, discovery: true, ..SimConfig::default() };
+    let report = run(&config);
+    assert!(report.converged, "{report:?}");
+    assert!(report.min_peers >= 2, "{report:?}");
+    // Each dials towards degree / 2 = 4 outbound peers, so about 8 in all.
+    assert!(report.mean_peers >= 7.0, "{report:?}");
+    assert!(
+        report.propagation_p95_ms as f64 <= 1.5 * report.bound_p95_ms as f64,
+        "p95 {} ms against a bound of {} ms",
+        report.propagation_p95_ms,
+        report.bound_p95_ms
+    );
+}

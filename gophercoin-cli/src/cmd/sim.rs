@@ -50,6 +50,10 @@ pub(crate) struct SimArgs {
     /// for), 0 to 1.
     #[arg(long, default_value_t = SimConfig::default().hostile)]
     hostile: f64,
+    /// Let the nodes find each other from one seed (node 0) instead of wiring a random
+    /// graph at the start.
+    #[arg(long)]
+    discovery: bool,
     /// Write the report, with its plots, to this HTML file.
     #[arg(long, value_name = "FILE")]
     report: Option<std::path::PathBuf>,
@@ -79,6 +83,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
         push_blocks: args.push_blocks,
         partition: args.split_at_ms.zip(args.heal_at_ms),
         hostile: args.hostile,
+        discovery: args.discovery,
         seed: args.seed,
     };
     let started = std::time::Instant::now();
@@ -101,6 +106,10 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     println!("propagation p95           {} ms", report.propagation_p95_ms);
     println!("shortest-path bound p95   {} ms", report.bound_p95_ms);
     println!("one tip at the end        {}", if report.converged { "yes" } else { "no" });
+    println!(
+        "peers per node            {} at least, {:.1} on average",
+        report.min_peers, report.mean_peers
+    );
     if let Some(healed) = report.healed_after_ms {
         println!("one tip after the heal    {healed} ms");
     }

@@ -248,8 +248,8 @@ fn a_request_left_unanswered_is_asked_of_another_announcer() {
     let asked: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
     let get = Message::GetData(vec![Inventory::Block(hash)]);
     assert_eq!(asked, [Output::Send { to: PeerId(0), message: get.clone() }], "asked once");
-    let deadline = protocol.poll_timeout().expect("a deadline");
-    assert_eq!(deadline, now + Config::default().request_timeout);
+    let deadline = now + Config::default().request_timeout;
+    assert!(protocol.poll_timeout().is_some_and(|due| due <= deadline));
     protocol.handle_timeout(deadline);
     let retried: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
     assert!(retried.contains(&Output::Send { to: PeerId(1), message: get }), "{retried:?}");
