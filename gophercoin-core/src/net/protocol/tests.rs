@@ -350,3 +350,37 @@ fn a_relayed_transaction_that_overdraws_at_our_tip_is_not_its_senders_fault() {
     protocol.handle_message(PeerId(0), Message::Tx(Box::new(tx)), node, now);
     assert_eq!(protocol.score(PeerId(0)), Some(UNREQUESTED));
 }
+
+#[test]
+fn a_full_node_greets_a_newcomer_hands_it_addresses_and_closes() {
+    let config = Config { max_inbound: 1, ..Config::default() };
+    let mut net = Net::new(4, config);
+    net.connect(1, 0); // node 0's one inbound place
+    net.run();
+    net.nodes[0].1.add_address(addr(3));
+    let now = net.now;
+    let (node, protocol) = &mut net.nodes[0];
+    assert!(!protocol.handle_connected(PeerId(2), Direction::Inbound, None, node, now));
+    let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    assert!(matches!(&outputs[0], Output::Send { to: PeerId(2), message: Message::Hello { .. } }));
+    let Output::Send { message: Message::Addr(given), .. } = &outputs[1] else {
+        panic!("addresses next: {outputs:?}")
+    };
+    assert!(given.contains(&addr(3)) && given.contains(&addr(1)), "{given:?}");
+    let closed = Output::Disconnect { peer: PeerId(2), reason: DisconnectReason::TooManyPeers };
+    assert_eq!(outputs[2], closed);
+    // The newcomer takes the greeting and the addresses, and dials them.
+    let (node, protocol) = &mut net.nodes[2];
+    assert!(protocol.handle_connected(PeerId(0), Direction::Outbound, Some(addr(0)), node, now));
+    for output in outputs.into_iter().take(2) {
+        let Output::Send { message, .. } = output else { unreachable!() };
+        protocol.handle_message(PeerId(0), message, node, now);
+    }
+    protocol.handle_disconnected(PeerId(0), now);
+    protocol.handle_timeout(now);
+    let dials: Vec<Output> = std::iter::from_fn(|| protocol.poll_output())
+        .filter(|output| matches!(output, Output::Connect(_)))
+        .collect();
+    assert!(dials.contains(&Output::Connect(addr(3))), "{dials:?}");
+    assert_eq!(protocol.score(PeerId(0)), None);
+}
