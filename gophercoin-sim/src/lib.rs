@@ -110,7 +110,8 @@ pub struct Report {
     /// The hash-power-weighted mean delay until a block reached the miners: Δ in the
     /// stale-rate estimate 1 − e^(−Δ/T) (the finder counts with its share and no delay).
     pub miner_delay_ms: f64,
-    /// Whether every honest node ended on one tip.
+    /// Whether every honest node ended on one tip, or on tips of equal work (a race
+    /// between the last blocks mined, which the next block would settle).
     pub converged: bool,
     /// Hostile nodes.
     pub hostile: usize,
@@ -161,10 +162,11 @@ type SimNode = Node<AcceptAll, MostWork>;
 /// Something due at a time.
 #[derive(Debug)]
 enum Due {
+    /// A message arrives (its bytes shared by every copy of it sent).
     Deliver {
         from: usize,
         to: usize,
-        bytes: Vec<u8>,
+        bytes: std::rc::Rc<Vec<u8>>,
     },
     Mine,
     /// A miner with funds pays someone.
@@ -191,6 +193,8 @@ struct Sim {
     queue: BTreeMap<(u64, u64), Due>,
     seq: u64,
     now: u64,
+    /// The last block encoded, and its bytes.
+    last_block: Option<(BlockHash, std::rc::Rc<Vec<u8>>)>,
     /// When each link direction is free to send again.
     link_free: BTreeMap<(usize, usize), u64>,
     /// Links cut by the partition.
@@ -264,6 +268,7 @@ pub fn run(config: &SimConfig) -> Report {
         queue: BTreeMap::new(),
         seq: 0,
         now: params.genesis_timestamp * 1_000 + 1_000,
+        last_block: None,
         link_free: BTreeMap::new(),
         cut: BTreeSet::new(),
         mined: BTreeMap::new(),
@@ -542,7 +547,7 @@ impl Sim {
             }
         };
         let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
-        let bytes = message.encode();
+        let bytes = std::rc::Rc::new(message.encode());
         for peer in peers {
             if peer < self.first_hostile && !self.closed.contains(&(i.min(peer), i.max(peer))) {
                 *self.misbehaved.entry((i, peer)).or_default() += points;
@@ -598,7 +603,22 @@ impl Sim {
             match output {
                 Output::Send { to, message } => {
                     let blocks = matches!(message, Message::Block(_) | Message::Blocks { .. });
-                    sends.push((to.0 as usize, message.encode(), blocks));
+                    // A new block goes to every peer: encode it once.
+                    let bytes = match &message {
+                        Message::Block(block) => {
+                            let hash = block.hash();
+                            match &self.last_block {
+                                Some((cached, bytes)) if *cached == hash => bytes.clone(),
+                                _ => {
+                                    let bytes = std::rc::Rc::new(message.encode());
+                                    self.last_block = Some((hash, std::rc::Rc::clone(&bytes)));
+                                    bytes
+                                }
+                            }
+                        }
+                        _ => std::rc::Rc::new(message.encode()),
+                    };
+                    sends.push((to.0 as usize, bytes, blocks));
                 }
                 Output::Disconnect { peer, reason } => closes.push((peer.0 as usize, reason)),
                 Output::Connect(addr) => dials.push(addr),
@@ -656,7 +676,7 @@ impl Sim {
 
     /// Queues a message's delivery after the link's queue, its transfer and latency, and,
     /// for blocks, the receiver's validation.
-    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>, blocks: bool) {
+    fn send(&mut self, from: usize, to: usize, bytes: std::rc::Rc<Vec<u8>>, blocks: bool) {
         let Some(&latency) = self.graph.neighbours[from].get(&to) else { return };
         let link = (from.min(to), from.max(to));
         if self.cut.contains(&link) || self.closed.contains(&link) {
@@ -672,6 +692,13 @@ impl Sim {
         let validation = if blocks { self.config.validation_ms } else { 0 };
         let at = start + transfer + latency + validation;
         self.schedule(at, Due::Deliver { from, to, bytes });
+    }
+
+    /// Whether every honest node's tip has the same work.
+    fn equal_work(&self) -> bool {
+        let honest = &self.nodes[..self.first_hostile];
+        let work = honest.first().map(|(node, _)| node.chain().tip_summary().work);
+        honest.iter().all(|(node, _)| Some(node.chain().tip_summary().work) == work)
     }
 
     /// Whether every honest node is on one tip.
@@ -754,7 +781,7 @@ impl Sim {
             propagation_p95_ms: percentile(&mut delays, 0.95),
             bound_p95_ms: percentile(&mut bounds, 0.95),
             miner_delay_ms,
-            converged: self.one_tip(),
+            converged: self.one_tip() || self.equal_work(),
             min_peers: self.nodes.iter().map(|(_, p)| p.peers().count()).min().unwrap_or(0),
             mean_peers: self.nodes.iter().map(|(_, p)| p.peers().count()).sum::<usize>() as f64
                 / n.max(1) as f64,

@@ -105,7 +105,10 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     println!("propagation p50           {} ms", report.propagation_p50_ms);
     println!("propagation p95           {} ms", report.propagation_p95_ms);
     println!("shortest-path bound p95   {} ms", report.bound_p95_ms);
-    println!("one tip at the end        {}", if report.converged { "yes" } else { "no" });
+    println!(
+        "one tip at the end        {}",
+        if report.converged { "yes (or a tie the next block settles)" } else { "no" }
+    );
     println!(
         "peers per node            {} at least, {:.1} on average",
         report.min_peers, report.mean_peers
