@@ -159,7 +159,7 @@ pub const UNSOLICITED_SYNC_INTERVAL: std::time::Duration = std::time::Duration::
 
 /// Catch-ups started by blocks with unknown parents: at most one at a time from a peer,
 /// and at most one from it every [`UNSOLICITED_SYNC_INTERVAL`], however many such blocks
-/// name it. Keyed by registered peers only, so bounded by the peer limit.
+/// name it. Entries that neither run nor hold a peer back are forgotten.
 #[derive(Debug, Default)]
 pub struct UnsolicitedSyncs(
     std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
@@ -170,6 +170,10 @@ impl UnsolicitedSyncs {
     fn try_start(&self, peer: &str) -> bool {
         let mut syncs = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let now = std::time::Instant::now();
+        // Forget what neither runs nor holds a peer back any more.
+        syncs.retain(|_, (running, started)| {
+            *running || now.duration_since(*started) < UNSOLICITED_SYNC_INTERVAL
+        });
         match syncs.get(peer) {
             Some((true, _)) => false,
             Some((false, started)) if now.duration_since(*started) < UNSOLICITED_SYNC_INTERVAL => {
@@ -196,11 +200,18 @@ pub fn sync_in_background(state: &Arc<AppState>, peer: String) {
     if !state.unsolicited_syncs.try_start(&peer) {
         return;
     }
-    let state = Arc::clone(state);
+    /// Marks the catch-up finished however its task ends (a panic included).
+    struct Finish(Arc<AppState>, String);
+    impl Drop for Finish {
+        fn drop(&mut self) {
+            self.0.unsolicited_syncs.finish(&self.1);
+        }
+    }
+    let finish = Finish(Arc::clone(state), peer);
     tokio::spawn(async move {
-        let report = sync_from(&state, &peer).await;
-        state.unsolicited_syncs.finish(&peer);
+        let report = sync_from(&finish.0, &finish.1).await;
         tracing::info!(?report, "fetched missing blocks");
+        drop(finish);
     });
 }
 

@@ -13,7 +13,8 @@ use crate::{
     error::ErrorKind,
     hash::BlockHash,
     net::message::{
-        Inventory, MAX_ADDRESSES, MAX_LOCATOR, MAX_PAGE_BLOCKS, MAX_PAGE_BYTES, Message, PeerAddr,
+        Inventory, MAX_ADDRESSES, MAX_INVENTORY, MAX_LOCATOR, MAX_PAGE_BLOCKS, MAX_PAGE_BYTES,
+        Message, PeerAddr,
     },
     node::{Event, Node},
 };
@@ -403,19 +404,27 @@ impl Protocol {
             .filter(|(_, (_, deadline))| *deadline <= now)
             .map(|(item, (peer, _))| (*item, *peer))
             .collect();
+        let mut stalled = BTreeSet::new();
         for (item, peer) in late {
+            // Still the request found late (not one re-sent since, to another peer).
+            if !self.in_flight.get(&item).is_some_and(|(to, due)| *to == peer && *due <= now) {
+                continue;
+            }
             self.in_flight.remove(&item);
             self.ask_another(item, peer, now);
-            self.misbehaving(peer, STALLED, now);
+            stalled.insert(peer);
         }
-        let stalled: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, peer)| peer.catch_up.is_some_and(|deadline| deadline <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        stalled.extend(
+            self.peers
+                .iter()
+                .filter(|(_, peer)| peer.catch_up.is_some_and(|deadline| deadline <= now))
+                .map(|(id, _)| *id),
+        );
+        // Once per peer, however many of its requests were late.
         for peer in stalled {
-            if let Some(state) = self.peers.get_mut(&peer) {
+            if let Some(state) = self.peers.get_mut(&peer)
+                && state.catch_up.is_some_and(|deadline| deadline <= now)
+            {
                 state.catch_up = None;
             }
             self.misbehaving(peer, STALLED, now);
@@ -531,7 +540,9 @@ impl Protocol {
                 if state.addresses_given > MAX_ADDRESSES * 10 {
                     return self.misbehaving(peer, UNREQUESTED, now);
                 }
-                let source = state.addr.clone();
+                // A peer that gave no address of its own counts as a source of its own.
+                let source =
+                    state.addr.clone().or_else(|| PeerAddr::new(format!("#peer-{}", peer.0)));
                 for addr in addresses {
                     if !self.is_banned(&addr, now) {
                         self.learn_address(addr, source.clone());
@@ -550,6 +561,7 @@ impl Protocol {
         now: u64,
     ) {
         let mut wanted = vec![];
+        let mut asked_of_peer = self.in_flight.values().filter(|(from, _)| *from == peer).count();
         for item in items {
             self.mark_known(peer, item);
             let have = match item {
@@ -568,6 +580,10 @@ impl Protocol {
                 }
                 continue;
             }
+            if asked_of_peer >= MAX_INVENTORY {
+                continue; // at most one message's worth in flight from one peer
+            }
+            asked_of_peer += 1;
             self.in_flight.insert(item, (peer, now + self.config.request_timeout));
             wanted.push(item);
         }
@@ -583,7 +599,17 @@ impl Protocol {
         node: &Node<V, F>,
     ) {
         let mut missing = vec![];
+        let mut seen = BTreeSet::new();
+        let mut budget = self.config.page_bytes;
         for item in items {
+            // Each item once, and no more than a page's worth of blocks for one request.
+            if !seen.insert(item) {
+                continue;
+            }
+            if budget == 0 {
+                missing.push(item);
+                continue;
+            }
             let message = match item {
                 Inventory::Block(hash) => {
                     node.block(&hash).map(|block| Message::Block(Box::new(block.to_block())))
@@ -594,6 +620,10 @@ impl Protocol {
             };
             match message {
                 Some(message) => {
+                    if let Message::Block(block) = &message {
+                        let size = crate::codec::encode_block(block).len();
+                        budget = budget.saturating_sub(size);
+                    }
                     self.mark_known(peer, item);
                     self.send(peer, message);
                 }
@@ -650,10 +680,12 @@ impl Protocol {
             return self.misbehaving(peer, UNREQUESTED, now);
         }
         let mut last = None;
+        let last_of_page = blocks.last().map(crate::block::Block::hash);
         for block in blocks {
             let hash = block.hash();
             self.mark_known(peer, Inventory::Block(hash));
-            if more {
+            // Only the tip of the last page is announced onwards.
+            if more || Some(&hash) != last_of_page.as_ref() {
                 if self.quiet.len() >= 2 * MAX_PAGE_BLOCKS {
                     self.quiet.clear();
                 }

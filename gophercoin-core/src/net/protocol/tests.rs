@@ -154,41 +154,39 @@ fn a_new_block_is_relayed_hop_by_hop_and_never_back_to_its_sender() {
 
 #[test]
 fn catch_up_goes_page_by_page_from_the_fork_point() {
-    // One block per page; node 2 hears only from node 1.
-    let config = Config { page_bytes: 1, ..Config::default() };
-    let mut net = Net::new(3, config);
-    for _ in 0..2 {
-        net.mine(0);
+    // One block per page, then all in one page; node 2 hears only from node 1.
+    for (page_bytes, expected) in [(1, vec![1, 1, 1]), (Config::default().page_bytes, vec![3])] {
+        let mut net = Net::new(3, Config { page_bytes, ..Config::default() });
+        for _ in 0..2 {
+            net.mine(0);
+        }
+        net.connect(1, 0);
+        net.connect(2, 1);
+        net.run();
+        assert_eq!((net.tip(1), net.tip(2)), (net.tip(0), net.tip(0)));
+        // Node 0 goes on without telling anyone; node 1 then fetches only what it lacks.
+        for _ in 0..3 {
+            net.mine(0);
+        }
+        while net.nodes[0].0.poll_event().is_some() {}
+        let before = net.log.len();
+        let (node, protocol) = &mut net.nodes[1];
+        protocol.start_catch_up(PeerId(0), node, at(6));
+        net.run();
+        assert_eq!((net.nodes[1].0.height(), net.nodes[2].0.height()), (5, 5));
+        let pages: Vec<usize> = net.log[before..]
+            .iter()
+            .filter_map(|(from, _, m)| match m {
+                Message::Blocks { blocks, .. } if *from == 0 => Some(blocks.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pages, expected, "none sent again");
+        // Node 1 passes on only the tip, not every block of the catch-up.
+        let offers = |m: &Message| matches!(m, Message::Inv(_) | Message::Block(_));
+        let passed = net.log[before..].iter().filter(|(f, t, m)| (*f, *t) == (1, 2) && offers(m));
+        assert_eq!(passed.count(), 1, "pages of {page_bytes} bytes");
     }
-    net.connect(1, 0);
-    net.connect(2, 1);
-    net.run();
-    assert_eq!((net.tip(1), net.tip(2)), (net.tip(0), net.tip(0)));
-    // Node 0 goes on without telling anyone; node 1 then fetches only what it lacks, one
-    // page per block.
-    for _ in 0..3 {
-        net.mine(0);
-    }
-    while net.nodes[0].0.poll_event().is_some() {}
-    let before = net.log.len();
-    let (node, protocol) = &mut net.nodes[1];
-    protocol.start_catch_up(PeerId(0), node, at(6));
-    net.run();
-    assert_eq!((net.nodes[1].0.height(), net.nodes[2].0.height()), (5, 5));
-    let pages: Vec<usize> = net.log[before..]
-        .iter()
-        .filter_map(|(from, _, m)| match m {
-            Message::Blocks { blocks, .. } if *from == 0 => Some(blocks.len()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(pages, [1, 1, 1], "three pages of one block, none sent again");
-    // Node 1 announces only the last page's tip onwards, not every block of the catch-up.
-    let announced = |m: &Message| matches!(m, Message::Inv(_) | Message::Block(_));
-    assert_eq!(
-        net.log[before..].iter().filter(|(f, t, m)| (*f, *t) == (1, 2) && announced(m)).count(),
-        1
-    );
 }
 
 #[test]
@@ -383,4 +381,25 @@ fn a_full_node_greets_a_newcomer_hands_it_addresses_and_closes() {
         .collect();
     assert!(dials.contains(&Output::Connect(addr(3))), "{dials:?}");
     assert_eq!(protocol.score(PeerId(0)), None);
+}
+
+#[test]
+fn a_request_naming_a_block_many_times_gets_it_once_and_lateness_is_scored_once() {
+    let mut net = Net::new(2, Config::default());
+    let hash = net.mine(0);
+    net.connect(1, 0);
+    net.run();
+    let now = net.now;
+    let (node, protocol) = &mut net.nodes[0];
+    let ask = Message::GetData(vec![Inventory::Block(hash); MAX_INVENTORY]);
+    protocol.handle_message(PeerId(1), ask, node, now);
+    let sent: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    assert_eq!(sent.len(), 1, "the block once: {} outputs", sent.len());
+    // Twenty announced transactions left unanswered: one stall, not twenty.
+    let (node, protocol) = &mut net.nodes[1];
+    let items: Vec<Inventory> =
+        (0..20u8).map(|i| Inventory::Tx(crate::hash::TxId::from_bytes([i; 32]))).collect();
+    protocol.handle_message(PeerId(0), Message::Inv(items), node, now);
+    protocol.handle_timeout(now + Config::default().request_timeout);
+    assert_eq!(protocol.score(PeerId(0)), Some(STALLED));
 }
