@@ -52,6 +52,12 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     encode_tagged(&[], value)
 }
 
+/// The length of a value's canonical encoding, measured without encoding it into memory.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .expect("in-memory postcard encoding of core types can't fail")
+}
+
 /// Encodes a value canonically after a domain tag, into one allocation of the exact size
 /// (measuring first costs a pass over the value; growing a vector would copy it).
 pub(crate) fn encode_tagged<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> Vec<u8> {

@@ -621,7 +621,7 @@ impl Protocol {
             match message {
                 Some(message) => {
                     if let Message::Block(block) = &message {
-                        let size = crate::codec::encode_block(block).len();
+                        let size = crate::codec::encoded_len(block.as_ref());
                         budget = budget.saturating_sub(size);
                     }
                     self.mark_known(peer, item);
@@ -653,7 +653,7 @@ impl Protocol {
         let (mut blocks, mut bytes) = (vec![], 0);
         for block in chain.main_chain_from(fork + 1) {
             let block = block.to_block();
-            let size = crate::codec::encode_block(&block).len();
+            let size = crate::codec::encoded_len(&block);
             if blocks.len() == MAX_PAGE_BLOCKS || (!blocks.is_empty() && bytes + size > budget) {
                 break;
             }
