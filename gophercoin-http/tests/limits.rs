@@ -4,7 +4,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use common::*;
 use gophercoin_core::Signer;
@@ -15,17 +21,21 @@ use tokio::{
     net::TcpStream,
 };
 
-/// A peer that accepts connections and never answers; returns its URL.
-async fn silent_peer() -> String {
+/// A peer that accepts connections and never answers; returns its URL and how many
+/// connections it has accepted so far.
+async fn silent_peer() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
     tokio::spawn(async move {
         let mut held = vec![];
         while let Ok((socket, _)) = listener.accept().await {
             held.push(socket);
+            counter.fetch_add(1, Ordering::SeqCst);
         }
     });
-    url
+    (url, accepted)
 }
 
 /// Sends a request's headers and the first byte of a 100-byte body, then nothing more.
@@ -36,6 +46,27 @@ async fn trickling_post(address: &str) -> TcpStream {
     );
     slow.write_all(head.as_bytes()).await.unwrap();
     slow
+}
+
+/// A connection from `open` that the node keeps (neither answered nor closed after a
+/// moment); one it answers or closes at once is opened again, a bounded number of times.
+/// A place freed by a connection the node has just closed may not be free yet, and a
+/// request of the same client may have been counted first.
+async fn kept<F, Fut>(open: F) -> TcpStream
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = TcpStream>,
+{
+    for _ in 0..50 {
+        let stream = open().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut buf = [0u8; 64];
+        match stream.try_read(&mut buf) {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return stream,
+            _ => continue, // answered or closed
+        }
+    }
+    panic!("the node never kept a connection");
 }
 
 /// Whether the node closes `stream` within `within` (reads end or fail), sending nothing
@@ -65,12 +96,15 @@ async fn a_slow_body_holds_no_slot_and_past_the_in_flight_limit_requests_get_503
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(node.get("/health").await.0, 200);
     // A request being handled does hold it: a resolve waiting on a silent peer.
-    let silent = silent_peer().await;
+    let (silent, dialled) = silent_peer().await;
     assert_eq!(node.post("/nodes/register", &json!({ "nodes": [silent] })).await.0, 201);
     let url = node.url.clone();
     let resolving =
         tokio::spawn(async move { client().get(format!("{url}/nodes/resolve")).send().await });
-    eventually("the slot is taken", 100, || async { node.get("/health").await.0 == 503 }).await;
+    // Nothing else may ask until the resolve holds the slot, or it would be refused itself.
+    eventually("the resolve dials the peer", 100, || async { dialled.load(Ordering::SeqCst) > 0 })
+        .await;
+    assert_eq!(node.get("/health").await.0, 503);
     let (status, body) = node.get("/chain").await;
     assert_eq!((status, body["error"].as_str()), (503, Some("overloaded")));
     // The resolve ends at the peer timeout (2 s) and frees it.
@@ -91,8 +125,8 @@ async fn one_client_gets_429_past_its_requests_in_flight_and_its_connections_are
     config.limits.max_connections_per_ip = 4;
     let node = TestNode::start(config).await;
     let address = node.url.trim_start_matches("http://").to_owned();
-    let first = trickling_post(&address).await;
-    let second = trickling_post(&address).await;
+    let first = kept(|| trickling_post(&address)).await;
+    let second = kept(|| trickling_post(&address)).await;
     let too_many = || async {
         let mut third = TcpStream::connect(&address).await.unwrap();
         let request =
@@ -117,9 +151,8 @@ async fn one_client_gets_429_past_its_requests_in_flight_and_its_connections_are
     // at once, before it is read; closing one lets the next in.
     let mut idle = vec![];
     for _ in 0..3 {
-        idle.push(TcpStream::connect(&address).await.unwrap());
+        idle.push(kept(|| async { TcpStream::connect(&address).await.unwrap() }).await);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut fifth = TcpStream::connect(&address).await.unwrap();
     assert!(closed_within(&mut fifth, Duration::from_secs(2)).await, "the fifth is closed");
     drop(second);
