@@ -13,9 +13,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_gophercoin");
 
 /// Starts `gophercoin node` on a free loopback port; returns the process and its URL.
 fn start_node(data_dir: &Path) -> (Child, String) {
+    start_node_with(data_dir, &[])
+}
+
+/// [`start_node`] with more arguments.
+fn start_node_with(data_dir: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["node", "-p", "0", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -464,4 +470,96 @@ fn sim_prints_its_summary_and_writes_the_report_page() {
     let (ok, _, err) = gophercoin(&["sim", "--hostile", "2"]);
     assert!(!ok);
     assert!(err.contains("--hostile is a share"), "{err}");
+}
+
+/// Every node's (height, tip), in order.
+async fn tips(http: &reqwest::Client, urls: &[String]) -> Vec<(Option<u64>, Option<String>)> {
+    let mut tips = vec![];
+    for url in urls {
+        let health = get(http, &format!("{url}/health")).await;
+        tips.push((health["height"].as_u64(), health["tip"].as_str().map(str::to_owned)));
+    }
+    tips
+}
+
+/// Waits (bounded) until every node is at `height` on one tip; returns whether they are.
+async fn converged(http: &reqwest::Client, urls: &[String], height: u64) -> bool {
+    for _ in 0..400 {
+        let tips = tips(http, urls).await;
+        if tips.iter().all(|t| *t == tips[0]) && tips[0].0 == Some(height) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// The seed scenario: a seed and 8 nodes that know only the seed find each other and
+/// relay blocks to all, and nodes killed with `kill -9` catch up on their own once
+/// restarted; nobody calls `/nodes/resolve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_nodes_that_know_only_a_seed_form_a_network_that_heals() {
+    let dirs: Vec<_> = (0..9).map(|_| tempfile::tempdir().unwrap()).collect();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let (seed, seed_url) = start_node(dirs[0].path());
+    wait_healthy(&http, &seed_url).await;
+    let mut children = vec![seed];
+    let mut urls = vec![seed_url.clone()];
+    for dir in &dirs[1..] {
+        let (child, url) = start_node_with(dir.path(), &["--peer", &seed_url]);
+        children.push(child);
+        urls.push(url);
+    }
+    for url in &urls {
+        wait_healthy(&http, url).await;
+    }
+    // The seed learns of every node that joined through it.
+    let mut listed = vec![];
+    for _ in 0..400 {
+        let peers = get(&http, &format!("{seed_url}/nodes/get")).await;
+        listed = peers["nodes"].as_array().unwrap().clone();
+        if urls[1..].iter().all(|url| listed.iter().any(|n| n.as_str() == Some(url))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        urls[1..].iter().all(|url| listed.iter().any(|n| n.as_str() == Some(url))),
+        "the seed lists {listed:?}, not all of {urls:?}"
+    );
+    // A block mined on any of three nodes reaches all nine by relay alone.
+    for (height, miner) in (1u64..).zip([3, 0, 7]) {
+        let mined = get(&http, &format!("{}/mine", urls[miner])).await;
+        assert_eq!(mined["index"].as_u64(), Some(height), "{mined}");
+        assert!(
+            converged(&http, &urls, height).await,
+            "a block mined on node {miner} did not reach all: {:?}",
+            tips(&http, &urls).await
+        );
+    }
+    // Three nodes killed; the others go on; restarted, the three catch up unasked.
+    for i in [2, 5, 8] {
+        children[i].kill().unwrap(); // SIGKILL
+        children[i].wait().unwrap();
+    }
+    let alive: Vec<String> =
+        urls.iter().enumerate().filter(|(i, _)| ![2, 5, 8].contains(i)).map(|(_, u)| u.clone()).collect();
+    for height in 4..=5 {
+        let mined = get(&http, &format!("{}/mine", urls[1])).await;
+        assert_eq!(mined["index"].as_u64(), Some(height), "{mined}");
+        assert!(converged(&http, &alive, height).await, "{:?}", tips(&http, &alive).await);
+    }
+    for i in [2, 5, 8] {
+        let (child, url) = start_node_with(dirs[i].path(), &["--peer", &seed_url]);
+        children[i] = child;
+        urls[i] = url;
+        wait_healthy(&http, &urls[i]).await;
+    }
+    let caught_up = converged(&http, &urls, 5).await;
+    let last = tips(&http, &urls).await;
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(caught_up, "the restarted nodes did not catch up: {last:?}");
 }

@@ -36,6 +36,9 @@ pub struct NodeConfig {
     /// default), so a crash loses none; off, the mempool lives in memory only and a crash
     /// or restart forgets it (for throwaway nodes, and to measure what durability costs).
     pub persist_mempool: bool,
+    /// The peer protocol's bounds and timings (how many peers, how long requests may
+    /// take, whether learned addresses are dialled).
+    pub network: gophercoin_core::net::Config,
     /// Threads `GET /mine` searches nonces on (at least one; 1 by default, so a node
     /// mining on a small machine still answers its other requests promptly).
     pub mine_threads: usize,
@@ -148,6 +151,7 @@ impl NodeConfig {
             limits: Limits::default(),
             mine_threads: 1,
             persist_mempool: true,
+            network: gophercoin_core::net::Config::default(),
         }
     }
 }

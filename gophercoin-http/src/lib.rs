@@ -21,6 +21,7 @@ pub mod encoded;
 pub mod error;
 mod extract;
 pub mod miner;
+pub mod network;
 mod openapi;
 pub mod peers;
 mod portal;
@@ -30,7 +31,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 
-use std::{future::Future, sync::Arc};
+use std::future::Future;
 
 pub use crate::{
     config::{ForkChoiceKind, Limits, NodeConfig},
@@ -60,7 +61,6 @@ pub async fn serve_node(
         what: "cannot read the listening address".into(),
         source,
     })?;
-    let peers = config.peers.clone();
     // redb panics on some kinds of damage; a panic while opening is a damaged store.
     let state =
         tokio::task::spawn_blocking(move || AppState::open(config)).await.map_err(|e| {
@@ -69,13 +69,8 @@ pub async fn serve_node(
                 Err(e) => e.to_string(),
             }))
         })??;
-    if !peers.is_empty() {
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let reports = relay::resolve(&state).await;
-            tracing::info!(?reports, "synced with configured peers");
-        });
-    }
+    // Peers (configured and stored) are dialled, and caught up with, by the protocol.
+    network::Network::start(&state);
     tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
     let limits = state.config.limits.clone();
     server::serve(listener, router(state), &limits, shutdown).await;

@@ -8,7 +8,6 @@ use gophercoin_core::{ChainOutcome, ErrorKind, Event};
 use serde::Serialize;
 
 use crate::{
-    dto::{BlockDto, TransactionDto},
     state::{AppState, CoreNode},
     store::StoreOp,
 };
@@ -22,24 +21,17 @@ const SYNC_OVERLAP: u64 = 64;
 pub struct Effects {
     /// Main-chain changes to persist, in order.
     pub store: Vec<StoreOp>,
-    /// Things to push to peers.
-    pub relay: Vec<Relay>,
-}
-
-/// Something to push to every peer.
-#[derive(Clone, Debug)]
-pub enum Relay {
-    /// A new block.
-    Block(Box<BlockDto>),
-    /// A new transaction.
-    Transaction(Box<TransactionDto>),
+    /// New blocks and transactions to tell peers about, for the peer protocol
+    /// ([`crate::network`]).
+    pub relay: Vec<Event>,
+    /// Whether the main chain's tip changed.
+    pub tip_changed: bool,
 }
 
 impl Effects {
     /// Drains the node's events and reads what they refer to while the node is locked;
-    /// relays are prepared only if there is anyone to relay to, and pending transactions
-    /// stored only if `persist_mempool`.
-    pub fn drain(node: &mut CoreNode, with_relays: bool, persist_mempool: bool) -> Effects {
+    /// pending transactions are stored only if `persist_mempool`.
+    pub fn drain(node: &mut CoreNode, persist_mempool: bool) -> Effects {
         let mut effects = Effects::default();
         while let Some(event) = node.poll_event() {
             match event {
@@ -54,20 +46,13 @@ impl Effects {
                         .map_or_else(Vec::new, |block| block.transaction_ids().collect());
                     effects.store.push(StoreOp::Disconnect { height, tx_ids });
                 }
-                Event::RelayBlock(hash) if with_relays => {
-                    if let Some(block) = node.block(&hash) {
-                        effects.relay.push(Relay::Block(Box::new(BlockDto::from_checked(block))));
-                    }
-                }
+                Event::RelayBlock(_) => effects.relay.push(event),
                 Event::RelayTransaction(id) => {
                     if let Some(tx) = node.mempool().get(&id) {
                         if persist_mempool {
                             effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
                         }
-                        if with_relays {
-                            let dto = TransactionDto::from_verified(tx);
-                            effects.relay.push(Relay::Transaction(Box::new(dto)));
-                        }
+                        effects.relay.push(event);
                     }
                 }
                 Event::TransactionDropped(id) if persist_mempool => {
@@ -75,44 +60,13 @@ impl Effects {
                 }
                 Event::TipChanged { hash, height } => {
                     tracing::info!(%hash, height, "new tip");
+                    effects.tip_changed = true;
                 }
                 _ => {}
             }
         }
         effects
     }
-}
-
-/// Pushes new blocks and transactions to every peer, in the background. Peers that
-/// already have them answer 409 and push nothing further, so a network converges
-/// without loops.
-pub fn broadcast(state: &Arc<AppState>, relays: Vec<Relay>) {
-    if relays.is_empty() {
-        return;
-    }
-    let peers = state.peers.list();
-    if peers.is_empty() {
-        return;
-    }
-    let client = state.client.clone();
-    tokio::spawn(async move {
-        for relay in relays {
-            let pushes = peers.iter().map(|peer| {
-                let client = &client;
-                let relay = &relay;
-                async move {
-                    let result = match relay {
-                        Relay::Block(block) => client.push_block(peer, block).await,
-                        Relay::Transaction(tx) => client.push_transaction(peer, tx).await,
-                    };
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, "relay failed: {error}");
-                    }
-                }
-            });
-            join_all(pushes).await;
-        }
-    });
 }
 
 /// What asking one peer gave.

@@ -79,7 +79,8 @@ pub(crate) async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     let send_timeout = limits.send_timeout;
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Told to every connection at shutdown; closed once all of them have finished.
+    let (stopping, stop) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, client) = tokio::select! {
@@ -107,16 +108,30 @@ pub(crate) async fn serve(
             router.clone().oneshot(request.map(Body::new))
         });
         let io = TokioIo::new(SendDeadline::new(stream, send_timeout));
-        let connection = graceful.watch(http.serve_connection(io, service));
+        // With upgrades: a peer's connection becomes a WebSocket (`GET /p2p`), served
+        // on its own once upgraded.
+        let connection = http.serve_connection(io, service).with_upgrades();
+        let mut stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = stop.changed() => {
+                    // Finish the request in flight, take no more.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%client, %error, "connection ended with an error");
             }
-            drop(slot);
+            drop((slot, stop));
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(stop);
+    let _ = stopping.send(());
+    stopping.closed().await;
 }
 
 /// Waits after a failed `accept`: an error about one connection (reset before it was

@@ -6,7 +6,7 @@ use std::{
     path::Path,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc,
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -14,7 +14,7 @@ use std::{
 
 use axum::body::Bytes;
 use gophercoin_core::{
-    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, ForkChoice,
+    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, Event, ForkChoice,
     IdentifiedTransaction, InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction,
     Signer, VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::{
     config::NodeConfig,
     error::ApiError,
-    peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url_with},
+    peers::{PeerClient, PeerPolicy, PeerUrlError, Peers, normalize_peer_url_with},
     relay::{self, Effects},
     store::{Store, StoreError, StoreOp},
 };
@@ -68,6 +68,14 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Returns the current time in milliseconds since the Unix epoch: the peer protocol's
+/// clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Returns a random number from the operating system's random number generator.
 ///
 /// # Panics
@@ -93,6 +101,13 @@ pub struct AppState {
     pub unsolicited_syncs: crate::relay::UnsolicitedSyncs,
     /// The registered peers.
     pub peers: Peers,
+    /// The peer network: the driver of the peer protocol.
+    pub network: crate::network::Network,
+    /// How many times blocks from peers changed the main chain's tip, and that count
+    /// when `/nodes/resolve` last answered: a resolve says the chain was replaced if it
+    /// moved to a peer's since.
+    pub(crate) tips_from_peers: AtomicU64,
+    pub(crate) tips_from_peers_seen: AtomicU64,
     /// The client for talking to them.
     pub client: PeerClient,
     /// The wallet this node's own mining pays.
@@ -180,6 +195,18 @@ impl AppState {
         }
         let origin =
             config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+        // Peers are told to dial the public URL, or the address listened on if it is one
+        // they can dial (not 0.0.0.0 or [::]).
+        let listen = match &config.public_url {
+            Some(url) => normalize_peer_url_with(url, PeerPolicy::AllowLocal).ok(),
+            None if config.listen.ip().is_unspecified() => None,
+            None => Some(format!("http://{}", config.listen)),
+        };
+        let network = crate::network::Network::new(
+            config.network.clone(),
+            listen.and_then(gophercoin_core::net::PeerAddr::new),
+            &config.limits,
+        );
         let client = PeerClient::new(&config.limits, origin);
         let checking = Arc::new(Checking::default());
         let (persist, writer) = spawn_store_writer(Arc::clone(&store), Arc::clone(&checking));
@@ -191,6 +218,9 @@ impl AppState {
             checking,
             unsolicited_syncs: crate::relay::UnsolicitedSyncs::default(),
             peers,
+            network,
+            tips_from_peers: AtomicU64::new(0),
+            tips_from_peers_seen: AtomicU64::new(0),
             client,
             miner,
             params,
@@ -302,19 +332,8 @@ impl AppState {
         let (result, effects, written) = {
             let mut node = self.node();
             let result = call(&mut node, now());
-            let mut effects =
-                Effects::drain(&mut node, !self.peers.is_empty(), self.config.persist_mempool);
-            let written = if effects.store.is_empty() {
-                None
-            } else {
-                let (done, written) = oneshot::channel();
-                self.persist
-                    .as_ref()
-                    .ok_or_else(|| ApiError::unavailable("the node is shutting down"))?
-                    .send((std::mem::take(&mut effects.store), done))
-                    .map_err(|_| ApiError::internal("the store writer has stopped"))?;
-                Some(written)
-            };
+            let mut effects = Effects::drain(&mut node, self.config.persist_mempool);
+            let written = self.queue_writes(std::mem::take(&mut effects.store))?;
             (result, effects, written)
         };
         if let Some(written) = written {
@@ -324,8 +343,48 @@ impl AppState {
                 Err(_) => return Err(ApiError::internal("the store writer has stopped")),
             }
         }
-        relay::broadcast(self, effects.relay);
+        self.network.relay(effects.relay);
         Ok(result?)
+    }
+
+    /// Queues store writes (call with the node locked, so they keep the core's order);
+    /// returns where their result will come, if there were any.
+    fn queue_writes(
+        &self,
+        ops: Vec<StoreOp>,
+    ) -> Result<Option<oneshot::Receiver<Result<(), String>>>, ApiError> {
+        if ops.is_empty() {
+            return Ok(None);
+        }
+        let (done, written) = oneshot::channel();
+        self.persist
+            .as_ref()
+            .ok_or_else(|| ApiError::unavailable("the node is shutting down"))?
+            .send((ops, done))
+            .map_err(|_| ApiError::internal("the store writer has stopped"))?;
+        Ok(Some(written))
+    }
+
+    /// Runs `call` (the peer protocol feeding the node) under the node's lock, queues the
+    /// store writes it caused in order without waiting for them, and hands its relay
+    /// events to `relay` with the node still locked. A write that fails is logged by the
+    /// store writer; what it would have kept is fetched from peers again.
+    pub(crate) fn apply_now<C>(
+        &self,
+        context: &mut C,
+        call: impl FnOnce(&mut C, &mut CoreNode),
+        relay: impl FnOnce(&mut C, &CoreNode, &[Event]),
+    ) {
+        let mut node = self.node();
+        call(context, &mut node);
+        let effects = Effects::drain(&mut node, self.config.persist_mempool);
+        if effects.tip_changed {
+            self.tips_from_peers.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(error) = self.queue_writes(effects.store) {
+            tracing::warn!(%error, "a peer's block or transaction was not stored");
+        }
+        relay(context, &node, &effects.relay);
     }
 }
 

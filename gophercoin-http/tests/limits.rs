@@ -203,7 +203,7 @@ async fn slowloris_and_idle_connections_are_closed_at_the_header_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_of_this_machine_are_refused_as_peers_at_registration_and_at_start() {
-    // A peer that counts connections: it must never be dialled.
+    // A peer that counts connections: under the public policy it must never be dialled.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dialled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -219,7 +219,13 @@ async fn names_of_this_machine_are_refused_as_peers_at_registration_and_at_start
     // A local network takes `localhost` (it resolves to loopback, which it allows).
     let name = format!("http://localhost:{port}");
     assert_eq!(node.post("/nodes/register", &json!({ "nodes": [name] })).await.0, 201);
+    // ... and dials it.
+    eventually("the peer is dialled", 100, || async {
+        dialled.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
     node.stop().await;
+    dialled.store(0, std::sync::atomic::Ordering::SeqCst);
 
     open.limits.peer_policy = PeerPolicy::PublicOnly;
     let node = TestNode::start(open).await;

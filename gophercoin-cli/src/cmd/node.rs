@@ -70,6 +70,10 @@ pub(crate) struct NodeArgs {
     /// proxy, say); its host is served and its origin may change state.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,
+    /// Dial only the peers given with `--peer` or registered, never addresses learned from
+    /// peers (peers may still dial this node).
+    #[arg(long)]
+    pub(crate) connect_only: bool,
     /// Keep the mempool in memory only: an acknowledged payment is forgotten by a crash or
     /// a restart (by default every accepted transaction is stored before its 201).
     #[arg(long)]
@@ -105,6 +109,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     config.public_url = args.public_url;
     config.miner = args.miner_address;
     config.persist_mempool = !args.volatile_mempool;
+    config.network.dial_learned = !args.connect_only;
     config.mine_threads = match args.mine_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

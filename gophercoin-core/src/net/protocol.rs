@@ -44,6 +44,8 @@ pub enum DisconnectReason {
     OtherNetwork,
     /// The node has as many inbound peers as it keeps.
     TooManyPeers,
+    /// Its address was removed ([`Protocol::remove_address`]).
+    Removed,
 }
 
 /// What the protocol asks its driver to do.
@@ -91,7 +93,9 @@ pub struct Config {
     pub known_per_peer: usize,
     /// How long a request may go unanswered, in milliseconds.
     pub request_timeout: u64,
-    /// How long before an address that failed or was tried is dialled again.
+    /// The longest wait before an address that was tried is dialled again: the wait
+    /// starts at [`Config::top_up_interval`] and doubles with each failed dial in a row,
+    /// up to this.
     pub retry_interval: u64,
     /// How often the node looks for outbound peers while it has fewer than the target.
     pub top_up_interval: u64,
@@ -107,6 +111,10 @@ pub struct Config {
     /// through well-connected nodes (the simulator measured 2× the bound with 8 on a
     /// network grown from one seed), for up to one copy of each block per peer.
     pub push_blocks: usize,
+    /// Whether addresses learned from peers are dialled; `false` dials only those added
+    /// with [`Protocol::add_address`] (Bitcoin Core's `-connect`), for a node that must
+    /// reach exactly the peers it was given.
+    pub dial_learned: bool,
 }
 
 impl Default for Config {
@@ -124,9 +132,13 @@ impl Default for Config {
             ban_time: 24 * 3_600_000,
             page_bytes: 4 * 1024 * 1024,
             push_blocks: 128,
+            dial_learned: true,
         }
     }
 }
+
+/// The most times the wait before a dial doubles ([`Config::retry_interval`] caps it).
+const RETRY_DOUBLINGS: u32 = 16;
 
 /// Score for data that breaks a consensus rule: one such message bans.
 const INVALID: u32 = 100;
@@ -181,10 +193,12 @@ impl Known {
 /// An address the node may dial.
 #[derive(Debug)]
 struct AddrEntry {
-    /// Who told us (`None`: the operator or the driver).
+    /// Who told us (`None`: given by the operator or the driver).
     source: Option<PeerAddr>,
-    /// When it was last dialled.
+    /// When it was last dialled, or its connection closed.
     last_tried: Option<u64>,
+    /// Failed dials in a row.
+    failures: u32,
     /// When it was last handed to a peer (a count of hand-outs, not a time).
     last_shared: u64,
 }
@@ -286,11 +300,35 @@ impl Protocol {
     /// Adds an address to dial (the operator's `--peer`, a registration): kept whatever
     /// the per-source bound, and dialled at the next [`Protocol::handle_timeout`].
     pub fn add_address(&mut self, addr: PeerAddr) {
-        self.book.entry(addr).or_insert(AddrEntry {
+        self.book.entry(addr).and_modify(|entry| entry.source = None).or_insert(AddrEntry {
             source: None,
             last_tried: None,
+            failures: 0,
             last_shared: 0,
         });
+    }
+
+    /// Forgets an address (the operator removed a peer): it is no longer dialled, and a
+    /// connection to or from it is closed.
+    pub fn remove_address(&mut self, addr: &PeerAddr, now: u64) {
+        self.book.remove(addr);
+        let gone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.addr.as_ref() == Some(addr))
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in gone {
+            self.peers.remove(&peer);
+            self.forget_requests_of(peer, now);
+            self.outputs.push_back(Output::Disconnect { peer, reason: DisconnectReason::Removed });
+        }
+    }
+
+    /// Bytes from a peer that are not a message ([`Message::decode`] failed): scored as
+    /// invalid data, which bans.
+    pub fn handle_malformed(&mut self, peer: PeerId, now: u64) {
+        self.misbehaving(peer, INVALID, now);
     }
 
     /// A connection opened (`addr`: the dialled address for an outbound one).
@@ -322,6 +360,11 @@ impl Protocol {
                 .push_back(Output::Disconnect { peer, reason: DisconnectReason::TooManyPeers });
             return false;
         }
+        if direction == Direction::Outbound
+            && let Some(entry) = addr.as_ref().and_then(|addr| self.book.get_mut(addr))
+        {
+            entry.failures = 0;
+        }
         self.peers.insert(
             peer,
             Peer {
@@ -342,18 +385,28 @@ impl Protocol {
         true
     }
 
-    /// A dial to `addr` failed; it is tried again after [`Config::retry_interval`].
+    /// A dial to `addr` failed; it is tried again later, each time later up to
+    /// [`Config::retry_interval`].
     pub fn handle_dial_failed(&mut self, addr: &PeerAddr) {
         self.dialling.remove(addr);
+        if let Some(entry) = self.book.get_mut(addr) {
+            entry.failures = entry.failures.saturating_add(1);
+        }
     }
 
     /// A connection closed: what was asked of the peer is asked of others that announced
     /// it.
     pub fn handle_disconnected(&mut self, peer: PeerId, now: u64) {
-        if self.peers.remove(&peer).is_none() {
-            return;
-        }
+        let Some(state) = self.peers.remove(&peer) else { return };
         self.forget_requests_of(peer, now);
+        if state.direction == Direction::Outbound {
+            // Dial again (it, after a wait, or another) to keep the target.
+            if let Some(entry) = state.addr.as_ref().and_then(|addr| self.book.get_mut(addr)) {
+                entry.last_tried = Some(now);
+            }
+            let soon = now + self.config.top_up_interval;
+            self.next_top_up = Some(self.next_top_up.map_or(soon, |at| at.min(soon)));
+        }
     }
 
     /// A node event the driver drained ([`Node::poll_event`]): a new tip is pushed whole
@@ -470,7 +523,8 @@ impl Protocol {
                     }
                 }
                 if let Some(listen) = listen {
-                    self.learn_address(listen, None);
+                    // Its own claim: learned, not given (a source of its own).
+                    self.learn_address(listen.clone(), Some(listen));
                 }
                 if !node.chain().contains(&tip) && !node.invalid_blocks().is_invalid(&tip) {
                     self.start_catch_up(peer, node, now);
@@ -844,13 +898,18 @@ impl Protocol {
             return;
         }
         if let Some(source) = &source {
-            let from_source =
-                self.book.values().filter(|entry| entry.source.as_ref() == Some(source)).count();
+            // Its own address aside.
+            let from_source = self
+                .book
+                .iter()
+                .filter(|(known, entry)| entry.source.as_ref() == Some(source) && *known != source)
+                .count();
             if from_source >= self.config.addresses_per_source {
                 return;
             }
         }
-        self.book.insert(addr, AddrEntry { source, last_tried: None, last_shared: 0 });
+        self.book
+            .insert(addr, AddrEntry { source, last_tried: None, failures: 0, last_shared: 0 });
     }
 
     /// Dials addresses, least recently tried first, until the outbound peers and the dials
@@ -866,9 +925,14 @@ impl Protocol {
             .iter()
             .filter(|(addr, entry)| {
                 !connected.contains(addr)
+                    && (self.config.dial_learned || entry.source.is_none())
                     && !self.dialling.contains(*addr)
                     && self.bans.get(*addr).is_none_or(|until| *until <= now)
-                    && entry.last_tried.is_none_or(|tried| tried + retry <= now)
+                    && entry.last_tried.is_none_or(|tried| {
+                        let wait = self.config.top_up_interval
+                            << entry.failures.min(RETRY_DOUBLINGS);
+                        tried + wait.min(retry) <= now
+                    })
             })
             .map(|(addr, entry)| (entry.last_tried, addr.clone()))
             .collect();

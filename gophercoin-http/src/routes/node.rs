@@ -1,7 +1,10 @@
 //! The original's routes: `/mine`, `/chain`, `/transactions/new`, `/transactions/get`,
 //! `/nodes/register`, `/nodes/resolve`, `/nodes/get`.
 
-use std::sync::{Arc, atomic::AtomicU64};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use axum::{
     Json,
@@ -341,6 +344,7 @@ pub(super) async fn register(
     let new = state.peers.add(&urls).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", e.to_string())
     })?;
+    state.network.add(&urls);
     state.with_store(move |store| store.add_peers(&new)).await?;
     Ok((
         StatusCode::CREATED,
@@ -356,6 +360,7 @@ pub(super) async fn unregister(
     let url = normalize_peer_url(&url)
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
     let in_use = state.peers.remove(&url);
+    state.network.remove(&url);
     let stored = url.clone();
     // Also a stored peer left out at start (past the limit), so it can be cleaned up.
     let was_stored = state.with_store(move |store| store.remove_peer(&stored)).await?;
@@ -373,7 +378,11 @@ pub(super) async fn resolve(
     client: Option<Extension<ClientAddr>>,
 ) -> Response {
     let reports = relay::resolve_shared(&state).await;
-    let replaced = reports.iter().any(|r| r.outcome == "adopted");
+    // Adopted now, or a peer's blocks replaced our tip since the last resolve answered
+    // (a registered peer is connected to and caught up with at once).
+    let moved = state.tips_from_peers.load(Ordering::Relaxed);
+    let seen = state.tips_from_peers_seen.swap(moved, Ordering::Relaxed);
+    let replaced = reports.iter().any(|r| r.outcome == "adopted") || moved != seen;
     let (blocks, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
     let (message, key) = if replaced {
         ("Our chain was replaced", "new_chain")
@@ -386,7 +395,21 @@ pub(super) async fn resolve(
     streamed_chain(state, client, fields, key, blocks, length)
 }
 
-/// `GET /nodes/get`: the registered peers.
+/// `GET /nodes/get`: the peers: those registered, and those connected (dialled, or
+/// that dialled us and said where they listen), sorted.
 pub(super) async fn peers(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "nodes": state.peers.list() }))
+    let mut nodes = state.peers.list();
+    nodes.extend(state.network.connected());
+    nodes.sort();
+    nodes.dedup();
+    Json(json!({ "nodes": nodes }))
+}
+
+/// `GET /p2p`: a peer's connection for the peer protocol (a WebSocket upgrade).
+pub(super) async fn p2p(
+    State(state): State<Arc<AppState>>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let inbound = state.network.inbound();
+    crate::network::Network::upgrade(ws).on_upgrade(move |socket| inbound.serve(socket))
 }

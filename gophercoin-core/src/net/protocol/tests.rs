@@ -405,3 +405,92 @@ fn a_request_naming_a_block_many_times_gets_it_once_and_lateness_is_scored_once(
     protocol.handle_timeout(now + Config::default().request_timeout);
     assert_eq!(protocol.score(PeerId(0)), Some(STALLED));
 }
+
+#[test]
+fn undecodable_bytes_ban_their_sender_and_a_removed_address_is_dropped_and_not_dialled() {
+    let mut net = Net::new(3, Config::default());
+    net.connect(2, 0);
+    net.connect(2, 1);
+    net.run();
+    let now = net.now;
+    let (_, protocol) = &mut net.nodes[2];
+    // Bytes that are no message cost the sender its connection and its address.
+    protocol.handle_malformed(PeerId(0), now);
+    assert_eq!(protocol.score(PeerId(0)), None, "dropped");
+    assert!(protocol.is_banned(&addr(0), now));
+    // A removed address: its connection closes and it is not dialled again.
+    protocol.add_address(addr(1));
+    protocol.remove_address(&addr(1), now);
+    assert_eq!(protocol.score(PeerId(1)), None, "dropped");
+    let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    let removed = Output::Disconnect { peer: PeerId(1), reason: DisconnectReason::Removed };
+    assert!(outputs.contains(&removed), "{outputs:?}");
+    protocol.handle_timeout(now + Config::default().retry_interval);
+    let dials: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    assert!(!dials.contains(&Output::Connect(addr(1))), "{dials:?}");
+    assert!(protocol.addresses().all(|a| *a != addr(1)));
+}
+
+#[test]
+fn a_node_told_to_dial_only_its_given_peers_does_not_dial_learned_ones() {
+    let mut config = Config { dial_learned: false, ..Config::default() };
+    config.target_outbound = 4;
+    let mut protocol = Protocol::new(config, Some(addr(0)));
+    let node = Node::devnet();
+    protocol.add_address(addr(1));
+    assert!(protocol.handle_connected(PeerId(1), Direction::Outbound, Some(addr(1)), &node, 0));
+    let hello = Message::Hello {
+        genesis: node.params().genesis().hash(),
+        tip: node.tip().hash(),
+        height: 0,
+        listen: Some(addr(1)),
+    };
+    let mut node = node;
+    protocol.handle_message(PeerId(1), hello, &mut node, 0);
+    protocol.handle_message(PeerId(1), Message::Addr(vec![addr(2), addr(3)]), &mut node, 0);
+    protocol.add_address(addr(4));
+    protocol.handle_timeout(Config::default().retry_interval);
+    let dials: Vec<PeerAddr> = std::iter::from_fn(|| protocol.poll_output())
+        .filter_map(|output| match output {
+            Output::Connect(addr) => Some(addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dials, vec![addr(4)], "only the given address is dialled");
+    assert!(protocol.addresses().any(|a| *a == addr(2)), "learned ones are still kept");
+}
+
+#[test]
+fn a_lost_outbound_peer_is_dialled_again_soon_and_a_failing_one_less_and_less_often() {
+    let config = Config::default();
+    let step = config.top_up_interval;
+    let mut protocol = Protocol::new(config.clone(), Some(addr(0)));
+    let node = Node::devnet();
+    let dials_at = |protocol: &mut Protocol, now: u64| {
+        protocol.handle_timeout(now);
+        std::iter::from_fn(|| protocol.poll_output())
+            .filter(|output| *output == Output::Connect(addr(1)))
+            .count()
+    };
+    protocol.add_address(addr(1));
+    assert_eq!(dials_at(&mut protocol, 0), 1);
+    assert!(protocol.handle_connected(PeerId(1), Direction::Outbound, Some(addr(1)), &node, 0));
+    // Lost after a while: dialled again one step later, not before.
+    let lost = 10 * config.retry_interval;
+    protocol.handle_disconnected(PeerId(1), lost);
+    assert!(protocol.poll_timeout() <= Some(lost + step));
+    assert_eq!(dials_at(&mut protocol, lost + step - 1), 0);
+    assert_eq!(dials_at(&mut protocol, lost + step), 1);
+    // Each failure in a row doubles the wait, up to the retry interval.
+    let mut now = lost + step;
+    let mut waits = vec![];
+    for _ in 0..10 {
+        protocol.handle_dial_failed(&addr(1));
+        let tried = now;
+        while dials_at(&mut protocol, now) == 0 {
+            now += step;
+        }
+        waits.push((now - tried) / step);
+    }
+    assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
+}
