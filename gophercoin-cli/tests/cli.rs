@@ -440,8 +440,9 @@ async fn register_and_resolve_from_the_command_line() {
     assert!(out.starts_with("New nodes have been added"), "{out}");
     let (ok, out, err) = gophercoin(&["resolve", "--node", &first_url]);
     assert!(ok, "{err}");
+    // Replaced by the resolve, or already by the connection the registration opened.
     assert!(out.starts_with("Our chain was replaced"), "{out}");
-    assert!(out.contains("adopted"), "{out}");
+    assert!(out.contains("adopted") || out.contains("in_sync"), "{out}");
     let (ok, out, _) = gophercoin(&["resolve", "--node", &first_url]);
     assert!(ok && out.starts_with("Our chain is authoritative"), "{out}");
     let (ok, _, err) = gophercoin(&["register", "ftp://nope", "--node", &first_url]);
@@ -542,8 +543,12 @@ async fn eight_nodes_that_know_only_a_seed_form_a_network_that_heals() {
         children[i].kill().unwrap(); // SIGKILL
         children[i].wait().unwrap();
     }
-    let alive: Vec<String> =
-        urls.iter().enumerate().filter(|(i, _)| ![2, 5, 8].contains(i)).map(|(_, u)| u.clone()).collect();
+    let alive: Vec<String> = urls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![2, 5, 8].contains(i))
+        .map(|(_, u)| u.clone())
+        .collect();
     for height in 4..=5 {
         let mined = get(&http, &format!("{}/mine", urls[1])).await;
         assert_eq!(mined["index"].as_u64(), Some(height), "{mined}");

@@ -30,8 +30,7 @@ use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _, future};
 use gophercoin_core::{
     Event,
     net::{
-        Config, Direction, Message, Output, PeerAddr, PeerId, Protocol,
-        message::MAX_MESSAGE_BYTES,
+        Config, Direction, Message, Output, PeerAddr, PeerId, Protocol, message::MAX_MESSAGE_BYTES,
     },
 };
 use tokio::sync::mpsc;
@@ -193,9 +192,7 @@ impl Network {
     }
 
     /// The limits an inbound WebSocket is accepted with.
-    pub fn upgrade(
-        ws: axum::extract::ws::WebSocketUpgrade,
-    ) -> axum::extract::ws::WebSocketUpgrade {
+    pub fn upgrade(ws: axum::extract::ws::WebSocketUpgrade) -> axum::extract::ws::WebSocketUpgrade {
         ws.max_message_size(MAX_MESSAGE_BYTES).max_frame_size(MAX_MESSAGE_BYTES)
     }
 }

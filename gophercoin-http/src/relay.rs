@@ -74,7 +74,8 @@ impl Effects {
 pub struct PeerReport {
     /// The peer.
     pub peer: String,
-    /// `adopted`, `kept_ours` or `rejected`.
+    /// `adopted` (its chain is now ours), `in_sync` (we already hold its chain, tip
+    /// and all), `kept_ours` (ours is better) or `rejected`.
     pub outcome: &'static str,
     /// Why, when rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,14 +185,16 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
             Err(error) => return report("rejected", Some(error.to_string())),
         };
         // Skip what we have; check the rest on every core, outside the node's lock.
-        let (unknown, parent_known) = {
+        let peer_tip = blocks.last().map(gophercoin_core::Block::hash);
+        let (unknown, parent_known, in_sync) = {
             let node = state.node();
+            let in_sync = peer_tip == Some(node.tip().hash());
             let unknown = node.unknown_blocks(blocks);
             let parent_known = match &unknown {
                 Ok(blocks) => blocks.first().is_none_or(|b| node.chain().contains(&b.header.prev)),
                 Err(_) => true,
             };
-            (unknown, parent_known)
+            (unknown, parent_known, in_sync)
         };
         let blocks = match unknown {
             Ok(blocks) => blocks,
@@ -202,7 +205,7 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
             continue;
         }
         if blocks.is_empty() {
-            return report("kept_ours", None);
+            return report(if in_sync { "in_sync" } else { "kept_ours" }, None);
         }
         let checked = match state.check_blocks(blocks, false).await {
             Ok(checked) => checked,

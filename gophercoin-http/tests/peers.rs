@@ -223,7 +223,7 @@ async fn hostile_peers_fail_alone_within_the_timeout_while_an_honest_peer_is_ado
     let outcome = |url: &str| reports.iter().find(|r| r["peer"] == url).unwrap()["outcome"].clone();
     // Adopted by the resolve, or already by the connection registering it opened.
     let honest_outcome = outcome(&honest.url);
-    assert!(honest_outcome == "adopted" || honest_outcome == "kept_ours", "{resolved}");
+    assert!(honest_outcome == "adopted" || honest_outcome == "in_sync", "{resolved}");
     for hostile in &peers[1..] {
         assert_eq!(outcome(hostile), "rejected", "{resolved}");
     }

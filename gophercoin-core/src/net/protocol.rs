@@ -908,8 +908,7 @@ impl Protocol {
                 return;
             }
         }
-        self.book
-            .insert(addr, AddrEntry { source, last_tried: None, failures: 0, last_shared: 0 });
+        self.book.insert(addr, AddrEntry { source, last_tried: None, failures: 0, last_shared: 0 });
     }
 
     /// Dials addresses, least recently tried first, until the outbound peers and the dials
@@ -929,8 +928,8 @@ impl Protocol {
                     && !self.dialling.contains(*addr)
                     && self.bans.get(*addr).is_none_or(|until| *until <= now)
                     && entry.last_tried.is_none_or(|tried| {
-                        let wait = self.config.top_up_interval
-                            << entry.failures.min(RETRY_DOUBLINGS);
+                        let wait =
+                            self.config.top_up_interval << entry.failures.min(RETRY_DOUBLINGS);
                         tried + wait.min(retry) <= now
                     })
             })
