@@ -431,7 +431,7 @@ impl Driver {
                 |protocol, node| protocol.handle_message(peer, message, node, now),
                 |protocol, node, events| {
                     for event in events {
-                        protocol.handle_node_event(event, node);
+                        protocol.handle_node_event(event, node, now);
                     }
                 },
             ),
@@ -451,7 +451,7 @@ impl Driver {
                 Control::Events(events) => {
                     let node = state.node();
                     for event in &events {
-                        protocol.handle_node_event(event, &node);
+                        protocol.handle_node_event(event, &node, now);
                     }
                 }
                 Control::Add(addresses) => {

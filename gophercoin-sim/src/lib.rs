@@ -592,9 +592,10 @@ impl Sim {
 
     /// Drains a node's events and its protocol's outputs into the queue.
     fn flush(&mut self, i: usize) {
+        let now = self.now;
         let (node, protocol) = &mut self.nodes[i];
         while let Some(event) = node.poll_event() {
-            protocol.handle_node_event(&event, node);
+            protocol.handle_node_event(&event, node, now);
         }
         let mut sends = vec![];
         let mut closes = vec![];

@@ -115,6 +115,11 @@ pub struct Config {
     /// with [`Protocol::add_address`] (Bitcoin Core's `-connect`), for a node that must
     /// reach exactly the peers it was given.
     pub dial_learned: bool,
+    /// How long new transactions wait before they are announced, in milliseconds: what
+    /// arrives meanwhile goes out in one `Inv` per peer, and peers that announced it to
+    /// us meanwhile are not told (Bitcoin Core trickles likewise, 2 s on average to an
+    /// outbound peer).
+    pub tx_trickle: u64,
 }
 
 impl Default for Config {
@@ -133,6 +138,7 @@ impl Default for Config {
             page_bytes: 4 * 1024 * 1024,
             push_blocks: 128,
             dial_learned: true,
+            tx_trickle: 2_000,
         }
     }
 }
@@ -164,6 +170,8 @@ struct Peer {
     sent_addresses: bool,
     /// Addresses it gave on this connection.
     addresses_given: usize,
+    /// Transactions to announce to it at the next trickle.
+    to_announce: Vec<Inventory>,
 }
 
 /// A bounded set remembering insertion order, the oldest forgotten first.
@@ -240,6 +248,8 @@ pub struct Protocol {
     shared: u64,
     /// When to look for outbound peers again, while short of the target.
     next_top_up: Option<u64>,
+    /// When the transactions waiting to be announced go out.
+    next_trickle: Option<u64>,
     outputs: VecDeque<Output>,
 }
 
@@ -259,6 +269,7 @@ impl Protocol {
             quiet: BTreeSet::new(),
             shared: 0,
             next_top_up: None,
+            next_trickle: None,
             outputs: VecDeque::new(),
         }
     }
@@ -274,7 +285,7 @@ impl Protocol {
         let requests = self.in_flight.values().map(|(_, deadline)| *deadline);
         let catch_ups = self.peers.values().filter_map(|peer| peer.catch_up);
         let bans = self.bans.values().copied();
-        requests.chain(catch_ups).chain(bans).chain(self.next_top_up).min()
+        requests.chain(catch_ups).chain(bans).chain(self.next_top_up).chain(self.next_trickle).min()
     }
 
     /// Connected peers, with their direction and address.
@@ -376,6 +387,7 @@ impl Protocol {
                 catch_up: None,
                 sent_addresses: false,
                 addresses_given: 0,
+                to_announce: vec![],
             },
         );
         self.send(peer, self.hello(node));
@@ -409,15 +421,17 @@ impl Protocol {
         }
     }
 
-    /// A node event the driver drained ([`Node::poll_event`]): a new tip is pushed whole
-    /// to up to [`Config::push_blocks`] peers not known to have it and announced to the
-    /// others (a block then travels at about one link's latency a hop, as with BIP152's
-    /// high-bandwidth peers); an accepted transaction is announced. Never back to the
-    /// peer that sent it, and blocks of a catch-up page with more to come not at all.
+    /// A node event the driver drained ([`Node::poll_event`]) at `now`: a new tip is
+    /// pushed whole to up to [`Config::push_blocks`] peers not known to have it and
+    /// announced to the others (a block then travels at about one link's latency a hop, as
+    /// with BIP152's high-bandwidth peers); an accepted transaction is announced at the
+    /// next trickle ([`Config::tx_trickle`]). Never back to the peer that sent it, and
+    /// blocks of a catch-up page with more to come not at all.
     pub fn handle_node_event<V: Verifier, F: ForkChoice>(
         &mut self,
         event: &Event,
         node: &Node<V, F>,
+        now: u64,
     ) {
         let item = match event {
             Event::RelayBlock(hash) if self.quiet.remove(hash) => return,
@@ -426,6 +440,24 @@ impl Protocol {
             _ => return,
         };
         let cap = self.config.known_per_peer;
+        if let Inventory::Tx(_) = item {
+            let mut full = vec![];
+            for (id, peer) in &mut self.peers {
+                if peer.tip.is_some() && !peer.known.contains(&item) {
+                    peer.to_announce.push(item);
+                    if peer.to_announce.len() >= MAX_INVENTORY {
+                        full.push(*id);
+                    }
+                }
+            }
+            for id in full {
+                self.announce(id);
+            }
+            if self.next_trickle.is_none() {
+                self.next_trickle = Some(now + self.config.tx_trickle);
+            }
+            return;
+        }
         let mut to = vec![];
         for (id, peer) in &mut self.peers {
             if peer.tip.is_some() && !peer.known.contains(&item) {
@@ -444,6 +476,22 @@ impl Protocol {
                 }
                 _ => self.send(id, Message::Inv(vec![item])),
             }
+        }
+    }
+
+    /// Sends a peer the transactions waiting for it, less those it has told us of since.
+    fn announce(&mut self, id: PeerId) {
+        let cap = self.config.known_per_peer;
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let mut items = std::mem::take(&mut peer.to_announce);
+        items.retain(|item| !peer.known.contains(item));
+        items.sort_unstable();
+        items.dedup();
+        for item in &items {
+            peer.known.insert(*item, cap);
+        }
+        if !items.is_empty() {
+            self.send(id, Message::Inv(items));
         }
     }
 
@@ -481,6 +529,18 @@ impl Protocol {
                 state.catch_up = None;
             }
             self.misbehaving(peer, STALLED, now);
+        }
+        if self.next_trickle.is_some_and(|at| at <= now) {
+            self.next_trickle = None;
+            let waiting: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, peer)| !peer.to_announce.is_empty())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in waiting {
+                self.announce(id);
+            }
         }
         self.bans.retain(|_, until| *until > now);
         self.top_up_outbound(now);

@@ -70,9 +70,10 @@ impl Net {
         for _ in 0..10_000 {
             let mut idle = true;
             for i in 0..self.nodes.len() {
+                let now = self.now;
                 let (node, protocol) = &mut self.nodes[i];
                 while let Some(event) = node.poll_event() {
-                    protocol.handle_node_event(&event, node);
+                    protocol.handle_node_event(&event, node, now);
                 }
                 while let Some(output) = self.nodes[i].1.poll_output() {
                     idle = false;
@@ -493,4 +494,51 @@ fn a_lost_outbound_peer_is_dialled_again_soon_and_a_failing_one_less_and_less_of
         waits.push((now - tried) / step);
     }
     assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
+}
+
+#[test]
+fn new_transactions_go_out_together_at_the_trickle_and_not_to_peers_that_told_us() {
+    let mut net = Net::new(3, Config::default());
+    net.connect(1, 0);
+    net.connect(2, 0);
+    net.run();
+    net.mine(0); // the miner's funds
+    net.run();
+    let key = miner();
+    let pay = |nonce| {
+        crate::transaction::Transaction {
+            chain_id: Params::devnet().chain_id,
+            sender: key.address(),
+            recipient: key.address(),
+            amount: crate::amount::Amount::positive(1).expect("positive"),
+            fee: crate::amount::Amount::ZERO,
+            nonce,
+        }
+        .sign(&key)
+        .expect("signs")
+    };
+    let (first, second) = (pay(1), pay(2));
+    let now = net.now;
+    let trickle = Config::default().tx_trickle;
+    let (node, protocol) = &mut net.nodes[0];
+    for tx in [&first, &second] {
+        node.handle_transaction(tx.clone()).expect("valid");
+    }
+    while let Some(event) = node.poll_event() {
+        protocol.handle_node_event(&event, node, now);
+    }
+    // Nothing yet; node 2 meanwhile announces the second one to node 0.
+    assert_eq!(std::iter::from_fn(|| protocol.poll_output()).count(), 0);
+    assert_eq!(protocol.poll_timeout(), Some(now + trickle));
+    let told = Message::Inv(vec![Inventory::Tx(second.id())]);
+    protocol.handle_message(PeerId(2), told, node, now);
+    let _ = std::iter::from_fn(|| protocol.poll_output()).count();
+    protocol.handle_timeout(now + trickle);
+    let sent: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    let mut both = vec![Inventory::Tx(first.id()), Inventory::Tx(second.id())];
+    both.sort_unstable();
+    let to = |peer, items| Output::Send { to: PeerId(peer), message: Message::Inv(items) };
+    assert!(sent.contains(&to(1, both)), "{sent:?}");
+    assert!(sent.contains(&to(2, vec![Inventory::Tx(first.id())])), "{sent:?}");
+    assert_eq!(sent.len(), 2, "{sent:?}");
 }
