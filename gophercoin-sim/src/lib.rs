@@ -63,6 +63,17 @@ pub struct SimConfig {
     /// exchange and dialling (towards `degree / 2` outbound peers) build the graph.
     /// Otherwise a random graph of the given degree is wired at the start.
     pub discovery: bool,
+    /// Churn: on average every this many milliseconds an honest node that does not mine
+    /// goes offline (every connection closes, what was in flight is lost) for
+    /// [`SimConfig::offline_ms`], then comes back and connects to its peers again.
+    pub churn_ms: Option<u64>,
+    /// How long a node that left stays away (milliseconds).
+    pub offline_ms: u64,
+    /// The chance that a message loses a packet on its way, 0 to 1: as over TCP, it is
+    /// sent again after the retransmission timeout, and what follows it on the same
+    /// connection waits (a peer connection never loses or reorders a message; a lost
+    /// connection is churn).
+    pub loss: f64,
     /// The seed of every random draw.
     pub seed: u64,
 }
@@ -83,6 +94,9 @@ impl Default for SimConfig {
             partition: None,
             hostile: 0.0,
             discovery: false,
+            churn_ms: None,
+            offline_ms: 30_000,
+            loss: 0.0,
             seed: 1,
         }
     }
@@ -124,6 +138,18 @@ pub struct Report {
     pub honest_dropped: usize,
     /// How long after the partition healed every node was on one tip (milliseconds).
     pub healed_after_ms: Option<u64>,
+    /// Nodes that came back after leaving ([`SimConfig::churn_ms`]).
+    pub rejoins: usize,
+    /// How long each took, after it came back, to reach the height the network had when
+    /// it did (milliseconds): median and largest.
+    pub rejoin_p50_ms: u64,
+    /// See [`Report::rejoin_p50_ms`].
+    pub rejoin_max_ms: u64,
+    /// Nodes that came back and had not caught up when the run ended.
+    pub rejoins_behind: usize,
+    /// Messages that lost a packet and were delayed by a retransmission
+    /// ([`SimConfig::loss`]).
+    pub lost: u64,
     /// The fewest and the mean peers a node had at the end.
     pub min_peers: usize,
     /// See [`Report::min_peers`].
@@ -183,6 +209,10 @@ enum Due {
     },
     /// The partition opens, or heals.
     Partition,
+    /// A node goes offline (churn).
+    Leave,
+    /// A node that left comes back.
+    Return(usize),
 }
 
 struct Sim {
@@ -226,6 +256,14 @@ struct Sim {
     misbehaved: BTreeMap<(usize, usize), u32>,
     /// (by, dropped) for each peer dropped as misbehaving.
     dropped: BTreeSet<(usize, usize)>,
+    /// Nodes offline (churn).
+    offline: BTreeSet<usize>,
+    /// Nodes back from being offline, still catching up: (node, when it came back, the
+    /// height to reach).
+    rejoining: Vec<(usize, u64, u64)>,
+    /// How long each rejoin took to catch up.
+    rejoined: Vec<u64>,
+    lost: u64,
 }
 
 /// Runs a simulation to its end: every block mined, then the network left to settle.
@@ -290,11 +328,19 @@ pub fn run(config: &SimConfig) -> Report {
         closed: BTreeSet::new(),
         misbehaved: BTreeMap::new(),
         dropped: BTreeSet::new(),
+        offline: BTreeSet::new(),
+        rejoining: vec![],
+        rejoined: vec![],
+        lost: 0,
     };
     sim.start();
     sim.run();
     sim.report()
 }
+
+/// The least time before a lost packet is sent again (Linux's minimum retransmission
+/// timeout).
+const RETRANSMIT_MIN_MS: u64 = 200;
 
 /// The devnet's rules with the easiest proof of work and blocks due every
 /// [`SimConfig::block_interval_ms`].
@@ -343,6 +389,76 @@ impl Sim {
             let offset = self.rng.next_u64() % 5_000;
             self.schedule(start + offset, Due::Attack(i));
         }
+        if let Some(next) = self.next_leave_in() {
+            self.schedule(start + next, Due::Leave);
+        }
+    }
+
+    /// An exponential draw with the mean time between departures, if there is churn.
+    fn next_leave_in(&mut self) -> Option<u64> {
+        let mean = self.config.churn_ms? as f64;
+        let uniform = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        Some((-(1.0 - uniform).ln() * mean) as u64 + 1)
+    }
+
+    /// A random honest node that does not mine goes offline: its connections close on
+    /// both sides.
+    fn leave(&mut self) {
+        let first = self.config.miners.min(self.first_hostile);
+        let online: Vec<usize> =
+            (first..self.first_hostile).filter(|i| !self.offline.contains(i)).collect();
+        if online.is_empty() {
+            return;
+        }
+        let i = online[(self.rng.next_u64() % online.len() as u64) as usize];
+        self.offline.insert(i);
+        self.rejoining.retain(|(node, _, _)| *node != i);
+        let now = self.now;
+        let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
+        for b in peers {
+            self.nodes[b].1.handle_disconnected(PeerId(i as u64), now);
+            self.nodes[i].1.handle_disconnected(PeerId(b as u64), now);
+            self.flush(b);
+        }
+        self.schedule(now + self.config.offline_ms, Due::Return(i));
+    }
+
+    /// A node comes back and connects to its peers again (as their dialler).
+    fn come_back(&mut self, i: usize) {
+        if !self.offline.remove(&i) {
+            return;
+        }
+        let now = self.now;
+        let height = self.nodes[..self.first_hostile].iter().map(|(node, _)| node.height()).max();
+        self.rejoining.push((i, now, height.unwrap_or(0)));
+        let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
+        for b in peers {
+            if self.offline.contains(&b) {
+                continue;
+            }
+            let (node, protocol) = &mut self.nodes[i];
+            let addr = PeerAddr::new(format!("sim-{b}"));
+            protocol.handle_connected(PeerId(b as u64), Direction::Outbound, addr, node, now);
+            let (node, protocol) = &mut self.nodes[b];
+            protocol.handle_connected(PeerId(i as u64), Direction::Inbound, None, node, now);
+            self.flush(b);
+        }
+        self.flush(i);
+    }
+
+    /// Records the rejoined nodes that have reached their target height.
+    fn check_rejoins(&mut self) {
+        let now = self.now;
+        let nodes = &self.nodes;
+        let mut done = vec![];
+        self.rejoining.retain(|(i, since, height)| {
+            let caught_up = nodes[*i].0.height() >= *height;
+            if caught_up {
+                done.push(now - since);
+            }
+            !caught_up
+        });
+        self.rejoined.extend(done);
     }
 
     fn schedule(&mut self, at: u64, due: Due) {
@@ -447,6 +563,18 @@ impl Sim {
                         self.schedule(self.now + 5_000, Due::Attack(i));
                     }
                 }
+                Due::Leave => {
+                    if self.mined.len() < self.config.blocks {
+                        self.leave();
+                        if let Some(next) = self.next_leave_in() {
+                            self.schedule(self.now + next, Due::Leave);
+                        }
+                    }
+                }
+                Due::Return(i) => self.come_back(i),
+            }
+            if !self.rejoining.is_empty() {
+                self.check_rejoins();
             }
             if self.healed_after.is_none()
                 && let Some(heal) = self.heal_at
@@ -575,6 +703,11 @@ impl Sim {
         self.trace.update((from as u64).to_le_bytes());
         self.trace.update((to as u64).to_le_bytes());
         self.trace.update(bytes);
+        // What was in flight to or from a node that went offline is lost with its
+        // connections.
+        if self.offline.contains(&to) || self.offline.contains(&from) {
+            return;
+        }
         let Ok(message) = Message::decode(bytes) else { return };
         let now = self.now;
         let mut arrived = |hash: BlockHash| {
@@ -680,13 +813,26 @@ impl Sim {
     fn send(&mut self, from: usize, to: usize, bytes: std::rc::Rc<Vec<u8>>, blocks: bool) {
         let Some(&latency) = self.graph.neighbours[from].get(&to) else { return };
         let link = (from.min(to), from.max(to));
-        if self.cut.contains(&link) || self.closed.contains(&link) {
+        if self.cut.contains(&link)
+            || self.closed.contains(&link)
+            || self.offline.contains(&from)
+            || self.offline.contains(&to)
+        {
             return;
         }
         self.messages += 1;
         self.bytes += bytes.len() as u64;
         self.bytes_per_node[from] += bytes.len() as u64;
-        let transfer = bytes.len() as u64 * 1_000 / self.config.bandwidth.max(1);
+        let mut transfer = bytes.len() as u64 * 1_000 / self.config.bandwidth.max(1);
+        if self.config.loss > 0.0 {
+            let uniform = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if uniform < self.config.loss {
+                // Sent again after TCP's retransmission timeout (at least 200 ms, about
+                // two round trips); the connection holds what follows meanwhile.
+                self.lost += 1;
+                transfer += (4 * latency).max(RETRANSMIT_MIN_MS);
+            }
+        }
         let free = self.link_free.entry((from, to)).or_insert(0);
         let start = (*free).max(self.now);
         *free = start + transfer;
@@ -806,6 +952,11 @@ impl Sim {
                 .filter(|(by, peer)| *by < self.first_hostile && *peer < self.first_hostile)
                 .count(),
             healed_after_ms: self.healed_after,
+            rejoins: self.rejoined.len() + self.rejoining.len(),
+            rejoin_p50_ms: percentile(&mut self.rejoined.clone(), 0.5),
+            rejoin_max_ms: self.rejoined.iter().copied().max().unwrap_or(0),
+            rejoins_behind: self.rejoining.len(),
+            lost: self.lost,
             messages: self.messages,
             bytes: self.bytes,
             trace: self.trace.clone().finalize().into(),

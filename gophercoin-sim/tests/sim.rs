@@ -90,3 +90,25 @@ fn nodes_that_know_only_a_seed_find_each_other_and_converge() {
         report.bound_p95_ms
     );
 }
+
+#[test]
+fn nodes_that_leave_and_come_back_catch_up_and_lost_packets_only_delay() {
+    // Every 5 s on average a node leaves for 30 s; one message in fifty loses a packet.
+    let config = SimConfig {
+        nodes: 50,
+        blocks: 30,
+        churn_ms: Some(5_000),
+        offline_ms: 30_000,
+        loss: 0.02,
+        ..SimConfig::default()
+    };
+    let report = run(&config);
+    assert!(report.converged, "{report:?}");
+    assert!(report.rejoins >= 20, "{report:?}");
+    assert_eq!(report.rejoins_behind, 0, "{report:?}");
+    assert!(report.lost > 0, "{report:?}");
+    // A node back from 30 s away catches up within a few round trips, not a block
+    // interval.
+    assert!(report.rejoin_max_ms < 10_000, "{report:?}");
+    assert_eq!(report.honest_dropped, 0, "no honest node banned for leaving: {report:?}");
+}

@@ -54,6 +54,17 @@ pub(crate) struct SimArgs {
     /// graph at the start.
     #[arg(long)]
     discovery: bool,
+    /// Churn: on average every N milliseconds a node that does not mine goes offline (its
+    /// connections close) for --offline-ms, then comes back.
+    #[arg(long, value_name = "N")]
+    churn_ms: Option<u64>,
+    /// How long a node that left stays away, milliseconds.
+    #[arg(long, default_value_t = SimConfig::default().offline_ms)]
+    offline_ms: u64,
+    /// The chance that a message loses a packet on its way, 0 to 1 (sent again after TCP's
+    /// retransmission timeout; what follows on the connection waits).
+    #[arg(long, default_value_t = SimConfig::default().loss)]
+    loss: f64,
     /// Write the report, with its plots, to this HTML file.
     #[arg(long, value_name = "FILE")]
     report: Option<std::path::PathBuf>,
@@ -70,6 +81,12 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     if !(0.0..=1.0).contains(&args.hostile) {
         return Err("--hostile is a share of the nodes, from 0 to 1".into());
     }
+    if !(0.0..1.0).contains(&args.loss) {
+        return Err("--loss is a chance, from 0 to below 1".into());
+    }
+    if args.churn_ms == Some(0) {
+        return Err("--churn-ms must be positive".into());
+    }
     let config = SimConfig {
         nodes: args.nodes,
         degree: args.degree,
@@ -84,6 +101,9 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
         partition: args.split_at_ms.zip(args.heal_at_ms),
         hostile: args.hostile,
         discovery: args.discovery,
+        churn_ms: args.churn_ms,
+        offline_ms: args.offline_ms,
+        loss: args.loss,
         seed: args.seed,
     };
     let started = std::time::Instant::now();
@@ -115,6 +135,15 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     );
     if let Some(healed) = report.healed_after_ms {
         println!("one tip after the heal    {healed} ms");
+    }
+    if report.rejoins > 0 {
+        println!(
+            "nodes that came back      {} (caught up in {} ms median, {} ms at most; {} still behind at the end)",
+            report.rejoins, report.rejoin_p50_ms, report.rejoin_max_ms, report.rejoins_behind
+        );
+    }
+    if report.lost > 0 {
+        println!("messages retransmitted    {}", report.lost);
     }
     if report.hostile > 0 {
         println!(
