@@ -31,12 +31,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gophercoin_benches::{NodeProcess, block_on, test_key};
-use gophercoin_core::{Node, Params, RsaSigner, SignedTransaction, Signer};
-use gophercoin_http::{
-    dto::TransactionDto,
-    store::{Store, StoreOp},
-};
+use gophercoin_benches::{NodeProcess, build_heavy_chain, sign_payments, test_key};
+use gophercoin_core::{RsaSigner, Signer};
+use gophercoin_http::dto::TransactionDto;
 use tokio::io::AsyncWriteExt as _;
 
 fn main() {
@@ -139,26 +136,6 @@ request = function()
   return wrk.format("POST", "/transactions/new", {["Content-Type"] = "application/json"}, bodies[sent])
 end
 "#;
-
-/// Signs `count` payments of 1 from `key` to itself with nonces from `from`, on every core.
-fn sign_payments(key: &RsaSigner, from: u64, count: u64) -> Vec<SignedTransaction> {
-    let params = Params::devnet();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = (0..threads)
-            .map(|t| {
-                let params = &params;
-                scope.spawn(move || {
-                    (from + t..from + count)
-                        .step_by(threads as usize)
-                        .map(|nonce| gophercoin_benches::self_payment(key, params, nonce))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts.into_iter().flat_map(|part| part.join().expect("signs")).collect()
-    })
-}
 
 /// What one `wrk` run reported.
 #[derive(Debug, Default)]
@@ -387,35 +364,6 @@ fn open_connections(node: &NodeProcess) -> usize {
         })
         .count()
         .saturating_sub(1)
-}
-
-/// Writes a store holding block 1 (paying `key`) and 40 blocks of 999 of `key`'s
-/// payments, checked by an in-process node as they are made.
-fn build_heavy_chain(data: &Path, key: &RsaSigner) {
-    let started = Instant::now();
-    let params = Params::devnet();
-    let building = data.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&building);
-    std::fs::create_dir_all(&building).expect("a data directory");
-    let store =
-        Store::open(&building.join("chain.redb"), params.genesis().hash()).expect("a new store");
-    let mut chain = Node::devnet();
-    let transfers = sign_payments(key, 0, 40 * 999);
-    let mut batches = std::iter::once(&[][..]).chain(transfers.chunks(999));
-    for height in 1..=41 {
-        let at = params.genesis_timestamp + height * params.target_block_secs;
-        let tip = *chain.tip();
-        let block = block_on(&tip, tip.bits, at, key, batches.next().expect("41 batches"));
-        let _connected = chain.handle_block(block, at).expect("a valid block");
-        while chain.poll_event().is_some() {}
-        store.apply(&[StoreOp::Connect(Box::new(chain.chain().tip().to_block()))]).expect("writes");
-    }
-    drop(store);
-    std::fs::rename(&building, data).expect("moves the finished chain in place");
-    println!(
-        "a chain of 41 blocks, 39,960 transfers, made in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 async fn readers(bin: &Path, data: &Path) {

@@ -5,14 +5,18 @@ use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
+use gophercoin_core::Node;
 use gophercoin_core::{
     Amount, Block, BlockHeader, BlockTransaction, Params, Reward, RsaSigner, SignedTransaction,
     Signer, Transaction, block, pow,
 };
-use gophercoin_http::dto::BlockDto;
+use gophercoin_http::{
+    dto::BlockDto,
+    store::{Store, StoreOp},
+};
 use serde_json::Value;
 
 /// Returns a committed RSA-2048 test key (the core's `tests/data/alice.pkcs8.hex`).
@@ -218,4 +222,80 @@ pub fn block_on(
 /// A block's JSON as the API takes it.
 pub fn json_of(block: &Block) -> Vec<u8> {
     serde_json::to_vec(&BlockDto::from_block(block)).expect("serialises")
+}
+
+/// Signs `count` payments of 1 from `key` to itself with nonces from `from`, on every core.
+pub fn sign_payments(key: &RsaSigner, from: u64, count: u64) -> Vec<SignedTransaction> {
+    let params = Params::devnet();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let params = &params;
+                scope.spawn(move || {
+                    (from + t..from + count)
+                        .step_by(threads as usize)
+                        .map(|nonce| self_payment(key, params, nonce))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts.into_iter().flat_map(|part| part.join().expect("signs")).collect()
+    })
+}
+
+/// Writes a store holding block 1 (paying `key`) and 40 blocks of 999 of `key`'s
+/// payments, checked by an in-process node as they are made.
+pub fn build_heavy_chain(data: &Path, key: &RsaSigner) {
+    let started = Instant::now();
+    let params = Params::devnet();
+    let building = data.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building).expect("a data directory");
+    let store =
+        Store::open(&building.join("chain.redb"), params.genesis().hash()).expect("a new store");
+    let mut chain = Node::devnet();
+    let transfers = sign_payments(key, 0, 40 * 999);
+    let mut batches = std::iter::once(&[][..]).chain(transfers.chunks(999));
+    for height in 1..=41 {
+        let at = params.genesis_timestamp + height * params.target_block_secs;
+        let tip = *chain.tip();
+        let block = block_on(&tip, tip.bits, at, key, batches.next().expect("41 batches"));
+        let _connected = chain.handle_block(block, at).expect("a valid block");
+        while chain.poll_event().is_some() {}
+        store.apply(&[StoreOp::Connect(Box::new(chain.chain().tip().to_block()))]).expect("writes");
+    }
+    drop(store);
+    std::fs::rename(&building, data).expect("moves the finished chain in place");
+    println!(
+        "a chain of 41 blocks, 39,960 transfers, made in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Writes a store holding `blocks` blocks of nothing but their rewards to `key`, mined
+/// by an in-process node (a devnet chain of that length), in batches of 10,000 a commit.
+pub fn build_long_chain(data: &Path, key: &RsaSigner, blocks: u64) {
+    let started = Instant::now();
+    let params = Params::devnet();
+    let building = data.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building).expect("a data directory");
+    let store =
+        Store::open(&building.join("chain.redb"), params.genesis().hash()).expect("a new store");
+    let mut chain = Node::devnet();
+    let mut batch = vec![];
+    for height in 1..=blocks {
+        let at = params.genesis_timestamp + height * params.target_block_secs;
+        let _mined = chain.mine_block(&key.address(), at).expect("mines");
+        while chain.poll_event().is_some() {}
+        batch.push(StoreOp::Connect(Box::new(chain.chain().tip().to_block())));
+        if batch.len() == 10_000 || height == blocks {
+            store.apply(&batch).expect("writes");
+            batch.clear();
+        }
+    }
+    drop(store);
+    std::fs::rename(&building, data).expect("moves the finished chain in place");
+    println!("a chain of {blocks} blocks made in {:.0} s", started.elapsed().as_secs_f64());
 }

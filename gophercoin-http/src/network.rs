@@ -403,8 +403,24 @@ impl Driver {
                 continue;
             }
             let Some(state) = self.state.upgrade() else { break };
-            // The node is locked and blocks are checked on a blocking thread.
+            // The node is locked and blocks are checked on a blocking thread; blocks the
+            // protocol will check have their signatures checked first, on every core
+            // and off the lock.
+            let ahead = match &step {
+                Step::Message(_, Message::Block(_)) => true,
+                Step::Message(peer, Message::Blocks { .. }) => {
+                    self.protocol.is_catching_up_from(*peer)
+                }
+                _ => false,
+            };
             let result = tokio::task::spawn_blocking(move || {
+                if ahead && let Step::Message(_, message) = &step {
+                    match message {
+                        Message::Block(block) => state.check_ahead(std::slice::from_ref(block)),
+                        Message::Blocks { blocks, .. } => state.check_ahead(blocks),
+                        _ => {}
+                    }
+                }
                 let dials = self.step(&state, step);
                 (self, dials)
             })

@@ -316,6 +316,21 @@ impl AppState {
         Ok(check_blocks_in_parallel(blocks, check, pending)?)
     }
 
+    /// Checks blocks from a peer on every core outside the node's lock, for what it
+    /// leaves behind: the verifier's cache of good signatures, so that the check of the
+    /// same blocks under the lock (the peer protocol's) costs a look-up per signature
+    /// instead of an RSA operation. Only blocks whose proof of work holds are checked.
+    pub(crate) fn check_ahead(&self, blocks: &[Block]) {
+        let worth: Vec<Block> = blocks
+            .iter()
+            .filter(|block| gophercoin_core::pow::pow_is_valid(&block.header, &self.params).is_ok())
+            .cloned()
+            .collect();
+        if !worth.is_empty() {
+            let _ = self.check_blocks_on_threads(worth, false);
+        }
+    }
+
     /// Runs one core call under the lock, then persists what it connected (before
     /// returning) and relays what it asks to relay (in the background).
     ///

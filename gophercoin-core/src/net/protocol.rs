@@ -298,6 +298,13 @@ impl Protocol {
         self.peers.get(&peer).map(|peer| peer.score)
     }
 
+    /// Whether a catch-up from `peer` runs: a page of blocks from it is asked for, and
+    /// will be checked (a driver may check its signatures beforehand, off the node's
+    /// lock; a page nobody asked for is refused unchecked).
+    pub fn is_catching_up_from(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|state| state.catch_up.is_some())
+    }
+
     /// Addresses known.
     pub fn addresses(&self) -> impl Iterator<Item = &PeerAddr> {
         self.book.keys()
