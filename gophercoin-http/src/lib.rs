@@ -1,9 +1,11 @@
 //! # gophercoin-http
 //!
 //! The HTTP adapter of GopherCoin: the node API (the original teaching node's routes, kept
-//! path for path, and more), the wallet service, the peer client and durable storage. It
-//! translates requests into calls on [`gophercoin_core::Node`] and the node's events into
-//! responses, store writes and pushes to peers; every consensus rule is the core's.
+//! path for path, and more), the wallet service, the peer network (the core's peer
+//! protocol over WebSockets, [`network`]), the peer client and durable storage. It
+//! translates requests and peers' messages into calls on [`gophercoin_core::Node`] and the
+//! node's events into responses, store writes and messages to peers; every consensus rule
+//! is the core's.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,5 +1,6 @@
-//! Turning core events into effects (store writes, pushes to peers) and pulling chains
-//! from peers (`/nodes/resolve`, and fetching what a relayed block builds on).
+//! Turning core events into effects (store writes, and what the peer network should tell
+//! peers) and pulling chains from peers over HTTP (`/nodes/resolve`, and fetching what a
+//! block posted with an unknown parent builds on).
 
 use std::sync::Arc;
 
