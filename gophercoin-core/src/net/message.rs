@@ -60,6 +60,52 @@ impl PeerAddr {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The network group the address is in, as Bitcoin Core groups them: the first two
+    /// bytes of an IPv4 address (its /16), the first four of an IPv6 one (its /32), or
+    /// the host name; read from a URL (`http://HOST:PORT`) or a multiaddr
+    /// (`/ip4/HOST/...`), else the whole address. Many addresses of one operator tend to
+    /// share a group, so a node that spreads its outbound peers over groups is harder to
+    /// surround.
+    ///
+    /// ```
+    /// use gophercoin_core::net::PeerAddr;
+    ///
+    /// let group = |a: &str| PeerAddr::new(a).unwrap().group();
+    /// assert_eq!(group("http://203.0.113.7:5000"), group("/ip4/203.0.200.1/tcp/4001"));
+    /// assert_ne!(group("http://203.0.113.7:5000"), group("http://198.51.100.7:5000"));
+    /// assert_eq!(group("http://[2001:db8::1]:5000"), group("http://[2001:db8:0:1::2]:80"));
+    /// ```
+    pub fn group(&self) -> String {
+        let text = self.0.as_str();
+        let host = if let Some(rest) = text.split_once("://").map(|(_, rest)| rest) {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+            }
+        } else if let Some(rest) = text.strip_prefix('/') {
+            let mut parts = rest.split('/');
+            match (parts.next(), parts.next()) {
+                (Some("ip4" | "ip6" | "dns" | "dns4" | "dns6"), Some(host)) => host,
+                _ => text,
+            }
+        } else {
+            text
+        };
+        match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => {
+                let [a, b, ..] = ip.octets();
+                format!("{a}.{b}")
+            }
+            Ok(std::net::IpAddr::V6(ip)) => {
+                let [a, b, ..] = ip.segments();
+                format!("{a:x}:{b:x}")
+            }
+            Err(_) => host.to_ascii_lowercase(),
+        }
+    }
 }
 
 impl std::fmt::Display for PeerAddr {

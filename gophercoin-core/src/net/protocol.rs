@@ -978,15 +978,18 @@ impl Protocol {
         self.book.insert(addr, AddrEntry { source, last_tried: None, failures: 0, last_shared: 0 });
     }
 
-    /// Dials addresses, least recently tried first, until the outbound peers and the dials
-    /// under way reach [`Config::target_outbound`].
+    /// Dials addresses until the outbound peers and the dials under way reach
+    /// [`Config::target_outbound`]: one at a time, from a network group
+    /// ([`PeerAddr::group`]) with the fewest outbound peers and dials so far, the least
+    /// recently tried within it, so that no one group (one operator's addresses) takes
+    /// every slot while others are known.
     fn top_up_outbound(&mut self, now: u64) {
         let connected: BTreeSet<&PeerAddr> =
             self.peers.values().filter_map(|peer| peer.addr.as_ref()).collect();
         let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound).count();
         let wanted = self.config.target_outbound.saturating_sub(outbound + self.dialling.len());
         let retry = self.config.retry_interval;
-        let mut candidates: Vec<(Option<u64>, PeerAddr)> = self
+        let mut candidates: Vec<(String, Option<u64>, PeerAddr)> = self
             .book
             .iter()
             .filter(|(addr, entry)| {
@@ -1000,11 +1003,33 @@ impl Protocol {
                         tried + wait.min(retry) <= now
                     })
             })
-            .map(|(addr, entry)| (entry.last_tried, addr.clone()))
+            .map(|(addr, entry)| (addr.group(), entry.last_tried, addr.clone()))
             .collect();
-        candidates.sort();
-        let dials = candidates.len().min(wanted);
-        for (_, addr) in candidates.into_iter().take(wanted) {
+        let mut groups: BTreeMap<String, usize> = BTreeMap::new();
+        let outbound_addrs = self
+            .peers
+            .values()
+            .filter(|p| p.direction == Direction::Outbound)
+            .filter_map(|p| p.addr.as_ref());
+        for addr in outbound_addrs.chain(&self.dialling) {
+            *groups.entry(addr.group()).or_default() += 1;
+        }
+        let mut chosen = vec![];
+        while chosen.len() < wanted {
+            let best = candidates
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (group, tried, addr))| {
+                    (groups.get(group).copied().unwrap_or(0), *tried, addr)
+                })
+                .map(|(i, _)| i);
+            let Some(best) = best else { break };
+            let (group, _, addr) = candidates.swap_remove(best);
+            *groups.entry(group).or_default() += 1;
+            chosen.push(addr);
+        }
+        let dials = chosen.len();
+        for addr in chosen {
             if let Some(entry) = self.book.get_mut(&addr) {
                 entry.last_tried = Some(now);
             }

@@ -542,3 +542,27 @@ fn new_transactions_go_out_together_at_the_trickle_and_not_to_peers_that_told_us
     assert!(sent.contains(&to(2, vec![Inventory::Tx(first.id())])), "{sent:?}");
     assert_eq!(sent.len(), 2, "{sent:?}");
 }
+
+#[test]
+fn outbound_peers_are_spread_over_network_groups() {
+    let config = Config { target_outbound: 3, ..Config::default() };
+    let mut protocol = Protocol::new(config, None);
+    let url = |host: &str| PeerAddr::new(format!("http://{host}:5000")).expect("short");
+    // Ten addresses in one /16 (one operator's), given first, and two elsewhere.
+    for i in 0..10 {
+        protocol.add_address(url(&format!("203.0.113.{i}")));
+    }
+    protocol.add_address(url("198.51.100.1"));
+    protocol.add_address(url("192.0.2.1"));
+    protocol.handle_timeout(0);
+    let dials: Vec<String> = std::iter::from_fn(|| protocol.poll_output())
+        .filter_map(|output| match output {
+            Output::Connect(addr) => Some(addr.group()),
+            _ => None,
+        })
+        .collect();
+    let mut groups = dials.clone();
+    groups.sort();
+    groups.dedup();
+    assert_eq!((dials.len(), groups.len()), (3, 3), "one dial in each group: {dials:?}");
+}
