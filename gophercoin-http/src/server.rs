@@ -41,6 +41,17 @@ use crate::config::Limits;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// The connection's places under the connection caps, set on every request: a handler
+/// that takes the connection over (a WebSocket upgrade) keeps a clone for as long as it
+/// uses it, so the connection still counts after hyper has let go of it.
+#[derive(Clone, Debug)]
+pub struct ConnectionPlace(
+    #[allow(dead_code, reason = "held for what dropping it gives back, never read")] Arc<Places>,
+);
+
+/// A connection's place in all and its client's place.
+type Places = (tokio::sync::OwnedSemaphorePermit, Option<Held>);
+
 /// File descriptors kept free for everything but client connections: the store, peer
 /// requests, the listener, logs.
 const RESERVED_FILES: u64 = 256;
@@ -103,8 +114,10 @@ pub(crate) async fn serve(
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
         let router = router.clone();
+        let place = ConnectionPlace(Arc::new(slot));
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(client));
+            request.extensions_mut().insert(place.clone());
             router.clone().oneshot(request.map(Body::new))
         });
         let io = TokioIo::new(SendDeadline::new(stream, send_timeout));
@@ -125,7 +138,7 @@ pub(crate) async fn serve(
             if let Err(error) = ended {
                 tracing::debug!(%client, %error, "connection ended with an error");
             }
-            drop((slot, stop));
+            drop(stop);
         });
     }
     drop(listener);
@@ -164,7 +177,7 @@ impl ConnectionTable {
 
     /// Counts a new connection from `ip`, or returns `None` if it would pass a cap; the
     /// connection holds its places until it is dropped.
-    fn admit(&self, ip: IpAddr) -> Option<(tokio::sync::OwnedSemaphorePermit, Option<Held>)> {
+    fn admit(&self, ip: IpAddr) -> Option<Places> {
         let total = Arc::clone(&self.total).try_acquire_owned().ok()?;
         let client = self.per_client.enter(ip, 1).ok()?;
         Some((total, client))
