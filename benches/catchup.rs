@@ -9,8 +9,9 @@
 //! - `long`: BLOCKS blocks of rewards only (default 1,000,000), past the 100,000 blocks
 //!   the old HTTP sync refused.
 //! - `orphans`: 1,000 `POST /blocks` whose parent is unknown, each naming a registered
-//!   peer in `X-GopherCoin-Origin`: how many catch-ups (requests for its chain) the peer
-//!   saw, and the node's sockets and memory after.
+//!   peer in the `X-GopherCoin-Origin` header the HTTP relay once honoured: how many
+//!   catch-ups (requests for its chain) the peer saw, and the node's sockets and memory
+//!   after.
 //!
 //! `cargo build --release -p gophercoin-cli && cargo bench -p gophercoin-benches --bench
 //! catchup -- [heavy] [long] [orphans]`; the chains are built once, into
@@ -156,7 +157,7 @@ async fn orphans(bin: &Path) {
             .http
             .post(format!("{}/blocks", node.url))
             .header("content-type", "application/json")
-            .header(gophercoin_http::ORIGIN_HEADER, &peer)
+            .header("x-gophercoin-origin", &peer)
             .body(orphan.clone())
             .send()
             .await

@@ -43,10 +43,6 @@ pub use crate::{
     state::{AppState, StartError},
 };
 
-/// The header a node sends with relayed blocks: its own URL, so a receiver that lacks the
-/// block's parent can fetch it (only from registered peers).
-pub const ORIGIN_HEADER: &str = "x-gophercoin-origin";
-
 /// Opens the node's data and serves the node API on `listener` until `shutdown`
 /// completes; in-flight requests finish, and every acknowledged block is already stored.
 ///

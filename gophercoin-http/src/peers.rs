@@ -4,12 +4,12 @@
 use std::{collections::BTreeSet, net::SocketAddr, sync::Mutex};
 
 use gophercoin_core::Block;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::{
     config::Limits,
-    dto::{BlockDto, ChainDto, TransactionDto},
+    dto::ChainDto,
 };
 
 /// How many blocks one `/chain` page carries at most.
@@ -401,18 +401,16 @@ pub struct PeerClient {
     http: reqwest::Client,
     max_response_bytes: usize,
     max_sync_blocks: u64,
-    origin: String,
 }
 
 impl PeerClient {
-    /// Makes a client with the limits; `origin` is our own URL, sent with relayed blocks
-    /// so the receiver can fetch what it lacks from us.
+    /// Makes a client with the limits.
     ///
     /// # Panics
     ///
     /// If the HTTP client can't be built (no TLS backend is configured, so it can't fail
     /// for want of one).
-    pub fn new(limits: &Limits, origin: String) -> Self {
+    pub fn new(limits: &Limits) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(limits.peer_connect_timeout)
             .timeout(limits.peer_timeout)
@@ -428,7 +426,6 @@ impl PeerClient {
             http,
             max_response_bytes: limits.max_peer_response_bytes,
             max_sync_blocks: limits.max_sync_blocks,
-            origin,
         }
     }
 
@@ -468,39 +465,6 @@ impl PeerClient {
                 return Ok(blocks);
             }
         }
-    }
-
-    /// Sends a block to a peer's `POST /blocks`.
-    ///
-    /// # Errors
-    ///
-    /// A [`PeerError`] if the request fails; a refusal (known block...) is not an error.
-    pub async fn push_block(&self, peer: &str, block: &BlockDto) -> Result<(), PeerError> {
-        self.post(&format!("{peer}/blocks"), block).await
-    }
-
-    /// Sends a transaction to a peer's `POST /transactions/new`.
-    ///
-    /// # Errors
-    ///
-    /// A [`PeerError`] if the request fails.
-    pub async fn push_transaction(&self, peer: &str, tx: &TransactionDto) -> Result<(), PeerError> {
-        self.post(&format!("{peer}/transactions/new"), tx).await
-    }
-
-    async fn post(&self, url: &str, body: &impl Serialize) -> Result<(), PeerError> {
-        let http_error =
-            |e: reqwest::Error| PeerError::Http { url: url.to_owned(), reason: e.to_string() };
-        let response = self
-            .http
-            .post(url)
-            .header(crate::ORIGIN_HEADER, &self.origin)
-            .json(body)
-            .send()
-            .await
-            .map_err(http_error)?;
-        // Read (and cap) the answer so the connection can be reused; its content is not needed.
-        self.read_capped(url, response).await.map(drop)
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, PeerError> {
@@ -642,7 +606,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let port = listener.local_addr().expect("an address").port();
         let limits = Limits { peer_policy: PeerPolicy::PublicOnly, ..Limits::default() };
-        let client = PeerClient::new(&limits, "http://127.0.0.1:1".into());
+        let client = PeerClient::new(&limits);
         let fetched = client.fetch_chain(&format!("http://localhost:{port}"), 1, 0).await;
         assert!(matches!(fetched, Err(PeerError::Http { .. })), "{fetched:?}");
         let accepted =
@@ -650,7 +614,7 @@ mod tests {
         assert!(accepted.is_err(), "the client connected");
         // The same client under the local policy does connect.
         let limits = Limits::default();
-        let client = PeerClient::new(&limits, "http://127.0.0.1:1".into());
+        let client = PeerClient::new(&limits);
         let url = format!("http://localhost:{port}");
         let dialling = tokio::spawn(async move { client.fetch_chain(&url, 1, 0).await });
         let accepted =

@@ -1,6 +1,5 @@
 //! Turning core events into effects (store writes, and what the peer network should tell
-//! peers) and pulling chains from peers over HTTP (`/nodes/resolve`, and fetching what a
-//! block posted with an unknown parent builds on).
+//! peers) and pulling chains from peers over HTTP when `/nodes/resolve` asks.
 
 use std::sync::Arc;
 
@@ -107,68 +106,6 @@ pub async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
     let reports = resolve(state).await;
     *last = Some((started, reports.clone()));
     reports
-}
-
-/// How often a block with an unknown parent may start a catch-up from the peer that sent
-/// it.
-pub const UNSOLICITED_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Catch-ups started by blocks with unknown parents: at most one at a time from a peer,
-/// and at most one from it every [`UNSOLICITED_SYNC_INTERVAL`], however many such blocks
-/// name it. Entries that neither run nor hold a peer back are forgotten.
-#[derive(Debug, Default)]
-pub struct UnsolicitedSyncs(
-    std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
-);
-
-impl UnsolicitedSyncs {
-    /// Marks a catch-up from `peer` as started, unless one runs or started too recently.
-    fn try_start(&self, peer: &str) -> bool {
-        let mut syncs = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = std::time::Instant::now();
-        // Forget what neither runs nor holds a peer back any more.
-        syncs.retain(|_, (running, started)| {
-            *running || now.duration_since(*started) < UNSOLICITED_SYNC_INTERVAL
-        });
-        match syncs.get(peer) {
-            Some((true, _)) => false,
-            Some((false, started)) if now.duration_since(*started) < UNSOLICITED_SYNC_INTERVAL => {
-                false
-            }
-            _ => {
-                syncs.insert(peer.to_owned(), (true, now));
-                true
-            }
-        }
-    }
-
-    fn finish(&self, peer: &str) {
-        let mut syncs = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((running, _)) = syncs.get_mut(peer) {
-            *running = false;
-        }
-    }
-}
-
-/// Starts a catch-up from `peer` in the background, because it sent a block whose parent
-/// we lack, unless [`UnsolicitedSyncs`] says one runs or ran too recently.
-pub fn sync_in_background(state: &Arc<AppState>, peer: String) {
-    if !state.unsolicited_syncs.try_start(&peer) {
-        return;
-    }
-    /// Marks the catch-up finished however its task ends (a panic included).
-    struct Finish(Arc<AppState>, String);
-    impl Drop for Finish {
-        fn drop(&mut self) {
-            self.0.unsolicited_syncs.finish(&self.1);
-        }
-    }
-    let finish = Finish(Arc::clone(state), peer);
-    tokio::spawn(async move {
-        let report = sync_from(&finish.0, &finish.1).await;
-        tracing::info!(?report, "fetched missing blocks");
-        drop(finish);
-    });
 }
 
 /// Fetches what `peer` has beyond the fork point and offers it to the core.

@@ -97,8 +97,6 @@ pub struct AppState {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Payments being checked, for the store writer's group commit.
     pub checking: Arc<Checking>,
-    /// Catch-ups started by blocks with unknown parents, one at a time per peer.
-    pub unsolicited_syncs: crate::relay::UnsolicitedSyncs,
     /// The registered peers.
     pub peers: Peers,
     /// The peer network: the driver of the peer protocol.
@@ -193,8 +191,6 @@ impl AppState {
                 "more peers than the limit: these are not used (DELETE /nodes/{{url}} removes them)"
             );
         }
-        let origin =
-            config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
         // Peers are told to dial the public URL, or the address listened on if it is one
         // they can dial (not 0.0.0.0 or [::]).
         let listen = match &config.public_url {
@@ -207,7 +203,7 @@ impl AppState {
             listen.and_then(gophercoin_core::net::PeerAddr::new),
             &config.limits,
         );
-        let client = PeerClient::new(&config.limits, origin);
+        let client = PeerClient::new(&config.limits);
         let checking = Arc::new(Checking::default());
         let (persist, writer) = spawn_store_writer(Arc::clone(&store), Arc::clone(&checking));
         Ok(Arc::new(AppState {
@@ -216,7 +212,6 @@ impl AppState {
             persist: Some(persist),
             writer: Some(writer),
             checking,
-            unsolicited_syncs: crate::relay::UnsolicitedSyncs::default(),
             peers,
             network,
             tips_from_peers: AtomicU64::new(0),

@@ -1,24 +1,22 @@
-//! The external-miner protocol: fetch a block template, submit a solved block. Peers
-//! relay blocks through the same `POST /blocks`.
+//! The external-miner protocol: fetch a block template, submit a solved block
+//! (`POST /mining/submit`, or `POST /blocks` for any block). Peers relay blocks over the
+//! peer network ([`crate::network`]), not here.
 
 use std::sync::Arc;
 
 use axum::{
     Json,
     extract::{Query, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
 };
-use gophercoin_core::{Address, BlockOutcome, ErrorKind, Target};
+use gophercoin_core::{Address, BlockOutcome, Target};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    ORIGIN_HEADER,
     dto::BlockDto,
     error::ApiError,
     extract::{JsonBody, JsonBytes},
-    peers::normalize_peer_url,
-    relay,
     state::{AppState, now},
 };
 
@@ -59,7 +57,6 @@ pub(super) async fn template(
 /// comparison, before they are decoded (see [`RefusedBlocks`](crate::state::RefusedBlocks)).
 pub(super) async fn submit_block(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if let Some(error) = state.refused_blocks.get(&body) {
@@ -69,7 +66,7 @@ pub(super) async fn submit_block(
     let chain_id = state.node().params().chain_id;
     let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
     let hash = block.hash();
-    let result = handle_block(&state, block, &headers).await;
+    let result = handle_block(&state, block).await;
     if let Err(error) = &result {
         // Kept only if the core remembered this refusal: then it is for good.
         let remembered = state.node().invalid_blocks().remembered(&hash);
@@ -80,10 +77,11 @@ pub(super) async fn submit_block(
     result
 }
 
+/// A block whose parent the node lacks is refused (422 `unknown_parent`): nothing is
+/// fetched on its account (the peer network catches up with connected peers on its own).
 async fn handle_block(
     state: &Arc<AppState>,
     block: gophercoin_core::Block,
-    headers: &HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let placeable = state.node().precheck_block(&block);
     let result = match placeable {
@@ -113,20 +111,6 @@ async fn handle_block(
                 Json(json!({ "message": message, "hash": hash, "index": height })),
             ))
         }
-        Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) => {
-            if let Some(peer) = registered_origin(state, headers) {
-                relay::sync_in_background(state, peer);
-            }
-            Err(error)
-        }
         Err(error) => Err(error),
     }
-}
-
-/// The sender's URL if it is one of our registered peers (we never dial a URL a stranger
-/// hands us).
-fn registered_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let origin = headers.get(ORIGIN_HEADER)?.to_str().ok()?;
-    let origin = normalize_peer_url(origin).ok()?;
-    state.peers.list().contains(&origin).then_some(origin)
 }
