@@ -7,10 +7,7 @@ use gophercoin_core::Block;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::{
-    config::Limits,
-    dto::ChainDto,
-};
+use crate::{config::Limits, dto::ChainDto};
 
 /// How many blocks one `/chain` page carries at most.
 pub const PAGE_BLOCKS: u64 = 500;

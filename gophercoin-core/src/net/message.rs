@@ -94,12 +94,12 @@ impl PeerAddr {
         } else {
             text
         };
-        match host.parse::<std::net::IpAddr>() {
-            Ok(std::net::IpAddr::V4(ip)) => {
+        match host.parse::<core::net::IpAddr>() {
+            Ok(core::net::IpAddr::V4(ip)) => {
                 let [a, b, ..] = ip.octets();
                 format!("{a}.{b}")
             }
-            Ok(std::net::IpAddr::V6(ip)) => {
+            Ok(core::net::IpAddr::V6(ip)) => {
                 let [a, b, ..] = ip.segments();
                 format!("{a:x}:{b:x}")
             }
