@@ -146,6 +146,10 @@ impl Default for Config {
 /// The most times the wait before a dial doubles ([`Config::retry_interval`] caps it).
 const RETRY_DOUBLINGS: u32 = 16;
 
+/// Catch-ups in a row that bring no block a peer may start before each further one is
+/// scored as unrequested data.
+const FRUITLESS_CATCH_UPS: u32 = 3;
+
 /// Score for data that breaks a consensus rule: one such message bans.
 const INVALID: u32 = 100;
 /// Score for data nobody asked for, or a message out of turn.
@@ -166,6 +170,10 @@ struct Peer {
     score: u32,
     /// The deadline of the catch-up from this peer, if one runs.
     catch_up: Option<u64>,
+    /// Blocks the running catch-up has connected so far.
+    caught: usize,
+    /// Catch-ups in a row from this peer that brought no block.
+    fruitless: u32,
     /// Whether it asked for addresses on this connection already.
     sent_addresses: bool,
     /// Addresses it gave on this connection.
@@ -392,6 +400,8 @@ impl Protocol {
                 known: Known::default(),
                 score: 0,
                 catch_up: None,
+                caught: 0,
+                fruitless: 0,
                 sent_addresses: false,
                 addresses_given: 0,
                 to_announce: vec![],
@@ -813,7 +823,11 @@ impl Protocol {
                 self.quiet.insert(hash);
             }
             match node.handle_block(block, now / 1_000) {
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Some(state) = self.peers.get_mut(&peer) {
+                        state.caught += 1;
+                    }
+                }
                 Err(error) if error.kind() == ErrorKind::AlreadyKnown => {}
                 Err(error) if error.is_peer_fault() || error.kind() == ErrorKind::UnknownParent => {
                     // A page must link to what we hold and to itself.
@@ -836,8 +850,18 @@ impl Protocol {
                 self.send(peer, Message::GetBlocks { locator });
             }
             _ => {
-                if let Some(state) = self.peers.get_mut(&peer) {
-                    state.catch_up = None;
+                let Some(state) = self.peers.get_mut(&peer) else { return };
+                state.catch_up = None;
+                // A catch-up that brought nothing: the blocks that started it (whose
+                // parents we lacked) led nowhere. A few in a row happen (what we lacked
+                // came from another peer meanwhile); more are scored as unrequested data.
+                if state.caught == 0 {
+                    state.fruitless += 1;
+                    if state.fruitless > FRUITLESS_CATCH_UPS {
+                        self.misbehaving(peer, UNREQUESTED, now);
+                    }
+                } else {
+                    state.fruitless = 0;
                 }
             }
         }
@@ -888,6 +912,7 @@ impl Protocol {
             return;
         }
         state.catch_up = Some(deadline);
+        state.caught = 0;
         self.send(peer, Message::GetBlocks { locator: locator_of(node) });
     }
 

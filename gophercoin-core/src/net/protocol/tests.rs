@@ -566,3 +566,36 @@ fn outbound_peers_are_spread_over_network_groups() {
     groups.dedup();
     assert_eq!((dials.len(), groups.len()), (3, 3), "one dial in each group: {dials:?}");
 }
+
+#[test]
+fn blocks_with_unknown_parents_start_one_catch_up_at_a_time_and_fruitless_ones_are_scored() {
+    let mut net = Net::new(2, Config::default());
+    net.connect(1, 0);
+    net.run();
+    // A block whose parent nobody has (a made-up one): it leads nowhere.
+    let (node, _) = &mut net.nodes[0];
+    let mut orphan = node.block_template(&miner().address(), at(1) / 1_000).expect("a template");
+    orphan.header.prev = crate::hash::BlockHash::from_bytes([7; 32]);
+    let asks = |protocol: &mut Protocol| {
+        std::iter::from_fn(|| protocol.poll_output())
+            .filter(|o| matches!(o, Output::Send { message: Message::GetBlocks { .. }, .. }))
+            .count()
+    };
+    let now = net.now;
+    let (node, protocol) = &mut net.nodes[1];
+    // Fifty copies at once: one catch-up.
+    for _ in 0..50 {
+        protocol.handle_message(PeerId(0), Message::Block(Box::new(orphan.clone())), node, now);
+    }
+    assert_eq!(asks(protocol), 1);
+    // Each brings nothing (an empty last page). Three in a row are free, then each costs
+    // the peer as unrequested data would.
+    let empty = || Message::Blocks { blocks: vec![], more: false };
+    for round in 1..=5u32 {
+        protocol.handle_message(PeerId(0), empty(), node, now);
+        let expected = round.saturating_sub(FRUITLESS_CATCH_UPS) * UNREQUESTED;
+        assert_eq!(protocol.score(PeerId(0)), Some(expected), "after {round}");
+        protocol.handle_message(PeerId(0), Message::Block(Box::new(orphan.clone())), node, now);
+        assert_eq!(asks(protocol), 1, "a new catch-up once the last ended");
+    }
+}
