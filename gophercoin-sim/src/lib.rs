@@ -56,7 +56,9 @@ pub struct SimConfig {
     pub partition: Option<(u64, u64)>,
     /// The share of nodes (the last ones, never miners) that are hostile: every five
     /// seconds each sends its peers, by turns, a block that breaks a rule, a page of
-    /// blocks nobody asked for, or a transaction nobody asked for.
+    /// blocks nobody asked for, a transaction nobody asked for, an announcement of a
+    /// block it withholds, or 100 made-up addresses (address-book poisoning); and it
+    /// answers no request for data (`GetData`, `GetBlocks`).
     pub hostile: f64,
     /// Whether nodes find each other: node 0 is the seed, every other node starts knowing
     /// only its address and joins 20 ms after the one before, and the protocol's address
@@ -136,6 +138,11 @@ pub struct Report {
     pub hostile_dropped: usize,
     /// Honest nodes dropped as misbehaving by honest peers.
     pub honest_dropped: usize,
+    /// The most made-up addresses (from hostile nodes) any honest node's address book
+    /// held at the end, and the most any one hostile node placed in one honest node's.
+    pub poisoned_max: usize,
+    /// See [`Report::poisoned_max`].
+    pub poisoned_per_source_max: usize,
     /// How long after the partition healed every node was on one tip (milliseconds).
     pub healed_after_ms: Option<u64>,
     /// Nodes that came back after leaving ([`SimConfig::churn_ms`]).
@@ -256,6 +263,8 @@ struct Sim {
     misbehaved: BTreeMap<(usize, usize), u32>,
     /// (by, dropped) for each peer dropped as misbehaving.
     dropped: BTreeSet<(usize, usize)>,
+    /// Addresses each hostile node handed each honest peer.
+    poisoned: BTreeMap<(usize, usize), usize>,
     /// Nodes offline (churn).
     offline: BTreeSet<usize>,
     /// Nodes back from being offline, still catching up: (node, when it came back, the
@@ -328,6 +337,7 @@ pub fn run(config: &SimConfig) -> Report {
         closed: BTreeSet::new(),
         misbehaved: BTreeMap::new(),
         dropped: BTreeSet::new(),
+        poisoned: BTreeMap::new(),
         offline: BTreeSet::new(),
         rejoining: vec![],
         rejoined: vec![],
@@ -648,8 +658,13 @@ impl Sim {
         let address = self.addresses[i].clone();
         let (node, _) = &self.nodes[i];
         let Ok(mut block) = node.block_template(&address, now / 1_000) else { return };
-        let points = if self.attacks.is_multiple_of(3) { 100 } else { 10 };
-        let message = match self.attacks % 3 {
+        match self.attacks % 5 {
+            3 => return self.withhold(i),
+            4 => return self.poison(i),
+            _ => {}
+        }
+        let points = if self.attacks.is_multiple_of(5) { 100 } else { 10 };
+        let message = match self.attacks % 5 {
             0 => {
                 block.header.merkle_root = Default::default();
                 while !gophercoin_core::pow::solve(&mut block.header, u64::MAX) {
@@ -684,6 +699,41 @@ impl Sim {
         }
     }
 
+    /// A hostile node announces a block it will never send: each peer asks, waits out the
+    /// request's deadline, and scores it for stalling.
+    fn withhold(&mut self, i: usize) {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&self.attacks.to_le_bytes());
+        hash[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+        hash[31] = 0xee;
+        let item = gophercoin_core::net::Inventory::Block(BlockHash::from_bytes(hash));
+        let bytes = std::rc::Rc::new(Message::Inv(vec![item]).encode());
+        let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
+        for peer in peers {
+            self.send(i, peer, bytes.clone(), false);
+        }
+    }
+
+    /// A hostile node hands its peers 100 made-up addresses: each keeps at most its
+    /// share of one source, and scores more than 1,000 addresses on a connection.
+    fn poison(&mut self, i: usize) {
+        let addresses: Vec<PeerAddr> = (0..100)
+            .filter_map(|k| PeerAddr::new(format!("evil-{i}-{}-{k}", self.attacks)))
+            .collect();
+        let bytes = std::rc::Rc::new(Message::Addr(addresses).encode());
+        let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
+        for peer in peers {
+            if peer < self.first_hostile && !self.closed.contains(&(i.min(peer), i.max(peer))) {
+                let sent = self.poisoned.entry((i, peer)).or_default();
+                *sent += 100;
+                if *sent > 1_000 {
+                    *self.misbehaved.entry((i, peer)).or_default() += 10;
+                }
+            }
+            self.send(i, peer, bytes.clone(), false);
+        }
+    }
+
     fn mine(&mut self) {
         let miners = self.config.miners.clamp(1, self.nodes.len());
         let miner = (self.rng.next_u64() % miners as u64) as usize;
@@ -709,6 +759,12 @@ impl Sim {
             return;
         }
         let Ok(message) = Message::decode(bytes) else { return };
+        // A hostile node answers no request for data.
+        if to >= self.first_hostile
+            && matches!(message, Message::GetData(_) | Message::GetBlocks { .. })
+        {
+            return;
+        }
         let now = self.now;
         let mut arrived = |hash: BlockHash| {
             self.reached.entry(hash).or_default().entry(to).or_insert(now);
@@ -951,6 +1007,27 @@ impl Sim {
                 .iter()
                 .filter(|(by, peer)| *by < self.first_hostile && *peer < self.first_hostile)
                 .count(),
+            poisoned_max: self.nodes[..self.first_hostile]
+                .iter()
+                .map(|(_, protocol)| {
+                    protocol.addresses().filter(|a| a.as_str().starts_with("evil-")).count()
+                })
+                .max()
+                .unwrap_or(0),
+            poisoned_per_source_max: self.nodes[..self.first_hostile]
+                .iter()
+                .map(|(_, protocol)| {
+                    let mut per_source: BTreeMap<&str, usize> = BTreeMap::new();
+                    for addr in protocol.addresses() {
+                        if let Some(rest) = addr.as_str().strip_prefix("evil-") {
+                            let source = rest.split('-').next().unwrap_or(rest);
+                            *per_source.entry(source).or_default() += 1;
+                        }
+                    }
+                    per_source.into_values().max().unwrap_or(0)
+                })
+                .max()
+                .unwrap_or(0),
             healed_after_ms: self.healed_after,
             rejoins: self.rejoined.len() + self.rejoining.len(),
             rejoin_p50_ms: percentile(&mut self.rejoined.clone(), 0.5),

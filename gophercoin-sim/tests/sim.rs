@@ -59,6 +59,14 @@ fn with_a_fifth_of_the_nodes_hostile_the_honest_ones_converge_and_drop_them() {
     assert!(report.hostile_dropped >= 10, "{report:?}");
     assert_eq!(report.hostile_not_dropped, 0, "{report:?}");
     assert_eq!(report.honest_dropped, 0, "{report:?}");
+    // Poisoned address books: each hostile node holds at most one source's share of an
+    // honest node's book.
+    assert!(report.poisoned_max > 0, "{report:?}");
+    assert!(
+        report.poisoned_per_source_max
+            <= gophercoin_core::net::Config::default().addresses_per_source,
+        "{report:?}"
+    );
 }
 
 #[test]

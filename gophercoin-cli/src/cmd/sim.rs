@@ -47,7 +47,8 @@ pub(crate) struct SimArgs {
     #[arg(long, requires = "split_at_ms")]
     heal_at_ms: Option<u64>,
     /// The share of nodes that are hostile (sending invalid blocks and data nobody asked
-    /// for), 0 to 1.
+    /// for, announcing blocks they withhold, handing out made-up addresses, answering no
+    /// request), 0 to 1.
     #[arg(long, default_value_t = SimConfig::default().hostile)]
     hostile: f64,
     /// Let the nodes find each other from one seed (node 0) instead of wiring a random
@@ -153,6 +154,10 @@ pub(crate) fn run(args: SimArgs) -> Result<(), String> {
             report.hostile_dropped,
             report.hostile_not_dropped,
             report.honest_dropped
+        );
+        println!(
+            "made-up addresses kept    {} at most by an honest node, {} at most from one hostile node",
+            report.poisoned_max, report.poisoned_per_source_max
         );
     }
     println!("messages                  {} ({} bytes)", report.messages, report.bytes);
