@@ -33,7 +33,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 pub use crate::{
     config::{ForkChoiceKind, Limits, NodeConfig},
@@ -68,10 +68,18 @@ pub async fn serve_node(
             }))
         })??;
     // Peers (configured and stored) are dialled, and caught up with, by the protocol.
-    network::Network::start(&state);
+    let driver = network::Network::start(&state);
+    let stopping = Arc::clone(&state);
     tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
     let limits = state.config.limits.clone();
     server::serve(listener, router(state), &limits, shutdown).await;
+    // The peer network ends before the node's state does, so that nothing holds the
+    // store open once this returns.
+    stopping.network.stop();
+    if let Some(driver) = driver {
+        let _ = driver.await;
+    }
+    drop(stopping);
     Ok(())
 }
 

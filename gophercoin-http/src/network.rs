@@ -71,6 +71,8 @@ enum Control {
     Add(Vec<PeerAddr>),
     /// An address the operator removed.
     Remove(PeerAddr),
+    /// The node is stopping: close every connection and end.
+    Stop,
 }
 
 /// What connections and the driver share.
@@ -130,11 +132,12 @@ impl Network {
         }
     }
 
-    /// Starts the driver for `state` (once; later calls do nothing). It stops when the
-    /// state is dropped, closing every connection.
-    pub fn start(state: &Arc<AppState>) {
+    /// Starts the driver for `state` (once; later calls return `None`). It ends when told
+    /// to ([`Network::stop`]) or when the state is dropped, closing every connection; the
+    /// handle resolves then, and the driver holds the state no longer.
+    pub fn start(state: &Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
         let pending = state.network.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(receivers) = pending else { return };
+        let receivers = pending?;
         let addresses: Vec<PeerAddr> =
             state.peers.list().into_iter().filter_map(PeerAddr::new).collect();
         state.network.shared.tell(Control::Add(addresses));
@@ -144,7 +147,12 @@ impl Network {
             protocol: receivers.protocol,
             links: HashMap::new(),
         };
-        tokio::spawn(driver.run(receivers.control, receivers.inbox));
+        Some(tokio::spawn(driver.run(receivers.control, receivers.inbox)))
+    }
+
+    /// Tells the driver to close every connection and end.
+    pub fn stop(&self) {
+        self.shared.tell(Control::Stop);
     }
 
     /// Tells peers about the node's new blocks and transactions (the relay events of a
@@ -402,6 +410,9 @@ impl Driver {
             {
                 continue;
             }
+            if matches!(step, Step::Control(Control::Stop)) {
+                break;
+            }
             let Some(state) = self.state.upgrade() else { break };
             // The node is locked and blocks are checked on a blocking thread; blocks the
             // protocol will check have their signatures checked first, on every core
@@ -477,6 +488,7 @@ impl Driver {
                     protocol.handle_timeout(now);
                 }
                 Control::Remove(addr) => protocol.remove_address(&addr, now),
+                Control::Stop => {}
             },
         }
         let dials = self.carry_out(now);

@@ -22,20 +22,27 @@ use tokio::{
 };
 
 /// A peer that accepts connections and never answers; returns its URL and how many
-/// connections it has accepted so far.
+/// requests for its chain it has received so far (a sync, not the peer network's dial).
 async fn silent_peer() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
     tokio::spawn(async move {
-        let mut held = vec![];
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-            counter.fetch_add(1, Ordering::SeqCst);
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut head = [0u8; 16];
+                if socket.read_exact(&mut head).await.is_ok() && head.starts_with(b"GET /chain") {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                // Held open, never answered.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(socket);
+            });
         }
     });
-    (url, accepted)
+    (url, asked)
 }
 
 /// Sends a request's headers and the first byte of a 100-byte body, then nothing more.

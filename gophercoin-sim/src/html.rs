@@ -1,6 +1,7 @@
 //! A run's report as one self-contained HTML page a learner can read: the figures in a
-//! table, and three plots drawn as inline SVG (propagation delay CDF against the
-//! shortest-path bound, blocks over time with the stale ones marked, bytes sent per node).
+//! table, and plots drawn as inline SVG (propagation delay CDF against the shortest-path
+//! bound, blocks over time with the stale ones marked, bytes sent per node, and, after a
+//! partition, how the nodes came back to one tip).
 
 use std::fmt::Write as _;
 
@@ -58,6 +59,14 @@ pub fn render(config: &SimConfig, report: &Report) -> String {
             page,
             "<p>After the partition healed, every node was on one tip in {healed} ms.</p>"
         );
+    }
+    if !report.convergence.is_empty() {
+        page.push_str(
+            "<h2>Back to one tip after the partition</h2><p>From the moment the two halves \
+             could talk again: the share of honest nodes on the tip most of them were on, \
+             every 20 ms, until all were.</p>",
+        );
+        page.push_str(&convergence(&report.convergence));
     }
     page.push_str(
         "<h2>How long a block takes to reach a node</h2><p>For every block and every node: \
@@ -125,6 +134,18 @@ fn cdf(delays: &[u64], bound: u64) -> String {
          <line x1=\"{bx:.1}\" y1=\"{t}\" x2=\"{bx:.1}\" y2=\"{b}\" stroke=\"#444\" stroke-dasharray=\"4\"/>",
         t = MARGIN / 2.0,
         b = HEIGHT - MARGIN,
+    );
+    frame("ms", x_max, "all nodes", &body)
+}
+
+fn convergence(samples: &[(u64, f64)]) -> String {
+    let x_max = samples.last().map_or(1.0, |(at, _)| *at as f64).max(1.0);
+    let mut points = String::new();
+    for (at, share) in samples {
+        let _ = write!(points, "{:.1},{:.1} ", x_of(*at as f64, x_max), y_of(*share, 1.0));
+    }
+    let body = format!(
+        "<polyline fill=\"none\" stroke=\"#9333ea\" stroke-width=\"2\" points=\"{points}\"/>"
     );
     frame("ms", x_max, "all nodes", &body)
 }

@@ -173,6 +173,9 @@ pub struct Report {
     pub blocks: Vec<(u64, bool)>,
     /// Bytes each node sent.
     pub bytes_per_node: Vec<u64>,
+    /// After a partition healed, every 20 ms until one tip: the milliseconds since the heal
+    /// and the share of honest nodes on the tip most of them were on.
+    pub convergence: Vec<(u64, f64)>,
 }
 
 /// A signature scheme that accepts every key and signature: what it would cost is
@@ -249,6 +252,8 @@ struct Sim {
     trace: Sha256,
     heal_at: Option<u64>,
     healed_after: Option<u64>,
+    /// After the heal: (milliseconds since, share of honest nodes on the commonest tip).
+    convergence: Vec<(u64, f64)>,
     addresses: Vec<Address>,
     /// The first hostile node (those from here on are hostile).
     first_hostile: usize,
@@ -328,6 +333,7 @@ pub fn run(config: &SimConfig) -> Report {
         trace: Sha256::new(),
         heal_at: None,
         healed_after: None,
+        convergence: vec![],
         addresses,
         first_hostile: config.nodes
             - ((config.nodes as f64 * config.hostile.clamp(0.0, 1.0)).round() as usize)
@@ -591,7 +597,9 @@ impl Sim {
                 && self.now >= heal.max(next_check)
                 && self.cut.is_empty()
             {
-                next_check = self.now + 100;
+                next_check = self.now + 20;
+                let share = self.commonest_tip_share();
+                self.convergence.push((self.now - heal, share));
                 if self.one_tip() {
                     self.healed_after = Some(self.now - heal);
                 }
@@ -904,6 +912,16 @@ impl Sim {
         honest.iter().all(|(node, _)| Some(node.chain().tip_summary().work) == work)
     }
 
+    /// The share of honest nodes on the tip most of them are on.
+    fn commonest_tip_share(&self) -> f64 {
+        let honest = &self.nodes[..self.first_hostile];
+        let mut tips: BTreeMap<BlockHash, usize> = BTreeMap::new();
+        for (node, _) in honest {
+            *tips.entry(node.tip().hash()).or_default() += 1;
+        }
+        tips.values().copied().max().unwrap_or(0) as f64 / honest.len().max(1) as f64
+    }
+
     /// Whether every honest node is on one tip.
     fn one_tip(&self) -> bool {
         let honest = &self.nodes[..self.first_hostile];
@@ -980,6 +998,7 @@ impl Sim {
                 .map(|(hash, (at, _))| (at - self.start, !main.contains(hash)))
                 .collect(),
             bytes_per_node: self.bytes_per_node.clone(),
+            convergence: self.convergence.clone(),
             propagation_p50_ms: percentile(&mut delays.clone(), 0.50),
             propagation_p95_ms: percentile(&mut delays, 0.95),
             bound_p95_ms: percentile(&mut bounds, 0.95),

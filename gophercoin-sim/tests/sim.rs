@@ -48,6 +48,12 @@ fn after_a_partition_heals_every_node_is_on_one_tip() {
         "{healed} ms to heal, p95 unsplit {} ms",
         unsplit.propagation_p95_ms
     );
+    // The way back, sampled: split at first (about half on each tip), all on one at the end.
+    let (first, last) = (report.convergence[0], *report.convergence.last().expect("samples"));
+    assert!(first.1 < 1.0, "{:?}", report.convergence);
+    assert_eq!(last, (healed, 1.0));
+    let page = html::render(&config, &report);
+    assert_eq!(page.matches("<svg").count(), 4, "the convergence plot too");
 }
 
 #[test]
