@@ -151,7 +151,12 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
         };
         match state.apply(|node, now| node.handle_checked_chain(checked, now)).await {
             Ok(ChainOutcome::Adopted { .. }) => return report("adopted", None),
-            Ok(_) => return report("kept_ours", None),
+            // Not adopted now: ours was better, or the peer network connected the same
+            // chain meanwhile.
+            Ok(_) => {
+                let in_sync = peer_tip == Some(state.node().tip().hash());
+                return report(if in_sync { "in_sync" } else { "kept_ours" }, None);
+            }
             Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) && from > 0 => {
                 from = 0
             }
