@@ -39,6 +39,8 @@ pub struct NodeConfig {
     /// The peer protocol's bounds and timings (how many peers, how long requests may
     /// take, whether learned addresses are dialled).
     pub network: gophercoin_core::net::Config,
+    /// Where the node listens for peers and the addresses it tells them.
+    pub p2p: crate::p2p::P2pConfig,
     /// Threads `GET /mine` searches nonces on (at least one; 1 by default, so a node
     /// mining on a small machine still answers its other requests promptly).
     pub mine_threads: usize,
@@ -107,6 +109,15 @@ pub struct Limits {
     pub max_sync_blocks: u64,
     /// Which addresses may be peers.
     pub peer_policy: crate::peers::PeerPolicy,
+    /// The most peer connections open at once (in and out).
+    pub p2p_max_connections: u32,
+    /// The most peer connections still in their handshake, each way.
+    pub p2p_max_pending: u32,
+    /// The most peer connections from or to one IP, open or in their handshake (not
+    /// applied to loopback unless [`Limits::per_ip_limits_on_loopback`]).
+    pub p2p_max_per_ip: usize,
+    /// How long a peer connection may take to set up its encryption and streams.
+    pub p2p_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -131,6 +142,10 @@ impl Default for Limits {
             max_peer_response_bytes: 64 * 1024 * 1024,
             max_sync_blocks: 100_000,
             peer_policy: crate::peers::PeerPolicy::default(),
+            p2p_max_connections: 256,
+            p2p_max_pending: 64,
+            p2p_max_per_ip: 8,
+            p2p_handshake_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -152,6 +167,7 @@ impl NodeConfig {
             mine_threads: 1,
             persist_mempool: true,
             network: gophercoin_core::net::Config::default(),
+            p2p: crate::p2p::P2pConfig::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ mod extract;
 pub mod miner;
 pub mod network;
 mod openapi;
+pub mod p2p;
 pub mod peers;
 mod portal;
 pub mod relay;
@@ -68,7 +69,7 @@ pub async fn serve_node(
             }))
         })??;
     // Peers (configured and stored) are dialled, and caught up with, by the protocol.
-    let driver = network::Network::start(&state);
+    let driver = network::Network::start(&state).await?;
     let stopping = Arc::clone(&state);
     tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
     let limits = state.config.limits.clone();

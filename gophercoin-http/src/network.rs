@@ -1,47 +1,42 @@
 //! The peer network's driver: runs the core's sans-IO [`Protocol`] and carries its
-//! messages between nodes over WebSocket connections on the node's own HTTP port
-//! ([`P2P_PATH`]), one binary frame per [`Message`] in its canonical encoding.
+//! messages between nodes over the libp2p transport ([`crate::p2p`]), one
+//! length-prefixed frame per [`Message`] in its canonical encoding.
 //!
-//! It decides nothing. The protocol says what to send, whom to dial and whom to drop;
-//! this module opens and accepts the connections, encodes and decodes, reads the clock,
-//! and feeds back what happened:
+//! It decides nothing. The protocol says what to send, whom to dial, whom to drop and
+//! whom to ban; this module hands the transport its dials, drops and bans, encodes and
+//! decodes, reads the clock, and feeds back what happened:
 //!
 //! - one task (the driver) owns the protocol; every step that reads or feeds the node
 //!   runs on a blocking thread with the node locked (a block from a peer is checked
 //!   there), and the store writes it causes are queued in order, as a request's are;
-//! - each connection has a reader (frames in, decoded and handed to the driver, which
+//! - each peer stream has a reader (frames in, decoded and handed to the driver, which
 //!   waits for its turn: a fast sender is slowed to the driver's pace) and a writer (a
 //!   bounded queue of frames out: a peer that does not take what it is sent is dropped);
-//! - addresses are dialled only as [`PeerPolicy`] allows, checked again at every dial
-//!   (a name is resolved and each of its addresses checked).
+//! - a peer is known to the protocol by its authenticated libp2p identity
+//!   (`/p2p/<peer id>`) as well as by its address, so a ban holds whatever address it
+//!   comes back from.
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{
         Arc, Mutex, Weak,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::body::Bytes;
-use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _, future};
+use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use gophercoin_core::{
     Event,
-    net::{
-        Config, Direction, Message, Output, PeerAddr, PeerId, Protocol, message::MAX_MESSAGE_BYTES,
-    },
+    net::{Config, Direction, DisconnectReason, Message, Output, PeerAddr, PeerId, Protocol},
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    peers::{PeerPolicy, PeerUrlError},
+    p2p::{self, LocalPeer, Report, Transport, TransportError},
     state::{AppState, now_ms},
 };
-
-/// The path peers connect to (a WebSocket upgrade).
-pub const P2P_PATH: &str = "/p2p";
 
 /// Frames queued for one peer; a peer that lets more pile up is too slow and is dropped.
 const OUTBOX: usize = 1_024;
@@ -49,14 +44,17 @@ const OUTBOX: usize = 1_024;
 const INBOX: usize = 256;
 /// The longest the driver sleeps without looking whether the node is still there.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Reports from the transport waiting for the driver.
+const REPORTS: usize = 256;
 
 /// What the driver is told by connections and by the rest of the node.
 enum Control {
-    /// A connection is open; `outbox` takes the frames for it.
+    /// A stream to a peer is open; `outbox` takes the frames for it.
     Connected {
         peer: PeerId,
         direction: Direction,
         addr: Option<PeerAddr>,
+        remote: libp2p::PeerId,
         outbox: mpsc::Sender<Bytes>,
     },
     /// A peer sent bytes that are not a message.
@@ -81,11 +79,11 @@ struct Shared {
     control: mpsc::UnboundedSender<Control>,
     inbox: mpsc::Sender<(PeerId, Message)>,
     next_peer: AtomicU64,
-    policy: PeerPolicy,
-    connect_timeout: Duration,
     /// The connected peers' addresses (if known) and directions, as of the driver's last
     /// step.
     connected: Mutex<Vec<(Option<String>, Direction)>>,
+    /// This node's peer id and addresses, once the transport is up.
+    local: Mutex<Option<LocalPeer>>,
 }
 
 impl Shared {
@@ -107,12 +105,12 @@ pub struct Network {
 struct Receivers {
     control: mpsc::UnboundedReceiver<Control>,
     inbox: mpsc::Receiver<(PeerId, Message)>,
-    protocol: Protocol,
+    config: Config,
 }
 
 impl Network {
-    /// A network not yet started; `listen` is the address this node tells peers to dial.
-    pub fn new(config: Config, listen: Option<PeerAddr>, limits: &crate::Limits) -> Self {
+    /// A network not yet started.
+    pub fn new(config: Config) -> Self {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (inbox, inbox_rx) = mpsc::channel(INBOX);
         Network {
@@ -120,34 +118,60 @@ impl Network {
                 control,
                 inbox,
                 next_peer: AtomicU64::new(1),
-                policy: limits.peer_policy,
-                connect_timeout: limits.peer_connect_timeout,
                 connected: Mutex::default(),
+                local: Mutex::default(),
             }),
-            pending: Mutex::new(Some(Receivers {
-                control: control_rx,
-                inbox: inbox_rx,
-                protocol: Protocol::new(config, listen),
-            })),
+            pending: Mutex::new(Some(Receivers { control: control_rx, inbox: inbox_rx, config })),
         }
     }
 
-    /// Starts the driver for `state` (once; later calls return `None`). It ends when told
-    /// to ([`Network::stop`]) or when the state is dropped, closing every connection; the
-    /// handle resolves then, and the driver holds the state no longer.
-    pub fn start(state: &Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Starts the transport (the node's identity from its data directory, listening on
+    /// its peer addresses) and the driver for `state`, once; later calls return
+    /// `Ok(None)`. The driver ends when told to ([`Network::stop`]) or when the state is
+    /// dropped, closing every connection and the transport; the handle resolves then,
+    /// and the driver holds the state no longer.
+    ///
+    /// # Errors
+    ///
+    /// The identity key cannot be loaded or made, or an address cannot be listened on.
+    pub async fn start(
+        state: &Arc<AppState>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, TransportError> {
         let pending = state.network.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let receivers = pending?;
+        let Some(receivers) = pending else { return Ok(None) };
+        let key_path = state.config.data_dir.join(p2p::KEY_FILE);
+        let key = tokio::task::spawn_blocking(move || p2p::load_or_make_key(&key_path))
+            .await
+            .expect("reading a key does not panic")?;
+        let (reports, reports_rx) = mpsc::channel(REPORTS);
+        let (transport, swarm) =
+            p2p::start(key, &state.config.p2p, &state.config.limits, reports).await?;
+        let local = transport.local().clone();
+        tracing::info!(peer_id = %local.peer_id, listen = ?local.listen, advertised = ?local.advertised, "listening for peers");
+        if local.advertised.is_none() {
+            tracing::warn!(
+                "listening for peers on every interface with no --p2p-external: peers learn of this node only when it dials them or is registered by its URL"
+            );
+        }
+        let listen = local.advertised.clone().and_then(PeerAddr::new);
+        *state.network.shared.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+        tokio::spawn(take_reports(Arc::clone(&state.network.shared), reports_rx));
         let addresses: Vec<PeerAddr> =
             state.peers.list().into_iter().filter_map(PeerAddr::new).collect();
         state.network.shared.tell(Control::Add(addresses));
         let driver = Driver {
             state: Arc::downgrade(state),
             shared: Arc::clone(&state.network.shared),
-            protocol: receivers.protocol,
+            protocol: Protocol::new(receivers.config, listen),
             links: HashMap::new(),
+            transport,
         };
-        Some(tokio::spawn(driver.run(receivers.control, receivers.inbox)))
+        Ok(Some(tokio::spawn(driver.run(receivers.control, receivers.inbox, swarm))))
+    }
+
+    /// This node's peer id and addresses, once started.
+    pub fn local(&self) -> Option<LocalPeer> {
+        self.shared.local.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Tells the driver to close every connection and end.
@@ -193,62 +217,56 @@ impl Network {
         let inbound = connected.iter().filter(|(_, d)| *d == Direction::Inbound).count();
         (inbound, connected.len() - inbound)
     }
+}
 
-    /// A handle for serving inbound connections that does not keep the node alive.
-    pub fn inbound(&self) -> Inbound {
-        Inbound(Arc::clone(&self.shared))
-    }
-
-    /// The limits an inbound WebSocket is accepted with.
-    pub fn upgrade(ws: axum::extract::ws::WebSocketUpgrade) -> axum::extract::ws::WebSocketUpgrade {
-        ws.max_message_size(MAX_MESSAGE_BYTES).max_frame_size(MAX_MESSAGE_BYTES)
+/// Turns the transport's reports into connections and failed dials.
+async fn take_reports(shared: Arc<Shared>, mut reports: mpsc::Receiver<Report>) {
+    while let Some(report) = reports.recv().await {
+        match report {
+            Report::Stream { remote, outbound, stream } => {
+                let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
+                let direction =
+                    if outbound.is_some() { Direction::Outbound } else { Direction::Inbound };
+                let (sink, frames) = p2p::framed(stream).split();
+                let frames = frames.map(|frame| match frame {
+                    Ok(bytes) => Incoming::Data(bytes.freeze()),
+                    // Longer than a message can be.
+                    Err(error) if error.kind() == std::io::ErrorKind::InvalidData => Incoming::Junk,
+                    Err(_) => Incoming::End,
+                });
+                let link = Link { peer, direction, addr: outbound, remote };
+                tokio::spawn(connection(Arc::clone(&shared), link, sink, frames));
+            }
+            Report::DialFailed(addr) => shared.tell(Control::DialFailed(addr)),
+        }
     }
 }
 
-/// Serves connections peers open to this node ([`Network::inbound`]).
-#[derive(Debug)]
-pub struct Inbound(Arc<Shared>);
-
-impl Inbound {
-    /// Serves an accepted WebSocket connection from a peer until it closes.
-    pub async fn serve(self, socket: axum::extract::ws::WebSocket) {
-        use axum::extract::ws::Message as Frame;
-        let peer = PeerId(self.0.next_peer.fetch_add(1, Ordering::Relaxed));
-        let (sink, stream) = socket.split();
-        let sink = sink.with(|bytes| future::ready(Ok::<_, axum::Error>(Frame::Binary(bytes))));
-        let stream = stream.map(|frame| match frame {
-            Ok(Frame::Binary(bytes)) => Incoming::Data(bytes),
-            Ok(Frame::Close(_)) | Err(_) => Incoming::End,
-            Ok(Frame::Ping(_) | Frame::Pong(_)) => Incoming::Skip,
-            Ok(Frame::Text(_)) => Incoming::Junk,
-        });
-        connection(self.0, peer, Direction::Inbound, None, sink, stream).await;
-    }
+/// Who a connection is with.
+struct Link {
+    peer: PeerId,
+    direction: Direction,
+    addr: Option<PeerAddr>,
+    remote: libp2p::PeerId,
 }
 
 /// A frame, as the reader sees it.
 enum Incoming {
     Data(Bytes),
-    Skip,
     Junk,
     End,
 }
 
 /// Runs one connection: tells the driver it is open, then reads frames into the driver
 /// and writes the driver's frames out until either side ends it.
-async fn connection<Si, St>(
-    shared: Arc<Shared>,
-    peer: PeerId,
-    direction: Direction,
-    addr: Option<PeerAddr>,
-    mut sink: Si,
-    mut stream: St,
-) where
+async fn connection<Si, St>(shared: Arc<Shared>, link: Link, mut sink: Si, mut stream: St)
+where
     Si: Sink<Bytes> + Unpin + Send,
     St: Stream<Item = Incoming> + Unpin + Send,
 {
     let (outbox, mut frames) = mpsc::channel::<Bytes>(OUTBOX);
-    shared.tell(Control::Connected { peer, direction, addr, outbox });
+    let Link { peer, direction, addr, remote } = link;
+    shared.tell(Control::Connected { peer, direction, addr, remote, outbox });
     let write = async {
         while let Some(bytes) = frames.recv().await {
             if sink.send(bytes).await.is_err() {
@@ -276,7 +294,6 @@ async fn connection<Si, St>(
                     shared.tell(Control::Malformed(peer));
                     break;
                 }
-                Incoming::Skip => {}
                 Incoming::End => break,
             }
         }
@@ -290,92 +307,14 @@ async fn connection<Si, St>(
     shared.tell(Control::Closed(peer));
 }
 
-/// Why a dial failed.
-#[derive(Debug, thiserror::Error)]
-enum DialError {
-    #[error("not a peer URL: {0}")]
-    Url(String),
-    #[error(transparent)]
-    Policy(#[from] PeerUrlError),
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("could not connect: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the WebSocket handshake failed: {0}")]
-    Handshake(#[from] tokio_tungstenite::tungstenite::Error),
-}
-
-/// Dials a peer's URL (`http://host:port`): every address its host stands for is
-/// checked against the policy, then the first is connected to and upgraded.
-async fn dial(shared: Arc<Shared>, addr: PeerAddr) {
-    use tokio_tungstenite::tungstenite::{Message as Frame, protocol::WebSocketConfig};
-    let timeout = shared.connect_timeout;
-    let connect = async {
-        let url = url::Url::parse(addr.as_str()).map_err(|e| DialError::Url(e.to_string()))?;
-        let port = url.port_or_known_default().ok_or_else(|| DialError::Url("no port".into()))?;
-        let targets: Vec<SocketAddr> = match url.host() {
-            Some(url::Host::Ipv4(ip)) => {
-                shared.policy.check(ip.into())?;
-                vec![SocketAddr::new(ip.into(), port)]
-            }
-            Some(url::Host::Ipv6(ip)) => {
-                shared.policy.check(ip.into())?;
-                vec![SocketAddr::new(ip.into(), port)]
-            }
-            Some(url::Host::Domain(name)) => shared
-                .policy
-                .resolve(name)
-                .await?
-                .into_iter()
-                .map(|a| SocketAddr::new(a.ip(), port))
-                .collect(),
-            None => return Err(DialError::Url("no host".into())),
-        };
-        let stream = tokio::net::TcpStream::connect(&targets[..]).await?;
-        stream.set_nodelay(true)?;
-        let host = url.host_str().unwrap_or_default();
-        let ws_url = format!("ws://{host}:{port}{P2P_PATH}");
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_MESSAGE_BYTES))
-            .max_frame_size(Some(MAX_MESSAGE_BYTES));
-        let (socket, _) =
-            tokio_tungstenite::client_async_with_config(ws_url, stream, Some(config)).await?;
-        Ok::<_, DialError>(socket)
-    };
-    let socket = match tokio::time::timeout(timeout, connect).await {
-        Ok(Ok(socket)) => socket,
-        Ok(Err(error)) => {
-            tracing::debug!(%addr, %error, "dial failed");
-            shared.tell(Control::DialFailed(addr));
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, error = %DialError::Timeout(timeout), "dial failed");
-            shared.tell(Control::DialFailed(addr));
-            return;
-        }
-    };
-    let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    let (sink, stream) = socket.split();
-    let sink = sink.with(|bytes| {
-        future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(Frame::Binary(bytes)))
-    });
-    let stream = stream.map(|frame| match frame {
-        Ok(Frame::Binary(bytes)) => Incoming::Data(bytes),
-        Ok(Frame::Close(_)) | Err(_) => Incoming::End,
-        Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Frame(_)) => Incoming::Skip,
-        Ok(Frame::Text(_)) => Incoming::Junk,
-    });
-    connection(Arc::clone(&shared), peer, Direction::Outbound, Some(addr), sink, stream).await;
-}
-
 /// The task that owns the protocol.
 struct Driver {
     state: Weak<AppState>,
     shared: Arc<Shared>,
     protocol: Protocol,
-    /// The open connections' outboxes.
-    links: HashMap<PeerId, mpsc::Sender<Bytes>>,
+    /// The open connections' outboxes and peer ids.
+    links: HashMap<PeerId, (mpsc::Sender<Bytes>, libp2p::PeerId)>,
+    transport: Transport,
 }
 
 /// One thing for the driver to act on.
@@ -390,6 +329,7 @@ impl Driver {
         mut self,
         mut control: mpsc::UnboundedReceiver<Control>,
         mut inbox: mpsc::Receiver<(PeerId, Message)>,
+        swarm: tokio::task::JoinHandle<()>,
     ) {
         loop {
             let now = now_ms();
@@ -432,24 +372,23 @@ impl Driver {
                         _ => {}
                     }
                 }
-                let dials = self.step(&state, step);
-                (self, dials)
+                self.step(&state, step);
+                self
             })
             .await;
-            // A panic in a step ends the driver, closing every connection with it.
-            let Ok((driver, dials)) = result else { return };
+            // A panic in a step ends the driver (the transport stops when its handle
+            // is dropped with it).
+            let Ok(driver) = result else { return };
             self = driver;
-            for addr in dials {
-                tokio::spawn(dial(Arc::clone(&self.shared), addr));
-            }
         }
-        // Dropping the outboxes closes every connection.
+        // Dropping the outboxes closes every stream; the transport closes the rest.
         self.links.clear();
+        self.transport.stop();
+        let _ = swarm.await;
     }
 
-    /// Acts on one step and carries out what the protocol asks; returns the addresses to
-    /// dial.
-    fn step(&mut self, state: &AppState, step: Step) -> Vec<PeerAddr> {
+    /// Acts on one step and carries out what the protocol asks.
+    fn step(&mut self, state: &AppState, step: Step) {
         let now = now_ms();
         let protocol = &mut self.protocol;
         match step {
@@ -464,10 +403,11 @@ impl Driver {
             ),
             Step::Timeout => protocol.handle_timeout(now),
             Step::Control(control) => match control {
-                Control::Connected { peer, direction, addr, outbox } => {
-                    self.links.insert(peer, outbox);
+                Control::Connected { peer, direction, addr, remote, outbox } => {
+                    self.links.insert(peer, (outbox, remote));
+                    let identity = p2p::identity_of(&remote);
                     let node = state.node();
-                    protocol.handle_connected(peer, direction, addr, &node, now);
+                    protocol.handle_connected_as(peer, direction, addr, identity, &node, now);
                 }
                 Control::Malformed(peer) => protocol.handle_malformed(peer, now),
                 Control::Closed(peer) => {
@@ -491,39 +431,52 @@ impl Driver {
                 Control::Stop => {}
             },
         }
-        let dials = self.carry_out(now);
+        self.carry_out(now);
         let connected = self
             .protocol
             .peers()
             .map(|(_, direction, addr)| (addr.map(|a| a.as_str().to_owned()), direction))
             .collect();
         *self.shared.connected.lock().unwrap_or_else(|e| e.into_inner()) = connected;
-        dials
     }
 
-    /// Drains the protocol's outputs: frames to outboxes, connections to close, dials.
-    fn carry_out(&mut self, now: u64) -> Vec<PeerAddr> {
-        let mut dials = vec![];
+    /// Drains the protocol's outputs: frames to outboxes, and dials, drops and bans to
+    /// the transport.
+    fn carry_out(&mut self, now: u64) {
         while let Some(output) = self.protocol.poll_output() {
             match output {
                 Output::Send { to, message } => {
-                    let Some(outbox) = self.links.get(&to) else { continue };
+                    let Some((outbox, remote)) = self.links.get(&to) else { continue };
                     if outbox.try_send(Bytes::from(message.encode())).is_err() {
                         tracing::debug!(peer = ?to, "a peer does not take what it is sent; dropped");
+                        self.transport.disconnect(*remote);
                         self.links.remove(&to);
                         self.protocol.handle_disconnected(to, now);
                     }
                 }
-                Output::Connect(addr) => dials.push(addr),
+                Output::Connect(addr) => self.transport.dial(addr),
                 Output::Disconnect { peer, reason } => {
                     tracing::debug!(?peer, ?reason, "peer dropped");
-                    self.links.remove(&peer);
+                    // Closing the stream lets what was queued for it go first (an inbound
+                    // peer turned away still gets addresses to try); a misbehaving peer
+                    // loses every connection at once.
+                    if let Some((_, remote)) = self.links.remove(&peer)
+                        && matches!(
+                            reason,
+                            DisconnectReason::Misbehaving | DisconnectReason::Banned
+                        )
+                    {
+                        self.transport.disconnect(remote);
+                    }
                 }
                 Output::Banned { addr, until } => {
                     tracing::info!(%addr, until, "peer banned");
+                    if let Some(remote) = p2p::peer_of(&addr) {
+                        let left = Duration::from_millis(until.saturating_sub(now));
+                        self.transport.ban(remote, Instant::now() + left);
+                    }
                 }
             }
         }
-        dials
     }
 }

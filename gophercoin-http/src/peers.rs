@@ -44,6 +44,9 @@ pub enum PeerUrlError {
     /// A host name that could not be resolved where the policy needs its addresses.
     #[error("peer host {0} does not resolve: {1}")]
     Unresolved(String, String),
+    /// A multiaddr that is not `/ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/PEER_ID`.
+    #[error("{0:?} is not a peer multiaddr (/ip4/HOST/tcp/PORT/p2p/PEER_ID): {1}")]
+    Multiaddr(String, String),
 }
 
 /// Which IP addresses a node agrees to dial as peers.
@@ -303,6 +306,9 @@ pub fn normalize_peer_url_with(input: &str, policy: PeerPolicy) -> Result<String
     if input.len() > MAX_URL_LEN {
         return Err(PeerUrlError::TooLong);
     }
+    if input.starts_with('/') {
+        return normalize_multiaddr(input, policy);
+    }
     let with_scheme =
         if input.contains("://") { input.to_owned() } else { format!("http://{input}") };
     let url = Url::parse(&with_scheme)
@@ -329,6 +335,26 @@ pub fn normalize_peer_url_with(input: &str, policy: PeerPolicy) -> Result<String
         .port_or_known_default()
         .ok_or_else(|| PeerUrlError::Invalid(input.to_owned(), "no port".to_owned()))?;
     Ok(format!("{}://{host}:{port}", url.scheme()))
+}
+
+/// A peer's libp2p address: `/ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/PEER_ID`, its
+/// host checked against the policy, written canonically.
+fn normalize_multiaddr(input: &str, policy: PeerPolicy) -> Result<String, PeerUrlError> {
+    use libp2p::multiaddr::Protocol as Part;
+    let bad = |reason: &str| PeerUrlError::Multiaddr(input.to_owned(), reason.to_owned());
+    let addr: libp2p::Multiaddr =
+        input.parse().map_err(|e: libp2p::multiaddr::Error| bad(&e.to_string()))?;
+    let parts: Vec<Part<'_>> = addr.iter().collect();
+    let [host, Part::Tcp(_), Part::P2p(_)] = parts.as_slice() else {
+        return Err(bad("not HOST, tcp and p2p parts"));
+    };
+    match host {
+        Part::Ip4(ip) => policy.check((*ip).into())?,
+        Part::Ip6(ip) => policy.check((*ip).into())?,
+        Part::Dns(name) | Part::Dns4(name) | Part::Dns6(name) => policy.check_name(name)?,
+        _ => return Err(bad("the host is not ip4, ip6 or dns")),
+    }
+    Ok(addr.to_string())
 }
 
 /// The registered peers.
@@ -390,6 +416,22 @@ impl Peers {
     pub fn list(&self) -> Vec<String> {
         self.urls.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
+}
+
+/// What a node's `GET /health` says of its place in the peer network.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PeerHealth {
+    /// Its peer id and addresses, if it runs the peer network.
+    pub(crate) p2p: Option<PeerP2p>,
+}
+
+/// A node's peer id and addresses ([`crate::p2p::LocalPeer`]).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PeerP2p {
+    pub(crate) peer_id: String,
+    #[serde(default)]
+    pub(crate) listen: Vec<String>,
+    pub(crate) advertised: Option<String>,
 }
 
 /// An HTTP client for peers: connect and total timeouts, no redirects, a body cap.
@@ -462,6 +504,15 @@ impl PeerClient {
                 return Ok(blocks);
             }
         }
+    }
+
+    /// A peer's `GET /health`, for its peer id and addresses.
+    ///
+    /// # Errors
+    ///
+    /// The [`PeerError`] of the request.
+    pub(crate) async fn health(&self, peer: &str) -> Result<PeerHealth, PeerError> {
+        self.get_json(&format!("{peer}/health")).await
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, PeerError> {

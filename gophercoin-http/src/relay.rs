@@ -75,7 +75,8 @@ pub struct PeerReport {
     /// The peer.
     pub peer: String,
     /// `adopted` (its chain is now ours), `in_sync` (we already hold its chain, tip
-    /// and all), `kept_ours` (ours is better) or `rejected`.
+    /// and all), `kept_ours` (ours is better), `rejected`, or `peer_network` (a peer
+    /// registered by its multiaddr has no HTTP API to ask: the peer network syncs it).
     pub outcome: &'static str,
     /// Why, when rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,7 +88,13 @@ pub struct PeerReport {
 /// oversized or lying peer fails alone, within the client's timeout.
 pub async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
     let peers = state.peers.list();
-    join_all(peers.iter().map(|peer| sync_from(state, peer))).await
+    join_all(peers.iter().map(|peer| async move {
+        if peer.starts_with('/') {
+            return PeerReport { peer: peer.clone(), outcome: "peer_network", reason: None };
+        }
+        sync_from(state, peer).await
+    }))
+    .await
 }
 
 /// [`resolve`], shared: a call made while another runs waits for it and takes its reports

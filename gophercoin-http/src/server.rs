@@ -41,14 +41,6 @@ use crate::config::Limits;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// The connection's places under the connection caps, set on every request: a handler
-/// that takes the connection over (a WebSocket upgrade) keeps a clone for as long as it
-/// uses it, so the connection still counts after hyper has let go of it.
-#[derive(Clone, Debug)]
-pub struct ConnectionPlace(
-    #[allow(dead_code, reason = "held for what dropping it gives back, never read")] Arc<Places>,
-);
-
 /// A connection's place in all and its client's place.
 type Places = (tokio::sync::OwnedSemaphorePermit, Option<Held>);
 
@@ -114,16 +106,12 @@ pub(crate) async fn serve(
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
         let router = router.clone();
-        let place = ConnectionPlace(Arc::new(slot));
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(client));
-            request.extensions_mut().insert(place.clone());
             router.clone().oneshot(request.map(Body::new))
         });
         let io = TokioIo::new(SendDeadline::new(stream, send_timeout));
-        // With upgrades: a peer's connection becomes a WebSocket (`GET /p2p`), served
-        // on its own once upgraded.
-        let connection = http.serve_connection(io, service).with_upgrades();
+        let connection = http.serve_connection(io, service);
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
@@ -138,6 +126,8 @@ pub(crate) async fn serve(
             if let Err(error) = ended {
                 tracing::debug!(%client, %error, "connection ended with an error");
             }
+            // Its places under the caps, given back.
+            drop(slot);
             drop(stop);
         });
     }

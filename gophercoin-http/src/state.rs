@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::{
     config::NodeConfig,
     error::ApiError,
-    peers::{PeerClient, PeerPolicy, PeerUrlError, Peers, normalize_peer_url_with},
+    peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url_with},
     relay::{self, Effects},
     store::{Store, StoreError, StoreOp},
 };
@@ -60,6 +60,10 @@ pub enum StartError {
     /// A configured peer is invalid.
     #[error(transparent)]
     Peer(#[from] PeerUrlError),
+    /// The peer network's transport did not start (its identity key, an address to
+    /// listen on).
+    #[error(transparent)]
+    P2p(#[from] crate::p2p::TransportError),
 }
 
 /// Returns the current time in seconds since the Unix epoch: the adapter's clock, read
@@ -191,18 +195,7 @@ impl AppState {
                 "more peers than the limit: these are not used (DELETE /nodes/{{url}} removes them)"
             );
         }
-        // Peers are told to dial the public URL, or the address listened on if it is one
-        // they can dial (not 0.0.0.0 or [::]).
-        let listen = match &config.public_url {
-            Some(url) => normalize_peer_url_with(url, PeerPolicy::AllowLocal).ok(),
-            None if config.listen.ip().is_unspecified() => None,
-            None => Some(format!("http://{}", config.listen)),
-        };
-        let network = crate::network::Network::new(
-            config.network.clone(),
-            listen.and_then(gophercoin_core::net::PeerAddr::new),
-            &config.limits,
-        );
+        let network = crate::network::Network::new(config.network.clone());
         let client = PeerClient::new(&config.limits);
         let checking = Arc::new(Checking::default());
         let (persist, writer) = spawn_store_writer(Arc::clone(&store), Arc::clone(&checking));

@@ -4,7 +4,11 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
 use gophercoin_core::{Address, CompactTarget, FeeRate, Policy};
-use gophercoin_http::{ForkChoiceKind, Limits, NodeConfig, peers::PeerPolicy};
+use gophercoin_http::{
+    ForkChoiceKind, Limits, NodeConfig,
+    p2p::{Multiaddr, P2pConfig},
+    peers::PeerPolicy,
+};
 
 /// Arguments of `gophercoin node`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +22,25 @@ pub(crate) struct NodeArgs {
     /// Where the chain and the node's wallet are kept [default: gophercoin-data/node-PORT].
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
-    /// A peer to register and sync with at start (repeatable).
-    #[arg(long = "peer", value_name = "URL")]
+    /// A peer to register and sync with at start (repeatable): a node's HTTP URL (its
+    /// peer address is asked of its `/health`) or its multiaddr
+    /// (`/ip4/HOST/tcp/PORT/p2p/PEER_ID`).
+    #[arg(long = "peer", value_name = "URL|MULTIADDR")]
     pub(crate) peers: Vec<String>,
+    /// The TCP port peers connect to, on the `--bind` address [default: the HTTP port +
+    /// 1000, or a free one if that is 0].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) p2p_port: Option<u16>,
+    /// Listen for peers on this multiaddr instead (repeatable; e.g.
+    /// `/ip4/0.0.0.0/tcp/6000`, `/ip6/::/tcp/6000`).
+    #[arg(long = "p2p-listen", value_name = "MULTIADDR")]
+    pub(crate) p2p_listen: Vec<Multiaddr>,
+    /// The address peers should dial to reach this node, told to them (repeatable; behind
+    /// a NAT or a port forward, e.g. `/ip4/203.0.113.7/tcp/6000` or
+    /// `/dns4/node.example/tcp/6000`). Without it, a node listening on 0.0.0.0 tells
+    /// peers no address.
+    #[arg(long = "p2p-external", value_name = "MULTIADDR")]
+    pub(crate) p2p_external: Vec<Multiaddr>,
     /// The wallet (hex public key) mining rewards go to [default: a wallet the node
     /// keeps in its data directory].
     #[arg(long, value_name = "HEX")]
@@ -66,8 +86,9 @@ pub(crate) struct NodeArgs {
     /// the host of `--public-url`; requests naming any other `Host` are refused.
     #[arg(long = "allow-host", value_name = "NAME")]
     pub(crate) allowed_hosts: Vec<String>,
-    /// The URL peers and browsers reach this node at, if not http://BIND:PORT (behind a
-    /// proxy, say); its host is served and its origin may change state.
+    /// The URL peers and browsers reach this node's HTTP API at, if not http://BIND:PORT
+    /// (behind a proxy, say): shown in `/health`; its host is served and its origin may
+    /// change state.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,
     /// Dial only the peers given with `--peer` or registered, never addresses learned from
@@ -104,6 +125,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         .data_dir
         .unwrap_or_else(|| PathBuf::from(format!("gophercoin-data/node-{}", address.port())));
     let mut config = NodeConfig::new(address, data_dir);
+    config.p2p = p2p_config(address, args.p2p_port, args.p2p_listen, args.p2p_external);
+    let p2p_listen: Vec<String> = config.p2p.listen.iter().map(ToString::to_string).collect();
     config.peers = args.peers;
     config.allowed_hosts = args.allowed_hosts;
     config.public_url = args.public_url;
@@ -142,7 +165,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     };
     // One line: scripts read the URL from the first.
     println!(
-        "node on http://{address} (data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
+        "node on http://{address}, peers on {} (data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
+        p2p_listen.join(" "),
         config.data_dir.display(),
         crate::cmd::coins(config.params.reward_at(1).to_units()),
         config.params.halving_interval,
@@ -186,6 +210,31 @@ async fn serve_until_stopped(
             Ok(())
         }
     }
+}
+
+/// Where to listen for peers: the multiaddrs given, else `--bind` with `--p2p-port` (by
+/// default the HTTP port + 1000, so nodes on consecutive HTTP ports never collide).
+fn p2p_config(
+    http: std::net::SocketAddr,
+    port: Option<u16>,
+    listen: Vec<Multiaddr>,
+    external: Vec<Multiaddr>,
+) -> P2pConfig {
+    use gophercoin_http::p2p::Part;
+    let listen = if listen.is_empty() {
+        let port = port.unwrap_or_else(|| match http.port() {
+            0 => 0,
+            p => p.checked_add(1000).unwrap_or(0),
+        });
+        let host = match http.ip() {
+            IpAddr::V4(ip) => Part::Ip4(ip),
+            IpAddr::V6(ip) => Part::Ip6(ip),
+        };
+        vec![Multiaddr::empty().with(host).with(Part::Tcp(port))]
+    } else {
+        listen
+    };
+    P2pConfig { listen, external }
 }
 
 fn parse_compact(text: &str) -> Result<CompactTarget, String> {

@@ -46,6 +46,8 @@ pub enum DisconnectReason {
     TooManyPeers,
     /// Its address was removed ([`Protocol::remove_address`]).
     Removed,
+    /// A peer with the same identity is connected already (both sides dialled at once).
+    Duplicate,
 }
 
 /// What the protocol asks its driver to do.
@@ -68,10 +70,10 @@ pub enum Output {
         /// Why.
         reason: DisconnectReason,
     },
-    /// An address is banned until a time (milliseconds); the driver may also ban the
-    /// peer's identity for as long.
+    /// An address or an identity ([`Protocol::handle_connected_as`]) is banned until a
+    /// time (milliseconds); a driver that can refuse connections from it early does.
     Banned {
-        /// The address.
+        /// The address or identity.
         addr: PeerAddr,
         /// Until when.
         until: u64,
@@ -163,6 +165,11 @@ struct Peer {
     direction: Direction,
     /// The dialled address (outbound) or the one the peer said it listens on.
     addr: Option<PeerAddr>,
+    /// The address the peer said it listens on (for an outbound peer, another name of
+    /// `addr`, not dialled while it is connected).
+    listen: Option<PeerAddr>,
+    /// Who the transport authenticated it as, if it does.
+    identity: Option<PeerAddr>,
     /// Its tip, once its [`Message::Hello`] came.
     tip: Option<(BlockHash, u64)>,
     /// What it announced or was sent, oldest first, bounded.
@@ -367,13 +374,41 @@ impl Protocol {
         node: &Node<V, F>,
         now: u64,
     ) -> bool {
+        self.handle_connected_as(peer, direction, addr, None, node, now)
+    }
+
+    /// A connection opened to a peer the transport authenticated as `identity` (for
+    /// libp2p, `/p2p/<peer id>`), as [`Protocol::handle_connected`] otherwise. A banned
+    /// identity is dropped, as is a second connection of one identity; misbehaviour bans
+    /// the identity as well as the address, and an address the peer claims as its own
+    /// counts only if it names the identity (ends with it), so no peer can have another
+    /// one's address banned.
+    pub fn handle_connected_as<V: Verifier, F: ForkChoice>(
+        &mut self,
+        peer: PeerId,
+        direction: Direction,
+        addr: Option<PeerAddr>,
+        identity: Option<PeerAddr>,
+        node: &Node<V, F>,
+        now: u64,
+    ) -> bool {
         if let Some(addr) = &addr {
             self.dialling.remove(addr);
-            if self.is_banned(addr, now) {
-                self.outputs
-                    .push_back(Output::Disconnect { peer, reason: DisconnectReason::Banned });
-                return false;
+        }
+        let banned = addr.iter().chain(&identity).any(|a| self.is_banned(a, now));
+        if banned {
+            self.outputs.push_back(Output::Disconnect { peer, reason: DisconnectReason::Banned });
+            return false;
+        }
+        if identity.is_some() && self.peers.values().any(|p| p.identity == identity) {
+            // Another name of a peer we have: tried less and less often.
+            if let Some(entry) = addr.as_ref().and_then(|addr| self.book.get_mut(addr)) {
+                entry.last_tried = Some(now);
+                entry.failures = entry.failures.saturating_add(1);
             }
+            self.outputs
+                .push_back(Output::Disconnect { peer, reason: DisconnectReason::Duplicate });
+            return false;
         }
         let inbound = self.peers.values().filter(|p| p.direction == Direction::Inbound).count();
         if direction == Direction::Inbound && inbound >= self.config.max_inbound {
@@ -396,6 +431,8 @@ impl Protocol {
             Peer {
                 direction,
                 addr,
+                listen: None,
+                identity,
                 tip: None,
                 known: Known::default(),
                 score: 0,
@@ -592,12 +629,20 @@ impl Protocol {
                     });
                     return;
                 }
+                let mut listen = listen;
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.tip = Some((tip, height));
                     state.known.insert(Inventory::Block(tip), self.config.known_per_peer);
+                    // An authenticated peer's claim must name its identity.
+                    if let (Some(identity), Some(claim)) = (&state.identity, &listen)
+                        && !claim.as_str().ends_with(identity.as_str())
+                    {
+                        listen = None;
+                    }
                     if state.addr.is_none() {
                         state.addr = listen.clone();
                     }
+                    state.listen = listen.clone();
                 }
                 if let Some(listen) = listen {
                     // Its own claim: learned, not given (a source of its own).
@@ -969,14 +1014,18 @@ impl Protocol {
         if state.score < self.config.ban_score {
             return;
         }
-        let addr = state.addr.clone();
+        // A claimed address is banned only when it names an authenticated identity.
+        let claimed = state.listen.iter().filter(|_| state.identity.is_some());
+        let names: Vec<PeerAddr> =
+            state.addr.iter().chain(claimed).chain(&state.identity).cloned().collect();
         self.peers.remove(&peer);
         self.forget_requests_of(peer, now);
-        if let Some(addr) = addr {
-            let until = now + self.config.ban_time;
-            self.bans.insert(addr.clone(), until);
-            self.book.remove(&addr);
-            self.outputs.push_back(Output::Banned { addr, until });
+        let until = now + self.config.ban_time;
+        for addr in names {
+            if self.bans.insert(addr.clone(), until).is_none_or(|before| before != until) {
+                self.book.remove(&addr);
+                self.outputs.push_back(Output::Banned { addr, until });
+            }
         }
         self.outputs.push_back(Output::Disconnect { peer, reason: DisconnectReason::Misbehaving });
     }
@@ -1010,7 +1059,7 @@ impl Protocol {
     /// every slot while others are known.
     fn top_up_outbound(&mut self, now: u64) {
         let connected: BTreeSet<&PeerAddr> =
-            self.peers.values().filter_map(|peer| peer.addr.as_ref()).collect();
+            self.peers.values().flat_map(|peer| peer.addr.iter().chain(&peer.listen)).collect();
         let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound).count();
         let wanted = self.config.target_outbound.saturating_sub(outbound + self.dialling.len());
         let retry = self.config.retry_interval;

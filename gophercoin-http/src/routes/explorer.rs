@@ -126,5 +126,10 @@ pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         "next_halving": next_halving,
         "supply": node.ledger().supply(),
         "min_relay_fee": node.policy().min_relay_fee_rate.units_per_byte(),
+        "url": state.config.public_url.clone().or_else(|| {
+            let listen = state.config.listen;
+            (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
+        }),
+        "p2p": state.network.local(),
     }))
 }

@@ -66,7 +66,7 @@ impl Site {
             ));
         }
         let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-            || matches!(path, "/mine" | "/nodes/resolve" | crate::network::P2P_PATH);
+            || matches!(path, "/mine" | "/nodes/resolve");
         if !changes_state {
             return Ok(());
         }

@@ -64,7 +64,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/transactions/get", get(node::pending_transactions))
         .route("/nodes/resolve", get(node::resolve).layer(limits::slots(RESOLVE_SLOTS)))
         .route("/nodes/get", get(node::peers))
-        .route(crate::network::P2P_PATH, get(node::p2p))
         .route("/nodes/{url}", axum::routing::delete(node::unregister))
         // Beyond the original.
         .route("/balance/{address}", get(explorer::balance))

@@ -404,17 +404,3 @@ pub(super) async fn peers(State(state): State<Arc<AppState>>) -> Json<Value> {
     nodes.dedup();
     Json(json!({ "nodes": nodes }))
 }
-
-/// `GET /p2p`: a peer's connection for the peer protocol (a WebSocket upgrade).
-/// The connection keeps its places under the connection caps while it is a WebSocket.
-pub(super) async fn p2p(
-    State(state): State<Arc<AppState>>,
-    place: Option<Extension<crate::server::ConnectionPlace>>,
-    ws: axum::extract::ws::WebSocketUpgrade,
-) -> Response {
-    let inbound = state.network.inbound();
-    crate::network::Network::upgrade(ws).on_upgrade(move |socket| async move {
-        inbound.serve(socket).await;
-        drop(place);
-    })
-}

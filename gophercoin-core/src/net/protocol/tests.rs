@@ -599,3 +599,105 @@ fn blocks_with_unknown_parents_start_one_catch_up_at_a_time_and_fruitless_ones_a
         assert_eq!(asks(protocol), 1, "a new catch-up once the last ended");
     }
 }
+
+#[test]
+fn an_authenticated_identity_is_banned_with_its_address_and_cannot_frame_another() {
+    let identity = |name: &str| PeerAddr::new(format!("/p2p/{name}")).expect("short");
+    let listen = |name: &str| PeerAddr::new(format!("/ip4/10.0.0.1/tcp/1/p2p/{name}")).unwrap();
+    let mut node = Node::devnet();
+    let genesis = node.params().genesis().hash();
+    let hello =
+        |listen: Option<PeerAddr>| Message::Hello { genesis, tip: genesis, height: 0, listen };
+    let mut protocol = Protocol::new(Config::default(), Some(addr(0)));
+    let now = at(1);
+    // An inbound peer authenticated as "mallory" claims honest "bob"'s address: the claim
+    // is not taken, so its misbehaviour bans mallory and her identity only.
+    assert!(protocol.handle_connected_as(
+        PeerId(1),
+        Direction::Inbound,
+        None,
+        Some(identity("mallory")),
+        &node,
+        now
+    ));
+    protocol.handle_message(PeerId(1), hello(Some(listen("bob"))), &mut node, now);
+    assert!(
+        protocol.addresses().all(|a| *a != listen("bob")),
+        "a claim not its own is not learned"
+    );
+    protocol.handle_malformed(PeerId(1), now);
+    assert!(protocol.is_banned(&identity("mallory"), now));
+    assert!(!protocol.is_banned(&listen("bob"), now));
+    let banned: Vec<PeerAddr> = std::iter::from_fn(|| protocol.poll_output())
+        .filter_map(|o| match o {
+            Output::Banned { addr, .. } => Some(addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(banned, vec![identity("mallory")]);
+    // Mallory comes back from a fresh address: her identity is refused.
+    assert!(!protocol.handle_connected_as(
+        PeerId(2),
+        Direction::Outbound,
+        Some(addr(9)),
+        Some(identity("mallory")),
+        &node,
+        now
+    ));
+    // Bob's own claim is taken, and his second connection (both sides dialled) is dropped.
+    assert!(protocol.handle_connected_as(
+        PeerId(3),
+        Direction::Inbound,
+        None,
+        Some(identity("bob")),
+        &node,
+        now
+    ));
+    protocol.handle_message(PeerId(3), hello(Some(listen("bob"))), &mut node, now);
+    assert!(protocol.peers().any(|(_, _, a)| a == Some(&listen("bob"))));
+    assert!(!protocol.handle_connected_as(
+        PeerId(4),
+        Direction::Outbound,
+        Some(listen("bob")),
+        Some(identity("bob")),
+        &node,
+        now
+    ));
+    let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    let duplicate = Output::Disconnect { peer: PeerId(4), reason: DisconnectReason::Duplicate };
+    assert!(outputs.contains(&duplicate), "{outputs:?}");
+    // Once Bob misbehaves, his identity and his own address are both banned.
+    protocol.handle_malformed(PeerId(3), now);
+    assert!(protocol.is_banned(&identity("bob"), now));
+    assert!(protocol.is_banned(&listen("bob"), now));
+}
+
+#[test]
+fn an_outbound_peer_named_two_ways_is_not_dialled_again_under_its_other_name() {
+    let mut node = Node::devnet();
+    let genesis = node.params().genesis().hash();
+    let url = PeerAddr::new("http://10.0.0.1:5000").expect("short");
+    let multiaddr = PeerAddr::new("/ip4/10.0.0.1/tcp/6000/p2p/bob").expect("short");
+    let config = Config { target_outbound: 4, ..Config::default() };
+    let mut protocol = Protocol::new(config, Some(addr(0)));
+    let now = at(1);
+    protocol.add_address(url.clone());
+    protocol.handle_timeout(now);
+    while protocol.poll_output().is_some() {}
+    let bob = Some(PeerAddr::new("/p2p/bob").expect("short"));
+    assert!(protocol.handle_connected_as(
+        PeerId(1),
+        Direction::Outbound,
+        Some(url),
+        bob,
+        &node,
+        now
+    ));
+    let hello =
+        Message::Hello { genesis, tip: genesis, height: 0, listen: Some(multiaddr.clone()) };
+    protocol.handle_message(PeerId(1), hello, &mut node, now);
+    assert!(protocol.addresses().any(|a| *a == multiaddr), "learned");
+    protocol.handle_timeout(now + Config::default().retry_interval);
+    let dials: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    assert!(!dials.contains(&Output::Connect(multiaddr)), "{dials:?}");
+}
