@@ -217,9 +217,22 @@ impl PeerPolicy {
     ///
     /// The [`PeerUrlError`] that says why.
     pub async fn check_url_host(self, url: &str) -> Result<(), PeerUrlError> {
-        let parsed =
-            Url::parse(url).map_err(|e| PeerUrlError::Invalid(url.to_owned(), e.to_string()))?;
-        let Some(url::Host::Domain(name)) = parsed.host() else { return Ok(()) };
+        let name = if url.starts_with('/') {
+            use libp2p::multiaddr::Protocol as Part;
+            let addr: libp2p::Multiaddr = url.parse().map_err(|e: libp2p::multiaddr::Error| {
+                PeerUrlError::Multiaddr(url.to_owned(), e.to_string())
+            })?;
+            match addr.iter().next() {
+                Some(Part::Dns(name) | Part::Dns4(name) | Part::Dns6(name)) => name.into_owned(),
+                _ => return Ok(()),
+            }
+        } else {
+            let parsed = Url::parse(url)
+                .map_err(|e| PeerUrlError::Invalid(url.to_owned(), e.to_string()))?;
+            let Some(url::Host::Domain(name)) = parsed.host() else { return Ok(()) };
+            name.to_owned()
+        };
+        let name = name.as_str();
         let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, self.resolve(name)).await;
         let resolved = resolved.unwrap_or_else(|_| {
             Err(PeerUrlError::Unresolved(name.to_owned(), "no answer in time".to_owned()))
@@ -560,6 +573,44 @@ impl PeerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_multiaddrs_are_normalised_or_refused() {
+        let id = "12D3KooWDy4NMx6r8RRxqLDKV44MnBHFpL7hA4fCG9jVSc1njw3L";
+        let ok = |s: &str| normalize_peer_url(s).unwrap();
+        let addr = format!("/ip4/127.0.0.1/tcp/6000/p2p/{id}");
+        assert_eq!(ok(&addr), addr);
+        assert_eq!(
+            ok(&format!(" /dns4/node.example/tcp/6000/p2p/{id} ")),
+            format!("/dns4/node.example/tcp/6000/p2p/{id}")
+        );
+        let refused = |s: &str| normalize_peer_url(s).unwrap_err();
+        for bad in [
+            "/ip4/127.0.0.1/tcp/6000".to_owned(), // no identity to expect
+            format!("/ip4/127.0.0.1/udp/6000/quic-v1/p2p/{id}"),
+            format!("/ip4/127.0.0.1/tcp/6000/p2p/{id}/p2p-circuit"),
+            format!("/unix/tmp/p2p/{id}"),
+            "/ip4/127.0.0.1/tcp/6000/p2p/not-a-peer-id".to_owned(),
+        ] {
+            assert!(matches!(refused(&bad), PeerUrlError::Multiaddr(..)), "{bad}");
+        }
+        // The policy holds for multiaddrs as for URLs.
+        assert!(matches!(
+            refused(&format!("/ip4/169.254.169.254/tcp/80/p2p/{id}")),
+            PeerUrlError::Forbidden(..)
+        ));
+        let public = |s: &str| normalize_peer_url_with(s, PeerPolicy::PublicOnly);
+        assert!(matches!(public(&addr), Err(PeerUrlError::Forbidden(..))));
+        assert!(matches!(
+            public(&format!("/dns/localhost/tcp/1/p2p/{id}")),
+            Err(PeerUrlError::Forbidden(..))
+        ));
+        assert!(matches!(
+            public(&format!("/ip6/::1/tcp/1/p2p/{id}")),
+            Err(PeerUrlError::Forbidden(..))
+        ));
+        assert!(public(&format!("/ip4/8.8.8.8/tcp/1/p2p/{id}")).is_ok());
+    }
 
     #[test]
     fn peer_urls_are_normalised_or_refused() {

@@ -318,36 +318,3 @@ async fn chain_answers_share_one_pace() {
         started.elapsed()
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn peer_connections_keep_their_place_under_the_clients_connection_cap() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), Some(key("alice").address()));
-    config.limits.per_ip_limits_on_loopback = true;
-    config.limits.max_connections_per_ip = 2;
-    let node = TestNode::start(config).await;
-    let address = node.url.trim_start_matches("http://").to_owned();
-    let p2p = format!("ws://{address}/p2p");
-    // Two peer connections (WebSocket upgrades, no longer HTTP once upgraded) fill the
-    // client's two places; a place freed by an earlier connection may take a moment.
-    let mut peers = vec![];
-    for _ in 0..2 {
-        let mut opened = None;
-        for _ in 0..50 {
-            if let Ok((socket, _)) = tokio_tungstenite::connect_async(&p2p).await {
-                opened = Some(socket);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        peers.push(opened.expect("a peer connection"));
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut third = TcpStream::connect(&address).await.unwrap();
-    assert!(closed_within(&mut third, Duration::from_secs(2)).await, "the third is closed");
-    drop(peers);
-    eventually("a closed peer connection frees its place", 100, || async {
-        tokio_tungstenite::connect_async(&p2p).await.is_ok()
-    })
-    .await;
-}

@@ -19,16 +19,19 @@ use tokio::task::AbortHandle;
 
 /// A TCP proxy to one node; cutting it drops every connection and refuses new ones.
 struct Proxy {
-    url: String,
+    port: u16,
     cut: Arc<AtomicBool>,
     live: Arc<Mutex<Vec<AbortHandle>>>,
 }
 
 impl Proxy {
-    async fn to(upstream: &str) -> Proxy {
-        let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().unwrap();
+    /// A proxy to a node's peer port.
+    async fn to(node: &TestNode) -> Proxy {
+        let advertised = node.advertised().await;
+        let port: u16 = advertised.split('/').nth(4).unwrap().parse().unwrap();
+        let upstream = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Mutex::new(vec![]));
         let (cut_c, live_c) = (Arc::clone(&cut), Arc::clone(&live));
@@ -46,7 +49,14 @@ impl Proxy {
                 live_c.lock().unwrap().push(task.abort_handle());
             }
         });
-        Proxy { url, cut, live }
+        Proxy { port, cut, live }
+    }
+
+    /// The node's peer address through the proxy: its identity at the proxy's port.
+    async fn addr(&self, node: &TestNode) -> String {
+        let advertised = node.advertised().await;
+        let peer_id = advertised.rsplit('/').next().unwrap();
+        format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer_id}", self.port)
     }
 
     fn cut(&self) {
@@ -84,20 +94,23 @@ async fn a_healed_partition_converges_on_the_heavier_side_without_losing_payment
     let (alice, bob, carol, dave) = (key("alice"), key("bob"), key("carol"), key("dave"));
     // Each node dials only the peers it is given (the addresses it would learn from the
     // others lead around the proxies).
+    // Each dials only what it is given, and redials at least every 2 s after a cut.
     let connect_only = |dir, miner| {
         let mut config = config(dir, Some(miner));
         config.network.dial_learned = false;
+        config.network.retry_interval = 2_000;
         config
     };
     let a = TestNode::start(connect_only(dirs[0].path(), alice.address())).await;
     let b = TestNode::start(connect_only(dirs[1].path(), bob.address())).await;
     let c = TestNode::start(connect_only(dirs[2].path(), carol.address())).await;
     // a and b talk directly; everything between them and c goes through proxies.
-    let (a_to_c, b_to_c) = (Proxy::to(&c.url).await, Proxy::to(&c.url).await);
-    let (c_to_a, c_to_b) = (Proxy::to(&a.url).await, Proxy::to(&b.url).await);
-    register(&a, &[&b.url, &a_to_c.url]).await;
-    register(&b, &[&a.url, &b_to_c.url]).await;
-    register(&c, &[&c_to_a.url, &c_to_b.url]).await;
+    // A and B see each other directly, and C only through proxies that can be cut.
+    let (a_to_c, b_to_c) = (Proxy::to(&c).await, Proxy::to(&c).await);
+    let (c_to_a, c_to_b) = (Proxy::to(&a).await, Proxy::to(&b).await);
+    register(&a, &[&b.url, &a_to_c.addr(&c).await]).await;
+    register(&b, &[&a.url, &b_to_c.addr(&c).await]).await;
+    register(&c, &[&c_to_a.addr(&a).await, &c_to_b.addr(&b).await]).await;
 
     // Together: alice and carol earn a reward each.
     a.mine().await;
@@ -140,10 +153,12 @@ async fn a_healed_partition_converges_on_the_heavier_side_without_losing_payment
     assert_eq!(c.balance(&dave.address()).await, 11);
     assert_eq!(a.balance(&dave.address()).await, 7);
 
-    // Heal, and let c ask its peers.
+    // Heal: the nodes dial each other again and c takes the heavier chain on its own;
+    // a resolve then says so.
     for proxy in [&a_to_c, &b_to_c, &c_to_a, &c_to_b] {
         proxy.heal();
     }
+    eventually("c takes the heavier chain", 200, || async { c.tip().await == a.tip().await }).await;
     let (_, resolved): (u16, Value) = c.get("/nodes/resolve").await;
     assert_eq!(resolved["message"], "Our chain was replaced", "{resolved}");
     assert_eq!(c.tip().await, a.tip().await);

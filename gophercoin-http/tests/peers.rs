@@ -269,11 +269,8 @@ async fn a_registered_peer_is_connected_to_and_caught_up_with_and_new_blocks_fol
     eventually("b caught up with a", 200, || async { b.height().await == 3 }).await;
     assert_eq!(b.tip().await, a.tip().await);
     // Both list each other: b dialled a, a learned where b listens.
-    eventually("a lists b", 200, || async {
-        let (_, peers) = a.get("/nodes/get").await;
-        peers["nodes"].as_array().unwrap().iter().any(|n| n.as_str() == Some(b.url.as_str()))
-    })
-    .await;
+    let b_addr = b.advertised().await;
+    eventually("a lists b", 200, || async { a.lists(&b_addr).await }).await;
     // New blocks travel both ways over the connection.
     a.mine().await;
     eventually("b has a's block", 200, || async { b.height().await == 4 }).await;

@@ -165,7 +165,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     };
     // One line: scripts read the URL from the first.
     println!(
-        "node on http://{address}, peers on {} (data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
+        "node on http://{address} (peers on {}; data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
         p2p_listen.join(" "),
         config.data_dir.display(),
         crate::cmd::coins(config.params.reward_at(1).to_units()),

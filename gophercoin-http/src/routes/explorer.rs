@@ -105,6 +105,7 @@ pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 /// `GET /health`: the node is up; its tip and counts.
 pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let (inbound, outbound) = state.network.counts();
     let node = state.node();
     let params = node.params();
     let next = node.height() + 1;
@@ -131,5 +132,9 @@ pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
             (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
         }),
         "p2p": state.network.local(),
+        "connections": {
+            "inbound": inbound,
+            "outbound": outbound,
+        },
     }))
 }

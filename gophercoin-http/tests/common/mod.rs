@@ -98,6 +98,19 @@ impl TestNode {
         self.get(&format!("/balance/{address}")).await.1["balance"].as_u64().unwrap()
     }
 
+    /// The multiaddr this node tells peers to dial (`/ip4/127.0.0.1/tcp/PORT/p2p/ID`).
+    pub async fn advertised(&self) -> String {
+        let (_, health) = self.get("/health").await;
+        health["p2p"]["advertised"].as_str().expect("an advertised address").to_owned()
+    }
+
+    /// Whether `/nodes/get` lists `peer` (a URL or a multiaddr).
+    pub async fn lists(&self, peer: &str) -> bool {
+        let (_, answer) = self.get("/nodes/get").await;
+        let nodes = answer["nodes"].as_array().cloned().unwrap_or_default();
+        nodes.iter().any(|n| n.as_str() == Some(peer))
+    }
+
     pub async fn register(&self, peers: &[&TestNode]) {
         let nodes: Vec<_> = peers.iter().map(|p| p.url.clone()).collect();
         let (status, body) = self.post("/nodes/register", &json!({ "nodes": nodes })).await;
