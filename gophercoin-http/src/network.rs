@@ -227,7 +227,7 @@ async fn take_reports(shared: Arc<Shared>, mut reports: mpsc::Receiver<Report>) 
                 let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
                 let direction =
                     if outbound.is_some() { Direction::Outbound } else { Direction::Inbound };
-                let (sink, frames) = p2p::framed(stream).split();
+                let (sink, frames) = p2p::framed(*stream).split();
                 let frames = frames.map(|frame| match frame {
                     Ok(bytes) => Incoming::Data(bytes.freeze()),
                     // Longer than a message can be.

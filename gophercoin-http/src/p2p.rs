@@ -22,7 +22,6 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     path::Path,
-    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -124,7 +123,7 @@ pub enum TransportError {
 pub struct LocalPeer {
     /// Its peer id.
     pub peer_id: String,
-    /// The addresses it listens on (with `0.0.0.0` expanded to each interface's).
+    /// The addresses it listens on (as configured, with the port picked for port 0).
     pub listen: Vec<String>,
     /// The address it tells peers to dial (with `/p2p/<peer id>`), if it has one they can
     /// dial: an external one, or a listening one that is not `0.0.0.0` or `[::]`.
@@ -135,7 +134,7 @@ pub struct LocalPeer {
 #[derive(Debug)]
 pub(crate) enum Report {
     /// A stream to a peer is open (`addr`: the address dialled, for an outbound one).
-    Stream { remote: PeerId, outbound: Option<PeerAddr>, stream: libp2p::Stream },
+    Stream { remote: PeerId, outbound: Option<PeerAddr>, stream: Box<libp2p::Stream> },
     /// A dial failed.
     DialFailed(PeerAddr),
 }
@@ -144,7 +143,6 @@ pub(crate) enum Report {
 #[derive(Debug)]
 enum Command {
     Dial(PeerAddr),
-    Resolved { addr: PeerAddr, peer: PeerId, targets: Vec<Multiaddr> },
     Disconnect(PeerId),
     Ban(PeerId, Instant),
     Stop,
@@ -290,7 +288,7 @@ pub(crate) async fn start(
     }
     let local = LocalPeer {
         peer_id: local_id.to_string(),
-        listen: bound.iter().map(ToString::to_string).collect(),
+        listen: listen.iter().zip(&bound).map(|(c, b)| with_port_of(c, b).to_string()).collect(),
         advertised: advertised.map(|a| a.to_string()),
     };
     let (commands, commands_rx) = mpsc::unbounded_channel();
@@ -300,16 +298,17 @@ pub(crate) async fn start(
         .new_control()
         .accept(PROTOCOL)
         .expect("the protocol is accepted once");
+    let (resolved, resolved_rx) = mpsc::unbounded_channel();
     let task = SwarmTask {
         swarm,
-        commands: commands.clone(),
+        resolved,
         reports,
         dials: HashMap::new(),
         policy: limits.peer_policy,
         client: crate::peers::PeerClient::new(limits),
         bound,
     };
-    let handle = tokio::spawn(task.run(commands_rx, incoming));
+    let handle = tokio::spawn(task.run(commands_rx, resolved_rx, incoming));
     Ok((Transport { commands, local }, handle))
 }
 
@@ -343,10 +342,33 @@ fn advertised(
     })
 }
 
-/// The task that owns the swarm.
+/// An address resolved for a dial: the peer id expected and where to reach it.
+struct Resolved {
+    addr: PeerAddr,
+    peer: PeerId,
+    targets: Vec<Multiaddr>,
+}
+
+/// `configured` with the TCP port of `bound` (the port picked for port 0).
+fn with_port_of(configured: &Multiaddr, bound: &Multiaddr) -> Multiaddr {
+    let port = bound.iter().find_map(|part| match part {
+        Part::Tcp(port) => Some(port),
+        _ => None,
+    });
+    configured
+        .iter()
+        .map(|part| match (part, port) {
+            (Part::Tcp(_), Some(port)) => Part::Tcp(port),
+            (part, _) => part,
+        })
+        .collect()
+}
+
+/// The task that owns the swarm; it ends when told to or when the driver's handle is
+/// dropped.
 struct SwarmTask {
     swarm: Swarm<Behaviour>,
-    commands: mpsc::UnboundedSender<Command>,
+    resolved: mpsc::UnboundedSender<Resolved>,
     reports: mpsc::Sender<Report>,
     /// Our dials in progress: the address the driver asked for, by connection.
     dials: HashMap<ConnectionId, PeerAddr>,
@@ -359,6 +381,7 @@ impl SwarmTask {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        mut resolved: mpsc::UnboundedReceiver<Resolved>,
         mut incoming: libp2p_stream::IncomingStreams,
     ) {
         loop {
@@ -367,8 +390,9 @@ impl SwarmTask {
                     None | Some(Command::Stop) => break,
                     Some(command) => self.command(command),
                 },
+                Some(dial) = resolved.recv() => self.dial(dial),
                 Some((remote, stream)) = incoming.next() => {
-                    let report = Report::Stream { remote, outbound: None, stream };
+                    let report = Report::Stream { remote, outbound: None, stream: Box::new(stream) };
                     if self.reports.send(report).await.is_err() {
                         break;
                     }
@@ -382,14 +406,14 @@ impl SwarmTask {
     fn command(&mut self, command: Command) {
         match command {
             Command::Dial(addr) => {
-                let commands = self.commands.clone();
+                let resolved = self.resolved.clone();
                 let reports = self.reports.clone();
                 let policy = self.policy;
                 let client = self.client.clone();
                 tokio::spawn(async move {
                     match resolve(&addr, policy, &client).await {
                         Ok((peer, targets)) => {
-                            let _ = commands.send(Command::Resolved { addr, peer, targets });
+                            let _ = resolved.send(Resolved { addr, peer, targets });
                         }
                         Err(error) => {
                             tracing::debug!(%addr, %error, "dial failed");
@@ -397,27 +421,6 @@ impl SwarmTask {
                         }
                     }
                 });
-            }
-            Command::Resolved { addr, peer, targets } => {
-                if peer == *self.swarm.local_peer_id() {
-                    tracing::debug!(%addr, "an address of this node; not dialled");
-                    self.report_failed(addr);
-                    return;
-                }
-                let opts = DialOpts::peer_id(peer)
-                    .addresses(targets)
-                    .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
-                    .build();
-                let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        self.dials.insert(id, addr);
-                    }
-                    Err(error) => {
-                        tracing::debug!(%addr, %error, "dial refused");
-                        self.report_failed(addr);
-                    }
-                }
             }
             Command::Disconnect(peer) => {
                 let _ = self.swarm.disconnect_peer_id(peer);
@@ -427,6 +430,29 @@ impl SwarmTask {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
             Command::Stop => {}
+        }
+    }
+
+    /// Dials a resolved address, expecting its peer id.
+    fn dial(&mut self, Resolved { addr, peer, targets }: Resolved) {
+        if peer == *self.swarm.local_peer_id() {
+            tracing::debug!(%addr, "an address of this node; not dialled");
+            self.report_failed(addr);
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .addresses(targets)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+            .build();
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.dials.insert(id, addr);
+            }
+            Err(error) => {
+                tracing::debug!(%addr, %error, "dial refused");
+                self.report_failed(addr);
+            }
         }
     }
 
@@ -447,10 +473,9 @@ impl SwarmTask {
                 tokio::spawn(async move {
                     match control.open_stream(peer_id, PROTOCOL).await {
                         Ok(stream) => {
-                            let outbound = Some(addr);
-                            let _ = reports
-                                .send(Report::Stream { remote: peer_id, outbound, stream })
-                                .await;
+                            let (outbound, stream) = (Some(addr), Box::new(stream));
+                            let report = Report::Stream { remote: peer_id, outbound, stream };
+                            let _ = reports.send(report).await;
                         }
                         Err(error) => {
                             tracing::debug!(%addr, %error, "the peer refused our protocol");
@@ -597,7 +622,7 @@ struct Gate {
     /// Open and pending connections, by their remote IP.
     connections: HashMap<ConnectionId, IpAddr>,
     per_ip_count: HashMap<IpAddr, usize>,
-    banned: Arc<Mutex<HashMap<PeerId, Instant>>>,
+    banned: HashMap<PeerId, Instant>,
 }
 
 impl Gate {
@@ -608,20 +633,18 @@ impl Gate {
             policy: limits.peer_policy,
             connections: HashMap::new(),
             per_ip_count: HashMap::new(),
-            banned: Arc::default(),
+            banned: HashMap::new(),
         }
     }
 
     fn ban(&mut self, peer: PeerId, until: Instant) {
-        let mut banned = self.banned.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        banned.retain(|_, until| *until > now);
-        banned.insert(peer, until);
+        self.banned.retain(|_, until| *until > now);
+        self.banned.insert(peer, until);
     }
 
     fn check_banned(&self, peer: &PeerId) -> Result<(), ConnectionDenied> {
-        let banned = self.banned.lock().unwrap_or_else(|e| e.into_inner());
-        match banned.get(peer) {
+        match self.banned.get(peer) {
             Some(until) if *until > Instant::now() => Err(ConnectionDenied::new(Refused::Banned)),
             _ => Ok(()),
         }
