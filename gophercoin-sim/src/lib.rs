@@ -217,6 +217,14 @@ enum Due {
         node: usize,
         peer: usize,
     },
+    /// A connection's handshake is done: both ends start the protocol (`fresh`: a new
+    /// link, forgotten if the connection fails).
+    Open {
+        from: usize,
+        to: usize,
+        addr: Option<PeerAddr>,
+        fresh: bool,
+    },
     /// The partition opens, or heals.
     Partition,
     /// A node goes offline (churn).
@@ -224,6 +232,11 @@ enum Due {
     /// A node that left comes back.
     Return(usize),
 }
+
+/// Round trips before a new connection carries the protocol's first message, as libp2p
+/// sets one up: TCP's handshake, multistream-select, Noise XX (one and a half), and the
+/// protocol stream's negotiation (pipelined with Noise's last message and Yamux).
+const HANDSHAKE_ROUND_TRIPS: u64 = 3;
 
 struct Sim {
     config: SimConfig,
@@ -447,19 +460,41 @@ impl Sim {
         let now = self.now;
         let height = self.nodes[..self.first_hostile].iter().map(|(node, _)| node.height()).max();
         self.rejoining.push((i, now, height.unwrap_or(0)));
-        let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
-        for b in peers {
+        let peers: Vec<(usize, u64)> =
+            self.graph.neighbours[i].iter().map(|(b, latency)| (*b, *latency)).collect();
+        for (b, latency) in peers {
             if self.offline.contains(&b) {
                 continue;
             }
-            let (node, protocol) = &mut self.nodes[i];
             let addr = PeerAddr::new(format!("sim-{b}"));
-            protocol.handle_connected(PeerId(b as u64), Direction::Outbound, addr, node, now);
-            let (node, protocol) = &mut self.nodes[b];
-            protocol.handle_connected(PeerId(i as u64), Direction::Inbound, None, node, now);
-            self.flush(b);
+            let open = Due::Open { from: i, to: b, addr, fresh: false };
+            self.schedule(now + HANDSHAKE_ROUND_TRIPS * 2 * latency, open);
         }
-        self.flush(i);
+    }
+
+    /// A connection's handshake finished: both ends start the protocol, unless one of
+    /// them went offline meanwhile (then the dial failed).
+    fn open(&mut self, from: usize, to: usize, addr: Option<PeerAddr>, fresh: bool) {
+        let now = self.now;
+        if self.offline.contains(&from) || self.offline.contains(&to) {
+            if fresh {
+                self.graph.neighbours[from].remove(&to);
+                self.graph.neighbours[to].remove(&from);
+            }
+            if !self.offline.contains(&from)
+                && let Some(addr) = &addr
+            {
+                self.nodes[from].1.handle_dial_failed(addr);
+                self.flush(from);
+            }
+            return;
+        }
+        let (node, protocol) = &mut self.nodes[from];
+        protocol.handle_connected(PeerId(to as u64), Direction::Outbound, addr, node, now);
+        let (node, protocol) = &mut self.nodes[to];
+        protocol.handle_connected(PeerId(from as u64), Direction::Inbound, None, node, now);
+        self.flush(to);
+        self.flush(from);
     }
 
     /// Records the rejoined nodes that have reached their target height.
@@ -566,6 +601,7 @@ impl Sim {
                     self.nodes[i].1.handle_timeout(at);
                     self.flush(i);
                 }
+                Due::Open { from, to, addr, fresh } => self.open(from, to, addr, fresh),
                 Due::Closed { node, peer } => {
                     self.nodes[node].1.handle_disconnected(PeerId(peer as u64), at);
                     self.graph.neighbours[node].remove(&peer);
@@ -623,7 +659,7 @@ impl Sim {
             }
         } else {
             self.cut.clear();
-            // Peers that were cut off say hello again, as reconnecting peers would.
+            // Peers that were cut off connect again, as reconnecting peers would.
             let now = self.now;
             let half = self.nodes.len() / 2;
             for a in 0..half {
@@ -633,23 +669,10 @@ impl Sim {
                     for (x, y) in [(a, b), (b, a)] {
                         self.nodes[x].1.handle_disconnected(PeerId(y as u64), now);
                     }
-                    let (node, protocol) = &mut self.nodes[a];
+                    let latency = self.graph.neighbours[a].get(&b).copied().unwrap_or(0);
                     let addr = PeerAddr::new(format!("sim-{b}"));
-                    protocol.handle_connected(
-                        PeerId(b as u64),
-                        Direction::Outbound,
-                        addr,
-                        node,
-                        now,
-                    );
-                    let (node, protocol) = &mut self.nodes[b];
-                    protocol.handle_connected(
-                        PeerId(a as u64),
-                        Direction::Inbound,
-                        None,
-                        node,
-                        now,
-                    );
+                    let open = Due::Open { from: a, to: b, addr, fresh: false };
+                    self.schedule(now + HANDSHAKE_ROUND_TRIPS * 2 * latency, open);
                     self.flush(a);
                     self.flush(b);
                 }
@@ -848,7 +871,8 @@ impl Sim {
         }
     }
 
-    /// Opens a connection from `i` to the node at `addr`, with a new link's latency.
+    /// Opens a connection from `i` to the node at `addr`, with a new link's latency; the
+    /// protocol starts on it once its handshake is done.
     fn dial(&mut self, i: usize, addr: PeerAddr) {
         let target = addr.as_str().strip_prefix("sim-").and_then(|n| n.parse::<usize>().ok());
         let now = self.now;
@@ -864,12 +888,8 @@ impl Sim {
         let latency = self.config.latency_ms.0 + self.rng.next_u64() % span;
         self.graph.neighbours[i].insert(j, latency);
         self.graph.neighbours[j].insert(i, latency);
-        let (node, protocol) = &mut self.nodes[i];
-        protocol.handle_connected(PeerId(j as u64), Direction::Outbound, Some(addr), node, now);
-        let (node, protocol) = &mut self.nodes[j];
-        protocol.handle_connected(PeerId(i as u64), Direction::Inbound, None, node, now);
-        self.flush(i);
-        self.flush(j);
+        let open = Due::Open { from: i, to: j, addr: Some(addr), fresh: true };
+        self.schedule(now + HANDSHAKE_ROUND_TRIPS * 2 * latency, open);
     }
 
     /// Queues a message's delivery after the link's queue, its transfer and latency, and,
