@@ -11,7 +11,7 @@ each started with only `--peer http://SEED`, peers over libp2p. It reports
   and refused again by each node it sent it to, adopted by nobody;
 - each node's resident memory.
 
-    cargo build --release -p gophercoin-cli -p gophercoin-benches --bin forger
+    cargo build --release -p gophercoin-cli && cargo build --release -p gophercoin-benches --bin forger
     python3 benches/compare/seed.py [--nodes 30] [--base-port 17100]
 """
 
