@@ -336,10 +336,10 @@ fn advertised(
             bound.get(configured).or_else(|| bound.iter().find(specified))?.clone()
         }
     };
-    Some(match chosen.iter().last() {
-        Some(Part::P2p(_)) => chosen,
-        _ => chosen.with(Part::P2p(*local)),
-    })
+    // Whatever peer id an external address was given with, it is ours that peers meet.
+    let without_id: Multiaddr =
+        chosen.iter().filter(|part| !matches!(part, Part::P2p(_))).collect();
+    Some(without_id.with(Part::P2p(*local)))
 }
 
 /// An address resolved for a dial: the peer id expected and where to reach it.
@@ -787,4 +787,66 @@ pub(crate) fn framed(
         .max_frame_length(MAX_MESSAGE_BYTES)
         .new_codec();
     tokio_util::codec::Framed::new(stream.compat(), codec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_advertises_an_address_peers_can_dial_with_its_own_peer_id() {
+        let local = PeerId::random();
+        let other = PeerId::random();
+        let addr = |s: &str| s.parse::<Multiaddr>().unwrap();
+        let ours = |s: &str| addr(s).with(Part::P2p(local));
+        // A specific listening address, with the port picked for port 0.
+        let listen = [addr("/ip4/127.0.0.1/tcp/0")];
+        let bound = [addr("/ip4/127.0.0.1/tcp/41234")];
+        assert_eq!(
+            advertised(&listen, &[], &bound, &local),
+            Some(ours("/ip4/127.0.0.1/tcp/41234"))
+        );
+        // Every interface: nothing, unless an external address is given.
+        let listen = [addr("/ip4/0.0.0.0/tcp/6000"), addr("/ip6/::/tcp/6000")];
+        let bound = [addr("/ip4/10.0.0.5/tcp/6000"), addr("/ip6/::1/tcp/6000")];
+        assert_eq!(advertised(&listen, &[], &bound, &local), None);
+        let external = [addr(&format!("/dns4/node.example/tcp/7000/p2p/{other}"))];
+        assert_eq!(
+            advertised(&listen, &external, &bound, &local),
+            Some(ours("/dns4/node.example/tcp/7000")),
+            "the external address, with our peer id"
+        );
+        assert_eq!(
+            with_port_of(&addr("/ip4/0.0.0.0/tcp/0"), &addr("/ip4/10.0.0.5/tcp/6001")),
+            addr("/ip4/0.0.0.0/tcp/6001")
+        );
+    }
+
+    #[test]
+    fn identities_and_the_peer_ids_addresses_name_agree() {
+        let peer = PeerId::random();
+        let identity = identity_of(&peer).unwrap();
+        assert_eq!(peer_of(&identity), Some(peer));
+        let addr = PeerAddr::new(format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}")).unwrap();
+        assert_eq!(peer_of(&addr), Some(peer));
+        assert!(addr.as_str().ends_with(identity.as_str()), "the protocol's claim rule holds");
+        assert_eq!(peer_of(&PeerAddr::new("http://127.0.0.1:5000").unwrap()), None);
+    }
+
+    #[test]
+    fn a_key_file_is_made_once_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let made = load_or_make_key(&path).unwrap();
+        let read = load_or_make_key(&path).unwrap();
+        assert_eq!(made.public(), read.public());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(load_or_make_key(&path).is_err(), "a damaged key is an error, not a new key");
+    }
 }

@@ -48,6 +48,8 @@ pub enum DisconnectReason {
     Removed,
     /// A peer with the same identity is connected already (both sides dialled at once).
     Duplicate,
+    /// It sent no [`Message::Hello`] within [`Config::request_timeout`] of connecting.
+    Silent,
 }
 
 /// What the protocol asks its driver to do.
@@ -172,6 +174,8 @@ struct Peer {
     identity: Option<PeerAddr>,
     /// Its tip, once its [`Message::Hello`] came.
     tip: Option<(BlockHash, u64)>,
+    /// When it must have greeted us by ([`DisconnectReason::Silent`]).
+    greet_by: u64,
     /// What it announced or was sent, oldest first, bounded.
     known: Known,
     score: u32,
@@ -299,8 +303,15 @@ impl Protocol {
     pub fn poll_timeout(&self) -> Option<u64> {
         let requests = self.in_flight.values().map(|(_, deadline)| *deadline);
         let catch_ups = self.peers.values().filter_map(|peer| peer.catch_up);
+        let greetings = self.peers.values().filter(|p| p.tip.is_none()).map(|p| p.greet_by);
         let bans = self.bans.values().copied();
-        requests.chain(catch_ups).chain(bans).chain(self.next_top_up).chain(self.next_trickle).min()
+        requests
+            .chain(catch_ups)
+            .chain(greetings)
+            .chain(bans)
+            .chain(self.next_top_up)
+            .chain(self.next_trickle)
+            .min()
     }
 
     /// Connected peers, with their direction and address.
@@ -434,6 +445,7 @@ impl Protocol {
                 listen: None,
                 identity,
                 tip: None,
+                greet_by: now + self.config.request_timeout,
                 known: Known::default(),
                 score: 0,
                 catch_up: None,
@@ -583,6 +595,18 @@ impl Protocol {
                 state.catch_up = None;
             }
             self.misbehaving(peer, STALLED, now);
+        }
+        // A peer that never greets holds a place and does nothing with it.
+        let silent: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.tip.is_none() && peer.greet_by <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in silent {
+            self.peers.remove(&peer);
+            self.forget_requests_of(peer, now);
+            self.outputs.push_back(Output::Disconnect { peer, reason: DisconnectReason::Silent });
         }
         if self.next_trickle.is_some_and(|at| at <= now) {
             self.next_trickle = None;

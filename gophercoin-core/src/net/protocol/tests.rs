@@ -701,3 +701,27 @@ fn an_outbound_peer_named_two_ways_is_not_dialled_again_under_its_other_name() {
     let dials: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
     assert!(!dials.contains(&Output::Connect(multiaddr)), "{dials:?}");
 }
+
+#[test]
+fn a_peer_that_never_greets_is_dropped_after_the_request_timeout() {
+    let node = Node::devnet();
+    let mut protocol = Protocol::new(Config::default(), Some(addr(0)));
+    let now = at(1);
+    assert!(protocol.handle_connected(PeerId(1), Direction::Inbound, None, &node, now));
+    assert!(protocol.handle_connected(PeerId(2), Direction::Inbound, None, &node, now));
+    while protocol.poll_output().is_some() {}
+    let deadline = now + Config::default().request_timeout;
+    assert!(protocol.poll_timeout().is_some_and(|at| at <= deadline));
+    // Peer 2 greets in time; peer 1 says nothing.
+    let mut node = node;
+    let genesis = node.params().genesis().hash();
+    let hello = Message::Hello { genesis, tip: genesis, height: 0, listen: None };
+    protocol.handle_message(PeerId(2), hello, &mut node, now + 1);
+    protocol.handle_timeout(deadline - 1);
+    assert_eq!(protocol.peers().count(), 2, "not before the deadline");
+    protocol.handle_timeout(deadline);
+    let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
+    let silent = Output::Disconnect { peer: PeerId(1), reason: DisconnectReason::Silent };
+    assert!(outputs.contains(&silent), "{outputs:?}");
+    assert_eq!(protocol.peers().map(|(id, _, _)| id).collect::<Vec<_>>(), vec![PeerId(2)]);
+}
