@@ -250,6 +250,13 @@ async fn a_dial_expecting_one_peer_id_refuses_another() {
     assert_eq!(status, 201, "{answer}");
     eventually("a connects to b", 200, || async { lists(b, &a_addr).await }).await;
     eventually("b's block reaches a", 200, || async { a.height().await == 1 }).await;
+    // The operator removes the wrong one by its multiaddr (one path segment, escaped).
+    let mut url = url::Url::parse(&a.url).unwrap();
+    url.path_segments_mut().unwrap().push("nodes").push(&wrong);
+    let response = client().delete(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, listed) = a.get("/nodes/get").await;
+    assert!(!listed["nodes"].as_array().unwrap().iter().any(|n| n.as_str() == Some(&wrong)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
