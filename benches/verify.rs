@@ -24,6 +24,11 @@ fn rsa(c: &mut Criterion) {
     group.bench_function("sign", |b| b.iter(|| key.sign(&msg)));
     group
         .bench_function("verify", |b| b.iter(|| verifier.verify(&key.address(), &msg, &signature)));
+    // The `rsa` crate alone (the reference the fixed-limb path is tested against).
+    let reference = verifier.clone().reference();
+    group.bench_function("verify_reference", |b| {
+        b.iter(|| reference.verify(&key.address(), &msg, &signature))
+    });
     group.bench_function("check_transaction", |b| {
         b.iter(|| signed.clone().verify(&verifier, &params).is_ok())
     });

@@ -7,7 +7,7 @@
 
 use gophercoin_core::{
     Address, Amount, Block, BlockTransaction, CryptoError, MostWork, Node, Params, RsaSigner,
-    RsaVerifier, Signature, SignedTransaction, Transaction, Verifier, codec,
+    RsaVerifier, Signature, SignedTransaction, Signer as _, Transaction, Verifier, codec,
 };
 
 /// A verifier that accepts everything. Fuzzing only.
@@ -167,5 +167,62 @@ fn check_invariants<V: Verifier>(node: &Node<V, MostWork>, params: &Params) {
             node.mempool().spending(&tx.transaction().sender)
                 <= node.balance(&tx.transaction().sender)
         );
+    }
+}
+
+/// A signer of each size class of the RSA verifier's fixed-limb path (2048, 2056, 3072 and
+/// 4096 bits) with its signature of [`DIFFERENTIAL_MESSAGE`].
+fn differential_signers() -> &'static [(RsaSigner, Signature)] {
+    static SIGNERS: std::sync::OnceLock<Vec<(RsaSigner, Signature)>> = std::sync::OnceLock::new();
+    SIGNERS.get_or_init(|| {
+        [
+            include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex"),
+            include_str!("../../gophercoin-core/tests/data/rsa2056.pkcs8.hex"),
+            include_str!("../../gophercoin-core/tests/data/rsa3072.pkcs8.hex"),
+            include_str!("../../gophercoin-core/tests/data/rsa4096.pkcs8.hex"),
+        ]
+        .iter()
+        .map(|hex| {
+            let signer: RsaSigner = hex.trim().parse().expect("a test key");
+            let signature = signer.sign(DIFFERENTIAL_MESSAGE).expect("signs");
+            (signer, signature)
+        })
+        .collect()
+    })
+}
+
+/// What the differential target's honest signatures sign.
+const DIFFERENTIAL_MESSAGE: &[u8] = b"differential";
+
+/// Arbitrary bytes as a signature (raw, or as a change to an honest one: bits flipped,
+/// cut, lengthened), checked by the RSA verifier's fixed-limb path and by the `rsa` crate
+/// alone: the verdicts must agree, and the honest signature must verify.
+pub fn rsa_differential(data: &[u8]) {
+    static VERIFIERS: std::sync::OnceLock<(RsaVerifier, RsaVerifier)> = std::sync::OnceLock::new();
+    let (fast, reference) = VERIFIERS.get_or_init(|| {
+        let fast = RsaVerifier::default().without_signature_cache();
+        (fast.clone(), fast.reference())
+    });
+    let Some((&first, rest)) = data.split_first() else { return };
+    let signers = differential_signers();
+    let (signer, honest) = &signers[usize::from(first) % signers.len()];
+    let honest = honest.as_bytes();
+    let bytes: Vec<u8> = match (first / 4) % 4 {
+        0 => rest.to_vec(),
+        1 => honest
+            .iter()
+            .zip(rest.iter().chain(std::iter::repeat(&0)))
+            .map(|(a, b)| a ^ b)
+            .collect(),
+        2 => honest.iter().chain(rest).copied().collect(),
+        _ => honest[..honest.len().saturating_sub(rest.len().max(1))].to_vec(),
+    };
+    let Ok(signature) = Signature::from_bytes(bytes) else { return };
+    let address = signer.address();
+    let by_fast = fast.verify(&address, DIFFERENTIAL_MESSAGE, &signature);
+    let by_reference = reference.verify(&address, DIFFERENTIAL_MESSAGE, &signature);
+    assert_eq!(by_fast, by_reference, "the fixed-limb path and the rsa crate disagree");
+    if signature.as_bytes() == honest {
+        assert_eq!(by_fast, Ok(()), "an honest signature verifies");
     }
 }

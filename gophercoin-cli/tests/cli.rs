@@ -504,11 +504,11 @@ async fn eight_nodes_that_know_only_a_seed_form_a_network_that_heals() {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let (seed, seed_url) = start_node(dirs[0].path());
     wait_healthy(&http, &seed_url).await;
-    let mut children = vec![seed];
+    let mut children = KillOnDrop(vec![seed]);
     let mut urls = vec![seed_url.clone()];
     for dir in &dirs[1..] {
         let (child, url) = start_node_with(dir.path(), &["--peer", &seed_url]);
-        children.push(child);
+        children.0.push(child);
         urls.push(url);
     }
     for url in &urls {
@@ -545,8 +545,8 @@ async fn eight_nodes_that_know_only_a_seed_form_a_network_that_heals() {
     }
     // Three nodes killed; the others go on; restarted, the three catch up unasked.
     for i in [2, 5, 8] {
-        children[i].kill().unwrap(); // SIGKILL
-        children[i].wait().unwrap();
+        children.0[i].kill().unwrap(); // SIGKILL
+        children.0[i].wait().unwrap();
     }
     let alive: Vec<String> = urls
         .iter()
@@ -561,15 +561,24 @@ async fn eight_nodes_that_know_only_a_seed_form_a_network_that_heals() {
     }
     for i in [2, 5, 8] {
         let (child, url) = start_node_with(dirs[i].path(), &["--peer", &seed_url]);
-        children[i] = child;
+        children.0[i] = child;
         urls[i] = url;
         wait_healthy(&http, &urls[i]).await;
     }
     let caught_up = converged(&http, &urls, 5).await;
     let last = tips(&http, &urls).await;
-    for child in &mut children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(children);
     assert!(caught_up, "the restarted nodes did not catch up: {last:?}");
+}
+
+/// Node processes killed when dropped, so a failed assertion leaves none running.
+struct KillOnDrop(Vec<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -26,6 +26,11 @@ proptest! {
     }
 
     #[test]
+    fn the_rsa_paths_agree(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        harness::rsa_differential(&data);
+    }
+
+    #[test]
     fn node_inputs_keep_the_invariants(data in prop::collection::vec(any::<u8>(), 0..120)) {
         harness::node_inputs(&data);
     }
@@ -41,6 +46,11 @@ fn seeds_reach_the_interesting_paths() {
     let _ = node.mine_block(&miner, genesis.header.timestamp + 5).unwrap();
     harness::decode_block(&gophercoin_core::codec::encode_block(&node.chain().tip().to_block()));
     harness::parse_keys(include_str!("data/alice.pkcs8.hex").trim().as_bytes());
+    // The honest signature of each key, and each one bit off.
+    for first in 0..16_u8 {
+        harness::rsa_differential(&[first * 4 + 1]);
+        harness::rsa_differential(&[first, 1]);
+    }
     // Mine, pay, tamper, replay our chain, in many orders.
     harness::node_inputs(&[
         0, 0, 0, 1, 1, 4, 3, 2, 0, 9, 0, 5, 3, 0, 2, 2, 7, 1, 4, 9, 0, 3, 2, 3, 1, 2, 5, 0,

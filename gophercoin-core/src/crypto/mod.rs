@@ -7,6 +7,7 @@
 //! An [`Address`] is a public key: the DER bytes of its SubjectPublicKeyInfo, written as
 //! hex at the edges, exactly as the original used the hex public key as the wallet id.
 
+mod exp65537;
 pub mod rsa;
 
 use core::{fmt, str::FromStr};

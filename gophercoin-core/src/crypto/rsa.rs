@@ -20,7 +20,9 @@ use rsa::{
 };
 use sha2::Sha256;
 
-use super::{Address, CryptoError, Signature, Signer, Verifier, decode_hex};
+use super::{
+    Address, CryptoError, Signature, Signer, Verifier, decode_hex, exp65537::PublicKey65537,
+};
 use crate::{hash::sha256, params::Params};
 
 /// The key size [`RsaSigner::generate`] is usually called with.
@@ -144,6 +146,9 @@ impl Signer for RsaSigner {
 pub struct RsaVerifier {
     min_bits: usize,
     max_bits: usize,
+    /// Whether signatures go through the fixed-limb path ([`super::exp65537`]) when the
+    /// key allows it, or through the `rsa` crate alone.
+    fast: bool,
     keys: Arc<RwLock<KeyCache>>,
     signatures: Arc<RwLock<SignatureCache>>,
     signature_cache_size: usize,
@@ -163,8 +168,16 @@ const SIGNATURE_CACHE_SIZE: usize = 50_000;
 /// Parsed keys by address, evicted oldest first.
 #[derive(Debug, Default)]
 struct KeyCache {
-    keys: BTreeMap<Address, Arc<VerifyingKey<Sha256>>>,
+    keys: BTreeMap<Address, Arc<ParsedKey>>,
     order: VecDeque<Address>,
+}
+
+/// A key that passed the checks: the `rsa` crate's, and the same set up for the
+/// fixed-limb path when its modulus fits it.
+#[derive(Debug)]
+struct ParsedKey {
+    key: VerifyingKey<Sha256>,
+    fast: Option<PublicKey65537>,
 }
 
 /// How many parsed keys a verifier keeps.
@@ -176,6 +189,7 @@ impl RsaVerifier {
         RsaVerifier {
             min_bits: params.min_rsa_bits,
             max_bits: params.max_rsa_bits,
+            fast: true,
             keys: Arc::default(),
             signatures: Arc::default(),
             signature_cache_size: SIGNATURE_CACHE_SIZE,
@@ -187,6 +201,14 @@ impl RsaVerifier {
     #[must_use]
     pub fn without_signature_cache(self) -> Self {
         RsaVerifier { signatures: Arc::default(), signature_cache_size: 0, ..self }
+    }
+
+    /// The same verifier checking every signature with the `rsa` crate alone, the
+    /// reference the fixed-limb path is tested against (its verdicts are the same; it is
+    /// about three times slower).
+    #[must_use]
+    pub fn reference(self) -> Self {
+        RsaVerifier { fast: false, ..self }
     }
 
     fn check_bits(&self, bits: usize) -> Result<(), CryptoError> {
@@ -208,7 +230,7 @@ impl RsaVerifier {
     }
 
     /// Parses and checks a key, or finds it in the cache.
-    fn parse(&self, address: &Address) -> Result<Arc<VerifyingKey<Sha256>>, CryptoError> {
+    fn parse(&self, address: &Address) -> Result<Arc<ParsedKey>, CryptoError> {
         if let Some(key) = self.cache().keys.get(address) {
             return Ok(Arc::clone(key));
         }
@@ -217,7 +239,8 @@ impl RsaVerifier {
             CryptoError::BadKeyEncoding { what: "public key", reason: e.to_string() }
         })?;
         self.check_key(&key)?;
-        let key = Arc::new(VerifyingKey::<Sha256>::new(key));
+        let fast = PublicKey65537::new(&key.n_bytes());
+        let key = Arc::new(ParsedKey { key: VerifyingKey::<Sha256>::new(key), fast });
         let mut cache = self.cache_mut();
         if cache.keys.insert(address.clone(), Arc::clone(&key)).is_none() {
             cache.order.push_back(address.clone());
@@ -277,9 +300,18 @@ impl Verifier for RsaVerifier {
             return Ok(());
         }
         let key = self.parse(address)?;
-        let parsed = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
-            .map_err(|_| CryptoError::BadSignature)?;
-        key.verify_prehash(digest, &parsed).map_err(|_| CryptoError::BadSignature)?;
+        match &key.fast {
+            Some(fast) if self.fast => {
+                if !fast.verify_sha256(digest, signature.as_bytes()) {
+                    return Err(CryptoError::BadSignature);
+                }
+            }
+            _ => {
+                let parsed = rsa::pkcs1v15::Signature::try_from(signature.as_bytes())
+                    .map_err(|_| CryptoError::BadSignature)?;
+                key.key.verify_prehash(digest, &parsed).map_err(|_| CryptoError::BadSignature)?;
+            }
+        }
         if !cached {
             return Ok(());
         }
@@ -303,6 +335,213 @@ mod tests {
 
     fn alice() -> RsaSigner {
         include_str!("../../tests/data/alice.pkcs8.hex").trim().parse().unwrap()
+    }
+
+    /// Keys of every size class of the fixed-limb path: 2048 bits (32 limbs), 2056 and
+    /// 3072 (48), 4096 (64).
+    fn keys() -> Vec<(RsaSigner, rsa::PrivateKey)> {
+        [
+            include_str!("../../tests/data/alice.pkcs8.hex"),
+            include_str!("../../tests/data/rsa2056.pkcs8.hex"),
+            include_str!("../../tests/data/rsa3072.pkcs8.hex"),
+            include_str!("../../tests/data/rsa4096.pkcs8.hex"),
+        ]
+        .iter()
+        .map(|hex| {
+            let der = hex::decode(hex.trim()).unwrap();
+            (RsaSigner::from_der(&der).unwrap(), rsa::PrivateKey::from_pkcs8_der(&der).unwrap())
+        })
+        .collect()
+    }
+
+    /// The raw RSA signature of an encoded message of our choosing (`em` as long as the
+    /// modulus), to make paddings no honest signer produces.
+    fn raw_sign(key: &rsa::PrivateKey, em: &[u8]) -> Vec<u8> {
+        let precision = key.n().as_ref().bits_precision();
+        let m = rsa::BoxedUint::from_be_slice(em, precision).unwrap();
+        let s = rsa::hazmat::rsa_decrypt::<rand_chacha::ChaCha8Rng>(None, key, &m).unwrap();
+        let bytes = s.to_be_bytes();
+        bytes[bytes.len() - key.size()..].to_vec()
+    }
+
+    /// `00 01 FF… 00 || prefix || digest`, `k` bytes, with `ff` bytes of padding.
+    fn encoded(k: usize, prefix: &[u8], digest: &[u8]) -> Vec<u8> {
+        let mut em = vec![0x00, 0x01];
+        em.resize(k - prefix.len() - digest.len() - 1, 0xff);
+        em.push(0x00);
+        em.extend_from_slice(prefix);
+        em.extend_from_slice(digest);
+        em
+    }
+
+    /// Ways to make a signature from an honest one, the key, and a byte of randomness.
+    #[derive(Clone, Copy, Debug)]
+    enum Forgery {
+        Honest,
+        FlipBit(usize),
+        RandomBytes,
+        DropFirstByte,
+        LeadingZero,
+        Modulus,
+        ModulusMinusOne,
+        AllOnes,
+        Zero,
+        OtherDigest,
+        /// Raw-signed encodings with one thing wrong.
+        BlockType2,
+        PaddingByte(usize),
+        ShortPadding,
+        Sha1Prefix,
+        LongFormLength,
+        DigestMoved,
+    }
+
+    fn forgery() -> impl proptest::strategy::Strategy<Value = Forgery> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Forgery::Honest),
+            any::<usize>().prop_map(Forgery::FlipBit),
+            Just(Forgery::RandomBytes),
+            Just(Forgery::DropFirstByte),
+            Just(Forgery::LeadingZero),
+            Just(Forgery::Modulus),
+            Just(Forgery::ModulusMinusOne),
+            Just(Forgery::AllOnes),
+            Just(Forgery::Zero),
+            Just(Forgery::OtherDigest),
+            Just(Forgery::BlockType2),
+            any::<usize>().prop_map(Forgery::PaddingByte),
+            Just(Forgery::ShortPadding),
+            Just(Forgery::Sha1Prefix),
+            Just(Forgery::LongFormLength),
+            Just(Forgery::DigestMoved),
+        ]
+    }
+
+    const SHA256_PREFIX: [u8; 19] = [
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+
+    fn forge(
+        how: Forgery,
+        (signer, key): &(RsaSigner, rsa::PrivateKey),
+        message: &[u8],
+        noise: &[u8],
+    ) -> Vec<u8> {
+        let digest = &sha256(&[message]);
+        use rsa::traits::PublicKeyParts as _;
+        let k = key.size();
+        let honest = || raw_sign(key, &encoded(k, &SHA256_PREFIX, digest));
+        let n = key.n_bytes().to_vec();
+        let n = n[n.len() - k..].to_vec();
+        match how {
+            Forgery::Honest => signer.sign(message).unwrap().as_bytes().to_vec(),
+            Forgery::FlipBit(bit) => {
+                let mut s = honest();
+                s[(bit / 8) % k] ^= 1 << (bit % 8);
+                s
+            }
+            Forgery::RandomBytes => noise.iter().cycle().take(k).copied().collect(),
+            Forgery::DropFirstByte => honest()[1..].to_vec(),
+            Forgery::LeadingZero => [&[0_u8][..], &honest()].concat(),
+            Forgery::Modulus => n,
+            Forgery::ModulusMinusOne => {
+                let mut s = n;
+                *s.last_mut().unwrap() -= 1; // odd: no borrow
+                s
+            }
+            Forgery::AllOnes => vec![0xff; k],
+            Forgery::Zero => vec![0; k],
+            Forgery::OtherDigest => {
+                let mut other = *digest;
+                other[0] ^= 0x80;
+                raw_sign(key, &encoded(k, &SHA256_PREFIX, &other))
+            }
+            Forgery::BlockType2 => {
+                let mut em = encoded(k, &SHA256_PREFIX, digest);
+                em[1] = 2;
+                raw_sign(key, &em)
+            }
+            Forgery::PaddingByte(at) => {
+                let mut em = encoded(k, &SHA256_PREFIX, digest);
+                let padding = k - SHA256_PREFIX.len() - 32 - 3;
+                em[2 + at % padding] = noise.first().copied().unwrap_or(0) & 0xfe;
+                raw_sign(key, &em)
+            }
+            Forgery::ShortPadding => {
+                // A zero too early: the padding ends, and a zero byte leads the rest.
+                let mut em = encoded(k, &SHA256_PREFIX, digest);
+                let at = k - SHA256_PREFIX.len() - 32 - 2;
+                em[at] = 0;
+                raw_sign(key, &em)
+            }
+            Forgery::Sha1Prefix => {
+                let sha1 = [
+                    0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+                    0x04, 0x14,
+                ];
+                raw_sign(key, &encoded(k, &sha1, &digest[..20]))
+            }
+            Forgery::LongFormLength => {
+                // The same DigestInfo with its digest's length in BER's long form.
+                let mut prefix = SHA256_PREFIX.to_vec();
+                prefix[1] += 1;
+                let last = prefix.len() - 1;
+                prefix[last] = 0x81;
+                prefix.push(0x20);
+                raw_sign(key, &encoded(k, &prefix, digest))
+            }
+            Forgery::DigestMoved => {
+                let mut em = encoded(k, &SHA256_PREFIX, digest);
+                em.rotate_right(1);
+                em[0] = 0;
+                raw_sign(key, &em)
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// The fixed-limb path and the `rsa` crate give the same verdict on honest,
+        /// damaged and maliciously padded signatures, for every key size class.
+        #[test]
+        fn the_fixed_limb_path_agrees_with_the_rsa_crate(
+            which in 0_usize..4,
+            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64),
+            how in forgery(),
+        ) {
+            let keys = keys();
+            let signer = &keys[which].0;
+            let digest = sha256(&[&message]);
+            let bytes = forge(how, &keys[which], &message, &noise);
+            let fast = RsaVerifier::default().without_signature_cache();
+            let reference = fast.clone().reference();
+            let address = signer.address();
+            let verdict = |verifier: &RsaVerifier| match Signature::from_bytes(bytes.clone()) {
+                Ok(signature) => verifier.verify_with_sha256(&address, &message, &digest, &signature),
+                Err(error) => Err(error),
+            };
+            let (fast, reference) = (verdict(&fast), verdict(&reference));
+            proptest::prop_assert_eq!(&fast, &reference, "{:?}", how);
+            if matches!(how, Forgery::Honest) {
+                proptest::prop_assert_eq!(fast, Ok(()));
+            }
+        }
+    }
+
+    #[test]
+    fn an_honest_signature_verifies_on_both_paths_for_every_size() {
+        for (signer, _) in keys() {
+            let parsed = RsaVerifier::default().parse(&signer.address()).unwrap();
+            assert!(parsed.fast.is_some(), "every allowed size has a fixed-limb path");
+            let signature = signer.sign(b"message").unwrap();
+            let fast = RsaVerifier::default().without_signature_cache();
+            assert_eq!(fast.verify(&signer.address(), b"message", &signature), Ok(()));
+            assert_eq!(fast.reference().verify(&signer.address(), b"message", &signature), Ok(()));
+        }
     }
 
     #[test]
