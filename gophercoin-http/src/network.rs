@@ -154,6 +154,7 @@ impl Network {
             );
         }
         let listen = local.advertised.clone().and_then(PeerAddr::new);
+        let local_id = local.peer_id.clone();
         *state.network.shared.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
         tokio::spawn(take_reports(Arc::clone(&state.network.shared), reports_rx));
         let addresses: Vec<PeerAddr> =
@@ -162,7 +163,7 @@ impl Network {
         let driver = Driver {
             state: Arc::downgrade(state),
             shared: Arc::clone(&state.network.shared),
-            protocol: Protocol::new(receivers.config, listen),
+            protocol: protocol(receivers.config, listen, &local_id),
             links: HashMap::new(),
             transport,
         };
@@ -216,6 +217,15 @@ impl Network {
         let connected = self.shared.connected.lock().unwrap_or_else(|e| e.into_inner());
         let inbound = connected.iter().filter(|(_, d)| *d == Direction::Inbound).count();
         (inbound, connected.len() - inbound)
+    }
+}
+
+/// The protocol for a node with peer id `local_id`, advertising `listen`.
+fn protocol(config: Config, listen: Option<PeerAddr>, local_id: &str) -> Protocol {
+    let protocol = Protocol::new(config, listen);
+    match PeerAddr::new(format!("/p2p/{local_id}")) {
+        Some(identity) => protocol.with_identity(identity),
+        None => protocol,
     }
 }
 

@@ -39,9 +39,9 @@ pub(super) struct PublicKey65537 {
 /// The modulus on as many limbs as it needs.
 #[derive(Debug)]
 enum Modulus {
-    Bits2048(Fixed<{ 2048 / Word::BITS as usize }>),
-    Bits3072(Fixed<{ 3072 / Word::BITS as usize }>),
-    Bits4096(Fixed<{ 4096 / Word::BITS as usize }>),
+    Bits2048(Box<Fixed<{ 2048 / Word::BITS as usize }>>),
+    Bits3072(Box<Fixed<{ 3072 / Word::BITS as usize }>>),
+    Bits4096(Box<Fixed<{ 4096 / Word::BITS as usize }>>),
 }
 
 /// A modulus and its Montgomery parameters.
@@ -56,12 +56,12 @@ impl PublicKey65537 {
     /// zero or longer than 4096 bits (such a key is left to the `rsa` crate).
     pub(super) fn new(modulus: &[u8]) -> Option<Self> {
         let first = modulus.iter().position(|b| *b != 0)?;
-        let modulus = &modulus[first..];
+        let modulus = modulus.get(first..)?;
         let size = modulus.len();
         let modulus = match size {
-            0..=256 => Modulus::Bits2048(Fixed::new(modulus)?),
-            257..=384 => Modulus::Bits3072(Fixed::new(modulus)?),
-            385..=MAX_BYTES => Modulus::Bits4096(Fixed::new(modulus)?),
+            0..=256 => Modulus::Bits2048(Box::new(Fixed::new(modulus)?)),
+            257..=384 => Modulus::Bits3072(Box::new(Fixed::new(modulus)?)),
+            385..=MAX_BYTES => Modulus::Bits4096(Box::new(Fixed::new(modulus)?)),
             _ => return None,
         };
         Some(PublicKey65537 { size, modulus })
@@ -76,21 +76,16 @@ impl PublicKey65537 {
             return false;
         }
         let mut em = [0_u8; MAX_BYTES];
-        let em = &mut em[..k];
+        let Some(em) = em.get_mut(..k) else { return false };
         let computed = match &self.modulus {
             Modulus::Bits2048(fixed) => fixed.raise(signature, em),
             Modulus::Bits3072(fixed) => fixed.raise(signature, em),
             Modulus::Bits4096(fixed) => fixed.raise(signature, em),
         };
         // EM = 0x00 || 0x01 || PS (0xff, at least 8) || 0x00 || DigestInfo || digest
-        let padding = k - t_len - 1;
-        computed
-            && em[0] == 0
-            && em[1] == 1
-            && em[2..padding].iter().all(|b| *b == 0xff)
-            && em[padding] == 0
-            && em[padding + 1..k - digest.len()] == SHA256_PREFIX
-            && em[k - digest.len()..] == digest[..]
+        let padding = core::iter::repeat_n(&0xff, k - t_len - 3);
+        let expected = [0, 1].iter().chain(padding).chain(&[0]).chain(&SHA256_PREFIX).chain(digest);
+        computed && em.iter().eq(expected)
     }
 }
 
@@ -124,9 +119,8 @@ fn from_be_bytes<const LIMBS: usize>(bytes: &[u8]) -> Option<Uint<LIMBS>> {
     }
     let mut words = [0 as Word; LIMBS];
     for (word, chunk) in words.iter_mut().zip(bytes.rchunks(WORD_BYTES)) {
-        let mut buf = [0_u8; WORD_BYTES];
-        buf[WORD_BYTES - chunk.len()..].copy_from_slice(chunk);
-        *word = Word::from_be_bytes(buf);
+        // A word's bytes, the first chunk (the most significant) padded with zeros.
+        *word = chunk.iter().fold(0, |word, byte| (word << 8) | Word::from(*byte));
     }
     Some(Uint::from_words(words))
 }
@@ -137,6 +131,6 @@ fn to_be_bytes<const LIMBS: usize>(value: &Uint<LIMBS>, out: &mut [u8]) {
     let words = value.as_words();
     for (i, byte) in out.iter_mut().rev().enumerate() {
         let word = words.get(i / WORD_BYTES).copied().unwrap_or(0);
-        *byte = word.to_le_bytes()[i % WORD_BYTES];
+        *byte = (word >> (8 * (i % WORD_BYTES))) as u8;
     }
 }

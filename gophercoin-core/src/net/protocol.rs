@@ -251,6 +251,8 @@ pub struct Protocol {
     config: Config,
     /// Where this node listens, told to peers.
     listen: Option<PeerAddr>,
+    /// Who this node is to its transport ([`Protocol::with_identity`]).
+    identity: Option<PeerAddr>,
     peers: BTreeMap<PeerId, Peer>,
     /// Requests in flight: what, from whom, until when.
     in_flight: BTreeMap<Inventory, (PeerId, u64)>,
@@ -279,6 +281,7 @@ impl Protocol {
         Protocol {
             config,
             listen,
+            identity: None,
             peers: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             announcers: BTreeMap::new(),
@@ -291,6 +294,15 @@ impl Protocol {
             next_trickle: None,
             outputs: VecDeque::new(),
         }
+    }
+
+    /// The same protocol for a node its transport authenticates as `identity` (the form
+    /// [`Protocol::handle_connected_as`] is given). When two nodes dial each other at once,
+    /// both keep the connection dialled by the one whose identity sorts first.
+    #[must_use]
+    pub fn with_identity(mut self, identity: PeerAddr) -> Self {
+        self.identity = Some(identity);
+        self
     }
 
     /// The next thing for the driver to do.
@@ -411,15 +423,34 @@ impl Protocol {
             self.outputs.push_back(Output::Disconnect { peer, reason: DisconnectReason::Banned });
             return false;
         }
-        if identity.is_some() && self.peers.values().any(|p| p.identity == identity) {
-            // Another name of a peer we have: tried less and less often.
-            if let Some(entry) = addr.as_ref().and_then(|addr| self.book.get_mut(addr)) {
-                entry.last_tried = Some(now);
-                entry.failures = entry.failures.saturating_add(1);
+        let existing = identity.as_ref().and_then(|identity| {
+            self.peers.iter().find(|(_, p)| p.identity.as_ref() == Some(identity))
+        });
+        if let (Some((&existing, state)), Some(theirs)) = (existing, &identity) {
+            // Both dialled at once: each side keeps the connection dialled by the lower
+            // identity, so both keep the same one.
+            let keep_new = match (&self.identity, state.direction, direction) {
+                (Some(ours), Direction::Inbound, Direction::Outbound) => ours < theirs,
+                (Some(ours), Direction::Outbound, Direction::Inbound) => theirs < ours,
+                _ => false,
+            };
+            if keep_new {
+                self.peers.remove(&existing);
+                self.forget_requests_of(existing, now);
+                self.outputs.push_back(Output::Disconnect {
+                    peer: existing,
+                    reason: DisconnectReason::Duplicate,
+                });
+            } else {
+                // Another name of a peer we have: tried less and less often.
+                if let Some(entry) = addr.as_ref().and_then(|addr| self.book.get_mut(addr)) {
+                    entry.last_tried = Some(now);
+                    entry.failures = entry.failures.saturating_add(1);
+                }
+                self.outputs
+                    .push_back(Output::Disconnect { peer, reason: DisconnectReason::Duplicate });
+                return false;
             }
-            self.outputs
-                .push_back(Output::Disconnect { peer, reason: DisconnectReason::Duplicate });
-            return false;
         }
         let inbound = self.peers.values().filter(|p| p.direction == Direction::Inbound).count();
         if direction == Direction::Inbound && inbound >= self.config.max_inbound {

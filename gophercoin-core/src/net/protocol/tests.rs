@@ -725,3 +725,55 @@ fn a_peer_that_never_greets_is_dropped_after_the_request_timeout() {
     assert!(outputs.contains(&silent), "{outputs:?}");
     assert_eq!(protocol.peers().map(|(id, _, _)| id).collect::<Vec<_>>(), vec![PeerId(2)]);
 }
+
+#[test]
+fn two_nodes_that_dial_each_other_at_once_keep_the_same_connection() {
+    let identity = |name: &str| PeerAddr::new(format!("/p2p/{name}")).expect("short");
+    let node = Node::devnet();
+    let now = at(1);
+    // "a" sorts before "b": both keep the connection a dialled.
+    let mut a = Protocol::new(Config::default(), None).with_identity(identity("a"));
+    let mut b = Protocol::new(Config::default(), None).with_identity(identity("b"));
+    // At a, its own dial (stream 1) lands after b's (stream 2); at b, the other way round.
+    assert!(a.handle_connected_as(
+        PeerId(2),
+        Direction::Inbound,
+        None,
+        Some(identity("b")),
+        &node,
+        now
+    ));
+    assert!(a.handle_connected_as(
+        PeerId(1),
+        Direction::Outbound,
+        Some(addr(2)),
+        Some(identity("b")),
+        &node,
+        now
+    ));
+    assert!(b.handle_connected_as(
+        PeerId(1),
+        Direction::Inbound,
+        None,
+        Some(identity("a")),
+        &node,
+        now
+    ));
+    assert!(!b.handle_connected_as(
+        PeerId(2),
+        Direction::Outbound,
+        Some(addr(1)),
+        Some(identity("a")),
+        &node,
+        now
+    ));
+    // a dropped b's stream (2) for its own (1); b dropped its own (2): both keep 1.
+    let a_out: Vec<Output> = std::iter::from_fn(|| a.poll_output()).collect();
+    let b_out: Vec<Output> = std::iter::from_fn(|| b.poll_output()).collect();
+    let dropped =
+        |peer| Output::Disconnect { peer: PeerId(peer), reason: DisconnectReason::Duplicate };
+    assert!(a_out.contains(&dropped(2)), "{a_out:?}");
+    assert!(b_out.contains(&dropped(2)), "{b_out:?}");
+    assert_eq!(a.peers().map(|(id, _, _)| id).collect::<Vec<_>>(), vec![PeerId(1)]);
+    assert_eq!(b.peers().map(|(id, _, _)| id).collect::<Vec<_>>(), vec![PeerId(1)]);
+}
