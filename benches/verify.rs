@@ -1,4 +1,5 @@
-//! RSA-2048 PKCS#1 v1.5 / SHA-256: signing, verifying, and checking a whole transaction.
+//! RSA-2048 PKCS#1 v1.5 / SHA-256: signing, verifying (with each engine the build has),
+//! and checking a whole transaction.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gophercoin_core::{Amount, Params, RsaVerifier, Signer, Transaction, Verifier};
@@ -29,6 +30,15 @@ fn rsa(c: &mut Criterion) {
     group.bench_function("verify_reference", |b| {
         b.iter(|| reference.verify(&key.address(), &msg, &signature))
     });
+    // The AWS-LC engine, in a build with `--features aws-lc`.
+    #[cfg(feature = "aws-lc")]
+    {
+        let engine = std::sync::Arc::new(gophercoin_http::aws_lc::AwsLc);
+        let aws_lc = verifier.clone().with_engine(engine);
+        group.bench_function("verify_aws_lc", |b| {
+            b.iter(|| aws_lc.verify(&key.address(), &msg, &signature))
+        });
+    }
     group.bench_function("check_transaction", |b| {
         b.iter(|| signed.clone().verify(&verifier, &params).is_ok())
     });

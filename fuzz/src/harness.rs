@@ -192,12 +192,26 @@ fn differential_signers() -> &'static [(RsaSigner, Signature)] {
 }
 
 /// What the differential target's honest signatures sign.
-const DIFFERENTIAL_MESSAGE: &[u8] = b"differential";
+pub const DIFFERENTIAL_MESSAGE: &[u8] = b"differential";
 
 /// Arbitrary bytes as a signature (raw, or as a change to an honest one: bits flipped,
 /// cut, lengthened), checked by the RSA verifier's fixed-limb path and by the `rsa` crate
 /// alone: the verdicts must agree, and the honest signature must verify.
 pub fn rsa_differential(data: &[u8]) {
+    rsa_paths_agree(data, &[]);
+}
+
+/// As [`rsa_differential`], and each of `engines` (a verifier with another engine, and
+/// its name) gives the same verdict too. `forgeries`, if given, are signatures of
+/// [`DIFFERENTIAL_MESSAGE`] by each signer with a padding no honest signer makes (as
+/// many per signer as `forgeries.len() / 4`, in the signers' order), which the input may
+/// pick and change.
+pub fn rsa_paths_agree(data: &[u8], engines: &[(&str, &RsaVerifier)]) {
+    rsa_paths_agree_with(data, engines, &[]);
+}
+
+/// [`rsa_paths_agree`] with crafted signatures to start from (see there).
+pub fn rsa_paths_agree_with(data: &[u8], engines: &[(&str, &RsaVerifier)], forgeries: &[Vec<u8>]) {
     static VERIFIERS: std::sync::OnceLock<(RsaVerifier, RsaVerifier)> = std::sync::OnceLock::new();
     let (fast, reference) = VERIFIERS.get_or_init(|| {
         let fast = RsaVerifier::default().without_signature_cache();
@@ -205,23 +219,35 @@ pub fn rsa_differential(data: &[u8]) {
     });
     let Some((&first, rest)) = data.split_first() else { return };
     let signers = differential_signers();
-    let (signer, honest) = &signers[usize::from(first) % signers.len()];
+    let which = usize::from(first) % signers.len();
+    let (signer, honest) = &signers[which];
     let honest = honest.as_bytes();
-    let bytes: Vec<u8> = match (first / 4) % 4 {
+    let per_signer = forgeries.len() / signers.len();
+    let flip = |base: &[u8]| -> Vec<u8> {
+        base.iter().zip(rest.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a ^ b).collect()
+    };
+    let bytes: Vec<u8> = match (first / 4) % 5 {
         0 => rest.to_vec(),
-        1 => honest
-            .iter()
-            .zip(rest.iter().chain(std::iter::repeat(&0)))
-            .map(|(a, b)| a ^ b)
-            .collect(),
+        1 => flip(honest),
         2 => honest.iter().chain(rest).copied().collect(),
-        _ => honest[..honest.len().saturating_sub(rest.len().max(1))].to_vec(),
+        3 => honest[..honest.len().saturating_sub(rest.len().max(1))].to_vec(),
+        _ if per_signer > 0 => {
+            let (pick, changes) = rest.split_first().map_or((0, &[][..]), |(p, c)| (*p, c));
+            let forged = &forgeries[which * per_signer + usize::from(pick) % per_signer];
+            let changes = changes.iter().chain(std::iter::repeat(&0));
+            forged.iter().zip(changes).map(|(a, b)| a ^ b).collect()
+        }
+        _ => rest.to_vec(),
     };
     let Ok(signature) = Signature::from_bytes(bytes) else { return };
     let address = signer.address();
     let by_fast = fast.verify(&address, DIFFERENTIAL_MESSAGE, &signature);
     let by_reference = reference.verify(&address, DIFFERENTIAL_MESSAGE, &signature);
     assert_eq!(by_fast, by_reference, "the fixed-limb path and the rsa crate disagree");
+    for (name, engine) in engines {
+        let by_engine = engine.verify(&address, DIFFERENTIAL_MESSAGE, &signature);
+        assert_eq!(by_engine, by_reference, "{name} and the rsa crate disagree");
+    }
     if signature.as_bytes() == honest {
         assert_eq!(by_fast, Ok(()), "an honest signature verifies");
     }

@@ -5,7 +5,18 @@
 #[path = "../../fuzz/src/harness.rs"]
 mod harness;
 
+#[allow(dead_code, unreachable_pub)]
+mod support {
+    pub mod forgeries;
+}
+
 use proptest::prelude::*;
+
+/// Signatures with paddings no honest signer makes, for the RSA differential.
+fn crafted() -> &'static [Vec<u8>] {
+    static CRAFTED: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    CRAFTED.get_or_init(|| support::forgeries::crafted(harness::DIFFERENTIAL_MESSAGE))
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
@@ -28,6 +39,13 @@ proptest! {
     #[test]
     fn the_rsa_paths_agree(data in prop::collection::vec(any::<u8>(), 0..600)) {
         harness::rsa_differential(&data);
+    }
+
+    #[test]
+    fn the_rsa_paths_agree_on_crafted_paddings(
+        data in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        harness::rsa_paths_agree_with(&data, &[], crafted());
     }
 
     #[test]

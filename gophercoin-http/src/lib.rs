@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "aws-lc")]
+pub mod aws_lc;
 pub mod config;
 pub mod dto;
 pub mod encoded;
@@ -43,6 +45,17 @@ pub use crate::{
     server::{ClientAddr, raise_file_limit},
     state::{AppState, StartError},
 };
+
+/// The signature verifier a node built with these features uses for `params`: the core's
+/// [`RsaVerifier`](gophercoin_core::RsaVerifier) with its fixed-limb path, or, with the
+/// `aws-lc` feature, with [`aws_lc::AwsLc`] as its engine.
+#[must_use]
+pub fn verifier(params: &gophercoin_core::Params) -> gophercoin_core::RsaVerifier {
+    let verifier = gophercoin_core::RsaVerifier::new(params);
+    #[cfg(feature = "aws-lc")]
+    let verifier = verifier.with_engine(Arc::new(aws_lc::AwsLc));
+    verifier
+}
 
 /// Opens the node's data and serves the node API on `listener` until `shutdown`
 /// completes; in-flight requests finish, and every acknowledged block is already stored.

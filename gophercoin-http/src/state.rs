@@ -157,7 +157,7 @@ impl AppState {
             Some(address) => address.clone(),
             None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
         };
-        let verifier = RsaVerifier::new(&params);
+        let verifier = crate::verifier(&params);
         let mut node = Node::new(params.clone(), verifier.clone(), config.fork_choice.boxed())
             .with_policy(config.policy.clone());
         let blocks = store.main_chain()?;

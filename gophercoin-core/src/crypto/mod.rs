@@ -14,7 +14,7 @@ use core::{fmt, str::FromStr};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use self::rsa::{RsaSigner, RsaVerifier};
+pub use self::rsa::{PreparedRsaKey, RsaEngine, RsaSigner, RsaVerifier};
 use crate::codec::hex_or_bytes;
 
 /// Makes signatures with one private key.
