@@ -347,6 +347,12 @@ impl Chain {
         self.entries.get(hash).map(|e| &*e.block)
     }
 
+    /// Returns a known block as a shared handle, cheap to take under a lock around the
+    /// node and to read after it is released.
+    pub fn get_shared(&self, hash: &BlockHash) -> Option<Arc<CheckedBlock>> {
+        self.entries.get(hash).map(|e| Arc::clone(&e.block))
+    }
+
     /// Returns how many blocks the tree holds, main chain and side branches.
     pub fn len(&self) -> usize {
         self.entries.len()

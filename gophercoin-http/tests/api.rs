@@ -134,6 +134,7 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     let hash = block["block"]["hash"].as_str().unwrap().to_owned();
     let (status, by_hash) = node_a.get(&format!("/blocks/{hash}")).await;
     assert_eq!((status, &by_hash["block"]), (200, &block["block"]));
+    assert_eq!((&block["main_chain"], &by_hash["main_chain"]), (&json!(true), &json!(true)));
 
     // The wallet service signs a fee too (the original's walkthrough sends none, which is
     // fee 0); the amount and the fee together may not overdraw, and the miner earns it.
@@ -169,6 +170,47 @@ async fn post_json(url: &str, body: Value) -> Value {
 
 fn miner_address_of(wallet: &Value) -> gophercoin_core::Address {
     wallet["public_key"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_compressed_for_clients_that_ask() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let miner = common::key("alice").address();
+    let node = common::TestNode::start(common::config(dir.path(), Some(miner))).await;
+    node.mine().await;
+    node.mine().await;
+    let hash = node.tip().await;
+    let client = reqwest::Client::new();
+    for path in ["/chain", "/blocks/height/1", &format!("/blocks/{hash}"), "/"] {
+        let url = format!("{}{path}", node.url);
+        let plain = client.get(&url).send().await.unwrap();
+        assert_eq!(plain.headers().get("content-encoding"), None, "{path}: none unasked");
+        let plain = plain.bytes().await.unwrap();
+        for encoding in ["gzip", "br"] {
+            let answer = client.get(&url).header("accept-encoding", encoding).send().await.unwrap();
+            assert_eq!(answer.status(), 200, "{path}");
+            let used = answer.headers().get("content-encoding").map(|v| v.to_str().unwrap());
+            assert_eq!(used, Some(encoding), "{path}");
+            let compressed = answer.bytes().await.unwrap();
+            let mut decoded = vec![];
+            match encoding {
+                "gzip" => flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut decoded),
+                _ => brotli::Decompressor::new(&compressed[..], 4096).read_to_end(&mut decoded),
+            }
+            .unwrap();
+            assert!(compressed.len() < plain.len(), "{path} {encoding}: smaller");
+            if path == "/" {
+                assert_eq!(decoded, plain, "{path} {encoding}: the same page");
+            } else {
+                // The same JSON (a chain answer's `length` may only have grown meanwhile).
+                let decoded: Value = serde_json::from_slice(&decoded).unwrap();
+                let plain: Value = serde_json::from_slice(&plain).unwrap();
+                assert_eq!(decoded, plain, "{path} {encoding}: the same answer");
+            }
+        }
+    }
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

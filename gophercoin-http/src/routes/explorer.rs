@@ -5,8 +5,10 @@ use std::sync::Arc;
 use axum::{
     Json,
     extract::{Path, State, rejection::PathRejection},
+    http::header,
+    response::{IntoResponse as _, Response},
 };
-use gophercoin_core::{Address, BlockHash, TxId};
+use gophercoin_core::{Address, BlockHash, CheckedBlock, TxId};
 use serde_json::{Value, json};
 
 use crate::{
@@ -36,27 +38,56 @@ pub(super) async fn balance(
 pub(super) async fn block_by_hash(
     State(state): State<Arc<AppState>>,
     hash: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path(hash) = hash?;
     let hash: BlockHash = hash.parse()?;
-    let node = state.node();
-    let block = node.block(&hash).ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?;
-    let main = node.chain().is_on_main(&hash);
-    Ok(Json(json!({ "block": BlockDto::from_checked(block), "main_chain": main })))
+    let (block, main) = {
+        let node = state.node();
+        let block = node.chain().get_shared(&hash);
+        (
+            block.ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?,
+            node.chain().is_on_main(&hash),
+        )
+    };
+    block_answer(&state, block, main).await
 }
 
 /// `GET /blocks/height/{height}`: the main-chain block at a height.
 pub(super) async fn block_by_height(
     State(state): State<Arc<AppState>>,
     height: Result<Path<u64>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path(height) = height?;
-    let node = state.node();
-    let block = node
+    let block = state
+        .node()
         .chain()
-        .at_height(height)
+        .main_chain_shared_from(height)
+        .next()
+        .filter(|block| block.height() == height)
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
-    Ok(Json(json!({ "block": BlockDto::from_checked(block), "main_chain": true })))
+    block_answer(&state, block, true).await
+}
+
+/// Answers `{"block": ..., "main_chain": main}` with the block's JSON as it was encoded
+/// once ([`crate::encoded::EncodedBlocks`]); a block not kept is encoded after the node's
+/// lock is released, on a blocking thread.
+async fn block_answer(
+    state: &Arc<AppState>,
+    block: Arc<CheckedBlock>,
+    main: bool,
+) -> Result<Response, ApiError> {
+    let json = match state.encoded.cached(&block.hash()) {
+        Some(json) => json,
+        None => {
+            let state = Arc::clone(state);
+            tokio::task::spawn_blocking(move || state.encoded.get(&block))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+        }
+    };
+    let end: &[u8] = if main { b",\"main_chain\":true}" } else { b",\"main_chain\":false}" };
+    let body = [&b"{\"block\":"[..], &json, end].concat();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /transactions/{id}`: a pending or confirmed transaction.

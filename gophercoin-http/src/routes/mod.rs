@@ -16,6 +16,7 @@ use axum::{
     response::IntoResponse,
     routing::{get, post},
 };
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 pub(crate) use limits::Pacer;
 pub(crate) use node::{MAX_STREAMS, MAX_STREAMS_PER_CLIENT};
@@ -30,11 +31,15 @@ const RESOLVE_SLOTS: usize = 8;
 /// to a block body and checks its signatures on a thread of its own.
 const BLOCK_SLOTS: usize = 8;
 
+/// The gzip level and brotli quality of compressed answers.
+const COMPRESSION_LEVEL: i32 = 4;
+
 /// Builds the node API router over shared state.
 ///
 /// A request passes, from the outside in: the browser guard (a `Host` the node serves, a
 /// state change only from its own origin); the per-client limit on requests in flight
-/// (429); for routes with a body, the receipt of the whole body under a deadline and a
+/// (429); the answer's compression, if the client asks for it (`Accept-Encoding`: gzip,
+/// br); for routes with a body, the receipt of the whole body under a deadline and a
 /// memory budget (408, 413, 503); a processing slot (503); for an expensive route, one of
 /// its own few slots (503); the handler.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -84,6 +89,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(writes)
         .merge(blocks)
         .fallback(not_found)
+        // Compressed for clients that ask, at a level cheap enough for whole-chain answers
+        // (gzip 4, brotli 4: brotli's own default, 11, compresses about a megabyte a
+        // second).
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(COMPRESSION_LEVEL)))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(clients, limits::per_client))
         // Outermost: a refused request takes no place at all.

@@ -183,6 +183,7 @@ fn streamed_chain(
     // reads as fast as the node sends would otherwise keep its task busy for a whole
     // scheduling budget (128 writes, megabytes), and a few such downloads would take the
     // node's whole time.
+    // Fused: a body may be polled again after its end (the compression layer does).
     let pieces = futures_util::stream::unfold(pieces, |mut pieces| async move {
         let piece = match pieces.next().await? {
             Ok(piece) => piece,
@@ -191,6 +192,7 @@ fn streamed_chain(
         pieces.state.chain_pacer.turn(piece.len()).await;
         Some((Ok(piece), pieces))
     });
+    let pieces = futures_util::StreamExt::fuse(pieces);
     ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(pieces)).into_response()
 }
 
