@@ -247,6 +247,13 @@ pub fn sign_payments(key: &RsaSigner, from: u64, count: u64) -> Vec<SignedTransa
 /// Writes a store holding block 1 (paying `key`) and 40 blocks of 999 of `key`'s
 /// payments, checked by an in-process node as they are made.
 pub fn build_heavy_chain(data: &Path, key: &RsaSigner) {
+    build_chain(data, key, 40, 999);
+}
+
+/// Writes a store holding block 1 (paying `key`) and `blocks` blocks of `per_block` of
+/// `key`'s payments (nonces from 0), a block every target interval from genesis, checked
+/// by an in-process node as they are made.
+pub fn build_chain(data: &Path, key: &RsaSigner, blocks: u64, per_block: u64) {
     let started = Instant::now();
     let params = Params::devnet();
     let building = data.with_extension("partial");
@@ -255,12 +262,14 @@ pub fn build_heavy_chain(data: &Path, key: &RsaSigner) {
     let store =
         Store::open(&building.join("chain.redb"), params.genesis().hash()).expect("a new store");
     let mut chain = Node::devnet();
-    let transfers = sign_payments(key, 0, 40 * 999);
-    let mut batches = std::iter::once(&[][..]).chain(transfers.chunks(999));
-    for height in 1..=41 {
+    let transfers = sign_payments(key, 0, blocks * per_block);
+    let per_block = usize::try_from(per_block).expect("a block's count fits");
+    let mut batches = std::iter::once(&[][..]).chain(transfers.chunks(per_block.max(1)));
+    for height in 1..=blocks + 1 {
         let at = params.genesis_timestamp + height * params.target_block_secs;
         let tip = *chain.tip();
-        let block = block_on(&tip, tip.bits, at, key, batches.next().expect("41 batches"));
+        let batch = batches.next().unwrap_or_default();
+        let block = block_on(&tip, tip.bits, at, key, batch);
         let _connected = chain.handle_block(block, at).expect("a valid block");
         while chain.poll_event().is_some() {}
         store.apply(&[StoreOp::Connect(Box::new(chain.chain().tip().to_block()))]).expect("writes");
@@ -268,7 +277,9 @@ pub fn build_heavy_chain(data: &Path, key: &RsaSigner) {
     drop(store);
     std::fs::rename(&building, data).expect("moves the finished chain in place");
     println!(
-        "a chain of 41 blocks, 39,960 transfers, made in {:.0} s",
+        "a chain of {} blocks above genesis, {} transfers, made in {:.0} s",
+        blocks + 1,
+        transfers.len(),
         started.elapsed().as_secs_f64()
     );
 }
