@@ -22,6 +22,7 @@ import time
 
 import requests
 
+sys.dont_write_bytecode = True  # nothing written into the repository
 sys.path.insert(0, os.path.dirname(__file__))
 from node_vs_flask import flask_bodies  # noqa: E402
 

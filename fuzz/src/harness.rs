@@ -198,19 +198,14 @@ pub const DIFFERENTIAL_MESSAGE: &[u8] = b"differential";
 /// cut, lengthened), checked by the RSA verifier's fixed-limb path and by the `rsa` crate
 /// alone: the verdicts must agree, and the honest signature must verify.
 pub fn rsa_differential(data: &[u8]) {
-    rsa_paths_agree(data, &[]);
+    rsa_paths_agree_with(data, &[], &[]);
 }
 
 /// As [`rsa_differential`], and each of `engines` (a verifier with another engine, and
-/// its name) gives the same verdict too. `forgeries`, if given, are signatures of
+/// its name) gives the same verdict too. `forgeries` are signatures of
 /// [`DIFFERENTIAL_MESSAGE`] by each signer with a padding no honest signer makes (as
 /// many per signer as `forgeries.len() / 4`, in the signers' order), which the input may
-/// pick and change.
-pub fn rsa_paths_agree(data: &[u8], engines: &[(&str, &RsaVerifier)]) {
-    rsa_paths_agree_with(data, engines, &[]);
-}
-
-/// [`rsa_paths_agree`] with crafted signatures to start from (see there).
+/// pick and change; none if empty.
 pub fn rsa_paths_agree_with(data: &[u8], engines: &[(&str, &RsaVerifier)], forgeries: &[Vec<u8>]) {
     static VERIFIERS: std::sync::OnceLock<(RsaVerifier, RsaVerifier)> = std::sync::OnceLock::new();
     let (fast, reference) = VERIFIERS.get_or_init(|| {
