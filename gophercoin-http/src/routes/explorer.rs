@@ -69,22 +69,16 @@ pub(super) async fn block_by_height(
 }
 
 /// Answers `{"block": ..., "main_chain": main}` with the block's JSON as it was encoded
-/// once ([`crate::encoded::EncodedBlocks`]); a block not kept is encoded after the node's
-/// lock is released, on a blocking thread.
+/// once ([`super::node::block_json`]: a block not kept is encoded after the node's lock is
+/// released, one at a time).
 async fn block_answer(
     state: &Arc<AppState>,
     block: Arc<CheckedBlock>,
     main: bool,
 ) -> Result<Response, ApiError> {
-    let json = match state.encoded.cached(&block.hash()) {
-        Some(json) => json,
-        None => {
-            let state = Arc::clone(state);
-            tokio::task::spawn_blocking(move || state.encoded.get(&block))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?
-        }
-    };
+    let json = super::node::block_json(state, block)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let end: &[u8] = if main { b",\"main_chain\":true}" } else { b",\"main_chain\":false}" };
     let body = [&b"{\"block\":"[..], &json, end].concat();
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

@@ -183,7 +183,6 @@ fn streamed_chain(
     // reads as fast as the node sends would otherwise keep its task busy for a whole
     // scheduling budget (128 writes, megabytes), and a few such downloads would take the
     // node's whole time.
-    // Fused: a body may be polled again after its end (the compression layer does).
     let pieces = futures_util::stream::unfold(pieces, |mut pieces| async move {
         let piece = match pieces.next().await? {
             Ok(piece) => piece,
@@ -192,6 +191,7 @@ fn streamed_chain(
         pieces.state.chain_pacer.turn(piece.len()).await;
         Some((Ok(piece), pieces))
     });
+    // Fused: a body may be polled again after its end (the compression layer does).
     let pieces = futures_util::StreamExt::fuse(pieces);
     ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(pieces)).into_response()
 }
@@ -207,21 +207,28 @@ struct ChainPieces<H> {
     _held_until_the_answer_ends: H,
 }
 
-impl<H> ChainPieces<H> {
-    /// A block's JSON, encoded on a blocking thread (one block at a time) unless another
-    /// answer kept it meanwhile.
-    async fn encode(&self, block: Arc<CheckedBlock>) -> Result<Bytes, std::io::Error> {
-        let _one_at_a_time =
-            self.state.encoded.encoding.acquire().await.map_err(std::io::Error::other)?;
-        if let Some(json) = self.state.encoded.cached(&block.hash()) {
-            return Ok(json);
-        }
-        let state = Arc::clone(&self.state);
-        tokio::task::spawn_blocking(move || state.encoded.get(&block))
-            .await
-            .map_err(std::io::Error::other)
+/// A block's JSON as kept ([`crate::encoded::EncodedBlocks`]), or encoded now on a
+/// blocking thread, one block at a time for all answers together (however many clients
+/// ask for blocks not kept, one core encodes at most).
+pub(super) async fn block_json(
+    state: &Arc<AppState>,
+    block: Arc<CheckedBlock>,
+) -> Result<Bytes, std::io::Error> {
+    if let Some(json) = state.encoded.cached(&block.hash()) {
+        return Ok(json);
     }
+    let _one_at_a_time = state.encoded.encoding.acquire().await.map_err(std::io::Error::other)?;
+    // Another answer may have kept it while this one waited.
+    if let Some(json) = state.encoded.cached(&block.hash()) {
+        return Ok(json);
+    }
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || state.encoded.get(&block))
+        .await
+        .map_err(std::io::Error::other)
+}
 
+impl<H> ChainPieces<H> {
     /// The next piece, `None` after the last, or an error that cuts the answer short (so
     /// the client sees a broken answer, never a truncated one that looks whole).
     async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
@@ -245,7 +252,7 @@ impl<H> ChainPieces<H> {
                 Some(json) => json,
                 // Encoding a large block takes milliseconds: not on the threads that
                 // answer the other requests, and one block at a time.
-                None => match self.encode(block).await {
+                None => match block_json(&self.state, block).await {
                     Ok(json) => json,
                     Err(error) => return Some(Err(error)),
                 },
