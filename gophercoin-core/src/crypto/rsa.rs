@@ -345,10 +345,11 @@ impl Verifier for RsaVerifier {
         digest: &[u8; 32],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let cached = self.signature_cache_size > 0;
-        let entry = sha256(&[address.as_der(), digest, signature.as_bytes()]);
-        if cached
-            && self.signatures.read().unwrap_or_else(|e| e.into_inner()).verified.contains(&entry)
+        // The cache's key, only when there is a cache.
+        let entry = (self.signature_cache_size > 0)
+            .then(|| sha256(&[address.as_der(), digest, signature.as_bytes()]));
+        if let Some(entry) = &entry
+            && self.signatures.read().unwrap_or_else(|e| e.into_inner()).verified.contains(entry)
         {
             return Ok(());
         }
@@ -365,9 +366,7 @@ impl Verifier for RsaVerifier {
                 key.key.verify_prehash(digest, &parsed).map_err(|_| CryptoError::BadSignature)?;
             }
         }
-        if !cached {
-            return Ok(());
-        }
+        let Some(entry) = entry else { return Ok(()) };
         // The cache holds no invariant a panic elsewhere could break: poisoning is ignored.
         let mut cache = self.signatures.write().unwrap_or_else(|e| e.into_inner());
         if cache.verified.insert(entry) {
