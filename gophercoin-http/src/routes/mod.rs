@@ -16,7 +16,10 @@ use axum::{
     response::IntoResponse,
     routing::{get, post},
 };
-use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::compression::{
+    CompressionLayer, CompressionLevel,
+    predicate::{DefaultPredicate, Predicate},
+};
 
 pub(crate) use limits::Pacer;
 pub(crate) use node::{MAX_STREAMS, MAX_STREAMS_PER_CLIENT};
@@ -34,12 +37,29 @@ const BLOCK_SLOTS: usize = 8;
 /// The gzip level and brotli quality of compressed answers.
 const COMPRESSION_LEVEL: i32 = 4;
 
+/// The largest answer compressed. Compressing costs several times what sending costs,
+/// so a request for a large answer would otherwise buy far more of the node's time than
+/// it does plain; up to this size it is about what the plain answer's send costs.
+const COMPRESS_MAX_BYTES: u64 = 1 << 20;
+
+/// Compresses only answers of a known size of at most [`COMPRESS_MAX_BYTES`]: never a
+/// streamed whole-chain answer, which is paced by the bytes it sends (compressing it
+/// would let downloads take the node's core, which the pace exists to prevent).
+#[derive(Clone, Copy, Debug)]
+struct SmallAndWhole;
+
+impl Predicate for SmallAndWhole {
+    fn should_compress<B: axum::body::HttpBody>(&self, response: &axum::http::Response<B>) -> bool {
+        response.body().size_hint().exact().is_some_and(|size| size <= COMPRESS_MAX_BYTES)
+    }
+}
+
 /// Builds the node API router over shared state.
 ///
 /// A request passes, from the outside in: the browser guard (a `Host` the node serves, a
 /// state change only from its own origin); the per-client limit on requests in flight
 /// (429); the answer's compression, if the client asks for it (`Accept-Encoding`: gzip,
-/// br); for routes with a body, the receipt of the whole body under a deadline and a
+/// br) and the answer is built whole and small; for routes with a body, the receipt of the whole body under a deadline and a
 /// memory budget (408, 413, 503); a processing slot (503); for an expensive route, one of
 /// its own few slots (503); the handler.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -89,10 +109,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(writes)
         .merge(blocks)
         .fallback(not_found)
-        // Compressed for clients that ask, at a level cheap enough for whole-chain answers
-        // (gzip 4, brotli 4: brotli's own default, 11, compresses about a megabyte a
-        // second).
-        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(COMPRESSION_LEVEL)))
+        // Compressed for clients that ask (gzip 4, brotli 4: brotli's own default, 11,
+        // compresses about a megabyte a second), answers built whole of at most
+        // `COMPRESS_MAX_BYTES` only.
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Precise(COMPRESSION_LEVEL))
+                .compress_when(DefaultPredicate::new().and(SmallAndWhole)),
+        )
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(clients, limits::per_client))
         // Outermost: a refused request takes no place at all.
