@@ -360,6 +360,11 @@ async fn a_wallet_earns_by_mining_and_pays_another_wallet() {
     assert_eq!(balance(key("a.key")), 40 * 100_000_000 - 150_000_000);
     let (ok, out, _) = gophercoin(&["tx", &tx_id, "--node", &url]);
     assert!(ok && out.contains("confirmed"), "{out}");
+    let (ok, out, err) = gophercoin(&["tx", &tx_id, "--proof", "--node", &url]);
+    assert!(ok, "{err}");
+    assert!(out.contains("valid: entry 2 of 2, 1 hashes up to the root"), "{out}");
+    let (ok, _, err) = gophercoin(&["tx", &"ab".repeat(32), "--proof", "--node", &url]);
+    assert!(!ok && err.contains("no transaction"), "{err}");
     let (ok, out, _) = gophercoin(&["chain", "--node", &url]);
     assert!(ok && out.contains("4 blocks in the main chain"), "{out}");
     let (ok, out, _) = gophercoin(&["block", "3", "--node", &url, "--json"]);

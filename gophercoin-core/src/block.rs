@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::merkle::merkle_root;
 use crate::{
     Amount,
-    codec::{GENESIS_TAG, MERKLE_LEAF_TAG, MERKLE_NODE_TAG, encode_tagged},
+    codec::{GENESIS_TAG, encode_tagged},
     crypto::{Address, CryptoError, Signature, Verifier},
     hash::{BlockHash, MerkleRoot, TxId, sha256},
+    merkle::MerkleProof,
     params::Params,
     pow::{self, CompactTarget, PowError},
     transaction::{IdentifiedTransaction, Reward, SignedTransaction, TxError, VerifiedTransaction},
@@ -202,6 +204,14 @@ impl Block {
         merkle_root(self.transactions.iter().map(BlockTransaction::id))
     }
 
+    /// Returns the proof that the transaction `id` is in this block, checked against its
+    /// header's merkle root with [`MerkleProof::verify`], or `None` if it is not here.
+    pub fn prove(&self, id: &TxId) -> Option<MerkleProof> {
+        let ids: Vec<TxId> = self.transactions.iter().map(BlockTransaction::id).collect();
+        let index = ids.iter().position(|entry| entry == id)?;
+        MerkleProof::new(&ids, index)
+    }
+
     /// Returns the reward, if the first entry is one.
     pub fn reward(&self) -> Option<&Reward> {
         match self.transactions.first() {
@@ -254,6 +264,14 @@ impl CheckedBlock {
     pub fn transaction_ids(&self) -> impl Iterator<Item = TxId> + '_ {
         let reward = self.reward.iter().map(Reward::id);
         reward.chain(self.transfers.iter().map(VerifiedTransaction::id))
+    }
+
+    /// Returns the proof that the transaction `id` is in this block, checked against its
+    /// header's merkle root with [`MerkleProof::verify`], or `None` if it is not here.
+    pub fn prove(&self, id: &TxId) -> Option<MerkleProof> {
+        let ids: Vec<TxId> = self.transaction_ids().collect();
+        let index = ids.iter().position(|entry| entry == id)?;
+        MerkleProof::new(&ids, index)
     }
 
     /// Rebuilds the plain block.
@@ -314,27 +332,6 @@ impl Params {
             transactions: vec![],
         }
     }
-}
-
-/// Computes the merkle root of a list of ids.
-///
-/// Leaves and inner nodes are hashed with different domain tags, and an odd node is
-/// carried up unchanged rather than paired with itself, so no two different lists share a
-/// root (Bitcoin's duplicate-last-leaf ambiguity, CVE-2012-2459, can't happen).
-pub fn merkle_root(ids: impl IntoIterator<Item = TxId>) -> MerkleRoot {
-    let mut level: Vec<[u8; 32]> =
-        ids.into_iter().map(|id| sha256(&[MERKLE_LEAF_TAG, id.as_bytes()])).collect();
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => sha256(&[MERKLE_NODE_TAG, left, right]),
-                [single] => *single,
-                _ => unreachable!("chunks(2) yields one or two items"),
-            })
-            .collect();
-    }
-    MerkleRoot::from_bytes(level.first().copied().unwrap_or_default())
 }
 
 /// Checks everything about a block that does not depend on the chain.

@@ -101,6 +101,13 @@ hash_newtype! {
     MerkleRoot
 }
 
+hash_newtype! {
+    /// A node of the merkle tree over a block's transaction ids: a tagged leaf hash or an
+    /// inner node's hash, as an inclusion proof's branch carries them
+    /// ([`crate::merkle::MerkleProof`]).
+    MerkleNode
+}
+
 /// Returns the SHA-256 digest of `parts` concatenated.
 pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Sha256::new();

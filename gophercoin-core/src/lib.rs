@@ -56,6 +56,7 @@ pub mod hash;
 pub mod invalid;
 pub mod ledger;
 pub mod mempool;
+pub mod merkle;
 pub mod net;
 pub mod node;
 pub mod params;
@@ -70,10 +71,11 @@ pub use crate::{
     codec::CodecError,
     crypto::{Address, CryptoError, RsaSigner, RsaVerifier, Signature, Signer, Verifier},
     error::{Error, ErrorKind},
-    hash::{BlockHash, MerkleRoot, TxId},
+    hash::{BlockHash, MerkleNode, MerkleRoot, TxId},
     invalid::InvalidBlocks,
     ledger::{Ledger, LedgerDiff, LedgerError},
     mempool::{Mempool, MempoolError},
+    merkle::{MerkleProof, ProofError},
     node::{BlockOutcome, ChainOutcome, Event, Node},
     params::Params,
     policy::{FeeRate, Policy},

@@ -8,8 +8,8 @@
 
 use gophercoin_core::{
     Address, Amount, Block, BlockHash, BlockHeader, BlockTransaction, CheckedBlock, CompactTarget,
-    MerkleRoot, Reward, Signature, SignedTransaction, Transaction, TxId, VerifiedTransaction,
-    amount,
+    MerkleProof, MerkleRoot, Reward, Signature, SignedTransaction, Target, Transaction, TxId,
+    VerifiedTransaction, amount,
 };
 use serde::{Deserialize, Serialize};
 
@@ -302,10 +302,7 @@ impl BlockDto {
     ///
     /// A message if the target is not 8 hex digits.
     pub fn into_block(self, chain_id: u32) -> Result<Block, String> {
-        let bits = u32::from_str_radix(&self.target, 16)
-            .ok()
-            .filter(|_| self.target.len() == 8)
-            .ok_or_else(|| format!("target {:?} is not 8 hex digits", self.target))?;
+        let bits = parse_target(&self.target)?;
         let height = self.index;
         let transactions = self
             .transactions
@@ -326,11 +323,127 @@ impl BlockDto {
                 prev: self.previous_hash,
                 merkle_root: self.merkle_root,
                 timestamp: self.timestamp,
-                bits: CompactTarget::from_consensus(bits),
+                bits,
                 nonce: self.nonce,
             },
             transactions,
         })
+    }
+}
+
+/// A compact target from its 8 hex digits, as the API writes it.
+fn parse_target(target: &str) -> Result<CompactTarget, String> {
+    u32::from_str_radix(target, 16)
+        .ok()
+        .filter(|_| target.len() == 8)
+        .map(CompactTarget::from_consensus)
+        .ok_or_else(|| format!("target {target:?} is not 8 hex digits"))
+}
+
+/// A block header as the API shows it: a block's fields without its transactions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderDto {
+    /// The height.
+    pub index: u64,
+    /// The header hash.
+    pub hash: BlockHash,
+    /// The parent's hash.
+    pub previous_hash: BlockHash,
+    /// The merkle root of the block's transaction ids.
+    pub merkle_root: MerkleRoot,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The compact target, 8 hex digits.
+    pub target: String,
+    /// The proof-of-work nonce.
+    pub nonce: u64,
+    /// The header version.
+    pub version: u32,
+}
+
+impl HeaderDto {
+    /// Shows a header.
+    pub fn from_header(header: &BlockHeader) -> Self {
+        HeaderDto {
+            index: header.height,
+            hash: header.hash(),
+            previous_hash: header.prev,
+            merkle_root: header.merkle_root,
+            timestamp: header.timestamp,
+            target: header.bits.to_string(),
+            nonce: header.nonce,
+            version: header.version,
+        }
+    }
+
+    /// The core's header, if it hashes to the hash shown and meets its own target.
+    ///
+    /// # Errors
+    ///
+    /// A message saying which of those fails, or that the target is not 8 hex digits.
+    pub fn to_header(&self) -> Result<BlockHeader, String> {
+        let header = BlockHeader {
+            version: self.version,
+            height: self.index,
+            prev: self.previous_hash,
+            merkle_root: self.merkle_root,
+            timestamp: self.timestamp,
+            bits: parse_target(&self.target)?,
+            nonce: self.nonce,
+        };
+        let hash = header.hash();
+        if hash != self.hash {
+            return Err(format!("the header hashes to {hash}, not to {}", self.hash));
+        }
+        let target = Target::from_compact(header.bits).map_err(|e| e.to_string())?;
+        if !target.is_met_by(&hash) {
+            return Err(format!("the header {hash} does not meet its own target {}", self.target));
+        }
+        Ok(header)
+    }
+}
+
+/// `GET /transactions/{id}/proof`: a confirmed transaction's block header and the merkle
+/// branch from the transaction to the header's root, so a client holding headers alone
+/// can check that the block holds it ([`InclusionProofDto::check`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProofDto {
+    /// The transaction's id.
+    pub transaction: TxId,
+    /// The block holding it, on the node's main chain.
+    pub block: BlockHash,
+    /// That block's height.
+    pub height: u64,
+    /// Blocks on the main chain from that block to the tip, both counted.
+    pub confirmations: u64,
+    /// That block's header.
+    pub header: HeaderDto,
+    /// The merkle branch from the transaction to the header's merkle root.
+    pub proof: MerkleProof,
+}
+
+impl InclusionProofDto {
+    /// Checks the answer on its own: the header hashes to `block` and meets its target, is
+    /// at `height`, and the proof leads from `transaction` to its merkle root. Whether that
+    /// block is on the best chain is for the client's own view of the headers.
+    ///
+    /// # Errors
+    ///
+    /// A message saying what does not hold.
+    pub fn check(&self) -> Result<(), String> {
+        let header = self.header.to_header()?;
+        if header.hash() != self.block || header.height != self.height {
+            return Err(format!(
+                "the header is block {} at height {}, the answer names {} at {}",
+                header.hash(),
+                header.height,
+                self.block,
+                self.height
+            ));
+        }
+        self.proof.verify(&self.transaction, &header.merkle_root).map_err(|e| e.to_string())
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use gophercoin_core::{Amount, Signer};
+use gophercoin_http::dto::InclusionProofDto;
 use serde_json::{Value, json};
 
 async fn wallet_service() -> String {
@@ -83,6 +84,9 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     assert_eq!(accepted["id"], generated["id"]);
     let (_, pending) = node_a.get("/transactions/get").await;
     assert_eq!(pending["transactions"].as_array().unwrap().len(), 1);
+    let id = generated["id"].as_str().unwrap().to_owned();
+    let (status, error) = node_a.get(&format!("/transactions/{id}/proof")).await;
+    assert_eq!(status, 404, "a pending transaction is in no block yet: {error}");
 
     // The same transaction again: already pending (409); the wallet service's own answer
     // is accepted as a body too.
@@ -135,6 +139,32 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     let (status, by_hash) = node_a.get(&format!("/blocks/{hash}")).await;
     assert_eq!((status, &by_hash["block"]), (200, &block["block"]));
     assert_eq!((&block["main_chain"], &by_hash["main_chain"]), (&json!(true), &json!(true)));
+
+    // ... and proven in their block: the answer checks against its own header; with a bit
+    // of its branch flipped, or another transaction's id, it does not.
+    let (status, answer) = node_a.get(&format!("/transactions/{id}/proof")).await;
+    assert_eq!(status, 200, "{answer}");
+    let proof: InclusionProofDto = serde_json::from_value(answer).unwrap();
+    assert_eq!((proof.height, proof.proof.index, proof.proof.count), (5, 1, 2));
+    assert_eq!(proof.header.hash.to_string(), hash);
+    assert_eq!(
+        proof.header.merkle_root.to_string(),
+        block["block"]["merkle_root"].as_str().unwrap()
+    );
+    proof.check().unwrap();
+    let mut tampered = proof.clone();
+    let mut bytes = tampered.proof.branch[0].to_bytes();
+    bytes[31] ^= 1;
+    tampered.proof.branch[0] = gophercoin_core::MerkleNode::from_bytes(bytes);
+    assert!(tampered.check().is_err());
+    let mut other = proof.clone();
+    other.transaction = mined["transactions"][0]["id"].as_str().unwrap().parse().unwrap();
+    assert!(other.check().is_err(), "the reward's id with the payment's branch");
+    let mut moved = proof.clone();
+    moved.header.nonce += 1;
+    assert!(moved.check().is_err(), "a header that does not hash to the block");
+    assert_eq!(node_a.get(&format!("/transactions/{}/proof", "ab".repeat(32))).await.0, 404);
+    assert_eq!(node_a.get("/transactions/xyz/proof").await.0, 400);
 
     // The wallet service signs a fee too (the original's walkthrough sends none, which is
     // fee 0); the amount and the fee together may not overdraw, and the miner earns it.
@@ -299,6 +329,7 @@ async fn the_openapi_document_describes_every_route() {
         "/blocks/{hash}",
         "/blocks/height/{height}",
         "/transactions/{id}",
+        "/transactions/{id}/proof",
         "/mempool",
         "/health",
         "/openapi.json",

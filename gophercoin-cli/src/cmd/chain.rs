@@ -1,5 +1,6 @@
 //! `gophercoin chain`, `gophercoin block`, `gophercoin tx`: read from a node.
 
+use gophercoin_http::dto::InclusionProofDto;
 use serde_json::Value;
 
 use crate::client::{DEFAULT_NODE, NodeClient};
@@ -35,10 +36,15 @@ pub(crate) struct BlockArgs {
 
 /// `gophercoin tx`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  gophercoin tx 8f1c...")]
+#[command(after_help = "Examples:\n  gophercoin tx 8f1c...\n  gophercoin tx 8f1c... --proof")]
 pub(crate) struct TxArgs {
     /// The transaction id.
     id: String,
+    /// Fetch the proof that its block holds it (the block's header and a merkle branch)
+    /// and check it here: the header hashes to the block and meets its target, and the
+    /// branch leads from the id to the header's merkle root.
+    #[arg(long)]
+    proof: bool,
     /// The node to ask.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
@@ -103,6 +109,9 @@ pub(crate) async fn block(args: BlockArgs) -> Result<(), String> {
 /// Prints one transaction.
 pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
     let client = NodeClient::new(&args.node)?;
+    if args.proof {
+        return proof(&client, &args.id, args.json).await;
+    }
     let answer = client.get(&format!("/transactions/{}", args.id)).await?;
     if args.json {
         println!("{answer:#}");
@@ -131,6 +140,32 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
     for field in ["sender", "recipient", "nonce"] {
         println!("{field:>13}  {}", plain(&tx[field]));
     }
+    Ok(())
+}
+
+/// `gophercoin tx ID --proof`: fetches the inclusion proof and checks it.
+async fn proof(client: &NodeClient, id: &str, json: bool) -> Result<(), String> {
+    let answer = client.get(&format!("/transactions/{id}/proof")).await?;
+    let proof: InclusionProofDto = serde_json::from_value(answer.clone())
+        .map_err(|e| format!("the node sent a proof this client can't read: {e}"))?;
+    proof.check().map_err(|e| format!("the node's proof does not hold: {e}"))?;
+    if json {
+        println!("{answer:#}");
+        return Ok(());
+    }
+    println!("{:>13}  {}", "transaction", proof.transaction);
+    println!(
+        "{:>13}  {} (height {}, {} confirmations)",
+        "block", proof.block, proof.height, proof.confirmations
+    );
+    println!("{:>13}  {}", "merkle root", proof.header.merkle_root);
+    println!(
+        "{:>13}  valid: entry {} of {}, {} hashes up to the root",
+        "proof",
+        proof.proof.index + 1,
+        proof.proof.count,
+        proof.proof.branch.len()
+    );
     Ok(())
 }
 

@@ -12,9 +12,9 @@ use gophercoin_core::{Address, BlockHash, CheckedBlock, TxId};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, TransactionDto},
+    dto::{BlockDto, HeaderDto, InclusionProofDto, TransactionDto},
     error::ApiError,
-    state::AppState,
+    state::{AppState, CoreNode},
 };
 
 /// `GET /balance/{address}`: a wallet's balance at our tip, in units.
@@ -95,22 +95,14 @@ pub(super) async fn transaction(
         let dto = TransactionDto::from_verified(tx);
         return Ok(Json(json!({ "transaction": dto, "status": "pending" })));
     }
-    let block_hash = state
-        .with_store(move |store| store.block_of(&id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+    let block_hash = confirmed_in(&state, id).await?;
     let node = state.node();
-    let block = node
-        .block(&block_hash)
-        .filter(|_| node.chain().is_on_main(&block_hash))
-        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+    let block = main_chain_block(&node, &block_hash, id)?;
     let dto = BlockDto::from_checked(block);
-    let entry = dto
-        .transactions
-        .into_iter()
-        .find(|entry| {
-            serde_json::to_value(entry).ok().and_then(|v| v.get("id").cloned()) == Some(json!(id))
-        })
+    let entry = block
+        .transaction_ids()
+        .position(|entry| entry == id)
+        .and_then(|index| dto.transactions.into_iter().nth(index))
         .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
     Ok(Json(json!({
         "transaction": entry,
@@ -119,6 +111,53 @@ pub(super) async fn transaction(
         "height": block.height(),
         "confirmations": node.height() - block.height() + 1,
     })))
+}
+
+/// `GET /transactions/{id}/proof`: the header of the main-chain block holding the
+/// transaction and the merkle branch from the transaction to that header's root.
+pub(super) async fn transaction_proof(
+    State(state): State<Arc<AppState>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<InclusionProofDto>, ApiError> {
+    let Path(id) = id?;
+    let id: TxId = id.parse()?;
+    if state.node().mempool().get(&id).is_some() {
+        return Err(ApiError::not_found(format!(
+            "transaction {id} is pending: it is in no block yet, so it has no proof"
+        )));
+    }
+    let block_hash = confirmed_in(&state, id).await?;
+    let node = state.node();
+    let block = main_chain_block(&node, &block_hash, id)?;
+    let proof =
+        block.prove(&id).ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+    Ok(Json(InclusionProofDto {
+        transaction: id,
+        block: block_hash,
+        height: block.height(),
+        confirmations: node.height() - block.height() + 1,
+        header: HeaderDto::from_header(block.header()),
+        proof,
+    }))
+}
+
+/// The block the store's index says holds transaction `id`.
+async fn confirmed_in(state: &Arc<AppState>, id: TxId) -> Result<BlockHash, ApiError> {
+    state
+        .with_store(move |store| store.block_of(&id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))
+}
+
+/// The block `hash` if it is on the main chain (the index may lag a reorganisation).
+fn main_chain_block<'a>(
+    node: &'a CoreNode,
+    hash: &BlockHash,
+    id: TxId,
+) -> Result<&'a CheckedBlock, ApiError> {
+    node.block(hash)
+        .filter(|_| node.chain().is_on_main(hash))
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))
 }
 
 /// `GET /mempool`: the pending transactions with their count.

@@ -95,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/blocks/{hash}", get(explorer::block_by_hash))
         .route("/blocks/height/{height}", get(explorer::block_by_height))
         .route("/transactions/{id}", get(explorer::transaction))
+        .route("/transactions/{id}/proof", get(explorer::transaction_proof))
         .route("/mempool", get(explorer::mempool))
         .route("/health", get(explorer::health))
         .route("/openapi.json", get(crate::openapi::document))
