@@ -24,6 +24,7 @@ pub mod dto;
 pub mod encoded;
 pub mod error;
 mod extract;
+pub mod metrics;
 pub mod miner;
 pub mod network;
 mod openapi;

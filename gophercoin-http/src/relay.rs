@@ -26,6 +26,10 @@ pub struct Effects {
     pub relay: Vec<Event>,
     /// Whether the main chain's tip changed.
     pub tip_changed: bool,
+    /// Blocks that joined the main chain.
+    pub connected: u64,
+    /// Blocks that left it (a reorganisation, if any).
+    pub disconnected: u64,
 }
 
 impl Effects {
@@ -36,11 +40,13 @@ impl Effects {
         while let Some(event) = node.poll_event() {
             match event {
                 Event::BlockConnected { hash, .. } => {
+                    effects.connected += 1;
                     if let Some(block) = node.block(&hash) {
                         effects.store.push(StoreOp::Connect(Box::new(block.to_block())));
                     }
                 }
                 Event::BlockDisconnected { hash, height } => {
+                    effects.disconnected += 1;
                     let tx_ids = node
                         .block(&hash)
                         .map_or_else(Vec::new, |block| block.transaction_ids().collect());

@@ -134,6 +134,8 @@ pub struct AppState {
     /// runs, so concurrent calls share it ([`relay::resolve_shared`]).
     pub(crate) last_resolve:
         tokio::sync::Mutex<Option<(std::time::Instant, Vec<relay::PeerReport>)>>,
+    /// What `GET /metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The configuration it started with.
     pub config: NodeConfig,
 }
@@ -157,7 +159,13 @@ impl AppState {
             Some(address) => address.clone(),
             None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        // Its checks counted and timed for the metrics.
         let verifier = crate::verifier(&params);
+        let verifier = match verifier.engine() {
+            Some(engine) => verifier.with_engine(metrics.counting(engine)),
+            None => verifier,
+        };
         let mut node = Node::new(params.clone(), verifier.clone(), config.fork_choice.boxed())
             .with_policy(config.policy.clone());
         let blocks = store.main_chain()?;
@@ -198,7 +206,8 @@ impl AppState {
         let network = crate::network::Network::new(config.network.clone());
         let client = PeerClient::new(&config.limits);
         let checking = Arc::new(Checking::default());
-        let (persist, writer) = spawn_store_writer(Arc::clone(&store), Arc::clone(&checking));
+        let (persist, writer) =
+            spawn_store_writer(Arc::clone(&store), Arc::clone(&checking), Arc::clone(&metrics));
         Ok(Arc::new(AppState {
             node: Mutex::new(node),
             store,
@@ -223,6 +232,7 @@ impl AppState {
             chain_pacer: Arc::new(crate::routes::Pacer::new(config.limits.chain_send_rate)),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
+            metrics,
             config,
         }))
     }
@@ -336,6 +346,7 @@ impl AppState {
             let mut node = self.node();
             let result = call(&mut node, now());
             let mut effects = Effects::drain(&mut node, self.config.persist_mempool);
+            self.metrics.blocks_moved(effects.connected, effects.disconnected);
             let written = self.queue_writes(std::mem::take(&mut effects.store))?;
             (result, effects, written)
         };
@@ -381,6 +392,7 @@ impl AppState {
         let mut node = self.node();
         call(context, &mut node);
         let effects = Effects::drain(&mut node, self.config.persist_mempool);
+        self.metrics.blocks_moved(effects.connected, effects.disconnected);
         if effects.tip_changed {
             self.tips_from_peers.fetch_add(1, Ordering::Relaxed);
         }
@@ -551,6 +563,7 @@ impl Drop for CheckingGuard {
 fn spawn_store_writer(
     store: Arc<Store>,
     checking: Arc<Checking>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {
     let (jobs, queue) = mpsc::channel::<PersistJob>();
     let writer = std::thread::Builder::new()
@@ -580,10 +593,12 @@ fn spawn_store_writer(
                     std::thread::sleep(GATHER_STEP.min(until - now));
                     slept = true;
                 }
+                let started = std::time::Instant::now();
                 let result = store.apply(&ops).map_err(|e| {
                     tracing::error!("store write failed: {e}");
                     e.to_string()
                 });
+                metrics.store_commit(ops.len(), started.elapsed());
                 for answer in done {
                     let _ = answer.send(result.clone());
                 }

@@ -332,6 +332,7 @@ async fn the_openapi_document_describes_every_route() {
         "/transactions/{id}/proof",
         "/mempool",
         "/health",
+        "/metrics",
         "/openapi.json",
         "/mining/template",
         "/mining/submit",

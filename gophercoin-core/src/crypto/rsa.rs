@@ -260,6 +260,13 @@ impl RsaVerifier {
         RsaVerifier { engine: Some(engine), keys: Arc::default(), ..self }
     }
 
+    /// The engine this verifier checks signatures with, if any (`None`: the `rsa` crate
+    /// alone, as [`RsaVerifier::reference`]). An adapter can wrap it, to count or time
+    /// its checks, and plug the wrapper in with [`RsaVerifier::with_engine`].
+    pub fn engine(&self) -> Option<Arc<dyn RsaEngine>> {
+        self.engine.clone()
+    }
+
     fn check_bits(&self, bits: usize) -> Result<(), CryptoError> {
         if bits < self.min_bits {
             return Err(CryptoError::KeyTooSmall { bits, min: self.min_bits });

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::{
     dto::{BlockDto, HeaderDto, InclusionProofDto, TransactionDto},
     error::ApiError,
+    metrics::NodeGauges,
     state::{AppState, CoreNode},
 };
 
@@ -165,6 +166,26 @@ pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
     let node = state.node();
     let pending: Vec<_> = node.mempool().iter().map(TransactionDto::from_verified).collect();
     Json(json!({ "count": pending.len(), "transactions": pending }))
+}
+
+/// `GET /metrics`: the node's metrics in the OpenMetrics text format
+/// ([`crate::metrics`]), its state read now.
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let (inbound, outbound) = state.network.counts();
+    let gauges = {
+        let node = state.node();
+        let now = i64::try_from(crate::state::now()).unwrap_or(i64::MAX);
+        NodeGauges {
+            height: node.height(),
+            tip_age_secs: now.saturating_sub(i64::try_from(node.tip().timestamp).unwrap_or(0)),
+            mempool_transactions: node.mempool().len(),
+            mempool_bytes: node.mempool().iter().map(|tx| tx.size()).sum(),
+            inbound,
+            outbound,
+        }
+    };
+    state.metrics.set_state(&gauges);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
 }
 
 /// `GET /health`: the node is up; its tip and counts.

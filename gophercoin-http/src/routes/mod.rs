@@ -98,6 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/transactions/{id}/proof", get(explorer::transaction_proof))
         .route("/mempool", get(explorer::mempool))
         .route("/health", get(explorer::health))
+        .route("/metrics", get(explorer::metrics))
         .route("/openapi.json", get(crate::openapi::document))
         .route("/mining/template", get(mining::template))
         // The web portal.
@@ -105,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/portal/{file}", get(crate::portal::asset))
         .layer(slots);
     let clients = Arc::new(crate::server::PerClient::new(limits.max_in_flight_per_ip, &limits));
+    let metrics = Arc::clone(&state.metrics);
     Router::new()
         .merge(reads)
         .merge(writes)
@@ -130,6 +132,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 }
             }
         }))
+        // Around all the rest: every request's time to its answer, refused ones too.
+        .layer(axum::middleware::from_fn_with_state(metrics, record_request))
         .with_state(state)
 }
 
@@ -144,6 +148,26 @@ pub fn wallet_router() -> Router {
         .fallback(not_found)
         .layer(limits::slots(WALLET_MAX_IN_FLIGHT))
         .layer(DefaultBodyLimit::max(64 * 1024))
+}
+
+/// Records how long the request took to its answer's head, by method, route template and
+/// status ([`crate::metrics`]).
+async fn record_request(
+    axum::extract::State(metrics): axum::extract::State<Arc<crate::metrics::Metrics>>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels =
+        crate::metrics::RequestLabels { method, route, status: response.status().as_u16() };
+    metrics.request(&labels, started.elapsed());
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -49,8 +49,11 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
             let stale = || state_for_search.node().tip().hash() != prev;
             let hashes = AtomicU64::new(0);
             let header = template.header;
-            miner::search_on_threads(header, threads, MINE_CHUNK, &stale, &hashes)
-                .map(|header| Block { header, ..template })
+            let started = std::time::Instant::now();
+            let solved = miner::search_on_threads(header, threads, MINE_CHUNK, &stale, &hashes);
+            let tried = hashes.load(std::sync::atomic::Ordering::Relaxed);
+            state_for_search.metrics.mined(tried, started.elapsed());
+            solved.map(|header| Block { header, ..template })
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -283,7 +286,25 @@ fn encode(out: &mut Vec<u8>, value: &impl Serialize) {
 /// `POST /transactions/new`: checks a signed transaction and queues it for the next block.
 pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
-    JsonBody(body): JsonBody<NewTransaction>,
+    body: Result<JsonBody<NewTransaction>, ApiError>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let accepted = match body {
+        Ok(JsonBody(body)) => accept_transaction(&state, body).await,
+        Err(refused) => Err(refused),
+    };
+    match &accepted {
+        Ok(_) => state.metrics.transactions_accepted.inc(),
+        Err(error) => {
+            let kind = crate::metrics::KindLabel { kind: error.kind() };
+            state.metrics.transactions_refused.get_or_create(&kind).inc()
+        }
+    };
+    accepted
+}
+
+async fn accept_transaction(
+    state: &Arc<AppState>,
+    body: NewTransaction,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let checking = state.checking.enter();
     let tx = body
