@@ -15,13 +15,24 @@ pub(crate) struct NodeClient {
 }
 
 impl NodeClient {
+    /// A client for the node at `base`: an `http://` or `https://` URL; without a scheme,
+    /// `http://` is meant (`127.0.0.1:5000`).
     pub(crate) fn new(base: &str) -> Result<Self, String> {
+        let base = base.trim().trim_end_matches('/');
+        let base = if base.contains("://") { base.to_owned() } else { format!("http://{base}") };
+        let url = reqwest::Url::parse(&base)
+            .map_err(|e| format!("--node {base} is not a URL ({e}); e.g. http://127.0.0.1:5000"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "--node {base} is not an http:// or https:// URL of a node, e.g. http://127.0.0.1:5000"
+            ));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(NodeClient { base: base.trim_end_matches('/').to_owned(), http })
+        Ok(NodeClient { base, http })
     }
 
     pub(crate) fn url(&self) -> &str {
@@ -57,10 +68,16 @@ impl NodeClient {
             }
         })?;
         let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("the node at {} sent an unreadable answer: {e}", self.base))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            format!("the node at {} answered {status} but the answer broke off: {e}", self.base)
+        })?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            format!(
+                "the node at {} answered {status} with {} bytes that are not JSON: is it a GopherCoin node?",
+                self.base,
+                bytes.len()
+            )
+        })?;
         if status.is_success() {
             Ok(body)
         } else {

@@ -11,12 +11,29 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cmd::{chain, devnet, mine, node, peers, send, sim, wallet};
 
+/// The version `--version` shows: the crate's, and the commit it was built from when
+/// built from a git checkout (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GOPHERCOIN_COMMIT"), ")");
+
 /// GopherCoin: a small proof-of-work cryptocurrency.
 #[derive(Debug, Parser)]
-#[command(version, propagate_version = true)]
+#[command(name = "gophercoin", version = VERSION, propagate_version = true, arg_required_else_help = true)]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one JSON object a
+    /// line) for log collectors. `RUST_LOG` picks which lines (default `info`).
+    #[arg(long, global = true, value_enum, env = "GOPHERCOIN_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log line format (`--log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line an event.
+    Text,
+    /// One JSON object a line: time, level, target, message and fields.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,20 +83,28 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) if !error.use_stderr() => {
-            let _ = error.print(); // --help, --version
-            return ExitCode::SUCCESS;
-        }
         Err(error) => {
-            let message = error.to_string();
-            let first = message.lines().next().unwrap_or("invalid arguments");
-            return fail(&format!("{} (see --help)", first.trim_start_matches("error: ")));
+            // Whole, as clap writes it: what is wrong, the usage, and a hint (--help and
+            // --version go to stdout with success).
+            let mut text = error.render().to_string();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            if error.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),

@@ -451,7 +451,9 @@ async fn register_and_resolve_from_the_command_line() {
     let (ok, out, _) = gophercoin(&["resolve", "--node", &first_url]);
     assert!(ok && out.starts_with("Our chain is authoritative"), "{out}");
     let (ok, _, err) = gophercoin(&["register", "ftp://nope", "--node", &first_url]);
-    assert!(!ok && err.contains("bad_peer_url") && err.lines().count() == 1, "{err}");
+    // Refused by the command's own check, the node's rule, before the node is asked.
+    assert!(!ok && err.contains("scheme \"ftp\" is not http or https"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     for node in [&mut first, &mut second] {
         node.kill().unwrap();
         node.wait().unwrap();
@@ -586,4 +588,114 @@ impl Drop for KillOnDrop {
             let _ = child.wait();
         }
     }
+}
+
+#[test]
+fn the_command_line_explains_itself() {
+    // Bare: the help, with the commands, as a usage error.
+    let output = Command::new(BIN).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("Usage: gophercoin") && stderr.contains("Commands:"), "{stderr}");
+
+    // A missing argument is named, with the usage.
+    let (ok, _, err) = gophercoin(&["send", "--amount", "1"]);
+    assert!(!ok);
+    assert!(err.contains("--to <HEX>") && err.contains("Usage: gophercoin send"), "{err}");
+
+    // The version names the commit (or says it is unknown outside a checkout).
+    let (ok, out, _) = gophercoin(&["--version"]);
+    assert!(ok && out.starts_with(&format!("gophercoin {} (", env!("CARGO_PKG_VERSION"))), "{out}");
+    assert!(out.ends_with(")\n"), "{out:?}");
+
+    // A node URL that is not http(s) is refused with a sentence, before any request.
+    let (ok, _, err) = gophercoin(&["chain", "--node", "ftp://127.0.0.1:1"]);
+    assert!(!ok && err.contains("is not an http:// or https:// URL"), "{err}");
+
+    // A peer URL the node would refuse is refused here, naming why.
+    let (ok, _, err) =
+        gophercoin(&["register", "http://127.0.0.1:1/path?q=1", "--node", "127.0.0.1:1"]);
+    assert!(!ok && err.contains("not a peer the node would take"), "{err}");
+}
+
+#[test]
+fn an_answer_that_is_not_json_is_reported_with_its_status() {
+    // A web server that is not a node: an HTML 404 to every request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request).unwrap();
+        let body = "<html><body>Not Found</body></html>";
+        let head = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+    });
+    // The URL without a scheme is taken as http://, and comes from the environment.
+    let output = Command::new(BIN)
+        .args(["chain"])
+        .env("GOPHERCOIN_NODE", &url)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!("the node at http://{url} answered 404 Not Found")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not JSON"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["node", "-p", "0", "--log-format", "json", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    let (lines, logged) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &url).await;
+    assert!(http.get(format!("{url}/mine")).send().await.unwrap().status().is_success());
+    // Every line is a JSON object; the new tip's has its level, message and fields.
+    let mut found = None;
+    while let Ok(line) = logged.recv_timeout(Duration::from_secs(10)) {
+        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if event["fields"]["message"] == "new tip" {
+            found = Some(event);
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let event = found.expect("a new tip logged within 10 s");
+    assert_eq!(event["level"], "INFO");
+    assert_eq!(event["fields"]["height"], 1);
+    assert!(event["timestamp"].is_string(), "{event}");
 }

@@ -57,6 +57,14 @@ pub enum StartError {
         /// What is wrong with it.
         source: gophercoin_core::CryptoError,
     },
+    /// The configured miner address is not a key this network accepts.
+    #[error("miner address {address}: {source}")]
+    MinerAddress {
+        /// The address's first hex digits.
+        address: String,
+        /// Why it is refused.
+        source: gophercoin_core::CryptoError,
+    },
     /// A configured peer is invalid.
     #[error(transparent)]
     Peer(#[from] PeerUrlError),
@@ -156,7 +164,14 @@ impl AppState {
         let store =
             Arc::new(Store::open(&config.data_dir.join("chain.redb"), params.genesis().hash())?);
         let miner = match &config.miner {
-            Some(address) => address.clone(),
+            Some(address) => {
+                RsaVerifier::new(&params).check_address(address).map_err(|source| {
+                    let hex = address.to_string();
+                    let address = hex.get(..16).map_or(hex.clone(), |start| format!("{start}…"));
+                    StartError::MinerAddress { address, source }
+                })?;
+                address.clone()
+            }
             None => load_or_make_wallet(&config.data_dir.join("wallet.key"))?.address(),
         };
         let metrics = Arc::new(crate::metrics::Metrics::new());

@@ -295,6 +295,7 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
         ("/nope", 404),
         ("/blocks/zz", 400),
         ("/balance/xyz", 400),
+        ("/balance/00", 400),
         ("/blocks/height/99", 404),
         ("/chain?limit=501", 400),
         ("/chain?from=-1", 400),
@@ -306,6 +307,17 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
     }
     assert_eq!(node.get("/health").await.1, before);
     assert_eq!(node.get("/nodes/get").await.1, json!({ "nodes": [] }));
+    node.stop().await;
+
+    // A miner address that is no key stops the node at start, not at its first block.
+    let mut bad_miner = config(dir.path(), None);
+    bad_miner.miner = Some("00".parse().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = gophercoin_http::serve_node(bad_miner, listener, async {}).await;
+    assert!(
+        matches!(refused, Err(gophercoin_http::StartError::MinerAddress { .. })),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

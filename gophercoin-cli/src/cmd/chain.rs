@@ -10,7 +10,7 @@ use crate::client::{DEFAULT_NODE, NodeClient};
 #[command(after_help = "Examples:\n  gophercoin chain\n  gophercoin chain --from 100 --json")]
 pub(crate) struct ChainArgs {
     /// The node to ask.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
     /// The first height to show.
     #[arg(long, default_value_t = 0)]
@@ -27,7 +27,7 @@ pub(crate) struct BlockArgs {
     /// A height or a block hash.
     id: String,
     /// The node to ask.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
     /// Print the node's JSON.
     #[arg(long)]
@@ -46,7 +46,7 @@ pub(crate) struct TxArgs {
     #[arg(long)]
     proof: bool,
     /// The node to ask.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
     /// Print the node's JSON.
     #[arg(long)]

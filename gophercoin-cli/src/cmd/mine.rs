@@ -27,10 +27,10 @@ const CHUNK: u64 = 1 << 16;
 )]
 pub(crate) struct MineArgs {
     /// The node to mine for.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
     /// The private key file of the wallet to pay (only its address is used).
-    #[arg(long, default_value = super::wallet::DEFAULT_KEY_FILE, conflicts_with = "address")]
+    #[arg(long, env = "GOPHERCOIN_KEY", default_value = super::wallet::DEFAULT_KEY_FILE, conflicts_with = "address")]
     key: PathBuf,
     /// The wallet to pay, instead of --key.
     #[arg(long, value_name = "HEX")]

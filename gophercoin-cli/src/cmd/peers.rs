@@ -14,7 +14,7 @@ pub(crate) struct RegisterArgs {
     #[arg(required = true, value_name = "URL")]
     peers: Vec<String>,
     /// The node that registers them.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
 }
 
@@ -28,7 +28,7 @@ pub(crate) struct UnregisterArgs {
     #[arg(required = true, value_name = "URL")]
     peers: Vec<String>,
     /// The node that forgets them.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
 }
 
@@ -37,12 +37,17 @@ pub(crate) struct UnregisterArgs {
 #[command(after_help = "Example:\n  gophercoin resolve --node http://127.0.0.1:5000")]
 pub(crate) struct ResolveArgs {
     /// The node that asks its peers.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
 }
 
 /// Registers peers with a node.
 pub(crate) async fn register(args: RegisterArgs) -> Result<(), String> {
+    // The node's own check, made before asking it: a URL it would refuse is named here.
+    for peer in &args.peers {
+        gophercoin_http::peers::normalize_peer_url(peer)
+            .map_err(|e| format!("{peer} is not a peer the node would take: {e}"))?;
+    }
     let answer = NodeClient::new(&args.node)?
         .post("/nodes/register", &json!({ "nodes": args.peers }))
         .await?;

@@ -14,7 +14,7 @@ use crate::client::{DEFAULT_NODE, NodeClient};
 )]
 pub(crate) struct SendArgs {
     /// The paying wallet's private key file.
-    #[arg(long, default_value = super::wallet::DEFAULT_KEY_FILE)]
+    #[arg(long, env = "GOPHERCOIN_KEY", default_value = super::wallet::DEFAULT_KEY_FILE)]
     key: PathBuf,
     /// The paid wallet's address (hex public key).
     #[arg(long, value_name = "HEX")]
@@ -27,7 +27,7 @@ pub(crate) struct SendArgs {
     #[arg(long, value_parser = parse_fee, default_value = "0")]
     fee: Amount,
     /// The node to submit to.
-    #[arg(long, default_value = DEFAULT_NODE)]
+    #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
 }
 

@@ -21,7 +21,7 @@ pub(crate) enum WalletCommand {
     )]
     New {
         /// Where to save the private key (hex PKCS#8); an existing file is never overwritten.
-        #[arg(long, default_value = DEFAULT_KEY_FILE)]
+        #[arg(long, env = "GOPHERCOIN_KEY", default_value = DEFAULT_KEY_FILE)]
         key: PathBuf,
         /// Also print the private key (keep it secret).
         #[arg(long)]
@@ -31,7 +31,7 @@ pub(crate) enum WalletCommand {
     #[command(after_help = "Example:\n  gophercoin wallet address --key alice.key")]
     Address {
         /// The private key file.
-        #[arg(long, default_value = DEFAULT_KEY_FILE)]
+        #[arg(long, env = "GOPHERCOIN_KEY", default_value = DEFAULT_KEY_FILE)]
         key: PathBuf,
     },
     /// Ask a node for a wallet's balance.
@@ -40,13 +40,13 @@ pub(crate) enum WalletCommand {
     )]
     Balance {
         /// The private key file whose address to look up.
-        #[arg(long, default_value = DEFAULT_KEY_FILE, conflicts_with = "address")]
+        #[arg(long, env = "GOPHERCOIN_KEY", default_value = DEFAULT_KEY_FILE, conflicts_with = "address")]
         key: PathBuf,
         /// An address to look up instead.
         #[arg(long, value_name = "HEX")]
         address: Option<Address>,
         /// The node to ask.
-        #[arg(long, default_value = DEFAULT_NODE)]
+        #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
         node: String,
         /// Print the node's JSON answer.
         #[arg(long)]

@@ -8,7 +8,7 @@ use axum::{
     http::header,
     response::{IntoResponse as _, Response},
 };
-use gophercoin_core::{Address, BlockHash, CheckedBlock, TxId};
+use gophercoin_core::{Address, BlockHash, CheckedBlock, TxId, Verifier as _};
 use serde_json::{Value, json};
 
 use crate::{
@@ -25,6 +25,8 @@ pub(super) async fn balance(
 ) -> Result<Json<Value>, ApiError> {
     let Path(address) = address?;
     let address: Address = address.parse()?;
+    // Hex that is no acceptable key is no wallet: an error, not a balance of 0.
+    state.verifier.check_address(&address)?;
     let node = state.node();
     let pending = node.mempool().spending(&address);
     Ok(Json(json!({
