@@ -699,3 +699,37 @@ async fn json_logs_are_one_object_a_line() {
     assert_eq!(event["fields"]["height"], 1);
     assert!(event["timestamp"].is_string(), "{event}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regtest_never_retargets_and_is_a_network_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, url) = start_node_with(&dir.path().join("r"), &["--network", "regtest"]);
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &url).await;
+    let health = get(&http, &format!("{url}/health")).await;
+    let regtest = gophercoin_core::Params::regtest();
+    assert_eq!(health["chain_id"], regtest.chain_id);
+    assert_eq!(health["halving_interval"], 150);
+    // Past the heights where the devnet would have retargeted (every 20 blocks, each
+    // block in the same second: four times harder each time), still the limit.
+    for _ in 0..45 {
+        assert_eq!(get(&http, &format!("{url}/mine")).await["message"], "New Block Forged!");
+    }
+    let chain = get(&http, &format!("{url}/chain?from=1&limit=500")).await;
+    let blocks = chain["chain"].as_array().unwrap();
+    assert_eq!(blocks.len(), 45);
+    assert!(blocks.iter().all(|block| block["target"] == "207fffff"), "{chain}");
+    node.kill().unwrap();
+    node.wait().unwrap();
+
+    // A devnet node's data is another network's: refused, not mixed.
+    let output = Command::new(BIN)
+        .args(["node", "-p", "0", "--data-dir"])
+        .arg(dir.path().join("r"))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("another network") || stderr.contains("genesis"), "{stderr}");
+}

@@ -32,7 +32,8 @@ pub struct Params {
     pub halving_interval: u64,
     /// The block interval the difficulty aims at, in seconds.
     pub target_block_secs: u64,
-    /// The difficulty is adjusted at every height that is a multiple of this.
+    /// The difficulty is adjusted at every height that is a multiple of this; `0` means it
+    /// never is (every block keeps [`Params::pow_limit`], as on [`Params::regtest`]).
     pub retarget_interval: u64,
     /// The easiest target there can be, also the genesis block's target.
     pub pow_limit: CompactTarget,
@@ -72,6 +73,30 @@ impl Params {
             min_rsa_bits: 2048,
             max_rsa_bits: 4096,
             genesis_timestamp: 1_767_225_600, // 2026-01-01T00:00:00Z
+        }
+    }
+
+    /// A network for tests and scripts, as Bitcoin Core's regtest: the difficulty never
+    /// retargets and stays at a limit that one hash in two meets, so a block is mined at
+    /// once however many come in a row; the reward halves every 150 blocks, so a script
+    /// reaches a halving quickly. Its own chain id and genesis: it never mixes with the
+    /// devnet.
+    ///
+    /// ```
+    /// use gophercoin_core::Params;
+    ///
+    /// let regtest = Params::regtest();
+    /// assert_eq!(regtest.retarget_interval, 0);
+    /// assert_ne!(regtest.chain_id, Params::devnet().chain_id);
+    /// assert_ne!(regtest.genesis().hash(), Params::devnet().genesis().hash());
+    /// ```
+    pub fn regtest() -> Self {
+        Params {
+            chain_id: 0x6770_7231, // "gpr1"
+            halving_interval: 150,
+            retarget_interval: 0,
+            pow_limit: CompactTarget::from_consensus(0x207f_ffff),
+            ..Params::devnet()
         }
     }
 

@@ -230,7 +230,9 @@ pub fn pow_is_valid(header: &BlockHeader, params: &Params) -> Result<(), PowErro
 ///
 /// Every `params.retarget_interval` blocks the target is scaled by the time the last
 /// interval actually took over the time it should have taken (clamped to a factor of 4
-/// either way) and capped at the limit; in between it stays the parent's. `header_at`
+/// either way) and capped at the limit; in between it stays the parent's. With a
+/// `retarget_interval` of 0 it always stays the parent's (so the genesis block's, the
+/// limit). `header_at`
 /// returns the ancestor header at a height; only the first header of the interval is
 /// asked for, and its error passes through.
 ///
@@ -243,6 +245,9 @@ pub fn next_target<E: From<PowError>>(
     params: &Params,
     mut header_at: impl FnMut(u64) -> Result<BlockHeader, E>,
 ) -> Result<CompactTarget, E> {
+    if params.retarget_interval == 0 {
+        return Ok(parent.bits);
+    }
     let interval = params.retarget_interval.max(2);
     if !height.is_multiple_of(interval) || height < interval {
         return Ok(parent.bits);
@@ -641,6 +646,26 @@ mod tests {
         let parent = header(5, start, hard);
         let bits = next_target::<PowError>(&parent, 6, &params, |_| unreachable!()).unwrap();
         assert_eq!(bits, hard);
+    }
+
+    #[test]
+    fn regtest_never_retargets_however_fast_blocks_come() {
+        let params = Params::regtest();
+        let start = params.genesis_timestamp;
+        let limit = params.pow_limit;
+        assert!(Target::from_compact(limit).is_ok(), "a valid compact target");
+        // Blocks one second apart, where the devnet's rule would make it four times harder
+        // at each of these heights.
+        for height in [2, 20, 40, 2_016, 1_000_000] {
+            let parent = header(height - 1, start + height - 1, limit);
+            let bits = next_target::<PowError>(&parent, height, &params, |_| unreachable!());
+            assert_eq!(bits, Ok(limit), "height {height}");
+        }
+        let devnet_like = Params { retarget_interval: 20, ..params.clone() };
+        let parent = header(19, start + 19, limit);
+        let bits =
+            next_target::<PowError>(&parent, 20, &devnet_like, |h| Ok(header(h, start + h, limit)));
+        assert_ne!(bits, Ok(limit), "the same blocks on a retargeting network get harder");
     }
 
     proptest::proptest! {

@@ -19,14 +19,20 @@ pub(crate) struct DevnetArgs {
     /// The first node's port; the others follow (0 picks free ports).
     #[arg(long, default_value_t = 5000)]
     base_port: u16,
-    /// Where the nodes keep their data (one directory each).
-    #[arg(long, default_value = "gophercoin-data/devnet")]
-    data_dir: PathBuf,
+    /// Where the nodes keep their data (one directory each) [default:
+    /// gophercoin-data/NETWORK].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The network the nodes run.
+    #[arg(long, value_enum, default_value_t = super::NetworkArg::Devnet)]
+    network: super::NetworkArg,
 }
 
 /// Starts the nodes, connects every node to every other, and runs until Ctrl-C.
 pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
     super::node::raise_file_limit();
+    let data_dir =
+        args.data_dir.unwrap_or_else(|| PathBuf::from("gophercoin-data").join(args.network.name()));
     let mut listeners = vec![];
     for i in 0..args.nodes {
         let port = if args.base_port == 0 { 0 } else { args.base_port.saturating_add(i) };
@@ -40,7 +46,8 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
     let mut servers = tokio::task::JoinSet::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let config = NodeConfig::new(address, args.data_dir.join(format!("node-{i}")));
+        let mut config = NodeConfig::new(address, data_dir.join(format!("node-{i}")));
+        config.params = args.network.params();
         let mut stopped = stop.subscribe();
         servers.spawn(gophercoin_http::serve_node(config, listener, async move {
             let _ = stopped.recv().await;
@@ -57,9 +64,10 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
     for url in &urls {
         println!("{url}");
     }
-    let params = gophercoin_core::Params::devnet();
+    let params = args.network.params();
     println!(
-        "devnet of {} node(s) running: {} coins a block plus fees, halving every {} blocks; mine with `curl {}/mine`; Ctrl-C stops it",
+        "{} of {} node(s) running: {} coins a block plus fees, halving every {} blocks; mine with `curl {}/mine`; Ctrl-C stops it",
+        args.network.name(),
         urls.len(),
         super::coins(params.reward_at(1).to_units()),
         params.halving_interval,

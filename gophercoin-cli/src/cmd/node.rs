@@ -19,9 +19,13 @@ pub(crate) struct NodeArgs {
     /// Address to listen on (loopback by default: the API has no authentication).
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) bind: IpAddr,
-    /// Where the chain and the node's wallet are kept [default: gophercoin-data/node-PORT].
+    /// Where the chain and the node's wallet are kept [default: gophercoin-data/node-PORT,
+    /// or gophercoin-data/regtest/node-PORT on regtest].
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
+    /// The network to join.
+    #[arg(long, value_enum, default_value_t = super::NetworkArg::Devnet)]
+    pub(crate) network: super::NetworkArg,
     /// A peer to register and sync with at start (repeatable): a node's HTTP URL (its
     /// peer address is asked of its `/health`) or its multiaddr
     /// (`/ip4/HOST/tcp/PORT/p2p/PEER_ID`).
@@ -121,10 +125,15 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     raise_file_limit();
     let listener = bind(args.bind, args.port)?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let data_dir = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(format!("gophercoin-data/node-{}", address.port())));
+    let data_dir = args.data_dir.unwrap_or_else(|| {
+        let node = format!("node-{}", address.port());
+        match args.network {
+            super::NetworkArg::Devnet => PathBuf::from("gophercoin-data").join(node),
+            other => PathBuf::from("gophercoin-data").join(other.name()).join(node),
+        }
+    });
     let mut config = NodeConfig::new(address, data_dir);
+    config.params = args.network.params();
     config.p2p = p2p_config(address, args.p2p_port, args.p2p_listen, args.p2p_external);
     let p2p_listen: Vec<String> = config.p2p.listen.iter().map(ToString::to_string).collect();
     config.peers = args.peers;
@@ -165,7 +174,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     };
     // One line: scripts read the URL from the first.
     println!(
-        "node on http://{address} (peers on {}; data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
+        "node on http://{address} ({}; peers on {}; data in {}; reward {} coins a block, halving every {} blocks; fees from {} units/byte)",
+        args.network.name(),
         p2p_listen.join(" "),
         config.data_dir.display(),
         crate::cmd::coins(config.params.reward_at(1).to_units()),
