@@ -59,6 +59,37 @@ impl NodeClient {
         self.send(self.http.delete(url)).await
     }
 
+    /// Opens the node's event stream (`GET /events`), after `last_event_id` if given.
+    pub(crate) async fn events(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, String> {
+        // No overall timeout: the stream lasts as long as it is followed.
+        let mut request = self
+            .http
+            .get(format!("{}/events", self.base))
+            .timeout(Duration::from_secs(365 * 24 * 3600));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                format!("cannot reach the node at {}: is it running?", self.base)
+            } else {
+                format!("request to {} failed: {e}", self.base)
+            }
+        })?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(format!(
+                "the node at {} refused to stream events ({})",
+                self.base,
+                response.status()
+            ))
+        }
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
         let response = request.send().await.map_err(|e| {
             if e.is_connect() || e.is_timeout() {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::cmd::{chain, devnet, mine, node, peers, send, sim, wallet};
+use crate::cmd::{chain, devnet, mine, node, peers, send, sim, wallet, watch};
 
 /// The version `--version` shows: the crate's, and the commit it was built from when
 /// built from a git checkout (`build.rs`).
@@ -67,6 +67,8 @@ enum Command {
     Block(chain::BlockArgs),
     /// Show a transaction.
     Tx(chain::TxArgs),
+    /// Follow a node's live events: new tips, blocks, pending transactions, peers.
+    Watch(watch::WatchArgs),
     /// Simulate a network of many nodes on a virtual clock and print what it measured.
     #[command(after_help = "Example:\n  gophercoin sim --nodes 1000 --blocks 100")]
     Sim(sim::SimArgs),
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
             Command::Chain(args) => chain::chain(args).await,
             Command::Block(args) => chain::block(args).await,
             Command::Tx(args) => chain::tx(args).await,
+            Command::Watch(args) => watch::run(args).await,
             Command::Sim(args) => sim::run(args),
         }
     });

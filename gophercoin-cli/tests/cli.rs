@@ -733,3 +733,44 @@ async fn regtest_never_retargets_and_is_a_network_of_its_own() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("another network") || stderr.contains("genesis"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_the_nodes_events_as_they_come() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, url) = start_node(&dir.path().join("n"));
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &url).await;
+    let mut watch = Command::new(BIN)
+        .args(["watch", "--node", &url, "--json", "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mine until the watcher, once subscribed, has seen its two events and stopped.
+    let mut exited = None;
+    for _ in 0..100 {
+        get(&http, &format!("{url}/mine")).await;
+        if let Some(status) = watch.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(status) = exited else {
+        watch.kill().unwrap();
+        panic!("watch did not print two events while 100 blocks were mined");
+    };
+    let output = watch.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["event"], "block_connected");
+    assert_eq!(lines[1]["event"], "tip");
+    assert_eq!(lines[0]["data"]["height"], lines[1]["data"]["height"]);
+    node.kill().unwrap();
+    node.wait().unwrap();
+}

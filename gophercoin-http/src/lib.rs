@@ -23,6 +23,7 @@ pub mod config;
 pub mod dto;
 pub mod encoded;
 pub mod error;
+pub mod events;
 mod extract;
 pub mod metrics;
 pub mod miner;
@@ -87,6 +88,13 @@ pub async fn serve_node(
     let stopping = Arc::clone(&state);
     tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
     let limits = state.config.limits.clone();
+    // Event streams never end by themselves: they end as the node stops taking requests,
+    // so the drain waits only for requests that finish.
+    let events = Arc::clone(&state.events);
+    let shutdown = async move {
+        shutdown.await;
+        events.close();
+    };
     server::serve(listener, router(state), &limits, shutdown).await;
     // The peer network ends before the node's state does, so that nothing holds the
     // store open once this returns.

@@ -34,6 +34,7 @@ use gophercoin_core::{
 use tokio::sync::mpsc;
 
 use crate::{
+    events::LiveEvent,
     p2p::{self, LocalPeer, Report, Transport, TransportError},
     state::{AppState, now_ms},
 };
@@ -166,6 +167,7 @@ impl Network {
             protocol: protocol(receivers.config, listen, &local_id),
             links: HashMap::new(),
             transport,
+            peers: std::collections::BTreeSet::new(),
         };
         Ok(Some(tokio::spawn(driver.run(receivers.control, receivers.inbox, swarm))))
     }
@@ -325,6 +327,8 @@ struct Driver {
     /// The open connections' outboxes and peer ids.
     links: HashMap<PeerId, (mpsc::Sender<Bytes>, libp2p::PeerId)>,
     transport: Transport,
+    /// The peers the protocol had after the last step, for `/events`.
+    peers: std::collections::BTreeSet<PeerId>,
 }
 
 /// One thing for the driver to act on.
@@ -448,6 +452,31 @@ impl Driver {
             .map(|(_, direction, addr)| (addr.map(|a| a.as_str().to_owned()), direction))
             .collect();
         *self.shared.connected.lock().unwrap_or_else(|e| e.into_inner()) = connected;
+        self.report_peers(state);
+    }
+
+    /// Tells `/events` which peers the protocol took on or let go in the last step.
+    fn report_peers(&mut self, state: &AppState) {
+        let mut live = vec![];
+        let now: std::collections::BTreeSet<PeerId> =
+            self.protocol.peers().map(|(peer, _, _)| peer).collect();
+        for (peer, direction, addr) in self.protocol.peers() {
+            if !self.peers.contains(&peer) {
+                live.push(LiveEvent::PeerConnected {
+                    peer: peer.0,
+                    direction: match direction {
+                        Direction::Inbound => "inbound",
+                        Direction::Outbound => "outbound",
+                    },
+                    address: addr.map(|a| a.as_str().to_owned()),
+                });
+            }
+        }
+        live.extend(self.peers.difference(&now).map(|peer| LiveEvent::PeerGone { peer: peer.0 }));
+        self.peers = now;
+        if !live.is_empty() {
+            state.events.publish(live);
+        }
     }
 
     /// Drains the protocol's outputs: frames to outboxes, and dials, drops and bans to

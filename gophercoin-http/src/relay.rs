@@ -8,6 +8,7 @@ use gophercoin_core::{ChainOutcome, ErrorKind, Event};
 use serde::Serialize;
 
 use crate::{
+    events::LiveEvent,
     state::{AppState, CoreNode},
     store::StoreOp,
 };
@@ -30,6 +31,8 @@ pub struct Effects {
     pub connected: u64,
     /// Blocks that left it (a reorganisation, if any).
     pub disconnected: u64,
+    /// What `/events` reports, once the store writes are done.
+    pub live: Vec<LiveEvent>,
 }
 
 impl Effects {
@@ -39,14 +42,16 @@ impl Effects {
         let mut effects = Effects::default();
         while let Some(event) = node.poll_event() {
             match event {
-                Event::BlockConnected { hash, .. } => {
+                Event::BlockConnected { hash, height } => {
                     effects.connected += 1;
+                    effects.live.push(LiveEvent::BlockConnected { hash, height });
                     if let Some(block) = node.block(&hash) {
                         effects.store.push(StoreOp::Connect(Box::new(block.to_block())));
                     }
                 }
                 Event::BlockDisconnected { hash, height } => {
                     effects.disconnected += 1;
+                    effects.live.push(LiveEvent::BlockDisconnected { hash, height });
                     let tx_ids = node
                         .block(&hash)
                         .map_or_else(Vec::new, |block| block.transaction_ids().collect());
@@ -59,6 +64,7 @@ impl Effects {
                             effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
                         }
                         effects.relay.push(event);
+                        effects.live.push(LiveEvent::Transaction { id });
                     }
                 }
                 Event::TransactionDropped(id) if persist_mempool => {
@@ -67,6 +73,7 @@ impl Effects {
                 Event::TipChanged { hash, height } => {
                     tracing::info!(%hash, height, "new tip");
                     effects.tip_changed = true;
+                    effects.live.push(LiveEvent::Tip { hash, height });
                 }
                 _ => {}
             }

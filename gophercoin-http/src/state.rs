@@ -99,7 +99,14 @@ pub fn os_random_u64() -> u64 {
 }
 
 /// A batch of store operations and the channel its result is sent back on.
-type PersistJob = (Vec<StoreOp>, oneshot::Sender<Result<(), String>>);
+struct PersistJob {
+    /// The writes, in the core's order.
+    ops: Vec<StoreOp>,
+    /// What `/events` reports once they are on disk.
+    live: Vec<crate::events::LiveEvent>,
+    /// Where the writes' result goes, if anyone waits for it.
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
 
 /// What the handlers share.
 pub struct AppState {
@@ -144,6 +151,8 @@ pub struct AppState {
         tokio::sync::Mutex<Option<(std::time::Instant, Vec<relay::PeerReport>)>>,
     /// What `GET /metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What `GET /events` follows.
+    pub events: Arc<crate::events::EventHub>,
     /// The configuration it started with.
     pub config: NodeConfig,
 }
@@ -221,8 +230,14 @@ impl AppState {
         let network = crate::network::Network::new(config.network.clone());
         let client = PeerClient::new(&config.limits);
         let checking = Arc::new(Checking::default());
-        let (persist, writer) =
-            spawn_store_writer(Arc::clone(&store), Arc::clone(&checking), Arc::clone(&metrics));
+        // A number of this run, so an event id of an earlier run is not taken for one of this.
+        let events = Arc::new(crate::events::EventHub::new(os_random_u64()));
+        let (persist, writer) = spawn_store_writer(
+            Arc::clone(&store),
+            Arc::clone(&checking),
+            Arc::clone(&metrics),
+            Arc::clone(&events),
+        );
         Ok(Arc::new(AppState {
             node: Mutex::new(node),
             store,
@@ -248,6 +263,7 @@ impl AppState {
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             metrics,
+            events,
             config,
         }))
     }
@@ -362,7 +378,8 @@ impl AppState {
             let result = call(&mut node, now());
             let mut effects = Effects::drain(&mut node, self.config.persist_mempool);
             self.metrics.blocks_moved(effects.connected, effects.disconnected);
-            let written = self.queue_writes(std::mem::take(&mut effects.store))?;
+            let live = std::mem::take(&mut effects.live);
+            let written = self.queue_writes(std::mem::take(&mut effects.store), live)?;
             (result, effects, written)
         };
         if let Some(written) = written {
@@ -376,22 +393,35 @@ impl AppState {
         Ok(result?)
     }
 
-    /// Queues store writes (call with the node locked, so they keep the core's order);
-    /// returns where their result will come, if there were any.
+    /// Queues store writes and the live events they report (call with the node locked,
+    /// so they keep the core's order: the writer publishes the events once the writes
+    /// before them are on disk); returns where the writes' result will come, if there
+    /// were any.
     fn queue_writes(
         &self,
         ops: Vec<StoreOp>,
+        live: Vec<crate::events::LiveEvent>,
     ) -> Result<Option<oneshot::Receiver<Result<(), String>>>, ApiError> {
-        if ops.is_empty() {
+        if ops.is_empty() && live.is_empty() {
             return Ok(None);
         }
-        let (done, written) = oneshot::channel();
-        self.persist
-            .as_ref()
-            .ok_or_else(|| ApiError::unavailable("the node is shutting down"))?
-            .send((ops, done))
+        let Some(persist) = self.persist.as_ref() else {
+            if ops.is_empty() {
+                self.events.publish(live);
+                return Ok(None);
+            }
+            return Err(ApiError::unavailable("the node is shutting down"));
+        };
+        let (done, written) = if ops.is_empty() {
+            (None, None)
+        } else {
+            let (done, written) = oneshot::channel();
+            (Some(done), Some(written))
+        };
+        persist
+            .send(PersistJob { ops, live, done })
             .map_err(|_| ApiError::internal("the store writer has stopped"))?;
-        Ok(Some(written))
+        Ok(written)
     }
 
     /// Runs `call` (the peer protocol feeding the node) under the node's lock, queues the
@@ -411,7 +441,7 @@ impl AppState {
         if effects.tip_changed {
             self.tips_from_peers.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(error) = self.queue_writes(effects.store) {
+        if let Err(error) = self.queue_writes(effects.store, effects.live) {
             tracing::warn!(%error, "a peer's block or transaction was not stored");
         }
         relay(context, &node, &effects.relay);
@@ -579,6 +609,7 @@ fn spawn_store_writer(
     store: Arc<Store>,
     checking: Arc<Checking>,
     metrics: Arc<crate::metrics::Metrics>,
+    events: Arc<crate::events::EventHub>,
 ) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {
     let (jobs, queue) = mpsc::channel::<PersistJob>();
     let writer = std::thread::Builder::new()
@@ -587,19 +618,17 @@ fn spawn_store_writer(
             lower_this_thread_priority(WRITER_NICE);
             while let Ok(first) = queue.recv() {
                 let until = std::time::Instant::now() + GATHER;
-                let mut ops = first.0;
-                let mut done = vec![first.1];
+                let mut jobs = vec![first];
                 let mut slept = false;
                 loop {
-                    let before = done.len();
-                    while done.len() < MAX_BATCHES {
-                        let Ok((more, answer)) = queue.try_recv() else { break };
-                        ops.extend(more);
-                        done.push(answer);
+                    let before = jobs.len();
+                    while jobs.len() < MAX_BATCHES {
+                        let Ok(more) = queue.try_recv() else { break };
+                        jobs.push(more);
                     }
-                    let arrived_meanwhile = slept && done.len() > before;
+                    let arrived_meanwhile = slept && jobs.len() > before;
                     let now = std::time::Instant::now();
-                    if done.len() >= MAX_BATCHES
+                    if jobs.len() >= MAX_BATCHES
                         || now >= until
                         || !(checking.any() || arrived_meanwhile)
                     {
@@ -608,12 +637,26 @@ fn spawn_store_writer(
                     std::thread::sleep(GATHER_STEP.min(until - now));
                     slept = true;
                 }
+                let mut ops = vec![];
+                let mut live = vec![];
+                let mut done = vec![];
+                for job in jobs {
+                    ops.extend(job.ops);
+                    live.extend(job.live);
+                    done.extend(job.done);
+                }
                 let started = std::time::Instant::now();
                 let result = store.apply(&ops).map_err(|e| {
                     tracing::error!("store write failed: {e}");
                     e.to_string()
                 });
-                metrics.store_commit(ops.len(), started.elapsed());
+                if !ops.is_empty() {
+                    metrics.store_commit(ops.len(), started.elapsed());
+                }
+                // Reported once on disk; what failed to be stored is not reported.
+                if result.is_ok() {
+                    events.publish(live);
+                }
                 for answer in done {
                     let _ = answer.send(result.clone());
                 }

@@ -345,6 +345,7 @@ async fn the_openapi_document_describes_every_route() {
         "/mempool",
         "/health",
         "/metrics",
+        "/events",
         "/openapi.json",
         "/mining/template",
         "/mining/submit",

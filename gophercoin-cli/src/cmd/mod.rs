@@ -8,6 +8,7 @@ pub(crate) mod peers;
 pub(crate) mod send;
 pub(crate) mod sim;
 pub(crate) mod wallet;
+pub(crate) mod watch;
 
 /// Which network a node joins (`--network`): each has its own genesis and chain id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

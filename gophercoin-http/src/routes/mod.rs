@@ -3,6 +3,7 @@
 mod explorer;
 mod guard;
 mod limits;
+mod live;
 mod mining;
 mod node;
 mod wallet;
@@ -99,6 +100,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/mempool", get(explorer::mempool))
         .route("/health", get(explorer::health))
         .route("/metrics", get(explorer::metrics))
+        .route("/events", get(live::events))
         .route("/openapi.json", get(crate::openapi::document))
         .route("/mining/template", get(mining::template))
         // The web portal.
