@@ -327,3 +327,71 @@ async fn browser_and_core_sign_the_same_bytes() {
     assert_eq!(node.balance(&alice.address()).await, before - 9, "the amount and the fee");
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_devnet_shows_new_blocks_in_the_portal_without_polling() {
+    let Some(browser) = browser().await else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = vec![];
+    for dir in &dirs {
+        nodes.push(TestNode::start(config(dir.path(), None)).await);
+    }
+    nodes[0].register(&[&nodes[1], &nodes[2]]).await;
+    nodes[1].register(&[&nodes[2]]).await;
+
+    browser.open(&format!("{}/#/", nodes[0].url)).await;
+    browser.wait_text("main", "Height 0").await;
+    browser.wait_text("#status", "live").await;
+    // Idle: the page asks the node nothing (one event stream, no polling).
+    let requests = "return performance.getEntriesByType('resource').map((r) => r.name)";
+    let before = browser.js(requests, vec![]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(browser.js(requests, vec![]).await, before, "requests while idle");
+
+    // Blocks mined on the other nodes reach node 0 over the peer network, and its page
+    // shows them as they come.
+    for (height, miner) in [(1, 2), (2, 1), (3, 2)] {
+        let mined = nodes[miner].mine().await;
+        let hash = mined["hash"].as_str().unwrap();
+        browser.wait_text("#chain-head", &format!("Height {height}")).await;
+        browser.wait_text("#blocks", &hash[..12]).await;
+    }
+    let rows = browser.js("return document.querySelectorAll('.block-row').length", vec![]).await;
+    assert_eq!(rows, json!(4), "genesis and three blocks, each once");
+    browser.wait_text("#status", "height 3 · live").await;
+    // What the page fetched meanwhile: only what was new, never the whole chain.
+    let after = browser.js(requests, vec![]).await;
+    let fetched: Vec<String> = after.as_array().unwrap()[before.as_array().unwrap().len()..]
+        .iter()
+        .map(|name| name.as_str().unwrap().trim_start_matches(&nodes[0].url).to_owned())
+        .collect();
+    for path in &fetched {
+        assert!(
+            path.starts_with("/chain?from=") || path == "/health",
+            "fetched {path} (all: {fetched:?})"
+        );
+    }
+    assert!(fetched.iter().any(|path| path == "/chain?from=3&limit=1"), "{fetched:?}");
+
+    // A payment appears in the mempool as it is accepted, and leaves it when mined.
+    let alice = key("alice");
+    mine_to(&nodes[0], &alice.address().to_string()).await;
+    browser.wait_text("#chain-head", "Height 4").await;
+    let payment = pay(&alice, &key("bob"), 1, 0);
+    let body = serde_json::to_value(gophercoin_http::dto::TransactionDto::from_signed(&payment))
+        .unwrap();
+    let (status, answer) = nodes[0].post("/transactions/new", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    let id = payment.id().to_string();
+    browser.wait_text("#mempool", &id[..12]).await;
+    browser.wait_text("#mempool", "Mempool (1)").await;
+    let mined = nodes[0].mine().await;
+    assert_eq!(mined["transactions"].as_array().unwrap().len(), 2, "{mined}");
+    browser.wait_text("#chain-head", "Height 5").await;
+    browser.wait_text("#mempool", "Nothing pending").await;
+    browser.shot("devnet-live").await;
+    browser.quit().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -8,7 +8,6 @@ const banner = document.querySelector("#error");
 const status = document.querySelector("#status");
 const PAGE = 10;
 let wallet = null;
-let lastTip = null;
 
 class ApiError extends Error {
   constructor(kind, message) {
@@ -73,32 +72,48 @@ const TX_HEAD = ["id", "type", "from", "to", "coins", "fee"];
 
 // --- views -------------------------------------------------------------------------------
 
+function blockRow(b) {
+  return el("tr", { class: "block-row", "data-height": String(b.index) },
+    el("td", { class: "num" }, link(`#/block/${b.hash}`, String(b.index))),
+    el("td", {}, link(`#/block/${b.hash}`, short(b.hash))),
+    el("td", {}, time(b.timestamp)),
+    el("td", { class: "num" }, String(b.transactions.length)));
+}
+
+function chainHead(health) {
+  return el("p", { id: "chain-head" }, `Height ${health.height} · tip `, link(`#/block/${health.tip}`, short(health.tip)), ` · ${health.peers} peer(s)`);
+}
+
+function schedule(health) {
+  return el("p", { id: "schedule" },
+    `Next block mints ${gc.formatCoins(health.reward)} coins plus its fees`,
+    health.next_halving !== null ? ` · halves at height ${health.next_halving} (every ${health.halving_interval} blocks)` : " · the reward has halved to zero: fees only",
+    ` · supply ${gc.formatCoins(health.supply)} coins · least fee ${health.min_relay_fee} units/byte`);
+}
+
+function mempoolSection(transactions) {
+  return el("div", { id: "mempool" },
+    el("h2", {}, `Mempool (${transactions.length})`),
+    transactions.length ? table(TX_HEAD, transactions.map(txRow)) : el("p", {}, "Nothing pending."));
+}
+
 async function explorer(page = 0) {
   const health = await api("/health");
   const top = health.height - page * PAGE;
   const from = Math.max(0, top - PAGE + 1);
   const { chain } = await api(`/chain?from=${from}&limit=${top - from + 1}`);
   const [mempool, peers] = await Promise.all([api("/mempool"), api("/nodes/get")]);
-  const rows = chain.reverse().map((b) =>
-    el("tr", { class: "block-row" },
-      el("td", { class: "num" }, link(`#/block/${b.hash}`, String(b.index))),
-      el("td", {}, link(`#/block/${b.hash}`, short(b.hash))),
-      el("td", {}, time(b.timestamp)),
-      el("td", { class: "num" }, String(b.transactions.length))));
+  pending = new Map(mempool.transactions.map((tx) => [tx.id, tx]));
   const pager = el("p", { class: "pager" },
     page > 0 ? link(`#/chain/${page - 1}`, "← newer") : null, " ",
     from > 0 ? link(`#/chain/${page + 1}`, "older →") : null);
   return [
     el("h1", {}, "Chain"),
-    el("p", {}, `Height ${health.height} · tip `, link(`#/block/${health.tip}`, short(health.tip)), ` · ${health.peers} peer(s)`),
-    el("p", { id: "schedule" },
-      `Next block mints ${gc.formatCoins(health.reward)} coins plus its fees`,
-      health.next_halving !== null ? ` · halves at height ${health.next_halving} (every ${health.halving_interval} blocks)` : " · the reward has halved to zero: fees only",
-      ` · supply ${gc.formatCoins(health.supply)} coins · least fee ${health.min_relay_fee} units/byte`),
-    table(["height", "hash", "time", "txs"], rows),
+    chainHead(health),
+    schedule(health),
+    el("div", { id: "blocks" }, table(["height", "hash", "time", "txs"], chain.reverse().map(blockRow))),
     pager,
-    el("h2", {}, `Mempool (${mempool.count})`),
-    mempool.count ? table(TX_HEAD, mempool.transactions.map(txRow)) : el("p", {}, "Nothing pending."),
+    mempoolSection(mempool.transactions),
     el("h2", {}, "Peers"),
     peers.nodes.length ? el("ul", {}, peers.nodes.map((p) => el("li", {}, p))) : el("p", {}, "No peers registered."),
   ];
@@ -342,20 +357,66 @@ async function route() {
   }
 }
 
-async function poll() {
-  try {
-    const health = await api("/health");
-    status.textContent = `height ${health.height}`;
-    const [, view = ""] = location.hash.split("/");
-    if (lastTip !== null && health.tip !== lastTip && ["", "chain", "charts"].includes(view)) await route();
-    lastTip = health.tip;
-  } catch (error) {
-    status.textContent = "node unreachable";
-  }
+// --- live updates ----------------------------------------------------------------------
+// The node pushes what happens (GET /events, Server-Sent Events); nothing is polled. The
+// explorer's first page takes in only what is new: the new blocks, the new pending
+// transactions. A reorganisation, or events missed while disconnected, redraw the view.
+
+/** Pending transactions the explorer shows, by id. */
+let pending = new Map();
+let height = null;
+let live = false;
+
+function showStatus() {
+  status.textContent = `${height === null ? "" : `height ${height} · `}${live ? "live" : "reconnecting…"}`;
+}
+
+const onFirstPage = () => ["", "chain"].includes(location.hash.split("/")[1] ?? "") && !(Number(location.hash.split("/")[2]) > 0);
+
+async function newTip(tip) {
+  height = tip.height;
+  showStatus();
+  const [, view = ""] = location.hash.split("/");
+  if (view === "charts") return route();
+  const body = document.querySelector("#blocks tbody");
+  if (!onFirstPage() || !body) return;
+  const shown = Number(body.querySelector(".block-row")?.dataset.height ?? -1);
+  if (tip.height <= shown) return;
+  if (tip.height - shown > PAGE) return route();
+  const [{ chain }, health] = await Promise.all([
+    api(`/chain?from=${shown + 1}&limit=${tip.height - shown}`),
+    api("/health"),
+  ]);
+  body.prepend(...chain.reverse().map(blockRow));
+  while (body.children.length > PAGE) body.lastElementChild.remove();
+  document.querySelector("#chain-head")?.replaceWith(chainHead(health));
+  document.querySelector("#schedule")?.replaceWith(schedule(health));
+  for (const block of chain) for (const tx of block.transactions) pending.delete(tx.id);
+  document.querySelector("#mempool")?.replaceWith(mempoolSection([...pending.values()]));
+}
+
+async function newTransaction({ id }) {
+  if (!onFirstPage() || !document.querySelector("#mempool") || pending.has(id)) return;
+  const { transaction, status: state } = await api(`/transactions/${id}`);
+  if (state !== "pending") return;
+  pending.set(id, transaction);
+  document.querySelector("#mempool").replaceWith(mempoolSection([...pending.values()]));
+}
+
+function follow() {
+  const source = new EventSource("/events");
+  const handle = (name, action) =>
+    source.addEventListener(name, (event) => action(JSON.parse(event.data)).catch(showError));
+  source.addEventListener("open", () => { live = true; showStatus(); });
+  source.addEventListener("error", () => { live = false; showStatus(); });
+  handle("tip", newTip);
+  handle("transaction", newTransaction);
+  handle("block_disconnected", () => route());
+  handle("reset", () => route());
+  window.gophercoinEvents = source; // for tests
 }
 
 window.addEventListener("hashchange", route);
 window.gophercoin = gc; // for the console, and for tests
 route();
-poll();
-setInterval(poll, 2000);
+follow();
