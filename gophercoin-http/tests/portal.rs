@@ -378,8 +378,8 @@ async fn a_three_node_devnet_shows_new_blocks_in_the_portal_without_polling() {
     mine_to(&nodes[0], &alice.address().to_string()).await;
     browser.wait_text("#chain-head", "Height 4").await;
     let payment = pay(&alice, &key("bob"), 1, 0);
-    let body = serde_json::to_value(gophercoin_http::dto::TransactionDto::from_signed(&payment))
-        .unwrap();
+    let body =
+        serde_json::to_value(gophercoin_http::dto::TransactionDto::from_signed(&payment)).unwrap();
     let (status, answer) = nodes[0].post("/transactions/new", &body).await;
     assert_eq!(status, 201, "{answer}");
     let id = payment.id().to_string();
