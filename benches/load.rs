@@ -32,7 +32,7 @@ async fn run(connections: usize, requests: usize) {
     let server = tokio::spawn(gophercoin_http::serve_node(config, listener, async {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
+    let http = gophercoin_benches::http_client();
     for _ in 0..200 {
         if http.get(format!("{url}/health")).send().await.is_ok() {
             break;
@@ -63,7 +63,7 @@ async fn run(connections: usize, requests: usize) {
             let (url, payments) = (url.clone(), std::sync::Arc::clone(&payments));
             let address = key.address();
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
+                let http = gophercoin_benches::http_client();
                 let mut samples = vec![];
                 for i in 0..requests {
                     let (kind, request) = match i % 4 {

@@ -49,6 +49,13 @@ pub fn self_payment(key: &RsaSigner, params: &Params, nonce: u64) -> SignedTrans
     .expect("the test key signs")
 }
 
+/// An HTTP client for the benches: reqwest is built with `rustls-no-provider`, so the
+/// process's TLS provider is installed first.
+pub fn http_client() -> reqwest::Client {
+    gophercoin_http::tls::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// The time now, in seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -102,7 +109,7 @@ impl NodeProcess {
             .find(|w| w.starts_with("http://127.0.0.1:"))
             .expect("a loopback URL")
             .to_owned();
-        NodeProcess { child, url, http: reqwest::Client::new(), _dir: dir }
+        NodeProcess { child, url, http: http_client(), _dir: dir }
     }
 
     /// Waits until the node answers `/health`.

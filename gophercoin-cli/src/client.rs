@@ -7,6 +7,20 @@ use serde_json::Value;
 /// The default node URL (the original's first node).
 pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:5000";
 
+/// Certificates (PEM) trusted besides the system's, from `--cacert`.
+static EXTRA_ROOT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Trusts the certificates of the PEM file at `path` as well as the system's, for every
+/// client made after (`--cacert`: a node behind TLS with a certificate of its own).
+pub(crate) fn trust_certificates(path: &std::path::Path) -> Result<(), String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the certificates in {}: {e}", path.display()))?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{} is not PEM certificates: {e}", path.display()))?;
+    let _ = EXTRA_ROOT.set(pem);
+    Ok(())
+}
+
 /// Talks to one node.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeClient {
@@ -27,7 +41,14 @@ impl NodeClient {
                 "--node {base} is not an http:// or https:// URL of a node, e.g. http://127.0.0.1:5000"
             ));
         }
-        let http = reqwest::Client::builder()
+        gophercoin_http::tls::install_crypto_provider();
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = EXTRA_ROOT.get() {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("--cacert is not PEM certificates: {e}"))?;
+            builder = builder.tls_certs_merge(certificates);
+        }
+        let http = builder
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(120))
             .build()
@@ -72,13 +93,7 @@ impl NodeClient {
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
-                format!("cannot reach the node at {}: is it running?", self.base)
-            } else {
-                format!("request to {} failed: {e}", self.base)
-            }
-        })?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -90,14 +105,24 @@ impl NodeClient {
         }
     }
 
+    /// Says why a request got no answer: a TLS failure (an untrusted certificate, say),
+    /// no node listening, or something else.
+    fn unreachable(&self, error: &reqwest::Error) -> String {
+        if let Some(tls) = tls_error(error) {
+            return format!(
+                "the TLS handshake with {} failed: {tls} (--cacert FILE trusts a certificate of its own)",
+                self.base
+            );
+        }
+        if error.is_connect() || error.is_timeout() {
+            format!("cannot reach the node at {}: is it running?", self.base)
+        } else {
+            format!("request to {} failed: {error}", self.base)
+        }
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
-        let response = request.send().await.map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
-                format!("cannot reach the node at {}: is it running?", self.base)
-            } else {
-                format!("request to {} failed: {e}", self.base)
-            }
-        })?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
             format!("the node at {} answered {status} but the answer broke off: {e}", self.base)
@@ -117,4 +142,17 @@ impl NodeClient {
             Err(format!("the node refused ({} {kind}): {message}", status.as_u16()))
         }
     }
+}
+
+/// The TLS error somewhere in `error`'s chain: in a source, or wrapped in an IO error
+/// (which does not show what it wraps as its source).
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let wrapped = error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+    if let Some(tls) = wrapped.and_then(|inner| tls_error(inner)) {
+        return Some(tls);
+    }
+    error.source().and_then(tls_error)
 }

@@ -23,6 +23,10 @@ struct Cli {
     /// line) for log collectors. `RUST_LOG` picks which lines (default `info`).
     #[arg(long, global = true, value_enum, env = "GOPHERCOIN_LOG_FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Trust the certificates in this PEM file, besides the system's, when talking to a
+    /// node over https (one with a certificate of its own).
+    #[arg(long, global = true, env = "GOPHERCOIN_CACERT", value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,6 +104,11 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
+    if let Some(path) = &cli.cacert
+        && let Err(message) = client::trust_certificates(path)
+    {
+        return fail(&message);
+    }
     let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr);

@@ -37,6 +37,13 @@ fn start_node_with(data_dir: &Path, args: &[&str]) -> (Child, String) {
     (child, url)
 }
 
+/// An HTTP client for the tests (https too: the process's TLS provider installed first,
+/// as reqwest is built with `rustls-no-provider`).
+fn http() -> reqwest::Client {
+    gophercoin_http::tls::install_crypto_provider();
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
 async fn wait_healthy(http: &reqwest::Client, url: &str) {
     for _ in 0..400 {
         let response = http.get(format!("{url}/health")).send().await;
@@ -55,7 +62,7 @@ async fn get(http: &reqwest::Client, url: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_any_moment_loses_no_acknowledged_block() {
     let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = http();
     let mut acknowledged: Vec<(u64, String)> = vec![];
     for round in 0u64..20 {
         let (mut child, url) = start_node(dir.path());
@@ -108,7 +115,7 @@ async fn kill_9_at_any_moment_loses_no_acknowledged_block() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = http();
     for round in 0u64..3 {
         let (mut child, url) = start_node(dir.path());
         wait_healthy(&http, &url).await;
@@ -169,7 +176,7 @@ async fn kill_9_during_payments_and_mining_loses_no_acknowledged_payment() {
     const ROUNDS: u64 = 20;
 
     let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = http();
     let mut acknowledged: Vec<String> = vec![];
     for round in 0u64..=ROUNDS {
         let (mut child, url) = start_node(dir.path());
@@ -299,7 +306,7 @@ async fn a_wallet_earns_by_mining_and_pays_another_wallet() {
     let b_address = b_address.trim().to_owned();
 
     let (mut node, url) = start_node(&dir.path().join("node"));
-    let http = reqwest::Client::new();
+    let http = http();
     wait_healthy(&http, &url).await;
     let (ok, out, err) = gophercoin(&[
         "mine",
@@ -399,7 +406,7 @@ async fn a_devnet_of_three_converges() {
         })
         .collect();
     assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")), "{urls:?}");
-    let http = reqwest::Client::new();
+    let http = http();
     // Blocks mined on different nodes reach every node by relay alone (each is awaited
     // before the next is mined, so no two miners race for the same height).
     let mut converged = true;
@@ -434,7 +441,7 @@ async fn register_and_resolve_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let (mut first, first_url) = start_node(&dir.path().join("a"));
     let (mut second, second_url) = start_node(&dir.path().join("b"));
-    let http = reqwest::Client::new();
+    let http = http();
     wait_healthy(&http, &first_url).await;
     wait_healthy(&http, &second_url).await;
     for _ in 0..2 {
@@ -508,7 +515,7 @@ async fn converged(http: &reqwest::Client, urls: &[String], height: u64) -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_nodes_that_know_only_a_seed_form_a_network_that_heals() {
     let dirs: Vec<_> = (0..9).map(|_| tempfile::tempdir().unwrap()).collect();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = http();
     let (seed, seed_url) = start_node(dirs[0].path());
     wait_healthy(&http, &seed_url).await;
     let mut children = KillOnDrop(vec![seed]);
@@ -680,7 +687,7 @@ async fn json_logs_are_one_object_a_line() {
             }
         }
     });
-    let http = reqwest::Client::new();
+    let http = http();
     wait_healthy(&http, &url).await;
     assert!(http.get(format!("{url}/mine")).send().await.unwrap().status().is_success());
     // Every line is a JSON object; the new tip's has its level, message and fields.
@@ -704,7 +711,7 @@ async fn json_logs_are_one_object_a_line() {
 async fn regtest_never_retargets_and_is_a_network_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let (mut node, url) = start_node_with(&dir.path().join("r"), &["--network", "regtest"]);
-    let http = reqwest::Client::new();
+    let http = http();
     wait_healthy(&http, &url).await;
     let health = get(&http, &format!("{url}/health")).await;
     let regtest = gophercoin_core::Params::regtest();
@@ -738,7 +745,7 @@ async fn regtest_never_retargets_and_is_a_network_of_its_own() {
 async fn watch_prints_the_nodes_events_as_they_come() {
     let dir = tempfile::tempdir().unwrap();
     let (mut node, url) = start_node(&dir.path().join("n"));
-    let http = reqwest::Client::new();
+    let http = http();
     wait_healthy(&http, &url).await;
     let mut watch = Command::new(BIN)
         .args(["watch", "--node", &url, "--json", "--count", "2"])
@@ -771,6 +778,71 @@ async fn watch_prints_the_nodes_events_as_they_come() {
     assert_eq!(lines[0]["event"], "block_connected");
     assert_eq!(lines[1]["event"], "tip");
     assert_eq!(lines[0]["data"]["height"], lines[1]["data"]["height"]);
+    node.kill().unwrap();
+    node.wait().unwrap();
+}
+
+/// An https front for `node` (a host with its own certificate, as behind a TLS proxy):
+/// returns its URL and the certificate's PEM.
+async fn https_front(node: &str) -> (String, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let pem = certified.cert.pem();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let backend = node.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, backend) = (acceptor.clone(), backend.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                let mut plain = tokio::net::TcpStream::connect(&backend).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (url, pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_speaks_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, url) = start_node(&dir.path().join("n"));
+    let http = http();
+    wait_healthy(&http, &url).await;
+    get(&http, &format!("{url}/mine")).await;
+    let (https, pem) = https_front(&url).await;
+    let cacert = dir.path().join("front.pem");
+    std::fs::write(&cacert, pem).unwrap();
+
+    // Its certificate is nobody's the system trusts: refused, and said so.
+    let (ok, _, err) = gophercoin(&["chain", "--node", &https]);
+    assert!(!ok && err.contains("TLS handshake") && err.contains("--cacert"), "{err}");
+    // Trusted: the chain, over TLS.
+    let cacert = cacert.to_str().unwrap();
+    let (ok, out, err) = gophercoin(&["chain", "--node", &https, "--cacert", cacert]);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 blocks in the main chain"), "{out}");
+    // And from the environment, as every command takes it.
+    let output = Command::new(BIN)
+        .args(["tx", &"ab".repeat(32)])
+        .env("GOPHERCOIN_NODE", &https)
+        .env("GOPHERCOIN_CACERT", cacert)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("no transaction"), "the node's own 404 over TLS: {stderr}");
     node.kill().unwrap();
     node.wait().unwrap();
 }

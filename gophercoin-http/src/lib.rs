@@ -37,6 +37,7 @@ mod routes;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 use std::{future::Future, sync::Arc};
 

@@ -463,6 +463,7 @@ impl PeerClient {
     /// If the HTTP client can't be built (no TLS backend is configured, so it can't fail
     /// for want of one).
     pub fn new(limits: &Limits) -> Self {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(limits.peer_connect_timeout)
             .timeout(limits.peer_timeout)
@@ -473,7 +474,7 @@ impl PeerClient {
             .no_proxy()
             .user_agent(concat!("gophercoin/", env!("CARGO_PKG_VERSION")))
             .build()
-            .expect("a plain-HTTP reqwest client builds");
+            .expect("an HTTP client with the process's TLS provider builds");
         PeerClient {
             http,
             max_response_bytes: limits.max_peer_response_bytes,

@@ -211,7 +211,7 @@ async fn answers_are_compressed_for_clients_that_ask() {
     node.mine().await;
     node.mine().await;
     let hash = node.tip().await;
-    let client = reqwest::Client::new();
+    let client = client();
     for path in ["/chain", "/blocks/height/1", &format!("/blocks/{hash}"), "/"] {
         let url = format!("{}{path}", node.url);
         let plain = client.get(&url).send().await.unwrap();

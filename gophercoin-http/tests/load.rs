@@ -39,7 +39,10 @@ async fn the_node_stays_up_and_answers_under_load() {
     let prober = {
         let (url, running) = (node.url.clone(), Arc::clone(&running));
         tokio::spawn(async move {
-            let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+            let http = {
+                gophercoin_http::tls::install_crypto_provider();
+                reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+            };
             let mut worst = Duration::ZERO;
             let mut answered = 0;
             while running.load(Ordering::Relaxed) {
@@ -62,8 +65,7 @@ async fn the_node_stays_up_and_answers_under_load() {
             let payments = Arc::clone(&payments);
             tokio::spawn(async move {
                 // One client each: its own connection.
-                let http =
-                    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                let http = client();
                 let mut statuses = vec![];
                 for i in 0..REQUESTS_PER_CONNECTION {
                     let request = match (worker + i) % 6 {

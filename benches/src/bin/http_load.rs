@@ -154,7 +154,7 @@ async fn run(
         .map(|_| {
             let (requests, next) = (Arc::clone(&requests), Arc::clone(&next));
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
+                let http = gophercoin_benches::http_client();
                 let mut samples = vec![];
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);

@@ -125,6 +125,7 @@ impl Drop for TestNode {
 }
 
 pub fn client() -> reqwest::Client {
+    gophercoin_http::tls::install_crypto_provider();
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
