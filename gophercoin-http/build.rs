@@ -12,8 +12,12 @@ fn main() {
     let path = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
     let chromium = path("GOPHERCOIN_CHROMIUM", "/usr/bin/chromium");
     let driver = path("GOPHERCOIN_CHROMEDRIVER", "/usr/bin/chromedriver");
+    // Only files that exist: cargo runs a script again on every build while a file it
+    // watches is missing.
     for file in [&chromium, &driver] {
-        println!("cargo::rerun-if-changed={file}");
+        if std::path::Path::new(file).exists() {
+            println!("cargo::rerun-if-changed={file}");
+        }
     }
     let found = std::path::Path::new(&chromium).exists() && std::path::Path::new(&driver).exists();
     if found || std::env::var_os("GOPHERCOIN_REQUIRE_BROWSER").is_some() {

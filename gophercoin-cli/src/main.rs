@@ -73,6 +73,12 @@ enum Command {
     Tx(chain::TxArgs),
     /// Follow a node's live events: new tips, blocks, pending transactions, peers.
     Watch(watch::WatchArgs),
+    /// Print a completion script for a shell: `gophercoin completions bash >
+    /// ~/.local/share/bash-completion/completions/gophercoin`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Simulate a network of many nodes on a virtual clock and print what it measured.
     #[command(after_help = "Example:\n  gophercoin sim --nodes 1000 --blocks 100")]
     Sim(sim::SimArgs),
@@ -134,6 +140,11 @@ fn main() -> ExitCode {
             Command::Block(args) => chain::block(args).await,
             Command::Tx(args) => chain::tx(args).await,
             Command::Watch(args) => watch::run(args).await,
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "gophercoin", &mut std::io::stdout());
+                Ok(())
+            }
             Command::Sim(args) => sim::run(args),
         }
     });

@@ -204,8 +204,10 @@ impl Block {
         merkle_root(self.transactions.iter().map(BlockTransaction::id))
     }
 
-    /// Returns the proof that the transaction `id` is in this block, checked against its
-    /// header's merkle root with [`MerkleProof::verify`], or `None` if it is not here.
+    /// Returns the proof that the transaction `id` is in this block (which a holder of the
+    /// header checks with [`MerkleProof::verify`] against its merkle root), or `None` if it
+    /// is not here. The proof is of the transactions as listed: for a block whose header
+    /// does not commit to them (one not checked), it leads to another root.
     pub fn prove(&self, id: &TxId) -> Option<MerkleProof> {
         let ids: Vec<TxId> = self.transactions.iter().map(BlockTransaction::id).collect();
         let index = ids.iter().position(|entry| entry == id)?;
@@ -266,8 +268,9 @@ impl CheckedBlock {
         reward.chain(self.transfers.iter().map(VerifiedTransaction::id))
     }
 
-    /// Returns the proof that the transaction `id` is in this block, checked against its
-    /// header's merkle root with [`MerkleProof::verify`], or `None` if it is not here.
+    /// Returns the proof that the transaction `id` is in this checked block, which a
+    /// holder of its header checks with [`MerkleProof::verify`] against its merkle root;
+    /// `None` if it is not here.
     pub fn prove(&self, id: &TxId) -> Option<MerkleProof> {
         let ids: Vec<TxId> = self.transaction_ids().collect();
         let index = ids.iter().position(|entry| entry == id)?;

@@ -48,9 +48,17 @@ fn parents(level: &[[u8; 32]]) -> Vec<[u8; 32]> {
         .collect()
 }
 
-/// A proof that a transaction is the `index`th of a block's `count` transactions: the
+/// A proof that a transaction id is a leaf of the tree whose root a header commits to: the
 /// sibling of each node on the way from its leaf to the root (none where the node was
 /// carried up alone).
+///
+/// What it proves is membership: leaves and inner nodes are hashed with different tags,
+/// so no inner node passes for a transaction. `index` and `count` give the tree's shape,
+/// which levels have a sibling and on which side; they are the prover's word, not proven
+/// by the root: where a node is carried up alone, another shape with the same sides at the
+/// hashed levels leads to the same root (the proof for the 5th of 5 also verifies as the
+/// 2nd of 2). Only index 0, the reward's place, is pinned: any other index has a left
+/// sibling somewhere on its way up.
 ///
 /// ```
 /// use gophercoin_core::{TxId, merkle::{MerkleProof, merkle_root}};
@@ -64,9 +72,9 @@ fn parents(level: &[[u8; 32]]) -> Vec<[u8; 32]> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MerkleProof {
-    /// The transaction's place in its block, from 0 (the reward).
+    /// The transaction's place in its block, from 0 (the reward), as the prover says.
     pub index: u32,
-    /// How many transactions the block holds.
+    /// How many transactions the block holds, as the prover says.
     pub count: u32,
     /// The siblings on the way up, the leaf's first.
     pub branch: Vec<MerkleNode>,
@@ -217,6 +225,20 @@ mod tests {
         let proof = MerkleProof::new(&ids, 4).expect("in range");
         assert_eq!(proof.branch.len(), 1);
         assert_eq!(proof.verify(&ids[4], &merkle_root(ids.iter().copied())), Ok(()));
+    }
+
+    #[test]
+    fn index_and_count_are_the_provers_word_where_levels_carry_a_node_up() {
+        // The 5th of 5 and the 2nd of 2 take the same sides at their hashed levels.
+        let ids = ids(5);
+        let root = merkle_root(ids.iter().copied());
+        let proof = MerkleProof::new(&ids, 4).expect("in range");
+        let reshaped = MerkleProof { index: 1, count: 2, ..proof.clone() };
+        assert_eq!(reshaped.verify(&ids[4], &root), Ok(()));
+        // The reward's place can't be claimed by another leaf: moving it to index 0
+        // swaps the sides.
+        let as_reward = MerkleProof { index: 0, count: 2, ..proof };
+        assert!(as_reward.verify(&ids[4], &root).is_err());
     }
 
     #[test]

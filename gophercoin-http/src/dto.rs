@@ -425,9 +425,11 @@ pub struct InclusionProofDto {
 }
 
 impl InclusionProofDto {
-    /// Checks the answer on its own: the header hashes to `block` and meets its target, is
-    /// at `height`, and the proof leads from `transaction` to its merkle root. Whether that
-    /// block is on the best chain is for the client's own view of the headers.
+    /// Checks the answer on its own: the header hashes to `block` and meets its own
+    /// target, is at `height`, and the proof leads from `transaction` to its merkle root.
+    /// It does not say that the header is on the best chain, nor that its target is the
+    /// one the network asked for: that is for the client's own view of the headers (a
+    /// node can make up a header of an easy target around any root).
     ///
     /// # Errors
     ///

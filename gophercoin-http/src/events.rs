@@ -8,16 +8,18 @@
 //! | `block_connected` | `{hash, height}` | a block joined the main chain |
 //! | `block_disconnected` | `{hash, height}` | a block left it in a reorganisation |
 //! | `transaction` | `{id}` | a transaction is pending: accepted, or back from a disconnected block |
+//! | `transaction_dropped` | `{id}` | it left the mempool: mined, no longer valid at a new tip, or evicted |
 //! | `peer_connected` | `{peer, direction, address}` | a peer connection is up (`inbound`/`outbound`) |
 //! | `peer_gone` | `{peer}` | it is down |
-//! | `reset` | `{reason}` | events were missed (the client's `Last-Event-ID` is older than the window, or from an earlier run): fetch the state again |
+//! | `reset` | `{reason}` | events were missed (the client's `Last-Event-ID` is not in the window, or is from an earlier run), or a store write failed so what was reported may not be kept: fetch the state again |
 //!
 //! Block and transaction events are published once what they report is on disk, in the
 //! order the core made them. Every event has an id (`RUN-SEQ`); a client that reconnects
 //! with `Last-Event-ID` is sent the events after it from the last [`WINDOW`], then the new
-//! ones. A subscriber is bounded: it holds at most [`BACKLOG`] events not yet sent, and
-//! one further behind is dropped (it may reconnect and resume), so a slow reader never
-//! slows the node; at most [`MAX_SUBSCRIBERS`] subscribe at once.
+//! ones. A subscriber is bounded: past that replay (shared, already kept), it holds at
+//! most [`BACKLOG`] events not yet sent, and one further behind is dropped (it may
+//! reconnect and resume), so a slow reader never slows the node; at most
+//! [`MAX_SUBSCRIBERS`] subscribe at once.
 
 use std::{
     collections::VecDeque,
@@ -70,6 +72,16 @@ pub enum LiveEvent {
         /// Its id.
         id: TxId,
     },
+    /// A transaction left the mempool.
+    TransactionDropped {
+        /// Its id.
+        id: TxId,
+    },
+    /// What was reported may not hold: the client should fetch the state again.
+    Reset {
+        /// Why.
+        reason: &'static str,
+    },
     /// A peer connection is up.
     PeerConnected {
         /// The connection's number in this run.
@@ -94,6 +106,8 @@ impl LiveEvent {
             LiveEvent::BlockConnected { .. } => "block_connected",
             LiveEvent::BlockDisconnected { .. } => "block_disconnected",
             LiveEvent::Transaction { .. } => "transaction",
+            LiveEvent::TransactionDropped { .. } => "transaction_dropped",
+            LiveEvent::Reset { .. } => "reset",
             LiveEvent::PeerConnected { .. } => "peer_connected",
             LiveEvent::PeerGone { .. } => "peer_gone",
         }
@@ -205,6 +219,9 @@ impl EventHub {
                 Some(seq) if seq.saturating_add(1) >= oldest && seq < recent.next => {
                     (None, recent.events.iter().filter(|e| e.seq > seq).cloned().collect())
                 }
+                Some(seq) if seq >= recent.next => {
+                    (Some("the event id is one this node has not given yet"), vec![])
+                }
                 Some(_) => (Some("events were missed: older than the window"), vec![]),
                 None => (Some("the event id is from another run of the node"), vec![]),
             },
@@ -292,6 +309,9 @@ mod tests {
         // Seq 0 is older than the window (2..=5): a reset first.
         let events = take(hub.subscribe(Some("1-0")).unwrap(), 1).await;
         assert!(events[0].contains("event: reset"), "{events:?}");
+        // An id not given yet: a reset, not a silent wait.
+        let events = take(hub.subscribe(Some("1-99")).unwrap(), 1).await;
+        assert!(events[0].contains("event: reset") && events[0].contains("not given yet"));
         // Another run's id: a reset too.
         let events = take(hub.subscribe(Some("2-5")).unwrap(), 1).await;
         assert!(events[0].contains("event: reset"), "{events:?}");

@@ -49,8 +49,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Labels of a request's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// The HTTP method.
-    pub method: String,
+    /// The HTTP method: `GET`, `POST`, `DELETE`, `HEAD`, `OPTIONS` or `other`.
+    pub method: &'static str,
     /// The route's template (`/blocks/{hash}`), or `unmatched`: never the raw path, so
     /// the number of series stays bounded.
     pub route: String,

@@ -67,8 +67,11 @@ impl Effects {
                         effects.live.push(LiveEvent::Transaction { id });
                     }
                 }
-                Event::TransactionDropped(id) if persist_mempool => {
-                    effects.store.push(StoreOp::Unpending(id));
+                Event::TransactionDropped(id) => {
+                    if persist_mempool {
+                        effects.store.push(StoreOp::Unpending(id));
+                    }
+                    effects.live.push(LiveEvent::TransactionDropped { id });
                 }
                 Event::TipChanged { hash, height } => {
                     tracing::info!(%hash, height, "new tip");

@@ -141,6 +141,9 @@ pub struct AppState {
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     /// The same, per client.
     pub(crate) stream_clients: Arc<crate::server::PerClient>,
+    /// Event streams (`/events`) per client: they last as long as a page is open, so
+    /// they have places of their own.
+    pub(crate) event_clients: Arc<crate::server::PerClient>,
     /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
     pub(crate) chain_pacer: Arc<crate::routes::Pacer>,
     /// Serialises `GET /mine` so two requests never mine the same height.
@@ -257,6 +260,10 @@ impl AppState {
             streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_STREAMS)),
             stream_clients: Arc::new(crate::server::PerClient::new(
                 crate::routes::MAX_STREAMS_PER_CLIENT,
+                &config.limits,
+            )),
+            event_clients: Arc::new(crate::server::PerClient::new(
+                crate::routes::MAX_EVENT_STREAMS_PER_CLIENT,
                 &config.limits,
             )),
             chain_pacer: Arc::new(crate::routes::Pacer::new(config.limits.chain_send_rate)),
@@ -653,9 +660,13 @@ fn spawn_store_writer(
                 if !ops.is_empty() {
                     metrics.store_commit(ops.len(), started.elapsed());
                 }
-                // Reported once on disk; what failed to be stored is not reported.
+                // Reported once on disk. What failed to be stored is not reported, and the
+                // node's state has moved on without it: followers are told to look again.
                 if result.is_ok() {
                     events.publish(live);
+                } else {
+                    let reason = "a store write failed: what the node holds may not be stored";
+                    events.publish([crate::events::LiveEvent::Reset { reason }]);
                 }
                 for answer in done {
                     let _ = answer.send(result.clone());

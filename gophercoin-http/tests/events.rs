@@ -68,20 +68,37 @@ async fn blocks_and_transactions_are_pushed_and_a_client_resumes_where_it_left()
     drop(events);
     node.mine().await;
     node.mine().await;
-    // Resumed: what came after its last event, then new ones.
+    // Resumed: what came after its last event, then new ones; block 2 mined the payment,
+    // which left the mempool.
     let mut resumed = follow(&node, Some(&seen)).await;
-    let got = next(&mut resumed, 4).await;
-    let heights: Vec<(String, Value)> =
-        got.iter().map(|e| (e.event.clone(), data(e)["height"].clone())).collect();
+    let got = next(&mut resumed, 5).await;
+    let shown: Vec<(String, Value)> = got
+        .iter()
+        .map(|e| {
+            let data = data(e);
+            let what = if e.event == "transaction_dropped" {
+                data["id"].clone()
+            } else {
+                data["height"].clone()
+            };
+            (e.event.clone(), what)
+        })
+        .collect();
+    let dropped = ("transaction_dropped".to_owned(), Value::from(payment.id().to_string()));
+    let blocks: Vec<_> = shown.iter().filter(|event| **event != dropped).cloned().collect();
     assert_eq!(
-        heights,
+        blocks,
         [
             ("block_connected".into(), 2.into()),
             ("tip".into(), 2.into()),
             ("block_connected".into(), 3.into()),
             ("tip".into(), 3.into())
-        ]
+        ],
+        "{shown:?}"
     );
+    let at =
+        shown.iter().position(|event| *event == dropped).expect("the payment left the mempool");
+    assert!((1..=2).contains(&at), "after block 2 joined, before block 3: {shown:?}");
     // Ids rise one by one from the one it gave.
     let (run, seq) = seen.split_once('-').unwrap();
     let seq: u64 = seq.parse().unwrap();

@@ -48,6 +48,11 @@ async fn a_scrape_shows_payments_blocks_requests_commits_signatures_and_mining()
     assert_eq!(node.post("/transactions/new", &payment).await.0, 409);
     assert_eq!(node.post("/transactions/new", &json!({"sender": 1})).await.0, 400);
     assert_eq!(node.get("/no/such/route").await.0, 404);
+    // Made-up methods share one series: they can't grow the scrape without bound.
+    for method in ["FOO1", "FOO2", "FOO3"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        client().request(method, format!("{}/health", node.url)).send().await.unwrap();
+    }
 
     let (text, after) = scrape(&node).await;
     let got = |name: &str, labels: &[(&str, &str)]| {
@@ -68,6 +73,9 @@ async fn a_scrape_shows_payments_blocks_requests_commits_signatures_and_mining()
     assert_eq!(got("gophercoin_http_request_duration_seconds_count", &request), 1.0);
     let unmatched = [("route", "unmatched"), ("status", "404")];
     assert_eq!(got("gophercoin_http_request_duration_seconds_count", &unmatched), 1.0);
+    let made_up = [("method", "other"), ("route", "/health")];
+    assert_eq!(got("gophercoin_http_request_duration_seconds_count", &made_up), 3.0);
+    assert!(!text.contains("FOO"), "{text}");
     // The mined block and the payment, at least (the wallet's own key may add one).
     assert!(got("gophercoin_store_commit_duration_seconds_count", &[]) >= 2.0);
     // The payment's signature, checked once: its second submission found it known.

@@ -1,6 +1,7 @@
 //! `gophercoin chain`, `gophercoin block`, `gophercoin tx`: read from a node.
 
-use gophercoin_http::dto::InclusionProofDto;
+use gophercoin_core::TxId;
+use gophercoin_http::dto::{BlockDto, InclusionProofDto};
 use serde_json::Value;
 
 use crate::client::{DEFAULT_NODE, NodeClient};
@@ -61,19 +62,38 @@ pub(crate) async fn chain(args: ChainArgs) -> Result<(), String> {
         println!("{answer:#}");
         return Ok(());
     }
-    println!("{:>7}  {:<64}  {:>10}  {:>8}  {:>4}", "height", "hash", "time", "target", "txs");
-    for block in answer["chain"].as_array().into_iter().flatten() {
+    let page: ChainPage = serde_json::from_value(answer)
+        .map_err(|e| format!("the node sent a chain this client can't read: {e}"))?;
+    let width = page.chain.iter().map(|b| b.index.to_string().len()).max().unwrap_or(1).max(6);
+    println!(
+        "{:>width$}  {:<64}  {:<23}  {:<8}  {:>4}",
+        "height", "hash", "time (UTC)", "target", "txs"
+    );
+    for block in &page.chain {
+        let hash = block.hash.map(|hash| hash.to_string()).unwrap_or_default();
         println!(
-            "{:>7}  {:<64}  {:>10}  {:>8}  {:>4}",
-            block["index"],
-            block["hash"].as_str().unwrap_or("?"),
-            block["timestamp"],
-            block["target"].as_str().unwrap_or("?"),
-            block["transactions"].as_array().map_or(0, Vec::len),
+            "{:>width$}  {hash:<64}  {:<23}  {:<8}  {:>4}",
+            block.index,
+            utc(block.timestamp),
+            block.target,
+            block.transactions.len(),
         );
     }
-    println!("{} blocks in the main chain", answer["length"]);
+    println!("{} blocks in the main chain", page.length);
     Ok(())
+}
+
+/// A page of `GET /chain`.
+#[derive(Debug, serde::Deserialize)]
+struct ChainPage {
+    chain: Vec<BlockDto>,
+    length: u64,
+}
+
+/// Seconds since the Unix epoch as a UTC date and time, `2026-12-03 19:36:52`.
+fn utc(secs: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(time).to_string().replace('T', " ").replace('Z', "")
 }
 
 /// Prints one block.
@@ -143,11 +163,16 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `gophercoin tx ID --proof`: fetches the inclusion proof and checks it.
+/// `gophercoin tx ID --proof`: fetches the inclusion proof and checks it against the
+/// header the node sends with it.
 async fn proof(client: &NodeClient, id: &str, json: bool) -> Result<(), String> {
+    let wanted: TxId = id.parse().map_err(|e| format!("{id} is not a transaction id: {e}"))?;
     let answer = client.get(&format!("/transactions/{id}/proof")).await?;
     let proof: InclusionProofDto = serde_json::from_value(answer.clone())
         .map_err(|e| format!("the node sent a proof this client can't read: {e}"))?;
+    if proof.transaction != wanted {
+        return Err(format!("the node sent a proof for {}, not for {wanted}", proof.transaction));
+    }
     proof.check().map_err(|e| format!("the node's proof does not hold: {e}"))?;
     if json {
         println!("{answer:#}");
@@ -155,16 +180,19 @@ async fn proof(client: &NodeClient, id: &str, json: bool) -> Result<(), String> 
     }
     println!("{:>13}  {}", "transaction", proof.transaction);
     println!(
-        "{:>13}  {} (height {}, {} confirmations)",
+        "{:>13}  {} (height {}, {} confirmations, as the node says)",
         "block", proof.block, proof.height, proof.confirmations
     );
     println!("{:>13}  {}", "merkle root", proof.header.merkle_root);
     println!(
-        "{:>13}  valid: entry {} of {}, {} hashes up to the root",
+        "{:>13}  holds: {} hashes lead from the id to the merkle root of that block's header, which hashes to it and meets its target {}",
         "proof",
-        proof.proof.index + 1,
-        proof.proof.count,
-        proof.proof.branch.len()
+        proof.proof.branch.len(),
+        proof.header.target
+    );
+    println!(
+        "{:>13}  whether that block is on the best chain, only a view of the headers says",
+        ""
     );
     Ok(())
 }

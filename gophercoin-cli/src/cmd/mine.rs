@@ -29,8 +29,9 @@ pub(crate) struct MineArgs {
     /// The node to mine for.
     #[arg(long, env = "GOPHERCOIN_NODE", default_value = DEFAULT_NODE)]
     node: String,
-    /// The private key file of the wallet to pay (only its address is used).
-    #[arg(long, env = "GOPHERCOIN_KEY", default_value = super::wallet::DEFAULT_KEY_FILE, conflicts_with = "address")]
+    /// The private key file of the wallet to pay (only its address is used; not read
+    /// with --address).
+    #[arg(long, env = "GOPHERCOIN_KEY", default_value = super::wallet::DEFAULT_KEY_FILE)]
     key: PathBuf,
     /// The wallet to pay, instead of --key.
     #[arg(long, value_name = "HEX")]

@@ -39,10 +39,10 @@ pub(crate) enum WalletCommand {
         after_help = "Examples:\n  gophercoin wallet balance\n  gophercoin wallet balance --address 3082... --node http://127.0.0.1:5001"
     )]
     Balance {
-        /// The private key file whose address to look up.
-        #[arg(long, env = "GOPHERCOIN_KEY", default_value = DEFAULT_KEY_FILE, conflicts_with = "address")]
+        /// The private key file whose address to look up (not read with --address).
+        #[arg(long, env = "GOPHERCOIN_KEY", default_value = DEFAULT_KEY_FILE)]
         key: PathBuf,
-        /// An address to look up instead.
+        /// An address to look up instead of --key's.
         #[arg(long, value_name = "HEX")]
         address: Option<Address>,
         /// The node to ask.

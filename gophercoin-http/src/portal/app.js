@@ -359,19 +359,26 @@ async function route() {
 
 // --- live updates ----------------------------------------------------------------------
 // The node pushes what happens (GET /events, Server-Sent Events); nothing is polled. The
-// explorer's first page takes in only what is new: the new blocks, the new pending
-// transactions. A reorganisation, or events missed while disconnected, redraw the view.
+// page subscribes before it draws, so nothing happens unseen in between, and takes the
+// events one at a time, in order. The explorer's first page takes in only what is new:
+// the new blocks, the new pending transactions, those that left the mempool. A
+// reorganisation, or events missed while disconnected, redraw the view.
 
 /** Pending transactions the explorer shows, by id. */
 let pending = new Map();
 let height = null;
 let live = false;
+/** Each event's work starts when the one before it has finished. */
+let queue = Promise.resolve();
+const enqueue = (work) => { queue = queue.then(work).catch(showError); };
 
 function showStatus() {
   status.textContent = `${height === null ? "" : `height ${height} · `}${live ? "live" : "reconnecting…"}`;
 }
 
 const onFirstPage = () => ["", "chain"].includes(location.hash.split("/")[1] ?? "") && !(Number(location.hash.split("/")[2]) > 0);
+
+const showMempool = () => document.querySelector("#mempool")?.replaceWith(mempoolSection([...pending.values()]));
 
 async function newTip(tip) {
   height = tip.height;
@@ -380,19 +387,21 @@ async function newTip(tip) {
   if (view === "charts") return route();
   const body = document.querySelector("#blocks tbody");
   if (!onFirstPage() || !body) return;
-  const shown = Number(body.querySelector(".block-row")?.dataset.height ?? -1);
+  const top = () => Number(body.querySelector(".block-row")?.dataset.height ?? -1);
+  const shown = top();
   if (tip.height <= shown) return;
   if (tip.height - shown > PAGE) return route();
   const [{ chain }, health] = await Promise.all([
     api(`/chain?from=${shown + 1}&limit=${tip.height - shown}`),
     api("/health"),
   ]);
-  body.prepend(...chain.reverse().map(blockRow));
+  const fresh = chain.filter((block) => block.index > top());
+  body.prepend(...fresh.reverse().map(blockRow));
   while (body.children.length > PAGE) body.lastElementChild.remove();
   document.querySelector("#chain-head")?.replaceWith(chainHead(health));
   document.querySelector("#schedule")?.replaceWith(schedule(health));
   for (const block of chain) for (const tx of block.transactions) pending.delete(tx.id);
-  document.querySelector("#mempool")?.replaceWith(mempoolSection([...pending.values()]));
+  showMempool();
 }
 
 async function newTransaction({ id }) {
@@ -400,23 +409,37 @@ async function newTransaction({ id }) {
   const { transaction, status: state } = await api(`/transactions/${id}`);
   if (state !== "pending") return;
   pending.set(id, transaction);
-  document.querySelector("#mempool").replaceWith(mempoolSection([...pending.values()]));
+  showMempool();
 }
+
+async function droppedTransaction({ id }) {
+  if (pending.delete(id)) showMempool();
+}
+
+let drawn = false;
 
 function follow() {
   const source = new EventSource("/events");
+  const draw = () => { if (!drawn) { drawn = true; enqueue(route); } };
   const handle = (name, action) =>
-    source.addEventListener(name, (event) => action(JSON.parse(event.data)).catch(showError));
-  source.addEventListener("open", () => { live = true; showStatus(); });
-  source.addEventListener("error", () => { live = false; showStatus(); });
+    source.addEventListener(name, (event) => enqueue(() => action(JSON.parse(event.data))));
+  source.addEventListener("open", () => { live = true; showStatus(); draw(); });
+  source.addEventListener("error", () => {
+    live = false;
+    showStatus();
+    draw();
+    // The browser retries by itself unless the node refused the stream (429, 503): then
+    // a new one, a little later.
+    if (source.readyState === EventSource.CLOSED) setTimeout(follow, 5000);
+  });
   handle("tip", newTip);
   handle("transaction", newTransaction);
+  handle("transaction_dropped", droppedTransaction);
   handle("block_disconnected", () => route());
   handle("reset", () => route());
   window.gophercoinEvents = source; // for tests
 }
 
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => enqueue(route));
 window.gophercoin = gc; // for the console, and for tests
-route();
 follow();

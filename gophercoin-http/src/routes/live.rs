@@ -14,23 +14,25 @@ use futures_util::StreamExt as _;
 
 use crate::{error::ApiError, server::ClientAddr, state::AppState};
 
-use super::node::MAX_STREAMS_PER_CLIENT;
+/// How many event streams one client may hold at once (a browser tab holds one).
+pub(crate) const MAX_EVENT_STREAMS_PER_CLIENT: usize = 16;
 
 /// `GET /events`: follows the node's events, from after the `Last-Event-ID` header's event
 /// if the client sends one (a browser's `EventSource` does when it reconnects). A comment
-/// every 15 s keeps the connection open through proxies. Each client may hold a few such
-/// streams (429 past them, as for whole-chain answers); the node a bounded number (503).
+/// every 15 s keeps the connection open through proxies. Each client may hold
+/// [`MAX_EVENT_STREAMS_PER_CLIENT`] (429 past them; places of their own, so open pages
+/// never keep a client from downloading the chain); the node a bounded number (503).
 pub(super) async fn events(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
-    let Ok(held) = client.map(|ip| state.stream_clients.enter(ip, 1)).transpose() else {
+    let Ok(held) = client.map(|ip| state.event_clients.enter(ip, 1)).transpose() else {
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
-            format!("at most {MAX_STREAMS_PER_CLIENT} streams to one address at once"),
+            format!("at most {MAX_EVENT_STREAMS_PER_CLIENT} event streams to one address at once"),
         )
         .into_response();
     };
