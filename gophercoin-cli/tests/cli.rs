@@ -18,13 +18,19 @@ fn start_node(data_dir: &Path) -> (Child, String) {
 
 /// [`start_node`] with more arguments.
 fn start_node_with(data_dir: &Path, args: &[&str]) -> (Child, String) {
+    spawn_node(data_dir, args, "warn", Stdio::null())
+}
+
+/// Starts `gophercoin node` with `RUST_LOG=rust_log` and its stderr to `stderr`; returns
+/// the process and the URL from the first line it prints.
+fn spawn_node(data_dir: &Path, args: &[&str], rust_log: &str, stderr: Stdio) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["node", "-p", "0", "--data-dir"])
         .arg(data_dir)
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -676,21 +682,8 @@ fn an_answer_that_is_not_json_is_reported_with_its_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_a_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["node", "-p", "0", "--log-format", "json", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let (mut child, url) =
+        spawn_node(dir.path(), &["--log-format", "json"], "info", Stdio::piped());
     let (lines, logged) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
