@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 /// The default node URL (the original's first node).
 pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:5000";
@@ -60,18 +60,25 @@ impl NodeClient {
         &self.base
     }
 
-    pub(crate) async fn get(&self, path: &str) -> Result<Value, String> {
+    /// `GET path`, its answer decoded as `T` (a [`gophercoin_http::dto`] answer, or
+    /// [`serde_json::Value`] to show it as it came).
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
         let request = self.http.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
+    /// `POST path` with `body` as JSON, its answer decoded as `T`.
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, String> {
         let request = self.http.post(format!("{}{path}", self.base)).json(body);
         self.send(request).await
     }
 
     /// `DELETE` of the path made of `segments`, each percent-encoded as one segment.
-    pub(crate) async fn delete(&self, segments: &[&str]) -> Result<Value, String> {
+    pub(crate) async fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, String> {
         let mut url = reqwest::Url::parse(&self.base).map_err(|e| e.to_string())?;
         url.path_segments_mut()
             .map_err(|()| format!("{} can't have a path", self.base))?
@@ -121,26 +128,39 @@ impl NodeClient {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, String> {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
             format!("the node at {} answered {status} but the answer broke off: {e}", self.base)
         })?;
-        let body: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        let not_json = || {
             format!(
                 "the node at {} answered {status} with {} bytes that are not JSON: is it a GopherCoin node?",
                 self.base,
                 bytes.len()
             )
-        })?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            let kind = body["error"].as_str().unwrap_or("error");
-            let message = body["message"].as_str().unwrap_or("no message");
-            Err(format!("the node refused ({} {kind}): {message}", status.as_u16()))
+        };
+        if !status.is_success() {
+            let refusal: gophercoin_http::error::ErrorBody =
+                serde_json::from_slice(&bytes).map_err(|_| not_json())?;
+            return Err(format!(
+                "the node refused ({} {}): {}",
+                status.as_u16(),
+                refusal.error,
+                refusal.message
+            ));
         }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+                not_json()
+            } else {
+                format!("the node at {} sent an answer this client can't read: {e}", self.base)
+            }
+        })
     }
 }
 

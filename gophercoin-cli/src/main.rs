@@ -87,7 +87,7 @@ enum Command {
 /// The program's allocator. A node allocates for every request (bodies, keys, answers)
 /// and grows its mempool and chain; mimalloc serves that with less work than the system's
 /// allocator and does not hand memory back and forth with the kernel under load
-/// (`benches/README.md` has the figures). The library crates leave the choice to the
+/// (`benches/NOTES.md` has the figures). The library crates leave the choice to the
 /// program that embeds them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -374,6 +374,9 @@ async fn a_wallet_earns_by_mining_and_pays_another_wallet() {
     assert_eq!(balance(key("a.key")), 40 * 100_000_000 - 150_000_000);
     let (ok, out, _) = gophercoin(&["tx", &tx_id, "--node", &url]);
     assert!(ok && out.contains("confirmed"), "{out}");
+    assert!(out.contains("(height 3, 1 confirmations)"), "{out}");
+    assert!(out.contains("150000000 units (1.50000000 coins)"), "{out}");
+    assert!(out.contains(&format!("recipient  {b_address}")), "{out}");
     let (ok, out, err) = gophercoin(&["tx", &tx_id, "--proof", "--node", &url]);
     assert!(ok, "{err}");
     assert!(out.contains("holds: 1 hashes lead from the id to the merkle root"), "{out}");
@@ -386,6 +389,11 @@ async fn a_wallet_earns_by_mining_and_pays_another_wallet() {
     assert_eq!(rows.len(), 5, "{out}");
     assert!(rows.iter().all(|row| row.len() == rows[0].len()), "{out}");
     assert!(rows[1].contains(" 2026-01-01 00:00:00 "), "{out}");
+    let (ok, out, err) = gophercoin(&["block", "3", "--node", &url]);
+    assert!(ok, "{err}");
+    assert!(out.contains("main chain  true"), "{out}");
+    assert!(out.contains(&format!("transfer  {tx_id} 1.50000000 coins to 3082")), "{out}");
+    assert!(out.contains("reward"), "{out}");
     let (ok, out, _) = gophercoin(&["block", "3", "--node", &url, "--json"]);
     assert!(ok);
     assert_eq!(
@@ -465,7 +473,7 @@ async fn register_and_resolve_from_the_command_line() {
     let (ok, out, err) = gophercoin(&["resolve", "--node", &first_url]);
     assert!(ok, "{err}");
     // Replaced by the resolve, or already by the connection the registration opened.
-    assert!(out.starts_with("Our chain was replaced"), "{out}");
+    assert!(out.starts_with("Our chain was replaced (3 blocks)"), "{out}");
     assert!(out.contains("adopted") || out.contains("in_sync"), "{out}");
     let (ok, out, _) = gophercoin(&["resolve", "--node", &first_url]);
     assert!(ok && out.starts_with("Our chain is authoritative"), "{out}");

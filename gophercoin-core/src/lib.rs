@@ -64,6 +64,10 @@ pub mod policy;
 pub mod pow;
 pub mod transaction;
 
+/// The RNG traits [`RsaSigner::generate`] takes, re-exported so that an embedder names the
+/// same version of them (`rand_core` 0.10).
+pub use rand_core;
+
 pub use crate::{
     amount::{Amount, AmountError},
     block::{Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
@@ -85,7 +89,7 @@ pub use crate::{
     },
 };
 
-/// The README's code examples, compiled as doctests so they stay true.
+/// The crate README's code examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -1,14 +1,14 @@
-//! The fuzz targets' harness (`fuzz/src/harness.rs`, compiled here as it is) run by
+//! The fuzz targets' harness (`support/harness.rs`, which `fuzz/` compiles too) run by
 //! proptest on random inputs in every `cargo test`, plus seeds that reach deep paths.
-
-#[allow(dead_code, unreachable_pub, missing_docs)]
-#[path = "../../fuzz/src/harness.rs"]
-mod harness;
 
 #[allow(dead_code, unreachable_pub)]
 mod support {
     pub mod forgeries;
+    #[allow(missing_docs)]
+    pub mod harness;
 }
+
+use support::harness;
 
 use proptest::prelude::*;
 

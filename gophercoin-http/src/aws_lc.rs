@@ -1,6 +1,6 @@
 //! An [`RsaEngine`] backed by AWS-LC through `aws-lc-rs` (the `aws-lc` feature): RSA
 //! verification at the speed of the fastest library measured (benches/README.md, "RSA
-//! verification"), in C and assembly, for a build that accepts compiling them.
+//! signatures"), in C and assembly, for a build that accepts compiling them.
 //!
 //! The core still decides which keys are acceptable and keeps the `rsa` crate as the
 //! reference; this engine only checks signatures, for the keys it can read exactly as the
@@ -27,7 +27,7 @@ const BITS: core::ops::RangeInclusive<usize> = 2048..=8192;
 /// use gophercoin_core::{RsaSigner, RsaVerifier, Signer as _, Verifier as _};
 /// use gophercoin_http::aws_lc::AwsLc;
 ///
-/// # let key_hex = include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex").trim();
+/// # let key_hex = include_str!("../tests/data/alice.pkcs8.hex").trim();
 /// let signer: RsaSigner = key_hex.parse()?;
 /// let signature = signer.sign(b"hello")?;
 /// let verifier = RsaVerifier::default().with_engine(Arc::new(AwsLc));

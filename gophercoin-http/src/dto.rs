@@ -449,6 +449,154 @@ impl InclusionProofDto {
     }
 }
 
+// The node's answers. Served by the routes and read by clients (the `gophercoin` program),
+// so the two can't drift apart; clients ignore fields they don't know, so a newer node's
+// additions don't break them.
+
+/// `GET /health`: the node at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthAnswer {
+    /// Always `ok`: a node that answers is up.
+    pub status: String,
+    /// The network's chain id, signed into every transaction.
+    pub chain_id: u32,
+    /// The main chain's height.
+    pub height: u64,
+    /// The main chain's tip.
+    pub tip: BlockHash,
+    /// Pending transactions.
+    pub mempool: usize,
+    /// Registered peers (the original's HTTP peers).
+    pub peers: usize,
+    /// The subsidy of the next block.
+    pub reward: Amount,
+    /// Blocks between halvings of the subsidy (0: never).
+    pub halving_interval: u64,
+    /// The height of the next halving, while the subsidy is not yet 0.
+    pub next_halving: Option<u64>,
+    /// Coins in existence at the tip.
+    pub supply: Amount,
+    /// The lowest fee rate the mempool relays, in units per byte.
+    pub min_relay_fee: u64,
+    /// The node's own API URL, when it knows one others can use.
+    pub url: Option<String>,
+    /// Its place in the peer network, once it listens there.
+    pub p2p: Option<crate::p2p::LocalPeer>,
+    /// Its peer-network connections.
+    pub connections: ConnectionCounts,
+}
+
+/// Peer-network connections by direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCounts {
+    /// Dialled by others.
+    pub inbound: usize,
+    /// Dialled by this node.
+    pub outbound: usize,
+}
+
+/// `GET /balance/{address}`: a wallet's balance at the tip.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceAnswer {
+    /// The wallet.
+    pub address: Address,
+    /// Its balance at the tip.
+    pub balance: Amount,
+    /// What its pending transactions spend (amounts and fees).
+    pub pending_spend: Amount,
+    /// The tip's height.
+    pub height: u64,
+}
+
+/// `GET /blocks/{hash}` and `GET /blocks/height/{height}`: a block, and whether it is on
+/// the main chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockAnswer {
+    /// The block.
+    pub block: BlockDto,
+    /// Whether it is on the main chain (a block of a side branch is not).
+    pub main_chain: bool,
+}
+
+/// `GET /transactions/{id}`: a pending or a confirmed transaction (`status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TransactionAnswer {
+    /// In the mempool.
+    Pending {
+        /// The transaction.
+        transaction: TransactionDto,
+    },
+    /// In a main-chain block.
+    Confirmed {
+        /// The transaction, as the block lists it.
+        transaction: BlockTransactionDto,
+        /// The block holding it.
+        block: BlockHash,
+        /// That block's height.
+        height: u64,
+        /// Blocks on the main chain from that block to the tip, both counted.
+        confirmations: u64,
+    },
+}
+
+/// `POST /transactions/new`: the original's message, and the id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedAnswer {
+    /// `Transaction will be added to Block N`, as the original said.
+    pub message: String,
+    /// The transaction's id.
+    pub id: TxId,
+}
+
+/// `POST /nodes/register` and `DELETE /nodes/{url}`: what changed, and the peers now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersAnswer {
+    /// What changed, in a sentence.
+    pub message: String,
+    /// The registered peers.
+    pub total_nodes: Vec<String>,
+}
+
+/// `GET /nodes/resolve`: what asking each peer gave, and the first page of the chain
+/// (under `new_chain` when it was replaced, `chain` otherwise, as the original named it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveAnswer {
+    /// `Our chain was replaced` or `Our chain is authoritative`.
+    pub message: String,
+    /// Each peer's outcome.
+    pub peers: Vec<crate::relay::PeerReport>,
+    /// The first blocks of the main chain, from genesis.
+    #[serde(alias = "new_chain")]
+    pub chain: Vec<BlockDto>,
+    /// How many blocks the main chain has.
+    pub length: u64,
+}
+
+/// `GET /mining/template`: a block to solve, and where its nonce sits in the header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateAnswer {
+    /// The block, nonce 0.
+    pub block: BlockDto,
+    /// Its header's bytes in hex, as they are hashed.
+    pub header_hex: String,
+    /// The target in hex (big-endian): a header hash at most this is solved.
+    pub target_hex: String,
+    /// The byte offset of the 8-byte nonce in the header.
+    pub nonce_offset: usize,
+}
+
+/// `POST /mining/submit` (and `POST /blocks`): what the block did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitAnswer {
+    /// `extended the chain`, `reorganized the chain` or `stored on a side branch`.
+    pub message: String,
+    /// The block's hash.
+    pub hash: BlockHash,
+    /// Its height.
+    pub index: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,10 +605,7 @@ mod tests {
     fn blocks_round_trip_through_json() {
         let params = gophercoin_core::Params::devnet();
         let key: gophercoin_core::RsaSigner =
-            include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex")
-                .trim()
-                .parse()
-                .unwrap();
+            include_str!("../tests/data/alice.pkcs8.hex").trim().parse().unwrap();
         let mut node = gophercoin_core::Node::devnet();
         let _ =
             node.mine_block(&gophercoin_core::Signer::address(&key), params.genesis_timestamp + 5);

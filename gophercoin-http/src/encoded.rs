@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn a_block_is_encoded_once_and_the_budget_holds() {
         let mut node = Node::devnet();
-        let key: RsaSigner = include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex")
+        let key: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
             .trim()
             .parse()
             .expect("the committed test key");

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gophercoin_core::{Error as CoreError, ErrorKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An error answer: a stable kind, a human message and an HTTP status; and, if the core
 /// refused the input, the core's [`ErrorKind`] for callers to match on.
@@ -20,10 +20,20 @@ pub struct ApiError {
     core: Option<ErrorKind>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The JSON body of an error answer, `{"error": kind, "message": sentence}`, as clients
+/// read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The stable kind (`overdraft`, `not_found`, ...): what a program matches on.
+    #[serde(default = "unnamed_kind")]
+    pub error: String,
+    /// What went wrong, for people.
+    #[serde(default)]
+    pub message: String,
+}
+
+fn unnamed_kind() -> String {
+    "error".to_owned()
 }
 
 impl ApiError {
@@ -137,7 +147,7 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: self.kind, message: &self.message };
+        let body = ErrorBody { error: self.kind.to_owned(), message: self.message };
         (self.status, Json(body)).into_response()
     }
 }

@@ -2,10 +2,10 @@
 //!
 //! The HTTP adapter of GopherCoin: the node API (the original teaching node's routes, kept
 //! path for path, and more), the wallet service, the peer network (the core's peer
-//! protocol over WebSockets, [`network`]), the peer client and durable storage. It
-//! translates requests and peers' messages into calls on [`gophercoin_core::Node`] and the
-//! node's events into responses, store writes and messages to peers; every consensus rule
-//! is the core's.
+//! protocol over rust-libp2p: TCP, Noise, Yamux, [`network`]), the peer client and durable
+//! storage. It translates requests and peers' messages into calls on
+//! [`gophercoin_core::Node`] and the node's events into responses, store writes and messages
+//! to peers; every consensus rule is the core's.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,7 +51,7 @@ pub use crate::{
 
 /// The signature verifier a node built with these features uses for `params`: the core's
 /// [`RsaVerifier`](gophercoin_core::RsaVerifier) with its fixed-limb path, or, with the
-/// `aws-lc` feature, with [`aws_lc::AwsLc`] as its engine.
+/// `aws-lc` feature, with `aws_lc::AwsLc` as its engine.
 #[must_use]
 pub fn verifier(params: &gophercoin_core::Params) -> gophercoin_core::RsaVerifier {
     let verifier = gophercoin_core::RsaVerifier::new(params);
@@ -187,3 +187,8 @@ mod tests {
         drop(listener);
     }
 }
+
+/// The crate README's code examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

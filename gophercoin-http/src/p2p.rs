@@ -2,7 +2,7 @@
 //! carries the core's peer protocol between nodes, one length-prefixed [`Message`] after
 //! another on a stream of [`PROTOCOL`].
 //!
-//! The swarm runs in its own task ([`Transport`]). It decides nothing about peers: the
+//! The swarm runs in its own task (`Transport`). It decides nothing about peers: the
 //! protocol's driver ([`crate::network`]) tells it whom to dial, drop and ban, and it
 //! reports what happened. What it does on its own is what keeps a hostile dialler cheap:
 //!
@@ -119,7 +119,7 @@ pub enum TransportError {
 }
 
 /// A node's addresses in the peer network, as `GET /health` shows them.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LocalPeer {
     /// Its peer id.
     pub peer_id: String,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use gophercoin_core::{ChainOutcome, ErrorKind, Event};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     events::LiveEvent,
@@ -86,17 +86,45 @@ impl Effects {
 }
 
 /// What asking one peer gave.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerReport {
     /// The peer.
     pub peer: String,
-    /// `adopted` (its chain is now ours), `in_sync` (we already hold its chain, tip
-    /// and all), `kept_ours` (ours is better), `rejected`, or `peer_network` (a peer
-    /// registered by its multiaddr has no HTTP API to ask: the peer network syncs it).
-    pub outcome: &'static str,
+    /// How it ended.
+    pub outcome: ResolveOutcome,
     /// Why, when rejected.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// How asking one peer for its chain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveOutcome {
+    /// Its chain is now ours.
+    Adopted,
+    /// We already hold its chain, tip and all.
+    InSync,
+    /// Ours is better.
+    KeptOurs,
+    /// It sent no chain we could take (the report's `reason` says why).
+    Rejected,
+    /// A peer registered by its multiaddr has no HTTP API to ask: the peer network syncs it.
+    PeerNetwork,
+}
+
+impl ResolveOutcome {
+    /// The outcome as the API writes it: `adopted`, `in_sync`, ...
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolveOutcome::Adopted => "adopted",
+            ResolveOutcome::InSync => "in_sync",
+            ResolveOutcome::KeptOurs => "kept_ours",
+            ResolveOutcome::Rejected => "rejected",
+            ResolveOutcome::PeerNetwork => "peer_network",
+        }
+    }
 }
 
 /// Asks every peer for its chain at once and hands each candidate to the core, which
@@ -106,7 +134,11 @@ pub async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
     let peers = state.peers.list();
     join_all(peers.iter().map(|peer| async move {
         if peer.starts_with('/') {
-            return PeerReport { peer: peer.clone(), outcome: "peer_network", reason: None };
+            return PeerReport {
+                peer: peer.clone(),
+                outcome: ResolveOutcome::PeerNetwork,
+                reason: None,
+            };
         }
         sync_from(state, peer).await
     }))
@@ -143,7 +175,7 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
     loop {
         let blocks = match state.client.fetch_chain(peer, chain_id, from).await {
             Ok(blocks) => blocks,
-            Err(error) => return report("rejected", Some(error.to_string())),
+            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
         };
         // Skip what we have; check the rest on every core, outside the node's lock.
         let peer_tip = blocks.last().map(gophercoin_core::Block::hash);
@@ -159,31 +191,53 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
         };
         let blocks = match unknown {
             Ok(blocks) => blocks,
-            Err(error) => return report("rejected", Some(error.to_string())),
+            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
         };
         if !parent_known && from > 0 {
             from = 0; // the fork is deeper than the overlap: fetch from genesis
             continue;
         }
         if blocks.is_empty() {
-            return report(if in_sync { "in_sync" } else { "kept_ours" }, None);
+            return report(
+                if in_sync { ResolveOutcome::InSync } else { ResolveOutcome::KeptOurs },
+                None,
+            );
         }
         let checked = match state.check_blocks(blocks, false).await {
             Ok(checked) => checked,
-            Err(error) => return report("rejected", Some(error.to_string())),
+            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
         };
         match state.apply(|node, now| node.handle_checked_chain(checked, now)).await {
-            Ok(ChainOutcome::Adopted { .. }) => return report("adopted", None),
+            Ok(ChainOutcome::Adopted { .. }) => return report(ResolveOutcome::Adopted, None),
             // Not adopted now: ours was better, or the peer network connected the same
             // chain meanwhile.
             Ok(_) => {
                 let in_sync = peer_tip == Some(state.node().tip().hash());
-                return report(if in_sync { "in_sync" } else { "kept_ours" }, None);
+                return report(
+                    if in_sync { ResolveOutcome::InSync } else { ResolveOutcome::KeptOurs },
+                    None,
+                );
             }
             Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) && from > 0 => {
                 from = 0
             }
-            Err(error) => return report("rejected", Some(error.to_string())),
+            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResolveOutcome;
+
+    #[test]
+    fn outcomes_read_as_they_are_written() {
+        use ResolveOutcome::*;
+        for outcome in [Adopted, InSync, KeptOurs, Rejected, PeerNetwork] {
+            let written = serde_json::to_value(outcome).unwrap();
+            assert_eq!(written, outcome.as_str(), "as_str names it as the API does");
+            assert_eq!(serde_json::from_value::<ResolveOutcome>(written).unwrap(), outcome);
+        }
+        assert!(serde_json::from_str::<ResolveOutcome>("\"won\"").is_err());
     }
 }

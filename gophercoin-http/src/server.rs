@@ -59,7 +59,7 @@ pub fn raise_file_limit() -> io::Result<u64> {
 }
 
 /// The connection cap a node can keep under the current file limit: `wanted`, or the soft
-/// file limit less [`RESERVED_FILES`] if that is lower.
+/// file limit less the 256 kept for the store, peers and logs, if that is lower.
 pub fn connection_cap(wanted: usize) -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, _)) => {

@@ -538,8 +538,8 @@ impl RefusedBlocks {
 /// payments are being checked ([`Checking`]) or while writes keep arriving: under load,
 /// those would otherwise reach the writer one or two at a time whenever it shares a core
 /// with them, and each small commit pays a commit's fixed cost (in the kernel's writeback
-/// and the virtual disk's notifications as much as in the database; benches/README.md,
-/// "Limits"). A write with no payment being checked behind it is committed at once, so a
+/// and the virtual disk's notifications as much as in the database; benches/NOTES.md,
+/// "Load and limits"). A write with no payment being checked behind it is committed at once, so a
 /// lone payment waits for no one, and a few clients each sending one payment after
 /// another wait a step at most.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(25);
@@ -557,7 +557,7 @@ const MAX_BATCHES: usize = 10_000;
 /// priority is run as soon as the first payment of a group is queued and commits it nearly
 /// alone; a step lower, it mostly runs once the requests ready on that core have queued
 /// theirs, so a commit holds more payments and each pays less of its fixed cost
-/// (benches/README.md, "Limits"). It is not starved: under a core kept full by other work
+/// (benches/README.md, "Store commit"). It is not starved: under a core kept full by other work
 /// it still gets a share of it (a weight of 335 against 1,024 at nice 5), and on an idle
 /// core it runs at once.
 const WRITER_NICE: i32 = 5;
@@ -839,10 +839,8 @@ mod tests {
     /// A devnet chain of `count` blocks after genesis, a signed transfer in every fifth.
     fn chain(count: u64) -> (Vec<Block>, Params) {
         let params = Params::devnet();
-        let key: RsaSigner = include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex")
-            .trim()
-            .parse()
-            .expect("the test key");
+        let key: RsaSigner =
+            include_str!("../tests/data/alice.pkcs8.hex").trim().parse().expect("the test key");
         let mut node = Node::devnet();
         let mut now = params.genesis_timestamp;
         for height in 1..=count {

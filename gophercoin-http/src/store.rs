@@ -411,7 +411,7 @@ mod tests {
     use super::*;
 
     fn payments(count: u64) -> Vec<SignedTransaction> {
-        let key: RsaSigner = include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex")
+        let key: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
             .trim()
             .parse()
             .expect("the committed test key");

@@ -9,7 +9,7 @@ fn the_aws_lc_engine_agrees_with_the_rsa_crate() {}
 
 #[cfg(feature = "aws-lc")]
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../gophercoin-core/tests/support/forgeries.rs"]
+#[path = "support/forgeries.rs"]
 mod forgeries;
 
 #[cfg(feature = "aws-lc")]

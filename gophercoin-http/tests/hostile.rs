@@ -46,8 +46,7 @@ fn json_case(
 }
 
 fn spki(name: &str) -> String {
-    let path =
-        format!("{}/../gophercoin-core/tests/data/{name}.spki.hex", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/data/{name}.spki.hex", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 

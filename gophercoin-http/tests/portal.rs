@@ -1,6 +1,6 @@
 //! The web portal in a real headless Chromium (Debian's `chromium` and `chromium-driver`)
 //! driven over WebDriver, against a real node on loopback. Screenshots of every page go to
-//! `target/portal-screenshots/`.
+//! `target/tmp/portal-screenshots/` (cargo's `CARGO_TARGET_TMPDIR`).
 //!
 //! Chromium and chromedriver are found at `GOPHERCOIN_CHROMIUM` and
 //! `GOPHERCOIN_CHROMEDRIVER`, or Debian's `/usr/bin/chromium` and `/usr/bin/chromedriver`.
@@ -92,10 +92,7 @@ async fn browser() -> Browser {
     for _ in 0..100 {
         match builder.connect(&format!("http://127.0.0.1:{port}")).await {
             Ok(client) => {
-                let shots = PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../target/portal-screenshots"
-                ));
+                let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal-screenshots");
                 std::fs::create_dir_all(&shots).unwrap();
                 return Browser { client, driver, shots, _profile: profile };
             }

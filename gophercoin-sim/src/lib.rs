@@ -1080,3 +1080,8 @@ impl Sim {
         }
     }
 }
+
+/// The crate README's code examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,7 +1,9 @@
 //! `gophercoin chain`, `gophercoin block`, `gophercoin tx`: read from a node.
 
 use gophercoin_core::TxId;
-use gophercoin_http::dto::{BlockDto, InclusionProofDto};
+use gophercoin_http::dto::{
+    BlockAnswer, BlockTransactionDto, ChainDto, InclusionProofDto, TransactionAnswer,
+};
 use serde_json::Value;
 
 use crate::client::{DEFAULT_NODE, NodeClient};
@@ -57,13 +59,12 @@ pub(crate) struct TxArgs {
 /// Prints the main chain as a table.
 pub(crate) async fn chain(args: ChainArgs) -> Result<(), String> {
     let client = NodeClient::new(&args.node)?;
-    let answer = client.get(&format!("/chain?from={}&limit=500", args.from)).await?;
+    let path = format!("/chain?from={}&limit=500", args.from);
     if args.json {
-        println!("{answer:#}");
+        println!("{:#}", client.get::<Value>(&path).await?);
         return Ok(());
     }
-    let page: ChainPage = serde_json::from_value(answer)
-        .map_err(|e| format!("the node sent a chain this client can't read: {e}"))?;
+    let page: ChainDto = client.get(&path).await?;
     let width = page.chain.iter().map(|b| b.index.to_string().len()).max().unwrap_or(1).max(6);
     println!(
         "{:>width$}  {:<64}  {:<23}  {:<8}  {:>4}",
@@ -83,13 +84,6 @@ pub(crate) async fn chain(args: ChainArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// A page of `GET /chain`.
-#[derive(Debug, serde::Deserialize)]
-struct ChainPage {
-    chain: Vec<BlockDto>,
-    length: u64,
-}
-
 /// Seconds since the Unix epoch as a UTC date and time, `2026-12-03 19:36:52`.
 fn utc(secs: u64) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
@@ -104,23 +98,40 @@ pub(crate) async fn block(args: BlockArgs) -> Result<(), String> {
     } else {
         format!("/blocks/{}", args.id)
     };
-    let answer = client.get(&path).await?;
     if args.json {
-        println!("{answer:#}");
+        println!("{:#}", client.get::<Value>(&path).await?);
         return Ok(());
     }
-    let block = &answer["block"];
-    for field in ["index", "hash", "previous_hash", "merkle_root", "timestamp", "target", "nonce"] {
-        println!("{field:>14}  {}", plain(&block[field]));
+    let BlockAnswer { block, main_chain } = client.get(&path).await?;
+    let hash = block.hash.map(|hash| hash.to_string()).unwrap_or_default();
+    let rows = [
+        ("index", block.index.to_string()),
+        ("hash", hash),
+        ("previous_hash", block.previous_hash.to_string()),
+        ("merkle_root", block.merkle_root.to_string()),
+        ("time", format!("{} UTC ({})", utc(block.timestamp), block.timestamp)),
+        ("target", block.target.to_string()),
+        ("nonce", block.nonce.to_string()),
+        ("main chain", main_chain.to_string()),
+    ];
+    for (field, value) in rows {
+        println!("{field:>14}  {value}");
     }
-    println!("{:>14}  {}", "main chain", answer["main_chain"]);
-    for tx in block["transactions"].as_array().into_iter().flatten() {
+    for tx in &block.transactions {
+        let (kind, id, amount, recipient) = match tx {
+            BlockTransactionDto::Reward { id, recipient, amount, .. } => {
+                ("reward", id, amount, recipient)
+            }
+            BlockTransactionDto::Transfer(transfer) => {
+                ("transfer", &transfer.id, &transfer.amount, &transfer.recipient)
+            }
+        };
+        let id = id.map(|id| id.to_string()).unwrap_or_default();
+        let recipient = recipient.to_string();
         println!(
-            "{:>14}  {} {} units to {}…",
-            plain(&tx["type"]),
-            plain(&tx["id"]),
-            tx["amount"],
-            tx["recipient"].as_str().map_or("?", |r| r.get(..24).unwrap_or(r))
+            "{kind:>14}  {id} {} coins to {}…",
+            super::coins(amount.to_units()),
+            recipient.get(..24).unwrap_or(&recipient)
         );
     }
     Ok(())
@@ -132,34 +143,40 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
     if args.proof {
         return proof(&client, &args.id, args.json).await;
     }
-    let answer = client.get(&format!("/transactions/{}", args.id)).await?;
+    let path = format!("/transactions/{}", args.id);
     if args.json {
-        println!("{answer:#}");
+        println!("{:#}", client.get::<Value>(&path).await?);
         return Ok(());
     }
-    let tx = &answer["transaction"];
-    println!("{:>13}  {}", "status", plain(&answer["status"]));
-    if answer["status"] == "confirmed" {
-        println!(
-            "{:>13}  {} (height {}, {} confirmations)",
-            "block",
-            plain(&answer["block"]),
-            answer["height"],
-            answer["confirmations"]
-        );
-    }
-    println!(
-        "{:>13}  {} units ({} coins)",
-        "amount",
-        tx["amount"],
-        super::coins(tx["amount"].as_u64().unwrap_or(0))
-    );
-    if let Some(fee) = tx["fee"].as_u64() {
-        println!("{:>13}  {fee} units ({} coins) to the miner", "fee", super::coins(fee));
-    }
-    for field in ["sender", "recipient", "nonce"] {
-        println!("{field:>13}  {}", plain(&tx[field]));
-    }
+    let tx = match client.get(&path).await? {
+        TransactionAnswer::Pending { transaction } => {
+            println!("{:>13}  pending", "status");
+            transaction
+        }
+        TransactionAnswer::Confirmed { transaction, block, height, confirmations } => {
+            println!("{:>13}  confirmed", "status");
+            println!("{:>13}  {block} (height {height}, {confirmations} confirmations)", "block");
+            match transaction {
+                BlockTransactionDto::Transfer(transfer) => transfer,
+                BlockTransactionDto::Reward { recipient, amount, .. } => {
+                    let units = amount.to_units();
+                    println!(
+                        "{:>13}  {units} units ({} coins), a block reward",
+                        "amount",
+                        super::coins(units)
+                    );
+                    println!("{:>13}  {recipient}", "recipient");
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let (amount, fee) = (tx.amount.to_units(), tx.fee.to_units());
+    println!("{:>13}  {amount} units ({} coins)", "amount", super::coins(amount));
+    println!("{:>13}  {fee} units ({} coins) to the miner", "fee", super::coins(fee));
+    println!("{:>13}  {}", "sender", tx.sender);
+    println!("{:>13}  {}", "recipient", tx.recipient);
+    println!("{:>13}  {}", "nonce", tx.nonce);
     Ok(())
 }
 
@@ -167,7 +184,7 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
 /// header the node sends with it.
 async fn proof(client: &NodeClient, id: &str, json: bool) -> Result<(), String> {
     let wanted: TxId = id.parse().map_err(|e| format!("{id} is not a transaction id: {e}"))?;
-    let answer = client.get(&format!("/transactions/{id}/proof")).await?;
+    let answer: Value = client.get(&format!("/transactions/{id}/proof")).await?;
     let proof: InclusionProofDto = serde_json::from_value(answer.clone())
         .map_err(|e| format!("the node sent a proof this client can't read: {e}"))?;
     if proof.transaction != wanted {
@@ -195,8 +212,4 @@ async fn proof(client: &NodeClient, id: &str, json: bool) -> Result<(), String> 
         ""
     );
     Ok(())
-}
-
-fn plain(value: &Value) -> String {
-    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
 }

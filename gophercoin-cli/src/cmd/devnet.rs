@@ -2,7 +2,10 @@
 
 use std::{net::Ipv4Addr, path::PathBuf};
 
-use gophercoin_http::NodeConfig;
+use gophercoin_http::{
+    NodeConfig,
+    dto::{HealthAnswer, PeersAnswer},
+};
 use serde_json::json;
 
 use crate::client::NodeClient;
@@ -58,7 +61,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
         wait_up(&client).await?;
         let others: Vec<&String> = urls.iter().filter(|u| *u != url).collect();
         if !others.is_empty() {
-            client.post("/nodes/register", &json!({ "nodes": others })).await?;
+            client.post::<PeersAnswer>("/nodes/register", &json!({ "nodes": others })).await?;
         }
     }
     for url in &urls {
@@ -91,7 +94,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
 
 async fn wait_up(client: &NodeClient) -> Result<(), String> {
     for _ in 0..200 {
-        if client.get("/health").await.is_ok() {
+        if client.get::<HealthAnswer>("/health").await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

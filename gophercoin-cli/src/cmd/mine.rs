@@ -10,10 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gophercoin_core::{Address, BlockHeader, CompactTarget, Params, Signer, Target, pow};
-use gophercoin_http::dto::BlockDto;
+use gophercoin_core::{
+    Address, BlockHash, BlockHeader, CompactTarget, Params, Signer, Target, pow,
+};
+use gophercoin_http::dto::{BlockDto, HealthAnswer, SubmitAnswer, TemplateAnswer};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
 
 use crate::client::{DEFAULT_NODE, NodeClient};
 
@@ -79,8 +80,9 @@ pub(crate) async fn run(args: MineArgs) -> Result<(), String> {
     let mut found = 0u64;
     let mut last_height = 0;
     while !stop.load(Ordering::Relaxed) && args.blocks.is_none_or(|n| found < n) {
-        let template = client.get(&format!("/mining/template?address={address}")).await?;
-        let (block, tip) = parse_template(&template)?;
+        let template: TemplateAnswer =
+            client.get(&format!("/mining/template?address={address}")).await?;
+        let (block, tip) = parse_template(template)?;
         last_height = block.header.height;
         let expected = Target::from_compact(block.header.bits)
             .map(|t| t.work().to_u128_saturating())
@@ -104,7 +106,7 @@ pub(crate) async fn run(args: MineArgs) -> Result<(), String> {
         let Some(header) = solved else { continue };
         let mut block = block;
         block.header = header;
-        match client.post("/mining/submit", &json!(BlockDto::from_block(&block))).await {
+        match client.post::<SubmitAnswer>("/mining/submit", &BlockDto::from_block(&block)).await {
             Ok(_) => found += 1,
             Err(error) => {
                 progress.println(format!("block {} not accepted: {error}", header.height))
@@ -122,24 +124,24 @@ pub(crate) async fn run(args: MineArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_template(template: &Value) -> Result<(gophercoin_core::Block, String), String> {
-    let dto: BlockDto = serde_json::from_value(template["block"].clone())
-        .map_err(|e| format!("the node sent a bad template: {e}"))?;
-    let tip = dto.previous_hash.to_string();
-    let block = dto.into_block(0).map_err(|e| format!("the node sent a bad template: {e}"))?;
+fn parse_template(template: TemplateAnswer) -> Result<(gophercoin_core::Block, BlockHash), String> {
+    let tip = template.block.previous_hash;
+    let block =
+        template.block.into_block(0).map_err(|e| format!("the node sent a bad template: {e}"))?;
     Ok((block, tip))
 }
 
 /// Marks the template stale when the node's tip moves on (another miner won the block).
 fn watch_tip(
     client: NodeClient,
-    tip: String,
+    tip: BlockHash,
     stale: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let moved = client.get("/health").await.is_ok_and(|h| h["tip"].as_str() != Some(&tip));
+            let health = client.get::<HealthAnswer>("/health").await;
+            let moved = health.is_ok_and(|health| health.tip != tip);
             if moved {
                 stale.store(true, Ordering::Relaxed);
                 return;

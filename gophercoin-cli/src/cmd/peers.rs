@@ -1,5 +1,6 @@
 //! `gophercoin register` and `gophercoin resolve`: the original's peer routes.
 
+use gophercoin_http::dto::{PeersAnswer, ResolveAnswer};
 use serde_json::json;
 
 use crate::client::{DEFAULT_NODE, NodeClient};
@@ -48,12 +49,12 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<(), String> {
         gophercoin_http::peers::normalize_peer_url(peer)
             .map_err(|e| format!("{peer} is not a peer the node would take: {e}"))?;
     }
-    let answer = NodeClient::new(&args.node)?
+    let answer: PeersAnswer = NodeClient::new(&args.node)?
         .post("/nodes/register", &json!({ "nodes": args.peers }))
         .await?;
-    println!("{}", answer["message"].as_str().unwrap_or("registered"));
-    for peer in answer["total_nodes"].as_array().into_iter().flatten() {
-        println!("  {}", peer.as_str().unwrap_or("?"));
+    println!("{}", answer.message);
+    for peer in &answer.total_nodes {
+        println!("  {peer}");
     }
     Ok(())
 }
@@ -62,23 +63,19 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<(), String> {
 pub(crate) async fn unregister(args: UnregisterArgs) -> Result<(), String> {
     let client = NodeClient::new(&args.node)?;
     for peer in &args.peers {
-        let answer = client.delete(&["nodes", peer]).await?;
-        println!("{}", answer["message"].as_str().unwrap_or("removed"));
+        let answer: PeersAnswer = client.delete(&["nodes", peer]).await?;
+        println!("{}", answer.message);
     }
     Ok(())
 }
 
 /// Makes a node ask its peers and adopt the best valid chain.
 pub(crate) async fn resolve(args: ResolveArgs) -> Result<(), String> {
-    let answer = NodeClient::new(&args.node)?.get("/nodes/resolve").await?;
-    println!("{}", answer["message"].as_str().unwrap_or("resolved"));
-    for report in answer["peers"].as_array().into_iter().flatten() {
-        let reason = report["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default();
-        println!(
-            "  {} {}{reason}",
-            report["peer"].as_str().unwrap_or("?"),
-            report["outcome"].as_str().unwrap_or("?")
-        );
+    let answer: ResolveAnswer = NodeClient::new(&args.node)?.get("/nodes/resolve").await?;
+    println!("{} ({} blocks)", answer.message, answer.length);
+    for report in &answer.peers {
+        let reason = report.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        println!("  {} {}{reason}", report.peer, report.outcome.as_str());
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use gophercoin_core::{Address, Amount, Signer, Transaction};
-use serde_json::json;
+use gophercoin_http::dto::{HealthAnswer, QueuedAnswer};
 
 use crate::client::{DEFAULT_NODE, NodeClient};
 
@@ -63,11 +63,7 @@ fn parse_units(text: &str) -> Result<u64, String> {
 pub(crate) async fn run(args: SendArgs) -> Result<(), String> {
     let signer = super::wallet::load_key(&args.key)?;
     let client = NodeClient::new(&args.node)?;
-    let health = client.get("/health").await?;
-    let chain_id = health["chain_id"]
-        .as_u64()
-        .and_then(|id| u32::try_from(id).ok())
-        .ok_or("the node did not say which network it is on")?;
+    let chain_id = client.get::<HealthAnswer>("/health").await?.chain_id;
     let nonce = {
         use rand_core::TryRng;
         getrandom::SysRng.try_next_u64().map_err(|e| format!("no randomness for a nonce: {e}"))?
@@ -82,9 +78,12 @@ pub(crate) async fn run(args: SendArgs) -> Result<(), String> {
     }
     .sign(&signer)
     .map_err(|e| format!("cannot sign: {e}"))?;
-    let answer = client.post("/transactions/new", &json!(tx)).await?;
-    println!("transaction {}", tx.id());
-    println!("{}", answer["message"].as_str().unwrap_or("accepted"));
+    let answer: QueuedAnswer = client.post("/transactions/new", &tx).await?;
+    if answer.id != tx.id() {
+        return Err(format!("the node took the payment as {}, not as {}", answer.id, tx.id()));
+    }
+    println!("transaction {}", answer.id);
+    println!("{}", answer.message);
     Ok(())
 }
 

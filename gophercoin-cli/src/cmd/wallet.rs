@@ -6,6 +6,7 @@ use std::{
 };
 
 use gophercoin_core::{Address, RsaSigner, Signer, crypto::rsa::DEFAULT_KEY_BITS};
+use gophercoin_http::dto::BalanceAnswer;
 
 use crate::client::{DEFAULT_NODE, NodeClient};
 
@@ -93,20 +94,20 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
                 Some(address) => address,
                 None => load_key(&key)?.address(),
             };
-            let answer = NodeClient::new(&node)?.get(&format!("/balance/{address}")).await?;
+            let client = NodeClient::new(&node)?;
+            let path = format!("/balance/{address}");
             if json {
-                println!("{answer:#}");
-            } else {
-                let units = answer["balance"].as_u64().unwrap_or(0);
-                let pending = answer["pending_spend"].as_u64().unwrap_or(0);
+                println!("{:#}", client.get::<serde_json::Value>(&path).await?);
+                return Ok(());
+            }
+            let answer: BalanceAnswer = client.get(&path).await?;
+            let units = answer.balance.to_units();
+            println!("{} coins ({units} units) at height {}", super::coins(units), answer.height);
+            if !answer.pending_spend.is_zero() {
                 println!(
-                    "{} coins ({units} units) at height {}",
-                    super::coins(units),
-                    answer["height"]
+                    "{} coins pending to be spent",
+                    super::coins(answer.pending_spend.to_units())
                 );
-                if pending > 0 {
-                    println!("{} coins pending to be spent", super::coins(pending));
-                }
             }
             Ok(())
         }

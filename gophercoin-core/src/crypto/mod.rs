@@ -1,7 +1,7 @@
 //! Keys, addresses and signatures, behind two small traits.
 //!
 //! [`Signer`] and [`Verifier`] are what the rest of the core sees; the shipped scheme is
-//! RSA PKCS#1 v1.5 over SHA-256 in [`rsa`](self::rsa). An embedder can plug in another
+//! RSA PKCS#1 v1.5 over SHA-256 in [`rsa`]. An embedder can plug in another
 //! scheme by implementing both traits.
 //!
 //! An [`Address`] is a public key: the DER bytes of its SubjectPublicKeyInfo, written as

@@ -55,6 +55,20 @@ pub struct RsaSigner {
 impl RsaSigner {
     /// Generates a new key of `bits` bits with exponent 65537.
     ///
+    /// `rng` is any cryptographic RNG of [`rand_core`] 0.10 (re-exported by
+    /// this crate): the operating system's through `getrandom` 0.4's `SysRng` (feature
+    /// `sys_rng`) as below, or `rand` 0.10's generators. The core never reaches for one itself.
+    ///
+    /// ```
+    /// use gophercoin_core::{RsaSigner, Signer};
+    ///
+    /// let signer = RsaSigner::generate(&mut getrandom::SysRng, 2048)?;
+    /// let saved = signer.to_pkcs8_hex(); // what a wallet file keeps; keep it secret
+    /// let loaded: RsaSigner = saved.parse()?;
+    /// assert_eq!(loaded.address(), signer.address());
+    /// # Ok::<(), gophercoin_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`CryptoError::KeyTooSmall`] / [`CryptoError::KeyTooLarge`] outside 2048–4096 bits,

@@ -7,7 +7,7 @@
 //! bounds a two-lane search at 100-130 cycles a nonce on a recent Intel Xeon) this is the
 //! fastest kernel, 2.3 times the two-lane one. It is picked wherever the CPU has AVX-512:
 //! on AMD Zen 5, whose SHA extensions are fast, it still runs twice as many nonces a second
-//! as the three-lane SHA-NI search (89 against 45 M/s, `benches/README.md`).
+//! as the three-lane SHA-NI search (89 against 45 M/s, `benches/NOTES.md`).
 //!
 //! Only the nonce (words 6 and 7 of the final block) differs between lanes and between
 //! iterations, so everything that does not depend on it is computed once per template,

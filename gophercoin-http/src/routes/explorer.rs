@@ -12,7 +12,10 @@ use gophercoin_core::{Address, BlockHash, CheckedBlock, TxId, Verifier as _};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, HeaderDto, InclusionProofDto, TransactionDto},
+    dto::{
+        BalanceAnswer, BlockDto, ConnectionCounts, HeaderDto, HealthAnswer, InclusionProofDto,
+        TransactionAnswer, TransactionDto,
+    },
     error::ApiError,
     metrics::NodeGauges,
     state::{AppState, CoreNode},
@@ -22,19 +25,19 @@ use crate::{
 pub(super) async fn balance(
     State(state): State<Arc<AppState>>,
     address: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BalanceAnswer>, ApiError> {
     let Path(address) = address?;
     let address: Address = address.parse()?;
     // Hex that is no acceptable key is no wallet: an error, not a balance of 0.
     state.verifier.check_address(&address)?;
     let node = state.node();
     let pending = node.mempool().spending(&address);
-    Ok(Json(json!({
-        "address": address,
-        "balance": node.balance(&address),
-        "pending_spend": pending,
-        "height": node.height(),
-    })))
+    Ok(Json(BalanceAnswer {
+        balance: node.balance(&address),
+        pending_spend: pending,
+        height: node.height(),
+        address,
+    }))
 }
 
 /// `GET /blocks/{hash}`: a known block, on the main chain or not.
@@ -91,12 +94,12 @@ async fn block_answer(
 pub(super) async fn transaction(
     State(state): State<Arc<AppState>>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TransactionAnswer>, ApiError> {
     let Path(id) = id?;
     let id: TxId = id.parse()?;
     if let Some(tx) = state.node().mempool().get(&id) {
-        let dto = TransactionDto::from_verified(tx);
-        return Ok(Json(json!({ "transaction": dto, "status": "pending" })));
+        let transaction = TransactionDto::from_verified(tx);
+        return Ok(Json(TransactionAnswer::Pending { transaction }));
     }
     let block_hash = confirmed_in(&state, id).await?;
     let node = state.node();
@@ -107,13 +110,12 @@ pub(super) async fn transaction(
         .position(|entry| entry == id)
         .and_then(|index| dto.transactions.into_iter().nth(index))
         .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
-    Ok(Json(json!({
-        "transaction": entry,
-        "status": "confirmed",
-        "block": block_hash,
-        "height": block.height(),
-        "confirmations": node.height() - block.height() + 1,
-    })))
+    Ok(Json(TransactionAnswer::Confirmed {
+        transaction: entry,
+        block: block_hash,
+        height: block.height(),
+        confirmations: node.height() - block.height() + 1,
+    }))
 }
 
 /// `GET /transactions/{id}/proof`: the header of the main-chain block holding the
@@ -191,7 +193,7 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /health`: the node is up; its tip and counts.
-pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<HealthAnswer> {
     let (inbound, outbound) = state.network.counts();
     let node = state.node();
     let params = node.params();
@@ -202,26 +204,23 @@ pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
             Some((next / interval + 1) * interval).filter(|_| !params.reward_at(next).is_zero())
         }
     };
-    Json(json!({
-        "status": "ok",
-        "chain_id": params.chain_id,
-        "height": node.height(),
-        "tip": node.tip().hash(),
-        "mempool": node.mempool().len(),
-        "peers": state.peers.list().len(),
-        "reward": params.reward_at(next),
-        "halving_interval": params.halving_interval,
-        "next_halving": next_halving,
-        "supply": node.ledger().supply(),
-        "min_relay_fee": node.policy().min_relay_fee_rate.units_per_byte(),
-        "url": state.config.public_url.clone().or_else(|| {
+    Json(HealthAnswer {
+        status: "ok".to_owned(),
+        chain_id: params.chain_id,
+        height: node.height(),
+        tip: node.tip().hash(),
+        mempool: node.mempool().len(),
+        peers: state.peers.list().len(),
+        reward: params.reward_at(next),
+        halving_interval: params.halving_interval,
+        next_halving,
+        supply: node.ledger().supply(),
+        min_relay_fee: node.policy().min_relay_fee_rate.units_per_byte(),
+        url: state.config.public_url.clone().or_else(|| {
             let listen = state.config.listen;
             (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
         }),
-        "p2p": state.network.local(),
-        "connections": {
-            "inbound": inbound,
-            "outbound": outbound,
-        },
-    }))
+        p2p: state.network.local(),
+        connections: ConnectionCounts { inbound, outbound },
+    })
 }

@@ -11,10 +11,9 @@ use axum::{
 };
 use gophercoin_core::{Address, BlockOutcome, Target};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::{
-    dto::BlockDto,
+    dto::{BlockDto, SubmitAnswer, TemplateAnswer},
     error::ApiError,
     extract::{JsonBody, JsonBytes},
     state::{AppState, now},
@@ -32,7 +31,7 @@ pub(super) struct TemplateQuery {
 pub(super) async fn template(
     State(state): State<Arc<AppState>>,
     query: Result<Query<TemplateQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TemplateAnswer>, ApiError> {
     let Query(query) = query?;
     let miner: Address = match query.address {
         Some(text) => text.parse()?,
@@ -40,12 +39,12 @@ pub(super) async fn template(
     };
     let block = state.node().block_template(&miner, now())?;
     let target = Target::from_compact(block.header.bits).map_err(gophercoin_core::Error::from)?;
-    Ok(Json(json!({
-        "block": BlockDto::from_block(&block),
-        "header_hex": hex::encode(block.header.to_bytes()),
-        "target_hex": hex::encode(target.to_be_bytes()),
-        "nonce_offset": gophercoin_core::BlockHeader::SIZE - 8,
-    })))
+    Ok(Json(TemplateAnswer {
+        block: BlockDto::from_block(&block),
+        header_hex: hex::encode(block.header.to_bytes()),
+        target_hex: hex::encode(target.to_be_bytes()),
+        nonce_offset: gophercoin_core::BlockHeader::SIZE - 8,
+    }))
 }
 
 /// `POST /blocks` (and `/mining/submit`): a solved or relayed block.
@@ -58,7 +57,7 @@ pub(super) async fn template(
 pub(super) async fn submit_block(
     State(state): State<Arc<AppState>>,
     JsonBytes(body): JsonBytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SubmitAnswer>), ApiError> {
     if let Some(error) = state.refused_blocks.get(&body) {
         return Err(error);
     }
@@ -82,7 +81,7 @@ pub(super) async fn submit_block(
 async fn handle_block(
     state: &Arc<AppState>,
     block: gophercoin_core::Block,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SubmitAnswer>), ApiError> {
     let placeable = state.node().precheck_block(&block);
     let result = match placeable {
         Ok(()) => match state.check_blocks(vec![block], true).await {
@@ -108,7 +107,7 @@ async fn handle_block(
             };
             Ok((
                 StatusCode::CREATED,
-                Json(json!({ "message": message, "hash": hash, "index": height })),
+                Json(SubmitAnswer { message: message.to_owned(), hash, index: height }),
             ))
         }
         Err(error) => Err(error),

@@ -13,17 +13,17 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gophercoin_core::{Block, BlockOutcome, CheckedBlock, ErrorKind, TxId};
+use gophercoin_core::{Block, BlockOutcome, CheckedBlock, ErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, NewTransaction, TransactionDto},
+    dto::{BlockDto, NewTransaction, PeersAnswer, QueuedAnswer, TransactionDto},
     error::ApiError,
     extract::JsonBody,
     miner,
     peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
-    relay,
+    relay::{self, ResolveOutcome},
     server::ClientAddr,
     state::AppState,
 };
@@ -287,7 +287,7 @@ fn encode(out: &mut Vec<u8>, value: &impl Serialize) {
 pub(super) async fn new_transaction(
     State(state): State<Arc<AppState>>,
     body: Result<JsonBody<NewTransaction>, ApiError>,
-) -> Result<(StatusCode, Json<Queued>), ApiError> {
+) -> Result<(StatusCode, Json<QueuedAnswer>), ApiError> {
     let accepted = match body {
         Ok(JsonBody(body)) => accept_transaction(&state, body).await,
         Err(refused) => Err(refused),
@@ -305,7 +305,7 @@ pub(super) async fn new_transaction(
 async fn accept_transaction(
     state: &Arc<AppState>,
     body: NewTransaction,
-) -> Result<(StatusCode, Json<Queued>), ApiError> {
+) -> Result<(StatusCode, Json<QueuedAnswer>), ApiError> {
     let checking = state.checking.enter();
     let tx = body
         .into_signed(state.params.chain_id)
@@ -319,14 +319,7 @@ async fn accept_transaction(
         })
         .await?;
     let message = format!("Transaction will be added to Block {next}");
-    Ok((StatusCode::CREATED, Json(Queued { message, id })))
-}
-
-/// The answer to `POST /transactions/new`: the original's message, and the id.
-#[derive(Debug, Serialize)]
-pub(super) struct Queued {
-    message: String,
-    id: TxId,
+    Ok((StatusCode::CREATED, Json(QueuedAnswer { message, id })))
 }
 
 /// `GET /transactions/get`: the pending transactions.
@@ -346,7 +339,7 @@ pub(super) struct Register {
 pub(super) async fn register(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<Register>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PeersAnswer>), ApiError> {
     let nodes = body
         .nodes
         .filter(|nodes| !nodes.is_empty())
@@ -378,7 +371,10 @@ pub(super) async fn register(
     state.with_store(move |store| store.add_peers(&new)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "message": "New nodes have been added", "total_nodes": state.peers.list() })),
+        Json(PeersAnswer {
+            message: "New nodes have been added".to_owned(),
+            total_nodes: state.peers.list(),
+        }),
     ))
 }
 
@@ -386,7 +382,7 @@ pub(super) async fn register(
 pub(super) async fn unregister(
     State(state): State<Arc<AppState>>,
     Path(url): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PeersAnswer>, ApiError> {
     let url = normalize_peer_url(&url)
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
     let in_use = state.peers.remove(&url);
@@ -397,7 +393,7 @@ pub(super) async fn unregister(
     if !in_use && !was_stored {
         return Err(ApiError::not_found(format!("{url} is not a registered peer")));
     }
-    Ok(Json(json!({ "message": format!("{url} was removed"), "total_nodes": state.peers.list() })))
+    Ok(Json(PeersAnswer { message: format!("{url} was removed"), total_nodes: state.peers.list() }))
 }
 
 /// `GET /nodes/resolve`: asks every peer and adopts the best valid chain (concurrent calls
@@ -412,7 +408,7 @@ pub(super) async fn resolve(
     // (a registered peer is connected to and caught up with at once).
     let moved = state.tips_from_peers.load(Ordering::Relaxed);
     let seen = state.tips_from_peers_seen.swap(moved, Ordering::Relaxed);
-    let replaced = reports.iter().any(|r| r.outcome == "adopted") || moved != seen;
+    let replaced = reports.iter().any(|r| r.outcome == ResolveOutcome::Adopted) || moved != seen;
     let (blocks, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
     let (message, key) = if replaced {
         ("Our chain was replaced", "new_chain")

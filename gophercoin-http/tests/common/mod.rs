@@ -15,10 +15,9 @@ pub struct TestNode {
     task: Option<JoinHandle<Result<(), gophercoin_http::StartError>>>,
 }
 
-/// Committed test keys from the core's test data.
+/// Committed test keys (`tests/data` links to the core's test data).
 pub fn key(name: &str) -> RsaSigner {
-    let path =
-        format!("{}/../gophercoin-core/tests/data/{name}.pkcs8.hex", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/data/{name}.pkcs8.hex", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
 }
 

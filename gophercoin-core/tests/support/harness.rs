@@ -1,6 +1,6 @@
-//! The fuzz harness: what each fuzz target does with its input. The same file is compiled
-//! into `gophercoin-core`'s `tests/fuzz_harness.rs`, where proptest feeds it random inputs
-//! on every `cargo test`, so the targets and the tests can't drift apart.
+//! The fuzz harness: what each fuzz target does with its input. `tests/fuzz_harness.rs`
+//! compiles it, where proptest feeds it random inputs on every `cargo test`, and so does the
+//! workspace's `fuzz/` crate, so the targets and the tests can't drift apart.
 //!
 //! [`AcceptAllVerifier`] accepts every key and signature so random inputs can reach the
 //! rules behind signature checks. It provides NO SECURITY and exists only in this file.
@@ -176,10 +176,10 @@ fn differential_signers() -> &'static [(RsaSigner, Signature)] {
     static SIGNERS: std::sync::OnceLock<Vec<(RsaSigner, Signature)>> = std::sync::OnceLock::new();
     SIGNERS.get_or_init(|| {
         [
-            include_str!("../../gophercoin-core/tests/data/alice.pkcs8.hex"),
-            include_str!("../../gophercoin-core/tests/data/rsa2056.pkcs8.hex"),
-            include_str!("../../gophercoin-core/tests/data/rsa3072.pkcs8.hex"),
-            include_str!("../../gophercoin-core/tests/data/rsa4096.pkcs8.hex"),
+            include_str!("../data/alice.pkcs8.hex"),
+            include_str!("../data/rsa2056.pkcs8.hex"),
+            include_str!("../data/rsa3072.pkcs8.hex"),
+            include_str!("../data/rsa4096.pkcs8.hex"),
         ]
         .iter()
         .map(|hex| {

@@ -1,0 +1,1 @@
+../../../gophercoin-core/tests/support/forgeries.rs
