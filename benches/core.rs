@@ -3,7 +3,7 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use gophercoin_core::{
-    Block, BlockTransaction, Mempool, Node, Params, Signer, VerifiedTransaction, block, codec,
+    Block, BlockTransaction, Mempool, Node, Params, Signer, VerifiedTransaction, block,
 };
 
 /// A devnet node where the test key has mined one block, and `n` verified payments from it.
@@ -13,7 +13,7 @@ fn funded(n: u64) -> (Node, Vec<VerifiedTransaction>) {
     let mut node = Node::devnet();
     let _ = node.mine_block(&key.address(), params.genesis_timestamp + 5).expect("mines");
     while node.poll_event().is_some() {}
-    let verifier = gophercoin_core::RsaVerifier::new(&params);
+    let verifier = params.verifier();
     let txs = (0..n)
         .map(|nonce| {
             gophercoin_benches::self_payment(&key, &params, nonce)
@@ -37,16 +37,20 @@ fn codec_benches(c: &mut Criterion) {
         .expect("mines");
     let block: Block = node.chain().tip().to_block();
     let tx = txs[0].signed().clone();
-    let tx_bytes = codec::encode_transaction(&tx);
-    let block_bytes = codec::encode_block(&block);
+    let tx_bytes = gophercoin_core::SignedTransaction::encode(&tx);
+    let block_bytes = gophercoin_core::Block::encode(&block);
     let mut group = c.benchmark_group("codec");
-    group.bench_function("encode_transaction", |b| b.iter(|| codec::encode_transaction(&tx)));
-    group.bench_function("decode_transaction", |b| {
-        b.iter(|| codec::decode_transaction(&tx_bytes, 1 << 16))
+    group.bench_function("encode_transaction", |b| {
+        b.iter(|| gophercoin_core::SignedTransaction::encode(&tx))
     });
-    group.bench_function("encode_block_101_txs", |b| b.iter(|| codec::encode_block(&block)));
+    group.bench_function("decode_transaction", |b| {
+        b.iter(|| gophercoin_core::SignedTransaction::decode(&tx_bytes, 1 << 16))
+    });
+    group.bench_function("encode_block_101_txs", |b| {
+        b.iter(|| gophercoin_core::Block::encode(&block))
+    });
     group.bench_function("decode_block_101_txs", |b| {
-        b.iter(|| codec::decode_block(&block_bytes, 1 << 24))
+        b.iter(|| gophercoin_core::Block::decode(&block_bytes, 1 << 24))
     });
     group.bench_function("transaction_id", |b| b.iter(|| tx.id()));
     group.finish();

@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p gophercoin-benches --bench memory`
 
-use gophercoin_core::{Node, Params, Signer, codec};
+use gophercoin_core::{Node, Params, Signer};
 
 /// A line of /proc/self/status, in KiB: `VmHWM:` (the peak) or `VmRSS:` (now).
 fn status_kib(field: &str) -> Option<u64> {
@@ -38,14 +38,19 @@ fn main() {
         before as f64 / 1024.0
     );
 
-    let encoded: Vec<Vec<u8>> =
-        node.chain().main_chain_from(1).map(|b| codec::encode_block(&b.to_block())).collect();
+    let encoded: Vec<Vec<u8>> = node
+        .chain()
+        .main_chain_from(1)
+        .map(|b| gophercoin_core::Block::encode(&b.to_block()))
+        .collect();
     let before = status_kib("VmRSS:").unwrap_or(0);
     let mut synced = Node::devnet();
     let end = params.genesis_timestamp + (blocks + 1) * params.target_block_secs;
     for bytes in encoded.chunks(1_000) {
-        let chain =
-            bytes.iter().map(|b| codec::decode_block(b, b.len()).expect("decodes")).collect();
+        let chain = bytes
+            .iter()
+            .map(|b| gophercoin_core::Block::decode(b, b.len()).expect("decodes"))
+            .collect();
         let _ = synced.handle_chain(chain, end).expect("adopted");
         while synced.poll_event().is_some() {}
     }

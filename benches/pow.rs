@@ -2,10 +2,8 @@
 //! prefix once and only the nonce per try.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gophercoin_core::{
-    BlockHeader, Params, pow,
-    pow::{Kernel, NonceSearch},
-};
+use gophercoin_core::{BlockHeader, Params};
+use gophercoin_miner::{FastSearch, Kernel};
 use sha2::{Digest, Sha256};
 
 const TRIES: u64 = 10_000;
@@ -92,13 +90,13 @@ fn hashing(c: &mut Criterion) {
         // What the miners call: the fastest kernel this CPU has.
         b.iter(|| {
             let mut header = header();
-            assert!(!pow::solve(&mut header, TRIES));
+            assert!(!gophercoin_miner::solve(&mut header, TRIES));
             header.nonce
         });
     });
     for kernel in [Kernel::Avx512, Kernel::ShaNi, Kernel::Portable] {
         // Each kernel on its own, where this CPU has it.
-        let Some(search) = NonceSearch::new(&header()).and_then(|s| s.with_kernel(kernel)) else {
+        let Some(search) = FastSearch::new(&header()).and_then(|s| s.with_kernel(kernel)) else {
             continue;
         };
         group.bench_function(format!("kernel_{kernel:?}"), |b| {

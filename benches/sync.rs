@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use gophercoin_core::{
-    Block, IdentifiedTransaction, Node, Params, RsaVerifier, Signer, VerifiedTransaction, Verifier,
+    Block, IdentifiedTransaction, Node, Params, Signer, VerifiedTransaction, Verifier,
 };
 
 fn main() {
@@ -18,7 +18,7 @@ fn main() {
     let key = gophercoin_benches::test_key();
     let params = Params::devnet();
     // The yardstick verifies the same sample again and again: no signature cache.
-    let verifier = RsaVerifier::new(&params).without_signature_cache();
+    let verifier = params.verifier().without_signature_cache();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     // Signing is the slow part of building the chain: sign every transfer first, on every
@@ -116,7 +116,7 @@ fn main() {
         let pending = |tx: &IdentifiedTransaction| node.mempool().get(&tx.id()).cloned();
         // A fresh verifier each round: its signature cache would remember the last round's.
         // The yardstick verifies the same sample again and again: no signature cache.
-        let verifier = RsaVerifier::new(&params).without_signature_cache();
+        let verifier = params.verifier().without_signature_cache();
         let checks = gophercoin_http::state::Checks {
             invalid: node.invalid_blocks(),
             prechecked: false,

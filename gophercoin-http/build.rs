@@ -12,11 +12,15 @@ fn main() {
     let path = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
     let chromium = path("GOPHERCOIN_CHROMIUM", "/usr/bin/chromium");
     let driver = path("GOPHERCOIN_CHROMEDRIVER", "/usr/bin/chromedriver");
-    // Only files that exist: cargo runs a script again on every build while a file it
-    // watches is missing.
+    // Only paths that exist (cargo runs a script again on every build while a path it
+    // watches is missing): the file, or while it is missing the directory it would appear
+    // in, so installing a browser later turns the tests on.
     for file in [&chromium, &driver] {
-        if std::path::Path::new(file).exists() {
+        let path = std::path::Path::new(file);
+        if path.exists() {
             println!("cargo::rerun-if-changed={file}");
+        } else if let Some(dir) = path.parent().filter(|dir| dir.is_dir()) {
+            println!("cargo::rerun-if-changed={}", dir.display());
         }
     }
     let found = std::path::Path::new(&chromium).exists() && std::path::Path::new(&driver).exists();

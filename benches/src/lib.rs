@@ -11,7 +11,7 @@ use std::{
 use gophercoin_core::Node;
 use gophercoin_core::{
     Amount, Block, BlockHeader, BlockTransaction, Params, Reward, RsaSigner, SignedTransaction,
-    Signer, Transaction, block, pow,
+    Signer, Transaction, block,
 };
 use gophercoin_http::{
     dto::BlockDto,
@@ -220,7 +220,7 @@ pub fn block_on(
         bits,
         nonce: 0,
     };
-    while !pow::solve(&mut header, u64::MAX) {
+    while !gophercoin_miner::solve(&mut header, u64::MAX) {
         header.timestamp += 1;
     }
     Block { header, transactions }

@@ -40,7 +40,7 @@ impl ForkChoice for MostWorkLowestHash {
 
 fn main() -> Result<(), gophercoin_core::Error> {
     let params = Params::devnet();
-    let verifier = CountingVerifier { inner: RsaVerifier::new(&params), checked: Cell::new(0) };
+    let verifier = CountingVerifier { inner: params.verifier(), checked: Cell::new(0) };
     let mut node = Node::new(params.clone(), verifier, MostWorkLowestHash);
 
     // Fixed test keys keep the example quick; see `embed` for generating keys.

@@ -24,6 +24,9 @@ pub enum AmountError {
     /// The amount is zero where a positive amount is required.
     #[error("amount must be greater than zero")]
     Zero,
+    /// Text that is not an amount of coins ([`Amount::from_coins`]).
+    #[error("not an amount of coins: digits with at most 8 decimals, like 5 or 0.25")]
+    NotCoins,
 }
 
 mod encapsulate {
@@ -32,6 +35,12 @@ mod encapsulate {
     /// The field is private: every `Amount` passed [`Amount::from_units`], so it is at most
     /// [`Amount::MAX`]. There is no panicking `+` or `-`; use [`Amount::checked_add`] and
     /// [`Amount::checked_sub`].
+    ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [amount-units](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#amount-units)
+    /// - [amount-max](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#amount-max)
     ///
     /// # Examples
     ///
@@ -93,6 +102,10 @@ impl Amount {
     }
 
     /// Adds two amounts, or returns `None` if the sum is above [`Amount::MAX`].
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [amount-checked](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#amount-checked)
     #[must_use]
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
         let sum = self.to_units().checked_add(other.to_units())?;
@@ -112,6 +125,61 @@ impl Amount {
     pub fn checked_mul(self, count: u64) -> Option<Amount> {
         let product = self.to_units().checked_mul(count)?;
         Amount::from_units(product).ok()
+    }
+
+    /// Reads an amount as people write it, in coins with at most 8 decimals: `5`, `0.25`,
+    /// `.00000001`, `12.5`. Zero is an amount (a fee may be zero); see
+    /// [`Amount::positive`] for a payment.
+    ///
+    /// ```
+    /// use gophercoin_core::Amount;
+    ///
+    /// assert_eq!(Amount::from_coins("12.5")?.to_units(), 1_250_000_000);
+    /// assert_eq!(Amount::from_coins(".00000001")?.to_units(), 1);
+    /// assert!(Amount::from_coins("0.000000001").is_err()); // below one unit
+    /// assert!(Amount::from_coins("21000001").is_err()); // above the supply
+    /// assert_eq!(Amount::from_coins("12.5")?.coins().to_string(), "12.50000000");
+    /// # Ok::<(), gophercoin_core::AmountError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AmountError::NotCoins`] for anything but digits with at most one point and 8
+    /// decimals, [`AmountError::TooLarge`] above [`Amount::MAX`].
+    pub fn from_coins(text: &str) -> Result<Amount, AmountError> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() && fraction.is_empty()
+            || fraction.len() > 8
+            || !digits(whole)
+            || !digits(fraction)
+        {
+            return Err(AmountError::NotCoins);
+        }
+        let number = |s: &str| if s.is_empty() { Ok(0) } else { s.parse::<u64>() };
+        let too_large = AmountError::TooLarge { units: u64::MAX, max: Amount::MAX.to_units() };
+        let whole = number(whole).map_err(|_| too_large.clone())?;
+        // "25" of "0.25" is 25,000,000 units: the decimals padded to eight.
+        let scale = 10u64.pow(8 - fraction.len() as u32);
+        let fraction = number(fraction).map_err(|_| AmountError::NotCoins)? * scale;
+        let units = whole
+            .checked_mul(Amount::UNITS_PER_COIN)
+            .and_then(|units| units.checked_add(fraction))
+            .ok_or(too_large)?;
+        Amount::from_units(units)
+    }
+
+    /// Shows the amount in coins with all 8 decimals, `12.50000000`, as
+    /// [`Amount::from_coins`] reads it back. (`Display` shows units.)
+    pub fn coins(self) -> impl fmt::Display {
+        struct Coins(u64);
+        impl fmt::Display for Coins {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let per = Amount::UNITS_PER_COIN;
+                write!(f, "{}.{:08}", self.0 / per, self.0 % per)
+            }
+        }
+        Coins(self.to_units())
     }
 }
 
@@ -138,6 +206,12 @@ impl Serialize for Amount {
 impl<'de> Deserialize<'de> for Amount {
     /// Reads a `u64` and passes it through [`Amount::from_units`]: negative, fractional,
     /// string and out-of-range numbers are errors of the deserializer.
+    ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [amount-integer](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#amount-integer)
+    /// - [amount-max](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#amount-max)
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let units = u64::deserialize(deserializer)?;
         Amount::from_units(units).map_err(serde::de::Error::custom)

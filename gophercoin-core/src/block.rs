@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 pub use crate::merkle::merkle_root;
 use crate::{
     Amount,
-    codec::{GENESIS_TAG, encode_tagged},
+    codec::{self, CodecError, GENESIS_TAG, encode_tagged},
     crypto::{Address, CryptoError, Signature, Verifier},
     hash::{BlockHash, MerkleRoot, TxId, sha256},
     merkle::MerkleProof,
     params::Params,
-    pow::{self, CompactTarget, PowError},
+    target::{CompactTarget, PowError, Target},
     transaction::{IdentifiedTransaction, Reward, SignedTransaction, TxError, VerifiedTransaction},
 };
 
@@ -157,6 +157,10 @@ impl BlockHeader {
     pub const VERSION: u32 = 1;
 
     /// Returns the fixed-size encoding (see the type's docs).
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [enc-header](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-header)
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         let mut out = [0u8; Self::SIZE];
         let fields: [&[u8]; 7] = [
@@ -178,8 +182,42 @@ impl BlockHeader {
     }
 
     /// Returns the block hash: the SHA-256 of [`BlockHeader::to_bytes`].
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [enc-block-hash](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-block-hash)
     pub fn hash(&self) -> BlockHash {
         BlockHash::from_bytes(sha256(&[&self.to_bytes()]))
+    }
+
+    /// Checks that the header's declared target is valid, within the limit, and met by its
+    /// hash.
+    ///
+    /// # Consensus
+    ///
+    /// > the proof-of-work is checked on the header hash against the target
+    ///
+    /// This is the context-free half; [`chain`](crate::chain) checks that the declared target
+    /// is the one the rules require at this height.
+    ///
+    /// Rules:
+    /// - [pow-compact](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-compact)
+    /// - [pow-limit](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-limit)
+    /// - [pow-hash](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-hash)
+    ///
+    /// # Errors
+    ///
+    /// [`PowError::BadCompactTarget`], [`PowError::AboveLimit`] or [`PowError::HashAboveTarget`].
+    pub fn check_pow(&self, params: &Params) -> Result<(), PowError> {
+        let target = Target::from_compact(self.bits)?;
+        if target > params.pow_limit_target() {
+            return Err(PowError::AboveLimit { bits: self.bits, limit: params.pow_limit });
+        }
+        let hash = self.hash();
+        if !target.is_met_by(&hash) {
+            return Err(PowError::HashAboveTarget { hash, bits: self.bits });
+        }
+        Ok(())
     }
 }
 
@@ -194,6 +232,22 @@ impl BlockTransaction {
 }
 
 impl Block {
+    /// Encodes the block canonically ([`codec`](crate::codec)), as peers and the store
+    /// carry it.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a block of at most `max` bytes. Decoding checks only the shape:
+    /// [`check_in_isolation`] and the chain check the rules.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError`] as for [`codec::decode`].
+    pub fn decode(bytes: &[u8], max: usize) -> Result<Block, CodecError> {
+        codec::decode(bytes, max)
+    }
+
     /// Returns the block hash.
     pub fn hash(&self) -> BlockHash {
         self.header.hash()
@@ -309,6 +363,12 @@ impl Params {
     /// It has no transactions; its merkle root commits to the consensus parameters
     /// instead (all but the mempool's size, which is each node's own policy), so networks
     /// with different rules have different genesis blocks and can't mix their chains.
+    ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [genesis-block](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-block)
+    /// - [genesis-commitment](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-commitment)
     pub fn genesis(&self) -> Block {
         let consensus = (
             self.chain_id,
@@ -347,6 +407,21 @@ impl Params {
 ///
 /// > The miner's reward goes to the miner's wallet address, once per block: exactly the
 /// > subsidy at that height [...] plus the fees of the block's transactions.
+///
+/// Rules:
+/// - [block-version](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-version)
+/// - [pow-compact](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-compact)
+/// - [pow-limit](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-limit)
+/// - [pow-hash](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-hash)
+/// - [block-count](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-count)
+/// - [block-merkle-root](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-merkle-root)
+/// - [block-reward-first](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-reward-first)
+/// - [block-no-duplicates](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-no-duplicates)
+/// - [block-transfers](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-transfers)
+/// - [block-fees](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-fees)
+/// - [reward-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-height)
+/// - [reward-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-amount)
+/// - [reward-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-recipient)
 ///
 /// # Errors
 ///
@@ -416,7 +491,7 @@ pub(crate) fn check_reporting(
 ) -> Result<CheckedBlock, Rejection> {
     let forget = |error: BlockError| Rejection { error, scope: RejectionScope::Nothing };
     version_is_valid(&block.header).map_err(forget)?;
-    pow::pow_is_valid(&block.header, params).map_err(|e| forget(e.into()))?;
+    block.header.check_pow(params).map_err(|e| forget(e.into()))?;
     count_is_valid(&block, params).map_err(forget)?;
     let hash = block.hash();
     let header = block.header;
@@ -514,6 +589,8 @@ fn fees_of(fees: impl IntoIterator<Item = Amount>) -> Option<Amount> {
 ///
 /// > exactly the versions this code knows, refused otherwise.
 ///
+/// Rules: [block-version](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-version)
+///
 /// # Errors
 ///
 /// [`BlockError::UnknownVersion`].
@@ -528,6 +605,10 @@ pub fn version_is_valid(header: &BlockHeader) -> Result<(), BlockError> {
 }
 
 /// Checks that the block has between one and [`Params::max_block_txs`] transactions.
+///
+/// # Consensus
+///
+/// Rules: [block-count](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-count)
 ///
 /// # Errors
 ///
@@ -544,6 +625,10 @@ pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> 
 }
 
 /// Checks that the header's merkle root is that of the block's transaction ids, in order.
+///
+/// # Consensus
+///
+/// Rules: [block-merkle-root](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-merkle-root)
 ///
 /// # Errors
 ///
@@ -566,6 +651,12 @@ pub fn merkle_root_is_valid(
 ///
 /// > The miner's reward goes to the miner's wallet address, once per block: exactly the
 /// > subsidy at that height [...] plus the fees of the block's transactions.
+///
+/// Rules:
+/// - [reward-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-height)
+/// - [reward-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-amount)
+/// - [reward-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-recipient)
+/// - [block-fees](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-fees)
 ///
 /// # Errors
 ///

@@ -16,7 +16,8 @@ use crate::{
     hash::BlockHash,
     ledger::LedgerError,
     params::Params,
-    pow::{self, CompactTarget, PowError, Target, Work},
+    pow,
+    target::{CompactTarget, PowError, Target, Work},
 };
 
 /// What fork choice compares: a chain's tip, height and cumulative work.
@@ -47,10 +48,20 @@ pub trait ForkChoice {
 ///
 /// Length alone can be gamed once difficulty varies: many easy blocks can outnumber fewer
 /// hard ones.
+///
+/// # Consensus
+///
+/// Rules:
+/// - [chain-fork-choice](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-fork-choice)
+/// - [pow-work](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-work)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MostWork;
 
 /// The chain with the most blocks wins (the original's rule).
+///
+/// # Consensus
+///
+/// Rules: [chain-longest-chain](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-longest-chain)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LongestChain;
 
@@ -424,6 +435,10 @@ impl Chain {
     }
 
     /// Returns the plan that moves the main chain to `new_tip`, a known block.
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [chain-reorg](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-reorg)
     pub fn reorg_plan(&self, new_tip: &BlockHash) -> ReorgPlan {
         let mut connect = vec![];
         let mut cursor = self.get(new_tip);
@@ -453,6 +468,13 @@ impl Chain {
 /// > rules require at that height; timestamps too far in the future or not after the
 /// > median of recent blocks are rejected.
 ///
+/// Rules:
+/// - [chain-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-height)
+/// - [chain-target](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-target)
+/// - [pow-retarget](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-retarget)
+/// - [chain-median-time](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-median-time)
+/// - [chain-future-drift](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-future-drift)
+///
 /// # Errors
 ///
 /// The first [`ChainError`] found.
@@ -471,6 +493,10 @@ pub fn check_header_in_context(
 
 /// Checks that the height is the parent's plus one.
 ///
+/// # Consensus
+///
+/// Rules: [chain-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-height)
+///
 /// # Errors
 ///
 /// [`ChainError::WrongHeight`].
@@ -483,6 +509,12 @@ pub fn height_is_valid(header: &BlockHeader, parent: &CheckedBlock) -> Result<()
 }
 
 /// Checks that the header declares the target the rules require ([`pow::next_target`]).
+///
+/// # Consensus
+///
+/// Rules:
+/// - [chain-target](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-target)
+/// - [pow-retarget](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-retarget)
 ///
 /// # Errors
 ///
@@ -508,6 +540,10 @@ pub fn target_is_valid(
 /// Checks that the timestamp is after the median of the last
 /// [`Params::median_time_span`] blocks' (ending at the parent).
 ///
+/// # Consensus
+///
+/// Rules: [chain-median-time](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-median-time)
+///
 /// # Errors
 ///
 /// [`ChainError::TimestampNotAfterMedian`].
@@ -526,6 +562,10 @@ pub fn timestamp_is_after_median(
 
 /// Checks that the timestamp is at most `now` plus [`Params::max_future_drift_secs`].
 ///
+/// # Consensus
+///
+/// Rules: [chain-future-drift](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-future-drift)
+///
 /// # Errors
 ///
 /// [`ChainError::TimestampTooFarAhead`].
@@ -543,6 +583,10 @@ pub fn timestamp_is_not_too_far_ahead(
 
 /// Returns the median timestamp of the last [`Params::median_time_span`] blocks up to and
 /// including `tip` (fewer near genesis).
+///
+/// # Consensus
+///
+/// Rules: [chain-median-time](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-median-time)
 pub fn median_time_past(tip: &CheckedBlock, chain: &Chain, params: &Params) -> u64 {
     let mut times = Vec::with_capacity(params.median_time_span);
     let mut cursor = Some(tip);

@@ -10,8 +10,6 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{block::Block, transaction::SignedTransaction};
-
 /// The domain tag of a transaction's signing payload.
 pub(crate) const TX_TAG: &[u8] = b"gophercoin/tx/v2\0";
 /// The domain tag of a reward's id.
@@ -71,6 +69,12 @@ pub(crate) fn encode_tagged<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> Vec
 
 /// Decodes a value of at most `max` bytes, with nothing left over, that is the canonical
 /// encoding of the value.
+///
+/// # Consensus
+///
+/// Rules:
+/// - [enc-postcard](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-postcard)
+/// - [enc-canonical-decoding](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-canonical-decoding)
 ///
 /// # Errors
 ///
@@ -194,49 +198,24 @@ pub(crate) mod hex_or_bytes {
     }
 }
 
-/// Encodes a signed transaction.
-pub fn encode_transaction(tx: &SignedTransaction) -> Vec<u8> {
-    encode(tx)
-}
-
-/// Decodes a signed transaction of at most `max` bytes. Decoding checks only the shape;
-/// [`SignedTransaction::verify`] checks the rules.
-///
-/// # Errors
-///
-/// [`CodecError`] as for [`decode`].
-pub fn decode_transaction(bytes: &[u8], max: usize) -> Result<SignedTransaction, CodecError> {
-    decode(bytes, max)
-}
-
-/// Encodes a block.
-pub fn encode_block(block: &Block) -> Vec<u8> {
-    encode(block)
-}
-
-/// Decodes a block of at most `max` bytes. Decoding checks only the shape.
-///
-/// # Errors
-///
-/// [`CodecError`] as for [`decode`].
-pub fn decode_block(bytes: &[u8], max: usize) -> Result<Block, CodecError> {
-    decode(bytes, max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block::Block, transaction::SignedTransaction};
 
     #[test]
     fn garbage_is_a_typed_error() {
-        assert!(matches!(decode_transaction(&[0xff; 40], 4096), Err(CodecError::Malformed(_))));
-        assert!(matches!(decode_block(&[], 4096), Err(CodecError::Malformed(_))));
-        assert_eq!(decode_block(&[0; 10], 5), Err(CodecError::TooLarge { len: 10, max: 5 }));
+        assert!(matches!(
+            SignedTransaction::decode(&[0xff; 40], 4096),
+            Err(CodecError::Malformed(_))
+        ));
+        assert!(matches!(Block::decode(&[], 4096), Err(CodecError::Malformed(_))));
+        assert_eq!(Block::decode(&[0; 10], 5), Err(CodecError::TooLarge { len: 10, max: 5 }));
         let genesis = crate::Params::devnet().genesis();
-        let mut bytes = encode_block(&genesis);
-        assert_eq!(decode_block(&bytes, 1 << 20), Ok(genesis));
+        let mut bytes = genesis.encode();
+        assert_eq!(Block::decode(&bytes, 1 << 20), Ok(genesis));
         bytes.push(0);
-        assert_eq!(decode_block(&bytes, 1 << 20), Err(CodecError::TrailingBytes(1)));
+        assert_eq!(Block::decode(&bytes, 1 << 20), Err(CodecError::TrailingBytes(1)));
         // 0 as an over-long varint.
         assert_eq!(decode::<u64>(&[0x80, 0x00], 8), Err(CodecError::NonCanonical));
         assert_eq!(decode::<u64>(&[0x00], 8), Ok(0));

@@ -2,7 +2,7 @@
 
 use crate::{
     amount::AmountError, block::BlockError, chain::ChainError, codec::CodecError,
-    crypto::CryptoError, ledger::LedgerError, mempool::MempoolError, pow::PowError,
+    crypto::CryptoError, ledger::LedgerError, mempool::MempoolError, target::PowError,
     transaction::TxError,
 };
 
@@ -257,6 +257,7 @@ impl AmountError {
         match self {
             AmountError::TooLarge { .. } => ErrorKind::AmountTooLarge,
             AmountError::Zero => ErrorKind::ZeroAmount,
+            AmountError::NotCoins => ErrorKind::Malformed,
         }
     }
 }

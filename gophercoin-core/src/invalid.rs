@@ -41,7 +41,7 @@ use crate::{
 /// let invalid = InvalidBlocks::new(100);
 /// let mut block = params.genesis();
 /// block.header.height = 1; // no reward, and almost surely no proof of work
-/// let verifier = RsaVerifier::new(&params);
+/// let verifier = params.verifier();
 /// assert!(invalid.check(block.clone(), true, &verifier, &params, |_| None).is_err());
 /// // A fault that costs nothing to find again is not remembered.
 /// assert_eq!(invalid.len(), 0);

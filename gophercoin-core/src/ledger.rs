@@ -116,6 +116,18 @@ impl Ledger {
     /// fee); then the reward (the subsidy and the block's fees) is credited: a block's
     /// transfers can't spend its own reward.
     ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [ledger-accounts](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-accounts)
+    /// - [ledger-replay](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-replay)
+    /// - [ledger-overdraft](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-overdraft)
+    /// - [ledger-transfer](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-transfer)
+    /// - [ledger-reward](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-reward)
+    /// - [ledger-overflow](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-overflow)
+    /// - [ledger-atomic](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-atomic)
+    /// - [reward-supply](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-supply)
+    ///
     /// # Errors
     ///
     /// The first transfer's [`LedgerError`], with its position (0-based among the
@@ -156,13 +168,35 @@ impl Ledger {
     }
 
     /// Undoes a diff that was the last one applied; the same as applying its reversal.
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [ledger-disconnect](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-disconnect)
     pub fn disconnect(&mut self, diff: &LedgerDiff) {
         self.apply(&diff.reversed());
     }
 }
 
-/// Checks a transaction against the ledger and what the sender has already committed to
-/// spend (`pending_spend`, from the mempool; zero inside a block).
+/// What the context rules see of the chain around a transaction: which transactions it
+/// already holds, and what a wallet may still spend.
+///
+/// Two views exist, and [`check_in_context`] is the one place that reads them: the
+/// mempool's (the ledger at the tip, less what the wallet's pending transactions spend)
+/// and a block's while it is connected (the ledger with the block's earlier transfers
+/// applied). A rule that needs more of the chain adds a method here, which both views
+/// must then answer.
+pub trait ContextView {
+    /// Whether a transaction with this id is already included: in a connected block, or
+    /// earlier in the block being connected.
+    fn is_included(&self, id: &TxId) -> bool;
+
+    /// What `address` may still spend: its balance, less what it is already committed to
+    /// spend.
+    fn spendable(&self, address: &Address) -> Amount;
+}
+
+/// Checks a transaction against the chain as `view` shows it: the context rules, for a
+/// transaction entering the mempool and for one in a block being connected alike.
 ///
 /// # Consensus
 ///
@@ -171,21 +205,26 @@ impl Ledger {
 ///
 /// > A signed transaction can be included at most once, ever (replay protection).
 ///
+/// Rules:
+/// - [ledger-replay](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-replay)
+/// - [ledger-overdraft](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-overdraft)
+///
 /// # Errors
 ///
 /// [`LedgerError::Replay`] or [`LedgerError::Overdraft`].
 pub fn check_in_context(
-    ledger: &Ledger,
+    view: &impl ContextView,
     tx: &VerifiedTransaction,
-    pending_spend: Amount,
 ) -> Result<(), LedgerError> {
-    not_replayed(ledger.is_included(&tx.id()), tx.id())?;
-    let available =
-        ledger.balance(&tx.transaction().sender).checked_sub(pending_spend).unwrap_or_default();
-    balance_is_sufficient(available, tx.spend())
+    not_replayed(view.is_included(&tx.id()), tx.id())?;
+    balance_is_sufficient(view.spendable(&tx.transaction().sender), tx.spend())
 }
 
 /// Checks that a transaction was not already included.
+///
+/// # Consensus
+///
+/// Rules: [ledger-replay](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-replay)
 ///
 /// # Errors
 ///
@@ -198,6 +237,10 @@ pub fn not_replayed(included: bool, id: TxId) -> Result<(), LedgerError> {
 }
 
 /// Checks that `available` covers `required`.
+///
+/// # Consensus
+///
+/// Rules: [ledger-overdraft](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-overdraft)
 ///
 /// # Errors
 ///
@@ -258,16 +301,32 @@ impl LedgerDiff {
     }
 
     fn transfer(&mut self, ledger: &Ledger, tx: &VerifiedTransaction) -> Result<(), LedgerError> {
-        let id = tx.id();
-        not_replayed(ledger.is_included(&id) || self.include.contains(&id), id)?;
-        let spend = tx.spend();
+        check_in_context(&Connecting { ledger, diff: self }, tx)?;
+        let (id, spend) = (tx.id(), tx.spend());
         let tx = tx.transaction();
-        let available = self.balance(ledger, &tx.sender);
-        balance_is_sufficient(available, spend)?;
-        let after = available.checked_sub(spend).ok_or(LedgerError::Overflow)?;
+        let after = self
+            .balance(ledger, &tx.sender)
+            .checked_sub(spend)
+            .expect("check_in_context saw the balance cover the spend");
         self.set(ledger, &tx.sender, after);
         self.credit(ledger, &tx.recipient, tx.amount)?;
         self.include.insert(id);
         Ok(())
+    }
+}
+
+/// A block's view while it is connected: the ledger with its earlier transfers applied.
+struct Connecting<'a> {
+    ledger: &'a Ledger,
+    diff: &'a LedgerDiff,
+}
+
+impl ContextView for Connecting<'_> {
+    fn is_included(&self, id: &TxId) -> bool {
+        self.ledger.is_included(id) || self.diff.include.contains(id)
+    }
+
+    fn spendable(&self, address: &Address) -> Amount {
+        self.diff.balance(self.ledger, address)
     }
 }

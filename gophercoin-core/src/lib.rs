@@ -41,6 +41,7 @@
 //! assert!(matches!(node.poll_event(), Some(Event::BlockConnected { height: 1, .. })));
 //! # Ok::<(), gophercoin_core::Error>(())
 //! ```
+#![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::print_stdout)
@@ -62,6 +63,7 @@ pub mod node;
 pub mod params;
 pub mod policy;
 pub mod pow;
+pub mod target;
 pub mod transaction;
 
 /// The RNG traits [`RsaSigner::generate`] takes, re-exported so that an embedder names the
@@ -83,7 +85,7 @@ pub use crate::{
     node::{BlockOutcome, ChainOutcome, Event, Node},
     params::Params,
     policy::{FeeRate, Policy},
-    pow::{CompactTarget, PowError, Target, Work},
+    target::{CompactTarget, CompactTargetParseError, PowError, Target, Work},
     transaction::{
         IdentifiedTransaction, Reward, SignedTransaction, Transaction, TxError, VerifiedTransaction,
     },

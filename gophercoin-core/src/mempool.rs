@@ -123,7 +123,7 @@ impl Mempool {
         }
         let sender = &tx.transaction().sender;
         let (pending, count) = self.senders.get(sender).copied().unwrap_or_default();
-        ledger::check_in_context(ledger, &tx, pending)?;
+        ledger::check_in_context(&PendingView { ledger, senders: &self.senders }, &tx)?;
         if count >= self.max_per_sender {
             return Err(MempoolError::TooManyPending { max: self.max_per_sender });
         }
@@ -265,6 +265,24 @@ impl Mempool {
     /// Returns `true` if nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.by_arrival.is_empty()
+    }
+}
+
+/// The mempool's view of the chain for the context rules: the ledger at the tip, each
+/// wallet's balance less what its pending transactions spend.
+struct PendingView<'a> {
+    ledger: &'a Ledger,
+    senders: &'a BTreeMap<Address, (Amount, usize)>,
+}
+
+impl ledger::ContextView for PendingView<'_> {
+    fn is_included(&self, id: &TxId) -> bool {
+        self.ledger.is_included(id)
+    }
+
+    fn spendable(&self, address: &Address) -> Amount {
+        let pending = self.senders.get(address).map(|(spend, _)| *spend).unwrap_or_default();
+        self.ledger.balance(address).checked_sub(pending).unwrap_or_default()
     }
 }
 

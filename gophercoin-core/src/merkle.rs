@@ -20,6 +20,10 @@ use crate::{
 /// Leaves and inner nodes are hashed with different domain tags, and an odd node is
 /// carried up unchanged rather than paired with itself, so no two different lists share a
 /// root (Bitcoin's duplicate-last-leaf ambiguity, CVE-2012-2459, can't happen).
+///
+/// # Consensus
+///
+/// Rules: [enc-merkle-root](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-merkle-root)
 pub fn merkle_root(ids: impl IntoIterator<Item = TxId>) -> MerkleRoot {
     let mut level: Vec<[u8; 32]> = ids.into_iter().map(|id| leaf(&id)).collect();
     while level.len() > 1 {

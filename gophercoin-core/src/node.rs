@@ -190,7 +190,7 @@ impl Node {
     /// most-work fork choice.
     pub fn devnet() -> Self {
         let params = Params::devnet();
-        let verifier = RsaVerifier::new(&params);
+        let verifier = params.verifier();
         Node::new(params, verifier, MostWork)
     }
 }
@@ -281,6 +281,16 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// Queues block, tip and relay events on success.
     ///
+    /// # Consensus
+    ///
+    /// > a reorg disconnects blocks back to the fork point and returns their
+    /// > transactions to the mempool where still valid.
+    ///
+    /// Rules:
+    /// - [chain-parent](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-parent)
+    /// - [chain-fork-choice](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-fork-choice)
+    /// - [chain-reorg](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-reorg)
+    ///
     /// # Errors
     ///
     /// [`ChainError::AlreadyKnown`], [`ChainError::UnknownParent`] (the adapter should fetch
@@ -314,7 +324,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         self.check_placeable(&block.header)?;
         // The header's own checks (one hash), then the target its height requires.
         block::version_is_valid(&block.header)?;
-        pow::pow_is_valid(&block.header, &self.params).map_err(BlockError::Pow)?;
+        block.header.check_pow(&self.params).map_err(BlockError::Pow)?;
         let parent = self.chain.get(&block.header.prev).expect("placeable: the parent is known");
         chain::target_is_valid(&block.header, parent, &self.chain, &self.params)?;
         Ok(self.side_block_is_admissible(&block.header)?)
@@ -425,6 +435,16 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// checked like [`Node::handle_block`] checks one, in order; the first invalid block
     /// rejects the whole candidate. Nothing changes unless the whole candidate is valid
     /// and preferred.
+    ///
+    /// # Consensus
+    ///
+    /// > A chain received from a peer is validated in full before it replaces ours
+    ///
+    /// Rules:
+    /// - [chain-candidate](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-candidate)
+    /// - [chain-candidate-whole](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-candidate-whole)
+    /// - [chain-fork-choice](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-fork-choice)
+    /// - [chain-reorg](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-reorg)
     ///
     /// # Errors
     ///
@@ -621,6 +641,12 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     }
 
     /// Fails early, before any signature check, for a block we have or can't place.
+    ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [chain-parent](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-parent)
+    /// - [chain-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-height)
     ///
     /// # Errors
     ///

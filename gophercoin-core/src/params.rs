@@ -2,13 +2,18 @@
 
 use crate::{
     amount::Amount,
-    pow::{CompactTarget, Target},
+    crypto::rsa::{MAX_KEY_BITS, MIN_KEY_BITS, RsaVerifier},
+    target::{CompactTarget, Target},
 };
 
 /// The consensus parameters of one GopherCoin network.
 ///
 /// Rules take `&Params`; two nodes agree only if their `Params` are equal. Start from
 /// [`Params::devnet`] and change fields to make a network of your own.
+///
+/// # Consensus
+///
+/// Rules: [genesis-params](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-params)
 ///
 /// # Examples
 ///
@@ -57,6 +62,10 @@ impl Params {
     /// A local development network: 5-second blocks, a difficulty a laptop meets in
     /// milliseconds, 20 coins a block (as in the original), halving every 525,000 blocks
     /// (about 30 days), so the supply converges to 21 million coins as Bitcoin's does.
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [genesis-devnet](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-devnet)
     pub fn devnet() -> Self {
         Params {
             chain_id: 0x6770_6431, // "gpd1"
@@ -70,8 +79,8 @@ impl Params {
             max_tx_bytes: 2_048,
             max_future_drift_secs: 2 * 60 * 60,
             median_time_span: 11,
-            min_rsa_bits: 2048,
-            max_rsa_bits: 4096,
+            min_rsa_bits: MIN_KEY_BITS,
+            max_rsa_bits: MAX_KEY_BITS,
             genesis_timestamp: 1_767_225_600, // 2026-01-01T00:00:00Z
         }
     }
@@ -90,6 +99,10 @@ impl Params {
     /// assert_ne!(regtest.chain_id, Params::devnet().chain_id);
     /// assert_ne!(regtest.genesis().hash(), Params::devnet().genesis().hash());
     /// ```
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [genesis-regtest](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-regtest)
     pub fn regtest() -> Self {
         Params {
             chain_id: 0x6770_7231, // "gpr1"
@@ -110,6 +123,10 @@ impl Params {
     /// > The miner's reward goes to the miner's wallet address, once per block: exactly
     /// > the subsidy at that height (a halving schedule, so the supply converges and the
     /// > chain never halts) plus the fees of the block's transactions.
+    ///
+    /// Rules:
+    /// - [reward-schedule](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-schedule)
+    /// - [reward-supply](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-supply)
     ///
     /// # Examples
     ///
@@ -166,6 +183,12 @@ impl Params {
     /// whoever built it, not bad input.
     pub fn pow_limit_target(&self) -> Target {
         Target::from_compact(self.pow_limit).expect("Params::pow_limit is a valid target")
+    }
+
+    /// The shipped signature verifier with this network's key sizes
+    /// ([`Params::min_rsa_bits`] to [`Params::max_rsa_bits`]).
+    pub fn verifier(&self) -> RsaVerifier {
+        RsaVerifier::with_key_bits(self.min_rsa_bits, self.max_rsa_bits)
     }
 }
 

@@ -22,6 +22,10 @@ use crate::{
 /// transfers with the same parties and amount are different transactions; `chain_id`
 /// binds the transaction to one network. Both are signed, and the [`TxId`] covers them.
 ///
+/// # Consensus
+///
+/// Rules: [tx-fields](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-fields)
+///
 /// # Examples
 ///
 /// ```
@@ -110,7 +114,7 @@ pub struct VerifiedTransaction {
 /// };
 /// let identified = tx.sign(&alice)?.identify();
 /// assert_eq!(identified.id(), identified.signed().id());
-/// let verified = identified.check_in_isolation(&RsaVerifier::new(&params), &params)?;
+/// let verified = identified.check_in_isolation(&params.verifier(), &params)?;
 /// assert_eq!(verified.id(), verified.transaction().id());
 /// # Ok::<(), gophercoin_core::Error>(())
 /// ```
@@ -178,6 +182,12 @@ pub enum TxError {
 
 impl Transaction {
     /// Returns the canonical bytes that are signed: a domain tag and the encoded fields.
+    ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [enc-signing-bytes](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-signing-bytes)
+    /// - [enc-domain-tags](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-domain-tags)
     pub fn signing_bytes(&self) -> Vec<u8> {
         codec::encode_tagged(TX_TAG, self)
     }
@@ -189,6 +199,10 @@ impl Transaction {
     }
 
     /// Returns the transaction id: the SHA-256 of [`Transaction::signing_bytes`].
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [enc-txid](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-txid)
     pub fn id(&self) -> TxId {
         id_of(&self.signing_bytes())
     }
@@ -208,6 +222,22 @@ impl Transaction {
 }
 
 impl SignedTransaction {
+    /// Encodes the signed transaction canonically ([`codec`]), as peers and the store
+    /// carry it.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a signed transaction of at most `max` bytes. Decoding checks only the
+    /// shape; [`SignedTransaction::verify`] checks the rules.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError`](codec::CodecError) as for [`codec::decode`].
+    pub fn decode(bytes: &[u8], max: usize) -> Result<SignedTransaction, codec::CodecError> {
+        codec::decode(bytes, max)
+    }
+
     /// Checks the transaction on its own; see [`check_in_isolation`].
     ///
     /// # Errors
@@ -356,6 +386,10 @@ impl VerifiedTransaction {
 
 impl Reward {
     /// Returns the reward's id: the SHA-256 of its tagged canonical encoding.
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [enc-reward-id](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#enc-reward-id)
     pub fn id(&self) -> TxId {
         TxId::from_bytes(sha256(&[&codec::encode_tagged(REWARD_TAG, self)]))
     }
@@ -373,6 +407,17 @@ impl Reward {
 ///
 /// The fee may be zero; the amount and the fee together must be an [`Amount`].
 ///
+/// Rules:
+/// - [tx-chain-id](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-chain-id)
+/// - [tx-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-amount)
+/// - [tx-spend](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-spend)
+/// - [tx-size](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-size)
+/// - [tx-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-recipient)
+/// - [tx-sender](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-sender)
+/// - [tx-signature](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-signature)
+/// - [key-rsa](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-rsa)
+/// - [key-signature-scheme](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-signature-scheme)
+///
 /// # Errors
 ///
 /// The first [`TxError`] found.
@@ -386,6 +431,10 @@ pub fn check_in_isolation(
 
 /// Checks that the transaction is for this network.
 ///
+/// # Consensus
+///
+/// Rules: [tx-chain-id](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-chain-id)
+///
 /// # Errors
 ///
 /// [`TxError::WrongChain`].
@@ -398,6 +447,12 @@ pub fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxErro
 
 /// Checks that the amount is positive (the [`Amount`] type already bounds it above) and
 /// that the amount and the fee together are an [`Amount`].
+///
+/// # Consensus
+///
+/// Rules:
+/// - [tx-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-amount)
+/// - [tx-spend](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-spend)
 ///
 /// # Errors
 ///
@@ -414,6 +469,10 @@ pub fn amount_is_valid(tx: &Transaction) -> Result<(), TxError> {
 
 /// Checks the encoded size of payload and signature against [`Params::max_tx_bytes`], and
 /// returns it.
+///
+/// # Consensus
+///
+/// Rules: [tx-size](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-size)
 ///
 /// # Errors
 ///

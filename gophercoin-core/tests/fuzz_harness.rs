@@ -58,11 +58,11 @@ proptest! {
 fn seeds_reach_the_interesting_paths() {
     // Valid encodings, so decoding is not the only thing exercised.
     let genesis = gophercoin_core::Params::devnet().genesis();
-    harness::decode_block(&gophercoin_core::codec::encode_block(&genesis));
+    harness::decode_block(&gophercoin_core::Block::encode(&genesis));
     let mut node = harness::fuzz_node();
     let miner = gophercoin_core::Address::from_der(vec![0x30, 1]).unwrap();
     let _ = node.mine_block(&miner, genesis.header.timestamp + 5).unwrap();
-    harness::decode_block(&gophercoin_core::codec::encode_block(&node.chain().tip().to_block()));
+    harness::decode_block(&gophercoin_core::Block::encode(&node.chain().tip().to_block()));
     harness::parse_keys(include_str!("data/alice.pkcs8.hex").trim().as_bytes());
     // The honest signature of each key, and each one bit off.
     for first in 0..16_u8 {

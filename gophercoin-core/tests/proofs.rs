@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use gophercoin_core::{
-    MerkleNode, MerkleProof, MerkleRoot, MostWork, Node, RsaVerifier, TxId, block::merkle_root,
+    MerkleNode, MerkleProof, MerkleRoot, MostWork, Node, TxId, block::merkle_root,
 };
 use proptest::prelude::*;
 
@@ -78,7 +78,7 @@ proptest! {
 #[test]
 fn a_mined_block_proves_each_of_its_transactions_against_its_header() {
     let params = params();
-    let mut node = Node::new(params.clone(), RsaVerifier::new(&params), MostWork);
+    let mut node = Node::new(params.clone(), params.verifier(), MostWork);
     mine(&mut node, alice(), 1);
     for nonce in 0..5 {
         let payment = transfer(alice(), bob(), coins(1), nonce);

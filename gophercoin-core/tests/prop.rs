@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use gophercoin_core::{
     Address, Amount, Block, BlockTransaction, ChainOutcome, ErrorKind, Event, Node, Signature,
-    SignedTransaction, Signer, codec,
+    SignedTransaction, Signer,
 };
 use proptest::prelude::*;
 
@@ -172,7 +172,7 @@ fn check_invariants(node: &Node) {
 fn halving_node() -> Node {
     let mut params = params();
     params.halving_interval = 3;
-    let verifier = gophercoin_core::RsaVerifier::new(&params);
+    let verifier = params.verifier();
     Node::new(params, verifier, gophercoin_core::MostWork)
 }
 
@@ -205,14 +205,14 @@ proptest! {
     fn encodings_round_trip(actions in prop::collection::vec(action(), 1..25)) {
         let run = run(&actions);
         for block in main_chain(&run.node) {
-            let bytes = codec::encode_block(&block);
-            prop_assert_eq!(&codec::decode_block(&bytes, bytes.len()).unwrap(), &block);
+            let bytes = gophercoin_core::Block::encode(&block);
+            prop_assert_eq!(&gophercoin_core::Block::decode(&bytes, bytes.len()).unwrap(), &block);
             let json = serde_json::to_string(&block).unwrap();
             prop_assert_eq!(&serde_json::from_str::<Block>(&json).unwrap(), &block);
         }
         for tx in &run.sent {
-            let bytes = codec::encode_transaction(tx);
-            prop_assert_eq!(&codec::decode_transaction(&bytes, bytes.len()).unwrap(), tx);
+            let bytes = gophercoin_core::SignedTransaction::encode(tx);
+            prop_assert_eq!(&gophercoin_core::SignedTransaction::decode(&bytes, bytes.len()).unwrap(), tx);
             let json = serde_json::to_string(tx).unwrap();
             prop_assert_eq!(&serde_json::from_str::<SignedTransaction>(&json).unwrap(), tx);
         }

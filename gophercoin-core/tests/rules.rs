@@ -1,5 +1,6 @@
 //! One test per rule of DESIGN §3: the bad input is rejected with its typed error, and
-//! the node's state (tip, balances, mempool, known blocks) is exactly as before.
+//! the node's state (tip, balances, mempool, known blocks) is exactly as before. Each
+//! test's doc names, by anchor, the rules of `docs/consensus.md` it exercises.
 
 mod common;
 
@@ -28,6 +29,7 @@ fn funded_with_policy(change: impl FnOnce(&mut Policy)) -> Node {
 
 // --- signatures ------------------------------------------------------------------------
 
+/// Rules: tx-signature
 #[test]
 fn corrupted_signature_is_rejected() {
     let mut node = funded();
@@ -40,6 +42,7 @@ fn corrupted_signature_is_rejected() {
     });
 }
 
+/// Rules: tx-signature
 #[test]
 fn signature_by_another_key_is_rejected() {
     let mut node = funded();
@@ -50,6 +53,7 @@ fn signature_by_another_key_is_rejected() {
     });
 }
 
+/// Rules: tx-signature, key-signature-scheme
 #[test]
 fn empty_signature_is_rejected() {
     let mut node = funded();
@@ -60,6 +64,7 @@ fn empty_signature_is_rejected() {
     });
 }
 
+/// Rules: tx-signature, enc-signing-bytes
 #[test]
 fn changing_a_signed_field_breaks_the_signature() {
     let mut node = funded();
@@ -70,6 +75,7 @@ fn changing_a_signed_field_breaks_the_signature() {
     });
 }
 
+/// Rules: tx-chain-id
 #[test]
 fn transaction_for_another_chain_is_rejected() {
     let mut node = funded();
@@ -88,6 +94,7 @@ fn transaction_for_another_chain_is_rejected() {
     rejects(&mut node, expected, |n| n.handle_transaction(tx));
 }
 
+/// Rules: key-rsa
 #[test]
 fn weak_and_odd_keys_are_rejected() {
     let small = include_str!("data/small1024.pkcs8.hex").trim();
@@ -109,6 +116,7 @@ fn weak_and_odd_keys_are_rejected() {
     assert_ne!(original.address(), alice().address());
 }
 
+/// Rules: tx-recipient, key-rsa
 #[test]
 fn transfer_to_a_key_that_is_not_a_key_is_rejected() {
     let mut node = funded();
@@ -130,6 +138,7 @@ fn transfer_to_a_key_that_is_not_a_key_is_rejected() {
 
 // --- amounts ---------------------------------------------------------------------------
 
+/// Rules: tx-amount
 #[test]
 fn zero_amount_is_rejected() {
     let mut node = funded();
@@ -137,6 +146,7 @@ fn zero_amount_is_rejected() {
     rejects(&mut node, TxError::ZeroAmount, |n| n.handle_transaction(tx));
 }
 
+/// Rules: amount-integer, amount-max, tx-amount
 #[test]
 fn malformed_amounts_fail_to_deserialize() {
     let tx = transfer(alice(), bob(), coins(1), 1);
@@ -163,6 +173,7 @@ fn malformed_amounts_fail_to_deserialize() {
 
 // --- balances --------------------------------------------------------------------------
 
+/// Rules: ledger-overdraft
 #[test]
 fn overdraft_is_rejected() {
     let mut node = funded();
@@ -171,6 +182,7 @@ fn overdraft_is_rejected() {
     rejects(&mut node, MempoolError::Ledger(expected), |n| n.handle_transaction(tx));
 }
 
+/// Rules: ledger-overdraft, ledger-accounts
 #[test]
 fn wallet_with_nothing_cannot_pay() {
     let mut node = funded();
@@ -179,6 +191,7 @@ fn wallet_with_nothing_cannot_pay() {
     rejects(&mut node, MempoolError::Ledger(expected), |n| n.handle_transaction(tx));
 }
 
+/// Rules: ledger-overdraft
 #[test]
 fn two_transactions_that_together_overdraw_cannot_both_get_in() {
     let mut node = funded();
@@ -189,6 +202,7 @@ fn two_transactions_that_together_overdraw_cannot_both_get_in() {
     rejects(&mut node, MempoolError::Ledger(expected), |n| n.handle_transaction(second));
 }
 
+/// Rules: ledger-overdraft, ledger-transfer, ledger-atomic
 #[test]
 fn block_whose_transfers_together_overdraw_is_rejected() {
     let mut node = funded();
@@ -284,6 +298,7 @@ fn pending_transaction_submitted_again_is_already_known() {
     rejects(&mut node, MempoolError::AlreadyPending { id: tx.id() }, |n| n.handle_transaction(tx));
 }
 
+/// Rules: ledger-replay
 #[test]
 fn mined_transaction_cannot_be_replayed() {
     let mut node = funded();
@@ -305,6 +320,7 @@ fn mined_transaction_cannot_be_replayed() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: block-no-duplicates
 #[test]
 fn same_transaction_twice_in_a_block_is_rejected() {
     let mut node = funded();
@@ -318,8 +334,128 @@ fn same_transaction_twice_in_a_block_is_rejected() {
     });
 }
 
+// --- the context rules, through both doors ---------------------------------------------
+
+/// A context rule's case, on a node where alice has mined 3 blocks (60 coins).
+struct ContextCase {
+    rule: &'static str,
+    /// What happens on the chain first.
+    chain: fn(&mut Node),
+    /// The transactions before the one refused: pending, or earlier in the same block.
+    earlier: fn() -> Vec<SignedTransaction>,
+    /// The transaction refused.
+    tx: fn() -> SignedTransaction,
+    /// Why.
+    expected: fn() -> LedgerError,
+}
+
+fn paid_once() -> SignedTransaction {
+    transfer(alice(), bob(), coins(1), 1)
+}
+
+/// The refusal a transaction met, if a context rule refused it.
+fn ledger_error(error: &Error) -> Option<&LedgerError> {
+    match error {
+        Error::Ledger(error) | Error::Mempool(MempoolError::Ledger(error)) => Some(error),
+        _ => None,
+    }
+}
+
+/// A block on `node`'s tip holding `transfers`, its reward paying their fees.
+fn block_with(node: &Node, transfers: Vec<SignedTransaction>) -> Block {
+    let mut block = template(node, carol());
+    let fees = transfers.iter().map(|tx| tx.transaction.fee.to_units()).sum::<u64>();
+    let BlockTransaction::Reward(reward) = &mut block.transactions[0] else { unreachable!() };
+    reward.amount = node.params().reward_at(block.header.height).checked_add(units(fees)).unwrap();
+    block.transactions.extend(transfers.into_iter().map(BlockTransaction::Transfer));
+    seal(block)
+}
+
+/// One table for every context rule (`ledger::check_in_context`): each case is refused
+/// with the same typed error whether it comes to the mempool or in a block from a peer, and
+/// either way nothing changes.
+///
+/// Rules: ledger-overdraft, ledger-replay, ledger-atomic
+#[test]
+fn every_context_rule_refuses_alike_at_the_mempool_and_in_a_block() {
+    let cases = [
+        ContextCase {
+            rule: "overdraft",
+            chain: |_| {},
+            earlier: Vec::new,
+            tx: || transfer(alice(), bob(), coins(61), 1),
+            expected: || LedgerError::Overdraft { available: coins(60), required: coins(61) },
+        },
+        ContextCase {
+            rule: "overdraft by the fee",
+            chain: |_| {},
+            earlier: Vec::new,
+            tx: || transfer_with_fee(alice(), bob(), coins(60), units(1), 1),
+            expected: || LedgerError::Overdraft {
+                available: coins(60),
+                required: coins(60).checked_add(units(1)).unwrap(),
+            },
+        },
+        ContextCase {
+            rule: "overdraft of a wallet never paid",
+            chain: |_| {},
+            earlier: Vec::new,
+            tx: || transfer(bob(), alice(), units(1), 1),
+            expected: || LedgerError::Overdraft { available: Amount::ZERO, required: units(1) },
+        },
+        ContextCase {
+            rule: "overdraft after what is spent before it",
+            chain: |_| {},
+            earlier: || vec![transfer(alice(), bob(), coins(40), 1)],
+            tx: || transfer(alice(), carol(), coins(30), 2),
+            expected: || LedgerError::Overdraft { available: coins(20), required: coins(30) },
+        },
+        ContextCase {
+            rule: "replay of a mined transaction",
+            chain: |node| {
+                node.handle_transaction(paid_once()).unwrap();
+                mine(node, carol(), 1);
+            },
+            earlier: Vec::new,
+            tx: paid_once,
+            expected: || LedgerError::Replay { id: paid_once().id() },
+        },
+    ];
+    for case in cases {
+        let rule = case.rule;
+        // Submitted to the mempool, after the earlier ones.
+        let mut node = funded();
+        (case.chain)(&mut node);
+        for tx in (case.earlier)() {
+            node.handle_transaction(tx).unwrap();
+        }
+        drain(&mut node);
+        let before = snapshot(&node);
+        let error = node.handle_transaction((case.tx)()).unwrap_err();
+        assert_eq!(ledger_error(&error), Some(&(case.expected)()), "{rule}, mempool: {error:?}");
+        assert_eq!(snapshot(&node), before, "{rule}, mempool: state changed");
+
+        // In a block from a peer, after the earlier ones.
+        let mut node = funded();
+        (case.chain)(&mut node);
+        let earlier = (case.earlier)();
+        let index = earlier.len();
+        let block = block_with(&node, earlier.into_iter().chain([(case.tx)()]).collect());
+        let hash = block.hash();
+        let before = snapshot(&node);
+        let error = submit_block(&mut node, block).unwrap_err();
+        let Error::Chain(ChainError::Transfer { hash: refused, index: at, source }) = &error else {
+            panic!("{rule}, block: {error:?}");
+        };
+        assert_eq!((*refused, *at), (hash, index), "{rule}, block");
+        assert_eq!(source, &(case.expected)(), "{rule}, block");
+        assert_eq!(snapshot(&node), before, "{rule}, block: state changed");
+    }
+}
+
 // --- rewards ---------------------------------------------------------------------------
 
+/// Rules: reward-schedule, reward-amount, ledger-reward, reward-supply
 #[test]
 fn reward_goes_to_the_miners_wallet_exactly_once_per_block() {
     let mut node = Node::devnet();
@@ -337,6 +473,7 @@ fn reward_goes_to_the_miners_wallet_exactly_once_per_block() {
     );
 }
 
+/// Rules: enc-txid, enc-reward-id, block-merkle-root
 #[test]
 fn a_checked_blocks_ids_are_its_transactions_ids_in_block_order() {
     let mut node = Node::devnet();
@@ -358,6 +495,7 @@ fn with_reward(node: &Node, edit: impl FnOnce(&mut Block)) -> Block {
     seal(block)
 }
 
+/// Rules: reward-amount
 #[test]
 fn reward_of_the_wrong_amount_is_rejected() {
     let mut node = funded();
@@ -369,6 +507,7 @@ fn reward_of_the_wrong_amount_is_rejected() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: block-reward-first
 #[test]
 fn second_reward_is_rejected() {
     let mut node = funded();
@@ -383,6 +522,7 @@ fn second_reward_is_rejected() {
     rejects(&mut node, BlockError::ExtraReward { index: 1 }, |n| submit_block(n, block));
 }
 
+/// Rules: block-reward-first, block-count
 #[test]
 fn block_without_reward_is_rejected() {
     let mut node = funded();
@@ -396,6 +536,7 @@ fn block_without_reward_is_rejected() {
     rejects(&mut node, BlockError::MissingReward, |n| submit_block(n, transfer_first));
 }
 
+/// Rules: reward-height
 #[test]
 fn reward_for_another_height_is_rejected() {
     let mut node = funded();
@@ -407,6 +548,7 @@ fn reward_for_another_height_is_rejected() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: reward-recipient, key-rsa
 #[test]
 fn reward_to_something_that_is_not_a_wallet_is_rejected() {
     let mut node = funded();
@@ -421,6 +563,7 @@ fn reward_to_something_that_is_not_a_wallet_is_rejected() {
 
 // --- block headers ---------------------------------------------------------------------
 
+/// Rules: block-merkle-root, enc-merkle-root
 #[test]
 fn bad_merkle_root_is_rejected() {
     let mut node = funded();
@@ -434,6 +577,7 @@ fn bad_merkle_root_is_rejected() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: pow-hash
 #[test]
 fn hash_above_target_is_rejected() {
     let mut node = funded();
@@ -446,6 +590,7 @@ fn hash_above_target_is_rejected() {
     rejects(&mut node, BlockError::Pow(expected), |n| submit_block(n, block));
 }
 
+/// Rules: pow-limit
 #[test]
 fn target_easier_than_the_limit_is_rejected() {
     let mut node = funded();
@@ -455,6 +600,7 @@ fn target_easier_than_the_limit_is_rejected() {
     rejects(&mut node, BlockError::Pow(expected), |n| submit_block(n, block));
 }
 
+/// Rules: chain-target
 #[test]
 fn target_other_than_the_required_one_is_rejected() {
     let mut node = funded();
@@ -466,6 +612,7 @@ fn target_other_than_the_required_one_is_rejected() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: chain-future-drift
 #[test]
 fn timestamp_too_far_ahead_is_rejected() {
     let mut node = funded();
@@ -480,6 +627,7 @@ fn timestamp_too_far_ahead_is_rejected() {
     rejects(&mut node, expected, |n| n.handle_block(block, now));
 }
 
+/// Rules: chain-median-time
 #[test]
 fn timestamp_not_after_the_median_is_rejected() {
     let mut node = funded();
@@ -491,6 +639,7 @@ fn timestamp_not_after_the_median_is_rejected() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: chain-parent
 #[test]
 fn block_on_an_unknown_parent_is_rejected() {
     let mut node = funded();
@@ -501,6 +650,7 @@ fn block_on_an_unknown_parent_is_rejected() {
     rejects(&mut node, expected, |n| submit_block(n, block));
 }
 
+/// Rules: chain-height
 #[test]
 fn block_at_the_wrong_height_is_rejected() {
     let mut node = funded();
@@ -520,6 +670,7 @@ fn known_block_is_already_known() {
     rejects(&mut node, ChainError::AlreadyKnown { hash: tip.hash() }, |n| submit_block(n, tip));
 }
 
+/// Rules: block-transfers, tx-signature
 #[test]
 fn block_with_an_invalid_transfer_is_rejected() {
     let mut node = funded();
@@ -535,6 +686,7 @@ fn block_with_an_invalid_transfer_is_rejected() {
 
 // --- candidate chains ------------------------------------------------------------------
 
+/// Rules: chain-candidate-whole, reward-amount
 #[test]
 fn chain_with_an_invalid_block_in_the_middle_is_rejected_whole() {
     let mut ours = funded();
@@ -566,16 +718,14 @@ fn chain_with_an_invalid_block_in_the_middle_is_rejected_whole() {
     rejects(&mut ours, expected, |n| n.handle_chain(chain, time(9)));
 }
 
+/// Rules: chain-candidate, genesis-commitment
 #[test]
 fn chain_from_another_genesis_is_rejected() {
     let mut ours = funded();
     let mut other_params = params();
     other_params.chain_id += 1;
-    let mut foreign = Node::new(
-        other_params.clone(),
-        gophercoin_core::RsaVerifier::new(&other_params),
-        gophercoin_core::MostWork,
-    );
+    let mut foreign =
+        Node::new(other_params.clone(), other_params.verifier(), gophercoin_core::MostWork);
     for h in 1..=5 {
         let outcome = foreign.mine_block(&bob().address(), time(h)).unwrap();
         assert!(matches!(outcome, BlockOutcome::Extended { height, .. } if height == h));
@@ -588,6 +738,7 @@ fn chain_from_another_genesis_is_rejected() {
     rejects(&mut ours, expected, |n| n.handle_chain(chain, time(6)));
 }
 
+/// Rules: chain-candidate
 #[test]
 fn chain_that_is_not_linked_is_rejected() {
     let mut ours = Node::devnet();
@@ -604,12 +755,13 @@ fn chain_that_is_not_linked_is_rejected() {
 fn funded_with(edit: impl FnOnce(&mut gophercoin_core::Params)) -> Node {
     let mut params = params();
     edit(&mut params);
-    let verifier = gophercoin_core::RsaVerifier::new(&params);
+    let verifier = params.verifier();
     let mut node = Node::new(params, verifier, gophercoin_core::MostWork);
     mine(&mut node, alice(), 3);
     node
 }
 
+/// Rules: tx-size
 #[test]
 fn oversized_transaction_is_rejected() {
     let mut node = funded_with(|p| p.max_tx_bytes = 600);
@@ -618,6 +770,7 @@ fn oversized_transaction_is_rejected() {
     rejects(&mut node, TxError::TooLarge { size, max: 600 }, |n| n.handle_transaction(tx));
 }
 
+/// Rules: block-count
 #[test]
 fn block_with_too_many_transactions_is_rejected() {
     let mut node = funded_with(|p| p.max_block_txs = 2);
@@ -664,6 +817,7 @@ fn errors_have_stable_kinds() {
     assert!(!Error::from(ChainError::UnknownParent { prev: Default::default() }).is_peer_fault());
 }
 
+/// Rules: key-rsa
 #[test]
 fn generated_keys_are_valid_and_seeded_generation_is_reproducible() {
     use rand_chacha::ChaCha20Rng;
@@ -704,7 +858,7 @@ fn each_signature_is_checked_once() {
     let params = params();
     let mut node = Node::new(
         params.clone(),
-        Counting(gophercoin_core::RsaVerifier::new(&params), Cell::new(0)),
+        Counting(params.verifier(), Cell::new(0)),
         gophercoin_core::MostWork,
     );
     let _ = node.mine_block(&alice().address(), time(1)).unwrap();

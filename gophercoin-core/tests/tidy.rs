@@ -86,6 +86,15 @@ fn core_sources_call_no_clock_rng_fs_or_net() {
 }
 
 #[test]
+fn core_forbids_unsafe_code() {
+    let lib = fs::read_to_string(Path::new(MANIFEST_DIR).join("src/lib.rs")).unwrap();
+    assert!(lib.lines().any(|line| line == "#![forbid(unsafe_code)]"), "lib.rs forbids unsafe");
+    for (path, text) in sources() {
+        assert!(!text.contains("allow(unsafe_code"), "{} allows unsafe code", path.display());
+    }
+}
+
+#[test]
 fn every_source_file_says_what_it_holds() {
     for (path, text) in sources() {
         assert!(text.starts_with("//!"), "{} does not start with a `//!` doc", path.display());

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use gophercoin_core::{Node, Signer, codec};
+use gophercoin_core::{Node, Signer};
 use serde_json::{Value, json};
 
 fn vectors() -> Value {
@@ -30,14 +30,14 @@ fn vectors() -> Value {
             "signing_bytes": hex::encode(tx.transaction.signing_bytes()),
             "id": tx.id().to_string(),
             "signature": tx.signature.to_string(),
-            "encoded": hex::encode(codec::encode_transaction(&tx)),
+            "encoded": hex::encode(gophercoin_core::SignedTransaction::encode(&tx)),
             "json": serde_json::to_value(&tx).unwrap(),
         },
         "block": {
             "header": hex::encode(block.header.to_bytes()),
             "hash": block.hash().to_string(),
             "merkle_root": block.header.merkle_root.to_string(),
-            "encoded": hex::encode(codec::encode_block(&block)),
+            "encoded": hex::encode(gophercoin_core::Block::encode(&block)),
         },
     })
 }
@@ -58,12 +58,12 @@ fn golden_transaction_decodes_and_verifies() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vectors.json");
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let bytes = hex::decode(expected["transaction"]["encoded"].as_str().unwrap()).unwrap();
-    let tx = codec::decode_transaction(&bytes, 4096).unwrap();
+    let tx = gophercoin_core::SignedTransaction::decode(&bytes, 4096).unwrap();
     assert_eq!(tx.id().to_string(), expected["transaction"]["id"].as_str().unwrap());
     let verified = tx.verify(&gophercoin_core::RsaVerifier::default(), &params()).unwrap();
     assert_eq!(verified.transaction().amount, coins(5));
     let block = hex::decode(expected["block"]["encoded"].as_str().unwrap()).unwrap();
-    let block = codec::decode_block(&block, 1 << 20).unwrap();
+    let block = gophercoin_core::Block::decode(&block, 1 << 20).unwrap();
     assert_eq!(block.hash().to_string(), expected["block"]["hash"].as_str().unwrap());
     assert_eq!(block.header.merkle_root, block.compute_merkle_root());
 }

@@ -99,7 +99,8 @@ pub struct BlockDto {
     /// Seconds since the Unix epoch.
     pub timestamp: u64,
     /// The compact target, 8 hex digits.
-    pub target: String,
+    #[serde(with = "gophercoin_core::pow::compact_hex")]
+    pub target: CompactTarget,
     /// The proof-of-work nonce.
     pub nonce: u64,
     /// The original's name for the proof of work: the nonce (ignored on input).
@@ -288,7 +289,7 @@ impl BlockDto {
             previous_hash: header.prev,
             merkle_root: header.merkle_root,
             timestamp: header.timestamp,
-            target: header.bits.to_string(),
+            target: header.bits,
             nonce: header.nonce,
             proof: header.nonce,
             version: header.version,
@@ -297,12 +298,7 @@ impl BlockDto {
     }
 
     /// Turns the wire form into the core's block (which the core then checks).
-    ///
-    /// # Errors
-    ///
-    /// A message if the target is not 8 hex digits.
-    pub fn into_block(self, chain_id: u32) -> Result<Block, String> {
-        let bits = parse_target(&self.target)?;
+    pub fn into_block(self, chain_id: u32) -> Block {
         let height = self.index;
         let transactions = self
             .transactions
@@ -316,28 +312,19 @@ impl BlockDto {
                 }
             })
             .collect();
-        Ok(Block {
+        Block {
             header: BlockHeader {
                 version: self.version,
                 height,
                 prev: self.previous_hash,
                 merkle_root: self.merkle_root,
                 timestamp: self.timestamp,
-                bits,
+                bits: self.target,
                 nonce: self.nonce,
             },
             transactions,
-        })
+        }
     }
-}
-
-/// A compact target from its 8 hex digits, as the API writes it.
-fn parse_target(target: &str) -> Result<CompactTarget, String> {
-    u32::from_str_radix(target, 16)
-        .ok()
-        .filter(|_| target.len() == 8)
-        .map(CompactTarget::from_consensus)
-        .ok_or_else(|| format!("target {target:?} is not 8 hex digits"))
 }
 
 /// A block header as the API shows it: a block's fields without its transactions.
@@ -355,7 +342,8 @@ pub struct HeaderDto {
     /// Seconds since the Unix epoch.
     pub timestamp: u64,
     /// The compact target, 8 hex digits.
-    pub target: String,
+    #[serde(with = "gophercoin_core::pow::compact_hex")]
+    pub target: CompactTarget,
     /// The proof-of-work nonce.
     pub nonce: u64,
     /// The header version.
@@ -371,7 +359,7 @@ impl HeaderDto {
             previous_hash: header.prev,
             merkle_root: header.merkle_root,
             timestamp: header.timestamp,
-            target: header.bits.to_string(),
+            target: header.bits,
             nonce: header.nonce,
             version: header.version,
         }
@@ -381,7 +369,7 @@ impl HeaderDto {
     ///
     /// # Errors
     ///
-    /// A message saying which of those fails, or that the target is not 8 hex digits.
+    /// A message saying which of those fails.
     pub fn to_header(&self) -> Result<BlockHeader, String> {
         let header = BlockHeader {
             version: self.version,
@@ -389,7 +377,7 @@ impl HeaderDto {
             prev: self.previous_hash,
             merkle_root: self.merkle_root,
             timestamp: self.timestamp,
-            bits: parse_target(&self.target)?,
+            bits: self.target,
             nonce: self.nonce,
         };
         let hash = header.hash();
@@ -630,7 +618,7 @@ mod tests {
         assert_eq!(shown.hash, Some(block.hash()));
         let json = serde_json::to_string(&shown).unwrap();
         let back: BlockDto = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.into_block(params.chain_id).unwrap(), block);
+        assert_eq!(back.into_block(params.chain_id), block);
         let mut extra: serde_json::Value = serde_json::from_str(&json).unwrap();
         extra["transactions"][1]["tip"] = 1.into();
         assert!(serde_json::from_value::<BlockDto>(extra).is_err(), "unknown fields are refused");

@@ -26,7 +26,6 @@ pub mod error;
 pub mod events;
 mod extract;
 pub mod metrics;
-pub mod miner;
 pub mod network;
 mod openapi;
 pub mod p2p;
@@ -54,7 +53,7 @@ pub use crate::{
 /// `aws-lc` feature, with `aws_lc::AwsLc` as its engine.
 #[must_use]
 pub fn verifier(params: &gophercoin_core::Params) -> gophercoin_core::RsaVerifier {
-    let verifier = gophercoin_core::RsaVerifier::new(params);
+    let verifier = params.verifier();
     #[cfg(feature = "aws-lc")]
     let verifier = verifier.with_engine(Arc::new(aws_lc::AwsLc));
     verifier

@@ -243,7 +243,9 @@ async fn take_reports(shared: Arc<Shared>, mut reports: mpsc::Receiver<Report>) 
                 let frames = frames.map(|frame| match frame {
                     Ok(bytes) => Incoming::Data(bytes.freeze()),
                     // Longer than a message can be.
-                    Err(error) if error.kind() == std::io::ErrorKind::InvalidData => Incoming::Junk,
+                    Err(error) if matches!(error.kind(), std::io::ErrorKind::InvalidData) => {
+                        Incoming::Junk
+                    }
                     Err(_) => Incoming::End,
                 });
                 let link = Link { peer, direction, addr: outbound, remote };

@@ -69,7 +69,7 @@ pub fn load_or_make_key(path: &Path) -> Result<identity::Keypair, KeyError> {
             let bytes = hex::decode(text.trim()).map_err(|e| error(e.to_string()))?;
             identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| error(e.to_string()))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound) => {
             let key = identity::Keypair::generate_ed25519();
             let bytes = key.to_protobuf_encoding().map_err(|e| error(e.to_string()))?;
             crate::state::write_private(path, &hex::encode(bytes))

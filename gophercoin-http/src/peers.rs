@@ -511,7 +511,7 @@ impl PeerClient {
                 if dto.index != next + offset as u64 {
                     return Err(malformed("pages do not follow on".into()));
                 }
-                blocks.push(dto.into_block(chain_id).map_err(&malformed)?);
+                blocks.push(dto.into_block(chain_id));
             }
             next += count;
             if count == 0 || next >= page.length {

@@ -218,7 +218,9 @@ pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
                     None,
                 );
             }
-            Err(error) if error.core_kind() == Some(ErrorKind::UnknownParent) && from > 0 => {
+            Err(error)
+                if matches!(error.core_kind(), Some(ErrorKind::UnknownParent)) && from > 0 =>
+            {
                 from = 0
             }
             Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),

@@ -177,7 +177,7 @@ impl AppState {
             Arc::new(Store::open(&config.data_dir.join("chain.redb"), params.genesis().hash())?);
         let miner = match &config.miner {
             Some(address) => {
-                RsaVerifier::new(&params).check_address(address).map_err(|source| {
+                params.verifier().check_address(address).map_err(|source| {
                     let hex = address.to_string();
                     let address = hex.get(..16).map_or(hex.clone(), |start| format!("{start}…"));
                     StartError::MinerAddress { address, source }
@@ -359,7 +359,7 @@ impl AppState {
     pub(crate) fn check_ahead(&self, blocks: &[Block]) {
         let worth: Vec<Block> = blocks
             .iter()
-            .filter(|block| gophercoin_core::pow::pow_is_valid(&block.header, &self.params).is_ok())
+            .filter(|block| block.header.check_pow(&self.params).is_ok())
             .cloned()
             .collect();
         if !worth.is_empty() {
@@ -712,7 +712,7 @@ fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
     let wallet_error = |source| StartError::Wallet { path: path.display().to_string(), source };
     match std::fs::read_to_string(path) {
         Ok(text) => text.trim().parse().map_err(wallet_error),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound) => {
             let signer = RsaSigner::generate(&mut getrandom::SysRng, DEFAULT_KEY_BITS)
                 .map_err(wallet_error)?;
             write_private(path, &signer.to_pkcs8_hex()).map_err(|source| StartError::Io {
@@ -887,7 +887,7 @@ mod tests {
     #[test]
     fn transfers_known_to_be_verified_are_not_verified_again() {
         let (blocks, params) = chain(60);
-        let verifier = Counting(RsaVerifier::new(&params), Default::default());
+        let verifier = Counting(params.verifier(), Default::default());
         let transfers: Vec<_> = blocks
             .iter()
             .flat_map(|b| &b.transactions)
@@ -918,7 +918,7 @@ mod tests {
     #[test]
     fn parallel_checks_answer_as_checking_in_order_does() {
         let (blocks, params) = chain(60);
-        let verifier = RsaVerifier::new(&params);
+        let verifier = params.verifier();
         let in_order = |blocks: &[Block]| {
             blocks
                 .iter()

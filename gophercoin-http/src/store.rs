@@ -19,7 +19,7 @@
 
 use std::{collections::HashMap, path::Path, sync::Mutex};
 
-use gophercoin_core::{Block, BlockHash, SignedTransaction, TxId, codec};
+use gophercoin_core::{Block, BlockHash, SignedTransaction, TxId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
@@ -235,7 +235,7 @@ impl Store {
                 match op {
                     StoreOp::Connect(block) => {
                         let hash = block.hash();
-                        let bytes = codec::encode_block(block);
+                        let bytes = gophercoin_core::Block::encode(block);
                         blocks.insert(hash.as_bytes(), bytes.as_slice())?;
                         main.insert(block.header.height, hash.as_bytes())?;
                         for entry in &block.transactions {
@@ -255,8 +255,11 @@ impl Store {
                         }
                         let seq = keys.next;
                         keys.next += 1;
-                        let value =
-                            [id.as_bytes().as_slice(), &codec::encode_transaction(tx)].concat();
+                        let value = [
+                            id.as_bytes().as_slice(),
+                            &gophercoin_core::SignedTransaction::encode(tx),
+                        ]
+                        .concat();
                         mempool.insert(seq, value.as_slice())?;
                         keys.by_id.insert(id, seq);
                         undo.push((id, None));
@@ -294,7 +297,7 @@ impl Store {
             let bytes = blocks
                 .get(hash.as_bytes())?
                 .ok_or_else(|| StoreError::Corrupt(format!("block {hash} is missing")))?;
-            let block = codec::decode_block(bytes.value(), MAX_BLOCK_BYTES)
+            let block = gophercoin_core::Block::decode(bytes.value(), MAX_BLOCK_BYTES)
                 .map_err(|e| StoreError::Corrupt(format!("block {hash}: {e}")))?;
             if block.hash() != hash || block.header.height != expected {
                 return Err(StoreError::Corrupt(format!(
@@ -348,7 +351,7 @@ impl Store {
         for entry in mempool.iter()? {
             let (_, value) = entry?;
             let bytes = value.value().get(32..).unwrap_or_default();
-            match codec::decode_transaction(bytes, bytes.len()) {
+            match gophercoin_core::SignedTransaction::decode(bytes, bytes.len()) {
                 Ok(tx) => out.push(tx),
                 Err(error) => {
                     tracing::warn!(%error, "a stored pending transaction does not decode")
@@ -482,7 +485,7 @@ mod tests {
                 meta.insert("version", FORMAT_VERSION_1).expect("writes the old version");
                 let mut old = txn.open_table(MEMPOOL_BY_ID).expect("the old table");
                 for tx in &txs {
-                    let bytes = codec::encode_transaction(tx);
+                    let bytes = gophercoin_core::SignedTransaction::encode(tx);
                     old.insert(tx.id().as_bytes(), bytes.as_slice()).expect("inserts");
                 }
             }

@@ -96,7 +96,7 @@ async fn send(node: &TestNode, case: &Case) -> (u16, Value) {
 async fn template(node: &TestNode, miner: &RsaSigner) -> Block {
     let (_, answer) = node.get(&format!("/mining/template?address={}", miner.address())).await;
     let dto: BlockDto = serde_json::from_value(answer["block"].clone()).unwrap();
-    dto.into_block(Params::devnet().chain_id).unwrap()
+    dto.into_block(Params::devnet().chain_id)
 }
 
 fn seal(mut block: Block) -> Block {

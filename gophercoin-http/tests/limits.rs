@@ -69,7 +69,7 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut buf = [0u8; 64];
         match stream.try_read(&mut buf) {
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return stream,
+            Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock) => return stream,
             _ => continue, // answered or closed
         }
     }

@@ -378,11 +378,8 @@ async fn a_longer_chain_with_less_work_and_a_foreign_chain_are_not_adopted() {
     // Another network's chain (other chain id, so another genesis).
     let mut other = params.clone();
     other.chain_id += 1;
-    let mut foreign = gophercoin_core::Node::new(
-        other.clone(),
-        gophercoin_core::RsaVerifier::new(&other),
-        gophercoin_core::MostWork,
-    );
+    let mut foreign =
+        gophercoin_core::Node::new(other.clone(), other.verifier(), gophercoin_core::MostWork);
     for height in 1..=60 {
         let _ = foreign
             .mine_block(&key("bob").address(), other.genesis_timestamp + height * 5)
@@ -590,7 +587,7 @@ async fn acknowledged_payments_survive_a_restart_and_a_block_that_mined_them_mea
         .iter()
         .map(|b| {
             let dto: gophercoin_http::dto::BlockDto = serde_json::from_value(b.clone()).unwrap();
-            dto.into_block(Params::devnet().chain_id).unwrap()
+            dto.into_block(Params::devnet().chain_id)
         })
         .collect();
     let mut core = gophercoin_core::Node::devnet();

@@ -161,7 +161,7 @@ impl Browser {
 async fn mine_to(node: &TestNode, address: &str) {
     let (_, template) = node.get(&format!("/mining/template?address={address}")).await;
     let dto: BlockDto = serde_json::from_value(template["block"].clone()).unwrap();
-    let mut block = dto.into_block(Params::devnet().chain_id).unwrap();
+    let mut block = dto.into_block(Params::devnet().chain_id);
     assert!(pow::solve(&mut block.header, 100_000_000));
     let (status, body) = node
         .post("/mining/submit", &serde_json::to_value(BlockDto::from_block(&block)).unwrap())

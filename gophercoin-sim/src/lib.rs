@@ -960,9 +960,7 @@ impl Sim {
             .nodes
             .first()
             .and_then(|(node, _)| node.chain().main_chain_from(1).next())
-            .map_or(0, |block| {
-                gophercoin_core::codec::encode_block(&block.to_block()).len() as u64 + 1
-            });
+            .map_or(0, |block| gophercoin_core::Block::encode(&block.to_block()).len() as u64 + 1);
         let per_hop =
             block_bytes * 1_000 / self.config.bandwidth.max(1) + self.config.validation_ms;
         let mut delays = vec![];

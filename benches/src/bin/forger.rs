@@ -12,7 +12,7 @@ use clap::Parser;
 use futures_util::{SinkExt as _, StreamExt as _};
 use gophercoin_core::{
     Amount, Block, Params, RsaSigner, Signer as _, Transaction, block::BlockTransaction,
-    net::Message, pow,
+    net::Message,
 };
 use gophercoin_http::{dto::BlockDto, p2p::Multiaddr};
 use libp2p::{PeerId, StreamProtocol, Swarm, Transport as _, identity, multiaddr::Protocol};
@@ -91,7 +91,7 @@ async fn forge(node: &str, payer: &RsaSigner, recipient: &RsaSigner) -> Block {
     let answer: serde_json::Value =
         reqwest::get(url).await.expect("the node answers").json().await.expect("JSON");
     let dto: BlockDto = serde_json::from_value(answer["block"].clone()).expect("a template");
-    let mut block = dto.into_block(Params::devnet().chain_id).expect("a block");
+    let mut block = dto.into_block(Params::devnet().chain_id);
     let transfer = Transaction {
         chain_id: Params::devnet().chain_id,
         sender: payer.address(),
@@ -110,7 +110,7 @@ async fn forge(node: &str, payer: &RsaSigner, recipient: &RsaSigner) -> Block {
     block.header.merkle_root =
         gophercoin_core::block::merkle_root(block.transactions.iter().map(|t| t.id()));
     block.header.nonce = 0;
-    assert!(pow::solve(&mut block.header, u64::MAX), "solved");
+    assert!(gophercoin_miner::solve(&mut block.header, u64::MAX), "solved");
     block
 }
 

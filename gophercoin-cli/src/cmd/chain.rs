@@ -130,7 +130,7 @@ pub(crate) async fn block(args: BlockArgs) -> Result<(), String> {
         let recipient = recipient.to_string();
         println!(
             "{kind:>14}  {id} {} coins to {}…",
-            super::coins(amount.to_units()),
+            amount.coins(),
             recipient.get(..24).unwrap_or(&recipient)
         );
     }
@@ -159,11 +159,10 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
             match transaction {
                 BlockTransactionDto::Transfer(transfer) => transfer,
                 BlockTransactionDto::Reward { recipient, amount, .. } => {
-                    let units = amount.to_units();
                     println!(
-                        "{:>13}  {units} units ({} coins), a block reward",
+                        "{:>13}  {amount} units ({} coins), a block reward",
                         "amount",
-                        super::coins(units)
+                        amount.coins()
                     );
                     println!("{:>13}  {recipient}", "recipient");
                     return Ok(());
@@ -171,9 +170,9 @@ pub(crate) async fn tx(args: TxArgs) -> Result<(), String> {
             }
         }
     };
-    let (amount, fee) = (tx.amount.to_units(), tx.fee.to_units());
-    println!("{:>13}  {amount} units ({} coins)", "amount", super::coins(amount));
-    println!("{:>13}  {fee} units ({} coins) to the miner", "fee", super::coins(fee));
+    let (amount, fee) = (tx.amount, tx.fee);
+    println!("{:>13}  {amount} units ({} coins)", "amount", amount.coins());
+    println!("{:>13}  {fee} units ({} coins) to the miner", "fee", fee.coins());
     println!("{:>13}  {}", "sender", tx.sender);
     println!("{:>13}  {}", "recipient", tx.recipient);
     println!("{:>13}  {}", "nonce", tx.nonce);

@@ -72,7 +72,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<(), String> {
         "{} of {} node(s) running: {} coins a block plus fees, halving every {} blocks; mine with `curl {}/mine`; Ctrl-C stops it",
         args.network.name(),
         urls.len(),
-        super::coins(params.reward_at(1).to_units()),
+        params.reward_at(1).coins(),
         params.halving_interval,
         urls[0]
     );

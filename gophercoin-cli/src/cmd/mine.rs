@@ -10,9 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gophercoin_core::{
-    Address, BlockHash, BlockHeader, CompactTarget, Params, Signer, Target, pow,
-};
+use gophercoin_core::{Address, BlockHash, BlockHeader, CompactTarget, Params, Signer, Target};
 use gophercoin_http::dto::{BlockDto, HealthAnswer, SubmitAnswer, TemplateAnswer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -82,7 +80,8 @@ pub(crate) async fn run(args: MineArgs) -> Result<(), String> {
     while !stop.load(Ordering::Relaxed) && args.blocks.is_none_or(|n| found < n) {
         let template: TemplateAnswer =
             client.get(&format!("/mining/template?address={address}")).await?;
-        let (block, tip) = parse_template(template)?;
+        let tip = template.block.previous_hash;
+        let block = template.block.into_block(0);
         last_height = block.header.height;
         let expected = Target::from_compact(block.header.bits)
             .map(|t| t.work().to_u128_saturating())
@@ -124,13 +123,6 @@ pub(crate) async fn run(args: MineArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_template(template: TemplateAnswer) -> Result<(gophercoin_core::Block, BlockHash), String> {
-    let tip = template.block.previous_hash;
-    let block =
-        template.block.into_block(0).map_err(|e| format!("the node sent a bad template: {e}"))?;
-    Ok((block, tip))
-}
-
 /// Marks the template stale when the node's tip moves on (another miner won the block).
 fn watch_tip(
     client: NodeClient,
@@ -159,7 +151,7 @@ pub(crate) fn search(
     hashes: &AtomicU64,
 ) -> Option<BlockHeader> {
     let stop = || flags.iter().any(|f| f.load(Ordering::Relaxed));
-    gophercoin_http::miner::search_on_threads(header, threads, CHUNK, &stop, hashes)
+    gophercoin_miner::search_on_threads(header, threads, CHUNK, &stop, hashes)
 }
 
 /// Hashes against a target no nonce meets, to measure the hash rate.
@@ -178,7 +170,7 @@ async fn benchmark(threads: usize, duration: Duration) -> Result<(), String> {
     worker.await.map_err(|e| e.to_string())?;
     println!(
         "{threads} thread(s), {:?} kernel: {} ({} hashes in {:.2} s)",
-        pow::Kernel::detect(),
+        gophercoin_miner::Kernel::detect(),
         rate(hashes.load(Ordering::Relaxed), started.elapsed()),
         hashes.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()

@@ -61,9 +61,3 @@ pub(crate) async fn stop_signal() {
     }
     ctrl_c().await;
 }
-
-/// Formats units as coins with 8 decimals.
-pub(crate) fn coins(units: u64) -> String {
-    let per = gophercoin_core::Amount::UNITS_PER_COIN;
-    format!("{}.{:08}", units / per, units % per)
-}

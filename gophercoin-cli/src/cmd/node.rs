@@ -178,7 +178,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         args.network.name(),
         p2p_listen.join(" "),
         config.data_dir.display(),
-        crate::cmd::coins(config.params.reward_at(1).to_units()),
+        config.params.reward_at(1).coins(),
         config.params.halving_interval,
         args.min_relay_fee,
     );
@@ -248,8 +248,7 @@ fn p2p_config(
 }
 
 fn parse_compact(text: &str) -> Result<CompactTarget, String> {
-    let bits = u32::from_str_radix(text, 16).map_err(|e| format!("not 8 hex digits: {e}"))?;
-    let compact = CompactTarget::from_consensus(bits);
+    let compact: CompactTarget = text.parse().map_err(|e| format!("{e}"))?;
     gophercoin_core::Target::from_compact(compact).map_err(|e| e.to_string())?;
     Ok(compact)
 }

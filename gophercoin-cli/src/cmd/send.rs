@@ -33,30 +33,13 @@ pub(crate) struct SendArgs {
 
 /// Parses "5", "0.25" or "12.00000001" coins into a positive amount.
 fn parse_coins(text: &str) -> Result<Amount, String> {
-    Amount::positive(parse_units(text)?).map_err(|e| e.to_string())
+    let amount = parse_fee(text)?;
+    Amount::positive(amount.to_units()).map_err(|e| e.to_string())
 }
 
 /// Parses a fee in coins, zero allowed.
 fn parse_fee(text: &str) -> Result<Amount, String> {
-    Amount::from_units(parse_units(text)?).map_err(|e| e.to_string())
-}
-
-/// Parses "5", "0.25" or "12.00000001" coins into units.
-fn parse_units(text: &str) -> Result<u64, String> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && fraction.is_empty() || fraction.len() > 8 {
-        return Err("an amount of coins with at most 8 decimals, like 5 or 0.25".into());
-    }
-    let digits = |s: &str| s.is_empty() || s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(fraction) {
-        return Err("an amount of coins with at most 8 decimals, like 5 or 0.25".into());
-    }
-    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| "too large")? };
-    let fraction: u64 = format!("{fraction:0<8}").parse().map_err(|_| "bad decimals")?;
-    Ok(whole
-        .checked_mul(Amount::UNITS_PER_COIN)
-        .and_then(|w| w.checked_add(fraction))
-        .ok_or("too large")?)
+    Amount::from_coins(text).map_err(|e| e.to_string())
 }
 
 /// Signs offline and submits.

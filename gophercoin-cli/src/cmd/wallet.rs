@@ -101,13 +101,10 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
                 return Ok(());
             }
             let answer: BalanceAnswer = client.get(&path).await?;
-            let units = answer.balance.to_units();
-            println!("{} coins ({units} units) at height {}", super::coins(units), answer.height);
+            let balance = answer.balance;
+            println!("{} coins ({balance} units) at height {}", balance.coins(), answer.height);
             if !answer.pending_spend.is_zero() {
-                println!(
-                    "{} coins pending to be spent",
-                    super::coins(answer.pending_spend.to_units())
-                );
+                println!("{} coins pending to be spent", answer.pending_spend.coins());
             }
             Ok(())
         }

@@ -141,6 +141,10 @@ impl Address {
 
     /// Wraps DER bytes.
     ///
+    /// # Consensus
+    ///
+    /// Rules: [key-address](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-address)
+    ///
     /// # Errors
     ///
     /// [`CryptoError::TooLong`] above [`Address::MAX_LEN`] bytes.
@@ -170,6 +174,10 @@ impl Signature {
     pub const MAX_LEN: usize = 512;
 
     /// Wraps signature bytes.
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [key-signature-scheme](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-signature-scheme)
     ///
     /// # Errors
     ///

@@ -23,10 +23,16 @@ use sha2::Sha256;
 use super::{
     Address, CryptoError, Signature, Signer, Verifier, decode_hex, exp65537::PublicKey65537,
 };
-use crate::{hash::sha256, params::Params};
+use crate::hash::sha256;
 
 /// The key size [`RsaSigner::generate`] is usually called with.
 pub const DEFAULT_KEY_BITS: usize = 2048;
+
+/// The smallest key the shipped networks accept, in bits.
+pub const MIN_KEY_BITS: usize = 2048;
+
+/// The largest key the shipped networks accept, in bits.
+pub const MAX_KEY_BITS: usize = 4096;
 
 /// The only public exponent accepted, big-endian.
 const EXPONENT_65537: [u8; 3] = [0x01, 0x00, 0x01];
@@ -240,11 +246,14 @@ impl PreparedRsaKey for PublicKey65537 {
 const KEY_CACHE_SIZE: usize = 4096;
 
 impl RsaVerifier {
-    /// Accepts keys of `params.min_rsa_bits` to `params.max_rsa_bits` bits.
-    pub fn new(params: &Params) -> Self {
+    /// Accepts keys of `min_bits` to `max_bits` bits (a network's
+    /// [`Params::min_rsa_bits`](crate::Params::min_rsa_bits) and
+    /// [`max_rsa_bits`](crate::Params::max_rsa_bits): [`Params::verifier`](crate::Params::verifier)
+    /// makes one from them).
+    pub fn with_key_bits(min_bits: usize, max_bits: usize) -> Self {
         RsaVerifier {
-            min_bits: params.min_rsa_bits,
-            max_bits: params.max_rsa_bits,
+            min_bits,
+            max_bits,
             engine: Some(Arc::new(FixedLimbs)),
             keys: Arc::default(),
             signatures: Arc::default(),
@@ -338,13 +347,20 @@ impl RsaVerifier {
 }
 
 impl Default for RsaVerifier {
-    /// Accepts the sizes of [`Params::devnet`]: 2048 to 4096 bits.
+    /// Accepts 2048- to 4096-bit keys, as [`Params::devnet`](crate::Params::devnet) does.
     fn default() -> Self {
-        RsaVerifier::new(&Params::devnet())
+        RsaVerifier::with_key_bits(MIN_KEY_BITS, MAX_KEY_BITS)
     }
 }
 
 impl Verifier for RsaVerifier {
+    /// Accepts the DER SubjectPublicKeyInfo of an RSA key whose modulus has from
+    /// `min_bits` to `max_bits` bits (those given to [`RsaVerifier::with_key_bits`]) and
+    /// whose public exponent is 65537.
+    ///
+    /// # Consensus
+    ///
+    /// Rules: [key-rsa](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-rsa)
     fn check_address(&self, address: &Address) -> Result<(), CryptoError> {
         self.parse(address).map(drop)
     }
@@ -359,6 +375,12 @@ impl Verifier for RsaVerifier {
     }
 
     /// Checks the signature against `digest`; `msg` is not read again.
+    ///
+    /// # Consensus
+    ///
+    /// Rules:
+    /// - [key-rsa](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-rsa)
+    /// - [key-signature-scheme](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-signature-scheme)
     fn verify_with_sha256(
         &self,
         address: &Address,
@@ -460,10 +482,8 @@ mod tests {
         assert_eq!(verifier.cache().keys.len(), 1, "a refused key is never cached");
         // Clones share the cache; a verifier with other size limits has its own.
         assert_eq!(verifier.clone().cache().keys.len(), 1);
-        let mut strict = Params::devnet();
-        strict.min_rsa_bits = 3072;
         assert!(matches!(
-            RsaVerifier::new(&strict).check_address(&signer.address()),
+            RsaVerifier::with_key_bits(3072, 4096).check_address(&signer.address()),
             Err(CryptoError::KeyTooSmall { .. })
         ));
     }

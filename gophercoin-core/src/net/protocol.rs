@@ -728,7 +728,7 @@ impl Protocol {
                 }
                 match node.handle_block(*block, now / 1_000) {
                     Ok(_) => {}
-                    Err(error) if error.kind() == ErrorKind::UnknownParent => {
+                    Err(error) if matches!(error.kind(), ErrorKind::UnknownParent) => {
                         self.start_catch_up(peer, node, now);
                     }
                     Err(error) if error.is_peer_fault() => self.misbehaving(peer, INVALID, now),
@@ -928,8 +928,11 @@ impl Protocol {
                         state.caught += 1;
                     }
                 }
-                Err(error) if error.kind() == ErrorKind::AlreadyKnown => {}
-                Err(error) if error.is_peer_fault() || error.kind() == ErrorKind::UnknownParent => {
+                Err(error) if matches!(error.kind(), ErrorKind::AlreadyKnown) => {}
+                Err(error)
+                    if error.is_peer_fault()
+                        || matches!(error.kind(), ErrorKind::UnknownParent) =>
+                {
                     // A page must link to what we hold and to itself.
                     if let Some(state) = self.peers.get_mut(&peer) {
                         state.catch_up = None;

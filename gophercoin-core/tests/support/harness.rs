@@ -7,7 +7,7 @@
 
 use gophercoin_core::{
     Address, Amount, Block, BlockTransaction, CryptoError, MostWork, Node, Params, RsaSigner,
-    RsaVerifier, Signature, SignedTransaction, Signer as _, Transaction, Verifier, codec,
+    RsaVerifier, Signature, SignedTransaction, Signer as _, Transaction, Verifier,
 };
 
 /// A verifier that accepts everything. Fuzzing only.
@@ -31,8 +31,8 @@ pub fn fuzz_node() -> Node<AcceptAllVerifier, MostWork> {
 /// Decodes arbitrary bytes as a signed transaction; what decodes must re-encode to the
 /// same bytes and go through the isolation checks without panicking.
 pub fn decode_transaction(data: &[u8]) {
-    if let Ok(tx) = codec::decode_transaction(data, 1 << 16) {
-        assert_eq!(codec::encode_transaction(&tx), data, "decoding is canonical");
+    if let Ok(tx) = gophercoin_core::SignedTransaction::decode(data, 1 << 16) {
+        assert_eq!(gophercoin_core::SignedTransaction::encode(&tx), data, "decoding is canonical");
         let _ = tx.verify(&AcceptAllVerifier, &Params::devnet());
     }
 }
@@ -40,8 +40,8 @@ pub fn decode_transaction(data: &[u8]) {
 /// Decodes arbitrary bytes as a block and hands what decodes to a node: no panic, and a
 /// rejected block changes nothing.
 pub fn decode_block(data: &[u8]) {
-    if let Ok(block) = codec::decode_block(data, 1 << 20) {
-        assert_eq!(codec::encode_block(&block), data, "decoding is canonical");
+    if let Ok(block) = gophercoin_core::Block::decode(data, 1 << 20) {
+        assert_eq!(gophercoin_core::Block::encode(&block), data, "decoding is canonical");
         let mut node = fuzz_node();
         let before = node.ledger().clone();
         let now = Params::devnet().genesis_timestamp + 60;

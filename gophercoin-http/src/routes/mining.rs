@@ -63,7 +63,7 @@ pub(super) async fn submit_block(
     }
     let JsonBody(dto) = JsonBody::<BlockDto>::decode(&body)?;
     let chain_id = state.node().params().chain_id;
-    let block = dto.into_block(chain_id).map_err(|e| ApiError::bad_request("malformed", e))?;
+    let block = dto.into_block(chain_id);
     let hash = block.hash();
     let result = handle_block(&state, block).await;
     if let Err(error) = &result {

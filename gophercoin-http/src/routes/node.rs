@@ -21,7 +21,6 @@ use crate::{
     dto::{BlockDto, NewTransaction, PeersAnswer, QueuedAnswer, TransactionDto},
     error::ApiError,
     extract::JsonBody,
-    miner,
     peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
     relay::{self, ResolveOutcome},
     server::ClientAddr,
@@ -50,7 +49,8 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
             let hashes = AtomicU64::new(0);
             let header = template.header;
             let started = std::time::Instant::now();
-            let solved = miner::search_on_threads(header, threads, MINE_CHUNK, &stale, &hashes);
+            let solved =
+                gophercoin_miner::search_on_threads(header, threads, MINE_CHUNK, &stale, &hashes);
             let tried = hashes.load(std::sync::atomic::Ordering::Relaxed);
             state_for_search.metrics.mined(tried, started.elapsed());
             solved.map(|header| Block { header, ..template })
@@ -75,7 +75,7 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
                 })));
             }
             Ok(_) => continue,
-            Err(error) if error.core_kind() == Some(ErrorKind::AlreadyKnown) => continue,
+            Err(error) if matches!(error.core_kind(), Some(ErrorKind::AlreadyKnown)) => continue,
             Err(error) => return Err(error),
         }
     }

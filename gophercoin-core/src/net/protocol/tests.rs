@@ -303,7 +303,7 @@ fn messages_round_trip_and_oversized_lists_are_refused() {
     let block: Block = node.block_template(&miner().address(), at(1) / 1_000).expect("a template");
     assert!(matches!(block.transactions.first(), Some(BlockTransaction::Reward(_))));
     // Pages are measured without encoding the blocks into memory.
-    assert_eq!(crate::codec::encoded_len(&block), crate::codec::encode_block(&block).len());
+    assert_eq!(crate::codec::encoded_len(&block), crate::Block::encode(&block).len());
     let every = [
         Message::Hello { genesis, tip: genesis, height: 0, listen: Some(addr(1)) },
         Message::Inv(vec![Inventory::Block(genesis)]),

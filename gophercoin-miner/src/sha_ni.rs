@@ -14,10 +14,10 @@ use std::arch::x86_64::{
     _mm_shuffle_epi32,
 };
 
-use super::K;
+use crate::K;
 
 /// Returns `true` if this CPU has the SHA extensions (and the SSE levels used with them).
-pub(super) fn available() -> bool {
+pub(crate) fn available() -> bool {
     std::is_x86_feature_detected!("sha")
         && std::is_x86_feature_detected!("sse4.1")
         && std::is_x86_feature_detected!("ssse3")
@@ -27,7 +27,7 @@ pub(super) fn available() -> bool {
 /// extensions. (The search has its own copy of this loop; this one lets tests compare
 /// each lane with `sha2` on arbitrary blocks.)
 #[cfg(test)]
-pub(super) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u32; 8]; 2]> {
+pub(crate) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u32; 8]; 2]> {
     if !available() {
         return None;
     }
@@ -38,14 +38,14 @@ pub(super) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u
 /// How many nonces the search compresses at once: independent dependency chains, so the
 /// CPU overlaps their `sha256rnds2` latencies. Two keep every lane's state and schedule
 /// window in the sixteen vector registers; a third spills them and is slower on Zen 3.
-pub(super) const LANES: u64 = 2;
+pub(crate) const LANES: u64 = 2;
 
 /// Searches `count` nonces from `start` (a multiple of [`LANES`]), [`LANES`] at a time,
 /// over a final block whose words 6 and 7 are the nonce. What no nonce changes is computed
 /// once: rounds 0-5 (they read words 0-5) and schedule words 16-19 (they read words 0-4,
 /// 9-12, 14 and 15). `is_hit` is asked about every nonce whose hash's first word is at most
 /// `target_head`, in order, and decides. `None` without the SHA extensions.
-pub(super) fn search(
+pub(crate) fn search(
     state: &[u32; 8],
     words: &[u32; 16],
     start: u64,

@@ -30,13 +30,13 @@ use std::arch::x86_64::{
 #[cfg(test)]
 use std::arch::x86_64::{_mm_cvtsi128_si32, _mm512_castsi512_si128, _mm512_maskz_compress_epi32};
 
-use super::K;
+use crate::K;
 
 /// Nonces compressed per iteration: one per 32-bit lane of a 512-bit register.
-pub(super) const LANES: u64 = 16;
+pub(crate) const LANES: u64 = 16;
 
 /// Returns `true` if this CPU has AVX-512 Foundation (all this kernel uses).
-pub(super) fn available() -> bool {
+pub(crate) fn available() -> bool {
     std::is_x86_feature_detected!("avx512f")
 }
 
@@ -95,7 +95,7 @@ impl Template {
 /// a time, over a final block whose words 6 and 7 are the nonce. `is_hit` is asked about
 /// every nonce whose hash's first word is at most `target_head`, in order, and decides.
 /// `None` without AVX-512.
-pub(super) fn search(
+pub(crate) fn search(
     midstate: &[u32; 8],
     block: &[u32; 16],
     start: u64,
@@ -114,7 +114,7 @@ pub(super) fn search(
 /// Each lane's first state word after compressing `block` with nonce `start + lane`;
 /// `None` without AVX-512. Lets the tests compare every lane with `sha2`.
 #[cfg(test)]
-pub(super) fn first_words(midstate: &[u32; 8], block: &[u32; 16], start: u64) -> Option<[u32; 16]> {
+pub(crate) fn first_words(midstate: &[u32; 8], block: &[u32; 16], start: u64) -> Option<[u32; 16]> {
     if !available() {
         return None;
     }
