@@ -53,6 +53,27 @@ pub enum BlockTransaction {
 }
 
 /// A block: a header and its transactions, the reward first.
+///
+/// A node makes one to mine ([`Node::block_template`](crate::Node::block_template)); a
+/// block from elsewhere is only bytes or fields until the node checks it
+/// ([`Node::handle_block`](crate::Node::handle_block)).
+///
+/// ```
+/// use gophercoin_core::{Block, BlockTransaction, Node, Params, RsaSigner, Signer, pow};
+/// # let miner: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
+/// let mut node = Node::devnet();
+/// let now = Params::devnet().genesis_timestamp + 60;
+/// let mut block = node.block_template(&miner.address(), now)?;
+/// assert!(matches!(block.transactions[0], BlockTransaction::Reward(_)));
+/// assert!(pow::solve(&mut block.header, u64::MAX)); // the proof of work
+/// block.header.check_pow(node.params())?;
+///
+/// let bytes = block.encode(); // as peers and the store carry it
+/// assert_eq!(Block::decode(&bytes, bytes.len())?, block);
+/// node.handle_block(block, now)?;
+/// assert_eq!(node.height(), 1);
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Block {
@@ -232,7 +253,7 @@ impl BlockTransaction {
 }
 
 impl Block {
-    /// Encodes the block canonically ([`codec`](crate::codec)), as peers and the store
+    /// Encodes the block canonically ([`codec`]), as peers and the store
     /// carry it.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
@@ -360,9 +381,9 @@ impl CheckedBlock {
 impl Params {
     /// Returns this network's genesis block: the same on every node.
     ///
-    /// It has no transactions; its merkle root commits to the consensus parameters
-    /// instead (all but the mempool's size, which is each node's own policy), so networks
-    /// with different rules have different genesis blocks and can't mix their chains.
+    /// It has no transactions; its merkle root commits to every consensus parameter
+    /// instead, each named, so networks with different rules have different genesis blocks
+    /// and can't mix their chains (the vectors in `tests/data/vectors.json` pin the bytes).
     ///
     /// # Consensus
     ///
@@ -370,16 +391,33 @@ impl Params {
     /// - [genesis-block](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-block)
     /// - [genesis-commitment](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#genesis-commitment)
     pub fn genesis(&self) -> Block {
+        // Every field by name, with no `..`: a field added to `Params` doesn't compile here
+        // until it is committed to (or, if it is not consensus, said so).
+        let Params {
+            chain_id,
+            block_reward,
+            halving_interval,
+            target_block_secs,
+            retarget_interval,
+            pow_limit,
+            max_block_txs,
+            max_tx_bytes,
+            max_future_drift_secs,
+            median_time_span,
+            min_rsa_bits,
+            max_rsa_bits,
+            genesis_timestamp,
+        } = *self;
         let consensus = (
-            self.chain_id,
-            (self.block_reward, self.halving_interval),
-            self.target_block_secs,
-            self.retarget_interval,
-            self.pow_limit,
-            (self.max_block_txs as u64, self.max_tx_bytes as u64),
-            (self.max_future_drift_secs, self.median_time_span as u64),
-            (self.min_rsa_bits as u64, self.max_rsa_bits as u64),
-            self.genesis_timestamp,
+            chain_id,
+            (block_reward, halving_interval),
+            target_block_secs,
+            retarget_interval,
+            pow_limit,
+            (max_block_txs as u64, max_tx_bytes as u64),
+            (max_future_drift_secs, median_time_span as u64),
+            (min_rsa_bits as u64, max_rsa_bits as u64),
+            genesis_timestamp,
         );
         let commitment = sha256(&[&encode_tagged(GENESIS_TAG, &consensus)]);
         Block {
@@ -388,8 +426,8 @@ impl Params {
                 height: 0,
                 prev: BlockHash::ZERO,
                 merkle_root: MerkleRoot::from_bytes(commitment),
-                timestamp: self.genesis_timestamp,
-                bits: self.pow_limit,
+                timestamp: genesis_timestamp,
+                bits: pow_limit,
                 nonce: 0,
             },
             transactions: vec![],

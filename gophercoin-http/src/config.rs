@@ -40,7 +40,7 @@ pub struct NodeConfig {
     /// take, whether learned addresses are dialled).
     pub network: gophercoin_core::net::Config,
     /// Where the node listens for peers and the addresses it tells them.
-    pub p2p: crate::p2p::P2pConfig,
+    pub p2p: P2pConfig,
     /// Threads `GET /mine` searches nonces on (at least one; 1 by default, so a node
     /// mining on a small machine still answers its other requests promptly).
     pub mine_threads: usize,
@@ -108,7 +108,7 @@ pub struct Limits {
     /// The most blocks fetched from one peer in one sync.
     pub max_sync_blocks: u64,
     /// Which addresses may be peers.
-    pub peer_policy: crate::peers::PeerPolicy,
+    pub peer_policy: PeerPolicy,
     /// The most peer connections open at once (in and out).
     pub p2p_max_connections: u32,
     /// The most peer connections still in their handshake, each way.
@@ -141,7 +141,7 @@ impl Default for Limits {
             peer_timeout: Duration::from_secs(10),
             max_peer_response_bytes: 64 * 1024 * 1024,
             max_sync_blocks: 100_000,
-            peer_policy: crate::peers::PeerPolicy::default(),
+            peer_policy: PeerPolicy::default(),
             p2p_max_connections: 256,
             p2p_max_pending: 64,
             p2p_max_per_ip: 8,
@@ -167,7 +167,7 @@ impl NodeConfig {
             mine_threads: 1,
             persist_mempool: true,
             network: gophercoin_core::net::Config::default(),
-            p2p: crate::p2p::P2pConfig::default(),
+            p2p: P2pConfig::default(),
         }
     }
 }
@@ -180,4 +180,30 @@ impl ForkChoiceKind {
             ForkChoiceKind::LongestChain => Box::new(LongestChain),
         }
     }
+}
+
+/// Where a node listens for peers and what it tells them.
+#[derive(Clone, Debug, Default)]
+pub struct P2pConfig {
+    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0` if none).
+    pub listen: Vec<libp2p::Multiaddr>,
+    /// Addresses peers should dial, if not the listening ones (behind a NAT, a public
+    /// name); advertised with the node's peer id.
+    pub external: Vec<libp2p::Multiaddr>,
+}
+
+/// Which IP addresses a node agrees to dial as peers.
+///
+/// Peers are URLs that anyone can register, so a node can be made to send requests to
+/// them (server-side request forgery). Addresses that are never a GopherCoin node —
+/// unspecified, link-local (cloud metadata services live at 169.254.169.254), multicast,
+/// broadcast, documentation ranges — are always refused. A public node should also refuse
+/// loopback and private ranges ([`PeerPolicy::PublicOnly`]); a local devnet needs them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PeerPolicy {
+    /// Loopback and private addresses are allowed (the default, for local networks).
+    #[default]
+    AllowLocal,
+    /// Only public addresses.
+    PublicOnly,
 }

@@ -469,7 +469,7 @@ pub struct HealthAnswer {
     /// The node's own API URL, when it knows one others can use.
     pub url: Option<String>,
     /// Its place in the peer network, once it listens there.
-    pub p2p: Option<crate::p2p::LocalPeer>,
+    pub p2p: Option<LocalPeer>,
     /// Its peer-network connections.
     pub connections: ConnectionCounts,
 }
@@ -553,7 +553,7 @@ pub struct ResolveAnswer {
     /// `Our chain was replaced` or `Our chain is authoritative`.
     pub message: String,
     /// Each peer's outcome.
-    pub peers: Vec<crate::relay::PeerReport>,
+    pub peers: Vec<PeerReport>,
     /// The first blocks of the main chain, from genesis.
     #[serde(alias = "new_chain")]
     pub chain: Vec<BlockDto>,
@@ -583,6 +583,60 @@ pub struct SubmitAnswer {
     pub hash: BlockHash,
     /// Its height.
     pub index: u64,
+}
+
+/// A node's addresses in the peer network, as `GET /health` shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPeer {
+    /// Its peer id.
+    pub peer_id: String,
+    /// The addresses it listens on (as configured, with the port picked for port 0).
+    pub listen: Vec<String>,
+    /// The address it tells peers to dial (with `/p2p/<peer id>`), if it has one they can
+    /// dial: an external one, or a listening one that is not `0.0.0.0` or `[::]`.
+    pub advertised: Option<String>,
+}
+
+/// What asking one peer gave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerReport {
+    /// The peer.
+    pub peer: String,
+    /// How it ended.
+    pub outcome: ResolveOutcome,
+    /// Why, when rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How asking one peer for its chain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveOutcome {
+    /// Its chain is now ours.
+    Adopted,
+    /// We already hold its chain, tip and all.
+    InSync,
+    /// Ours is better.
+    KeptOurs,
+    /// It sent no chain we could take (the report's `reason` says why).
+    Rejected,
+    /// A peer registered by its multiaddr has no HTTP API to ask: the peer network syncs it.
+    PeerNetwork,
+}
+
+impl ResolveOutcome {
+    /// The outcome as the API writes it: `adopted`, `in_sync`, ...
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolveOutcome::Adopted => "adopted",
+            ResolveOutcome::InSync => "in_sync",
+            ResolveOutcome::KeptOurs => "kept_ours",
+            ResolveOutcome::Rejected => "rejected",
+            ResolveOutcome::PeerNetwork => "peer_network",
+        }
+    }
 }
 
 #[cfg(test)]

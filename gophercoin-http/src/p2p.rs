@@ -46,6 +46,8 @@ use crate::{
     peers::{PeerPolicy, PeerUrlError},
 };
 
+pub use crate::{config::P2pConfig, dto::LocalPeer};
+
 /// The stream protocol peers speak, versioned with the core's
 /// [`gophercoin_core::net::PROTOCOL_VERSION`].
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/gophercoin/peer/1");
@@ -72,7 +74,7 @@ pub fn load_or_make_key(path: &Path) -> Result<identity::Keypair, KeyError> {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound) => {
             let key = identity::Keypair::generate_ed25519();
             let bytes = key.to_protobuf_encoding().map_err(|e| error(e.to_string()))?;
-            crate::state::write_private(path, &hex::encode(bytes))
+            crate::keyfile::write_private(path, &hex::encode(bytes))
                 .map_err(|e| error(e.to_string()))?;
             tracing::info!(peer_id = %key.public().to_peer_id(), "made a peer identity in {}", path.display());
             Ok(key)
@@ -91,16 +93,6 @@ pub struct KeyError {
     pub reason: String,
 }
 
-/// Where a node listens for peers and what it tells them.
-#[derive(Clone, Debug, Default)]
-pub struct P2pConfig {
-    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0` if none).
-    pub listen: Vec<Multiaddr>,
-    /// Addresses peers should dial, if not the listening ones (behind a NAT, a public
-    /// name); advertised with the node's peer id.
-    pub external: Vec<Multiaddr>,
-}
-
 /// Why the transport did not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -116,18 +108,6 @@ pub enum TransportError {
         /// Why.
         reason: String,
     },
-}
-
-/// A node's addresses in the peer network, as `GET /health` shows them.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LocalPeer {
-    /// Its peer id.
-    pub peer_id: String,
-    /// The addresses it listens on (as configured, with the port picked for port 0).
-    pub listen: Vec<String>,
-    /// The address it tells peers to dial (with `/p2p/<peer id>`), if it has one they can
-    /// dial: an external one, or a listening one that is not `0.0.0.0` or `[::]`.
-    pub advertised: Option<String>,
 }
 
 /// What the transport reports to the protocol's driver.

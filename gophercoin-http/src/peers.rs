@@ -9,6 +9,8 @@ use url::Url;
 
 use crate::{config::Limits, dto::ChainDto};
 
+pub use crate::config::PeerPolicy;
+
 /// How many blocks one `/chain` page carries at most.
 pub const PAGE_BLOCKS: u64 = 500;
 /// How long a registration waits for a peer's host name to resolve.
@@ -47,22 +49,6 @@ pub enum PeerUrlError {
     /// A multiaddr that is not `/ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/PEER_ID`.
     #[error("{0:?} is not a peer multiaddr (/ip4/HOST/tcp/PORT/p2p/PEER_ID): {1}")]
     Multiaddr(String, String),
-}
-
-/// Which IP addresses a node agrees to dial as peers.
-///
-/// Peers are URLs that anyone can register, so a node can be made to send requests to
-/// them (server-side request forgery). Addresses that are never a GopherCoin node —
-/// unspecified, link-local (cloud metadata services live at 169.254.169.254), multicast,
-/// broadcast, documentation ranges — are always refused. A public node should also refuse
-/// loopback and private ranges ([`PeerPolicy::PublicOnly`]); a local devnet needs them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PeerPolicy {
-    /// Loopback and private addresses are allowed (the default, for local networks).
-    #[default]
-    AllowLocal,
-    /// Only public addresses.
-    PublicOnly,
 }
 
 impl PeerPolicy {

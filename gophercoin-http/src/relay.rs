@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use gophercoin_core::{ChainOutcome, ErrorKind, Event};
-use serde::{Deserialize, Serialize};
 
 use crate::{
     events::LiveEvent,
     state::{AppState, CoreNode},
     store::StoreOp,
 };
+
+pub use crate::dto::{PeerReport, ResolveOutcome};
 
 /// How far below our tip a sync starts, to find the fork point without fetching the
 /// whole chain; deeper forks fall back to a sync from genesis.
@@ -82,48 +83,6 @@ impl Effects {
             }
         }
         effects
-    }
-}
-
-/// What asking one peer gave.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerReport {
-    /// The peer.
-    pub peer: String,
-    /// How it ended.
-    pub outcome: ResolveOutcome,
-    /// Why, when rejected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// How asking one peer for its chain ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResolveOutcome {
-    /// Its chain is now ours.
-    Adopted,
-    /// We already hold its chain, tip and all.
-    InSync,
-    /// Ours is better.
-    KeptOurs,
-    /// It sent no chain we could take (the report's `reason` says why).
-    Rejected,
-    /// A peer registered by its multiaddr has no HTTP API to ask: the peer network syncs it.
-    PeerNetwork,
-}
-
-impl ResolveOutcome {
-    /// The outcome as the API writes it: `adopted`, `in_sync`, ...
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResolveOutcome::Adopted => "adopted",
-            ResolveOutcome::InSync => "in_sync",
-            ResolveOutcome::KeptOurs => "kept_ours",
-            ResolveOutcome::Rejected => "rejected",
-            ResolveOutcome::PeerNetwork => "peer_network",
-        }
     }
 }
 

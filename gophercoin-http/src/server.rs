@@ -37,6 +37,13 @@ use tower::ServiceExt as _;
 
 use crate::config::Limits;
 
+/// How many streamed whole-chain answers (`/chain`, `/nodes/resolve`) are sent at once.
+pub(crate) const MAX_STREAMS: usize = 64;
+/// How many of them go to one client at once (else 429), so no client holds them all.
+pub(crate) const MAX_STREAMS_PER_CLIENT: usize = 8;
+/// How many event streams one client may hold at once (a browser tab holds one).
+pub(crate) const MAX_EVENT_STREAMS_PER_CLIENT: usize = 16;
+
 /// The address a request came from, set on every request by the connection layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);

@@ -145,7 +145,7 @@ pub struct AppState {
     /// they have places of their own.
     pub(crate) event_clients: Arc<crate::server::PerClient>,
     /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
-    pub(crate) chain_pacer: Arc<crate::routes::Pacer>,
+    pub(crate) chain_pacer: Arc<crate::pacer::Pacer>,
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
@@ -257,16 +257,16 @@ impl AppState {
             verifier,
             refused_blocks: RefusedBlocks::default(),
             encoded: crate::encoded::EncodedBlocks::new(crate::encoded::DEFAULT_BUDGET),
-            streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_STREAMS)),
+            streams: Arc::new(tokio::sync::Semaphore::new(crate::server::MAX_STREAMS)),
             stream_clients: Arc::new(crate::server::PerClient::new(
-                crate::routes::MAX_STREAMS_PER_CLIENT,
+                crate::server::MAX_STREAMS_PER_CLIENT,
                 &config.limits,
             )),
             event_clients: Arc::new(crate::server::PerClient::new(
-                crate::routes::MAX_EVENT_STREAMS_PER_CLIENT,
+                crate::server::MAX_EVENT_STREAMS_PER_CLIENT,
                 &config.limits,
             )),
-            chain_pacer: Arc::new(crate::routes::Pacer::new(config.limits.chain_send_rate)),
+            chain_pacer: Arc::new(crate::pacer::Pacer::new(config.limits.chain_send_rate)),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             metrics,
@@ -715,9 +715,11 @@ fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound) => {
             let signer = RsaSigner::generate(&mut getrandom::SysRng, DEFAULT_KEY_BITS)
                 .map_err(wallet_error)?;
-            write_private(path, &signer.to_pkcs8_hex()).map_err(|source| StartError::Io {
-                what: format!("cannot write wallet key {}", path.display()),
-                source,
+            crate::keyfile::write_private(path, &signer.to_pkcs8_hex()).map_err(|source| {
+                StartError::Io {
+                    what: format!("cannot write wallet key {}", path.display()),
+                    source,
+                }
             })?;
             tracing::info!("made a wallet for mining rewards in {}", path.display());
             Ok(signer)
@@ -727,19 +729,6 @@ fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
             source,
         }),
     }
-}
-
-/// Writes a secret to a new file readable only by its owner.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
 }
 
 /// What checks a block on its own: the node's invalid-block cache (consulted first, and

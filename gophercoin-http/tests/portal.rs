@@ -250,7 +250,7 @@ async fn the_portal_works_in_a_real_browser() {
     browser.wait_text("main", "Block 4").await;
     browser.shot("block").await;
     browser.hash("#/charts").await;
-    browser.wait_text("main", "Difficulty").await;
+    browser.wait_text("main", "Expected hashes per block").await;
     browser.shot("charts").await;
 
     // A phone's width: nothing spills sideways.

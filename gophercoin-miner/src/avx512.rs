@@ -3,11 +3,11 @@
 //! SHA-256 is a chain of 32-bit additions, rotations and bitwise functions, so sixteen
 //! independent compressions run side by side in the lanes of `zmm` registers: a rotation is
 //! one `vprord`, any three-input bitwise function (the `Ch`, `Maj` and three-way XOR of the
-//! round) one `vpternlogd`. On a core whose SHA extensions are slow (the instructions' latency
-//! bounds a two-lane search at 100-130 cycles a nonce on a recent Intel Xeon) this is the
-//! fastest kernel, 2.3 times the two-lane one. It is picked wherever the CPU has AVX-512:
-//! on AMD Zen 5, whose SHA extensions are fast, it still runs twice as many nonces a second
-//! as the three-lane SHA-NI search (89 against 45 M/s, `benches/NOTES.md`).
+//! round) one `vpternlogd`. Where the SHA extensions are slow (their latency bounds the
+//! two-lane search of `sha_ni.rs`) this is the fastest kernel by far, and it stays ahead
+//! where they are fast, so it is picked wherever the CPU has AVX-512 (the figures of each
+//! machine class are in `benches/README.md`, "Proof of work and mining", and
+//! `benches/NOTES.md`).
 //!
 //! Only the nonce (words 6 and 7 of the final block) differs between lanes and between
 //! iterations, so everything that does not depend on it is computed once per template,

@@ -76,7 +76,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot make a key: {e}"))?;
-            gophercoin_http::state::write_private(&key, &signer.to_pkcs8_hex())
+            gophercoin_http::keyfile::write_private(&key, &signer.to_pkcs8_hex())
                 .map_err(|e| format!("cannot write {}: {e}", key.display()))?;
             println!("saved the private key to {}", key.display());
             println!("address: {}", signer.address());

@@ -162,6 +162,17 @@ impl Signer for RsaSigner {
 /// signature that verified is remembered (a signature cache, as Bitcoin Core keeps), so a
 /// transfer seen again (in the mempool, then in a block, or in many blocks of a peer's
 /// side branches) costs a hash and a look-up, not an RSA operation. Clones share both.
+///
+/// ```
+/// use gophercoin_core::{CryptoError, Params, RsaSigner, Signer, Verifier};
+/// # let alice: RsaSigner = include_str!("../../tests/data/alice.pkcs8.hex").trim().parse()?;
+/// let verifier = Params::devnet().verifier(); // 2048- to 4096-bit keys, exponent 65537
+/// let signature = alice.sign(b"pay bob 5")?;
+/// verifier.verify(&alice.address(), b"pay bob 5", &signature)?;
+/// let forged = verifier.verify(&alice.address(), b"pay bob 500", &signature);
+/// assert!(matches!(forged, Err(CryptoError::BadSignature)));
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RsaVerifier {
     min_bits: usize,

@@ -175,12 +175,13 @@ async function addressPage(address) {
   ];
 }
 
-/** Difficulty relative to the easiest target, from a compact target "2000ffff". */
-function difficulty(compact) {
+/** The work a compact target ("2000ffff") asks of a block: the expected number of hashes,
+ * 2^256 / target (the node counts 2^256 / (target + 1): the same to a float). */
+function work(compact) {
   const bits = parseInt(compact, 16);
   const size = bits >>> 24;
   const mantissa = bits & 0xffffff;
-  return (0xffff / mantissa) * 256 ** (0x20 - size);
+  return 2 ** 256 / (mantissa * 256 ** (size - 3));
 }
 
 function chart(title, points, unit) {
@@ -210,21 +211,28 @@ async function chartsPage() {
   const blocks = chain.slice(1);
   const mined = blocks.slice(1);
   const gaps = mined.map((b, i) => [b.index, Math.max(0, b.timestamp - blocks[i].timestamp)]);
-  const diffs = blocks.map((b) => [b.index, difficulty(b.target)]);
-  // Expected hashes per block are 256 × difficulty at this network's easiest target.
+  // Read off the blocks themselves, so every network's targets and rewards are right.
+  const works = blocks.map((b) => [b.index, work(b.target)]);
   const window = 10;
   const rate = mined.map((b, i) => {
     const first = blocks[Math.max(0, i + 1 - window)];
     const span = Math.max(1, b.timestamp - first.timestamp);
-    const work = mined.slice(Math.max(0, i + 1 - window), i + 1).reduce((sum, x) => sum + 256 * difficulty(x.target), 0);
-    return [b.index, work / span];
+    const hashes = mined.slice(Math.max(0, i + 1 - window), i + 1).reduce((sum, x) => sum + work(x.target), 0);
+    return [b.index, hashes / span];
   });
-  const supply = blocks.map((b) => [b.index, b.index * 20]);
+  // What each block minted: its reward less the fees it moved from the payers.
+  let minted = 0;
+  const supply = blocks.map((b) => {
+    const [reward, ...transfers] = b.transactions;
+    const fees = transfers.reduce((sum, t) => sum + (t.fee ?? 0), 0);
+    minted += (reward.amount - fees) / Number(gc.UNITS_PER_COIN);
+    return [b.index, minted];
+  });
   if (mined.length === 0) return [el("h1", {}, "Charts"), el("p", {}, "Mine a few blocks to see charts.")];
   return [
     el("h1", {}, "Charts"),
     chart("Seconds between blocks", gaps, "s"),
-    chart("Difficulty (1 = easiest)", diffs, ""),
+    chart("Expected hashes per block (the work its target asks)", works, "hashes"),
     chart(`Hash rate estimate (last ${window} blocks)`, rate, "H/s"),
     chart("Supply", supply, "coins"),
   ];

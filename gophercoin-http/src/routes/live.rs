@@ -12,10 +12,11 @@ use axum::{
 };
 use futures_util::StreamExt as _;
 
-use crate::{error::ApiError, server::ClientAddr, state::AppState};
-
-/// How many event streams one client may hold at once (a browser tab holds one).
-pub(crate) const MAX_EVENT_STREAMS_PER_CLIENT: usize = 16;
+use crate::{
+    error::ApiError,
+    server::{ClientAddr, MAX_EVENT_STREAMS_PER_CLIENT},
+    state::AppState,
+};
 
 /// `GET /events`: follows the node's events, from after the `Last-Event-ID` header's event
 /// if the client sends one (a browser's `EventSource` does when it reconnects). A comment

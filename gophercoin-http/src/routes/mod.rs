@@ -22,10 +22,6 @@ use tower_http::compression::{
     predicate::{DefaultPredicate, Predicate},
 };
 
-pub(crate) use limits::Pacer;
-pub(crate) use live::MAX_EVENT_STREAMS_PER_CLIENT;
-pub(crate) use node::{MAX_STREAMS, MAX_STREAMS_PER_CLIENT};
-
 use crate::{error::ApiError, state::AppState};
 
 /// Processing slots of `/mine` (one mines at a time; the others wait their turn).

@@ -23,7 +23,7 @@ use crate::{
     extract::JsonBody,
     peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
     relay::{self, ResolveOutcome},
-    server::ClientAddr,
+    server::{ClientAddr, MAX_STREAMS_PER_CLIENT},
     state::AppState,
 };
 
@@ -124,11 +124,6 @@ fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedB
     (blocks, node.height() + 1)
 }
 
-/// How many streamed whole-chain answers (`/chain`, `/nodes/resolve`) are sent at once.
-pub(crate) const MAX_STREAMS: usize = 64;
-/// How many of them go to one client at once (else 429), so no client holds them all.
-pub(crate) const MAX_STREAMS_PER_CLIENT: usize = 8;
-
 /// How many bytes a streamed answer sends at a time: small blocks are gathered into
 /// pieces of about this size, a large block's JSON is sent in slices of it.
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
@@ -138,7 +133,7 @@ const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 /// ([`crate::encoded`]), so a download is mostly copies; the blocks themselves are shared
 /// with the chain. A reader that stops reading stops the stream, so no reader makes the
 /// node hold more than about one block's JSON of its answer (and the connection layer
-/// drops it after its send timeout); at most [`MAX_STREAMS`] such answers are sent at
+/// drops it after its send timeout); at most `server::MAX_STREAMS` such answers are sent at
 /// once (past which a request gets 503), [`MAX_STREAMS_PER_CLIENT`] to one client (429).
 fn streamed_chain(
     state: Arc<AppState>,
