@@ -47,6 +47,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, kind, message)
     }
 
+    /// 429: one client holds all it may at once (requests, bodies, streams).
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+    }
+
     /// 404: the thing asked for is not known.
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)

@@ -68,11 +68,10 @@ pub(super) async fn per_client(
             drop(counted);
             response
         }
-        Err(()) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            format!("at most {} requests from one address at a time", requests.max),
-        )
+        Err(()) => ApiError::too_many_requests(format!(
+            "at most {} requests from one address at a time",
+            requests.max
+        ))
         .into_response(),
     }
 }
@@ -154,14 +153,10 @@ pub(super) async fn receive_body(
     let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(addr)| addr.ip());
     let _share =
         client.map(|client| route.per_client.enter(client, weight)).transpose().map_err(|()| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                format!(
-                    "at most {} bytes of bodies from one address at a time",
-                    route.per_client.max
-                ),
-            )
+            ApiError::too_many_requests(format!(
+                "at most {} bytes of bodies from one address at a time",
+                route.per_client.max
+            ))
         })?;
     let permits = u32::try_from(weight).unwrap_or(u32::MAX);
     let _budget = route.budget.try_acquire_many(permits).map_err(|_| {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Extension, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{
         IntoResponse, Response,
         sse::{KeepAlive, Sse},
@@ -30,11 +30,9 @@ pub(super) async fn events(
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
     let Ok(held) = client.map(|ip| state.event_clients.enter(ip, 1)).transpose() else {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            format!("at most {MAX_EVENT_STREAMS_PER_CLIENT} event streams to one address at once"),
-        )
+        return ApiError::too_many_requests(format!(
+            "at most {MAX_EVENT_STREAMS_PER_CLIENT} event streams to one address at once"
+        ))
         .into_response();
     };
     let last_event_id = headers.get("last-event-id").and_then(|value| value.to_str().ok());

@@ -145,11 +145,9 @@ fn streamed_chain(
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
     let Ok(client_slot) = client.map(|ip| state.stream_clients.enter(ip, 1)).transpose() else {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            format!("at most {MAX_STREAMS_PER_CLIENT} whole-chain answers to one address at once"),
-        )
+        return ApiError::too_many_requests(format!(
+            "at most {MAX_STREAMS_PER_CLIENT} whole-chain answers to one address at once"
+        ))
         .into_response();
     };
     let Ok(stream_slot) = Arc::clone(&state.streams).try_acquire_owned() else {
