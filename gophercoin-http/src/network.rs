@@ -490,7 +490,7 @@ impl Driver {
                     let Some((outbox, remote)) = self.links.get(&to) else { continue };
                     if outbox.try_send(Bytes::from(message.encode())).is_err() {
                         tracing::debug!(peer = ?to, "a peer does not take what it is sent; dropped");
-                        self.transport.disconnect(*remote);
+                        self.transport.disconnect(*remote, None);
                         self.links.remove(&to);
                         self.protocol.handle_disconnected(to, now);
                     }
@@ -501,13 +501,15 @@ impl Driver {
                     // Closing the stream lets what was queued for it go first (an inbound
                     // peer turned away still gets addresses to try); a misbehaving peer
                     // loses every connection at once.
-                    if let Some((_, remote)) = self.links.remove(&peer)
+                    if let Some((outbox, remote)) = self.links.remove(&peer)
                         && matches!(
                             reason,
                             DisconnectReason::Misbehaving | DisconnectReason::Banned
                         )
                     {
-                        self.transport.disconnect(remote);
+                        // The stream ends when the transport has closed the connection,
+                        // after the ban the protocol output before this.
+                        self.transport.disconnect(remote, Some(outbox));
                     }
                 }
                 Output::Banned { addr, until } => {

@@ -123,7 +123,8 @@ pub(crate) enum Report {
 #[derive(Debug)]
 enum Command {
     Dial(PeerAddr),
-    Disconnect(PeerId),
+    /// Closes a peer's connections, then drops what the driver held for it.
+    Disconnect(PeerId, Option<mpsc::Sender<axum::body::Bytes>>),
     Ban(PeerId, Instant),
     Stop,
 }
@@ -146,9 +147,12 @@ impl Transport {
         let _ = self.commands.send(Command::Dial(addr));
     }
 
-    /// Closes every connection to a peer.
-    pub(crate) fn disconnect(&self, peer: PeerId) {
-        let _ = self.commands.send(Command::Disconnect(peer));
+    /// Closes every connection to a peer. `outbox`, the driver's sender of the peer's
+    /// stream, is dropped only then: a stream the driver ended at once could close before
+    /// a ban sent just before this (commands are handled in order) is in force, and the peer
+    /// could come back in between.
+    pub(crate) fn disconnect(&self, peer: PeerId, outbox: Option<mpsc::Sender<axum::body::Bytes>>) {
+        let _ = self.commands.send(Command::Disconnect(peer, outbox));
     }
 
     /// Refuses connections from and to a peer until a time, and closes those open.
@@ -402,8 +406,9 @@ impl SwarmTask {
                     }
                 });
             }
-            Command::Disconnect(peer) => {
+            Command::Disconnect(peer, outbox) => {
                 let _ = self.swarm.disconnect_peer_id(peer);
+                drop(outbox);
             }
             Command::Ban(peer, until) => {
                 self.swarm.behaviour_mut().gate.ban(peer, until);
