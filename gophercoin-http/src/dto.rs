@@ -561,6 +561,31 @@ pub struct ResolveAnswer {
     pub length: u64,
 }
 
+/// `GET /mine`: the block this node mined, in the original's words (`proof` is the
+/// nonce, as the original named it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinedAnswer {
+    /// `New Block Forged!`, as the original said.
+    pub message: String,
+    /// The block's height.
+    pub index: u64,
+    /// Its transactions, the reward first.
+    pub transactions: Vec<BlockTransactionDto>,
+    /// The nonce, under the original's name.
+    pub proof: u64,
+    /// The parent's hash.
+    pub previous_hash: BlockHash,
+    /// The block's hash.
+    pub hash: Option<BlockHash>,
+    /// The nonce.
+    pub nonce: u64,
+    /// The compact target, 8 hex digits.
+    #[serde(with = "gophercoin_core::pow::compact_hex")]
+    pub target: CompactTarget,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
 /// `GET /mining/template`: a block to solve, and where its nonce sits in the header.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateAnswer {

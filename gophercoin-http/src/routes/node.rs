@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, NewTransaction, PeersAnswer, QueuedAnswer, TransactionDto},
+    dto::{BlockDto, MinedAnswer, NewTransaction, PeersAnswer, QueuedAnswer, TransactionDto},
     error::ApiError,
     extract::JsonBody,
     peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
@@ -33,7 +33,9 @@ const MINE_ATTEMPTS: usize = 5;
 const MINE_CHUNK: u64 = 1 << 20;
 
 /// `GET /mine`: mines the pending transactions into a block paying this node's wallet.
-pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn mine(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<MinedAnswer>, ApiError> {
     let _one_at_a_time = state.mining.lock().await;
     for _ in 0..MINE_ATTEMPTS {
         let template = {
@@ -62,17 +64,17 @@ pub(super) async fn mine(State(state): State<Arc<AppState>>) -> Result<Json<Valu
         match outcome {
             Ok(BlockOutcome::Extended { .. } | BlockOutcome::Reorganized { .. }) => {
                 let shown = BlockDto::from_block(&block);
-                return Ok(Json(json!({
-                    "message": "New Block Forged!",
-                    "index": shown.index,
-                    "transactions": shown.transactions,
-                    "proof": shown.nonce,
-                    "previous_hash": shown.previous_hash,
-                    "hash": shown.hash,
-                    "nonce": shown.nonce,
-                    "target": shown.target,
-                    "timestamp": shown.timestamp,
-                })));
+                return Ok(Json(MinedAnswer {
+                    message: "New Block Forged!".to_owned(),
+                    index: shown.index,
+                    transactions: shown.transactions,
+                    proof: shown.nonce,
+                    previous_hash: shown.previous_hash,
+                    hash: shown.hash,
+                    nonce: shown.nonce,
+                    target: shown.target,
+                    timestamp: shown.timestamp,
+                }));
             }
             Ok(_) => continue,
             Err(error) if matches!(error.core_kind(), Some(ErrorKind::AlreadyKnown)) => continue,

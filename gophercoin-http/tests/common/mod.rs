@@ -3,7 +3,9 @@
 
 use std::{path::Path, time::Duration};
 
-use gophercoin_core::{Address, Amount, Params, RsaSigner, SignedTransaction, Signer, Transaction};
+use gophercoin_core::{
+    Address, Amount, CompactTarget, Params, RsaSigner, SignedTransaction, Signer, Transaction,
+};
 use gophercoin_http::{Limits, NodeConfig};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -82,6 +84,8 @@ impl TestNode {
         let (status, body) = self.get("/mine").await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["message"], "New Block Forged!");
+        let target = body["target"].as_str().unwrap_or_default();
+        assert!(target.len() == 8 && target.parse::<CompactTarget>().is_ok(), "{body}");
         body
     }
 
