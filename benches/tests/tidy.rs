@@ -103,38 +103,27 @@ fn published_sources_read_nothing_outside_their_crate() {
     let mut files = 0;
     for crate_name in PUBLISHED {
         let root = lexical(&workspace.join(crate_name));
-        let mut dirs = vec![root.clone()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                if path.extension().is_none_or(|e| e != "rs") {
-                    continue;
-                }
-                files += 1;
-                let text = std::fs::read_to_string(&path).unwrap();
-                for (number, line) in text.lines().enumerate() {
-                    let at = format!("{}:{}", path.display(), number + 1);
+        for path in rust_files(&root) {
+            files += 1;
+            let text = read(&path);
+            for (number, line) in text.lines().enumerate() {
+                let at = format!("{}:{}", path.display(), number + 1);
+                assert!(
+                    !(line.contains("CARGO_MANIFEST_DIR") && line.contains("/..")),
+                    "{at} reads outside its crate: {line}"
+                );
+                for opener in ["include_str!(\"", "include_bytes!(\"", "#[path = \""] {
+                    let Some(start) = line.find(opener) else { continue };
+                    let rest = &line[start + opener.len()..];
+                    let relative = &rest[..rest.find('"').unwrap()];
+                    // `#[path]` on a file's own module is relative to its directory,
+                    // and so are the include macros.
+                    let target = lexical(&path.parent().unwrap().join(relative));
                     assert!(
-                        !(line.contains("CARGO_MANIFEST_DIR") && line.contains("/..")),
-                        "{at} reads outside its crate: {line}"
+                        target.starts_with(&root),
+                        "{at} reads {} outside {crate_name}",
+                        target.display()
                     );
-                    for opener in ["include_str!(\"", "include_bytes!(\"", "#[path = \""] {
-                        let Some(start) = line.find(opener) else { continue };
-                        let rest = &line[start + opener.len()..];
-                        let relative = &rest[..rest.find('"').unwrap()];
-                        // `#[path]` on a file's own module is relative to its directory,
-                        // and so are the include macros.
-                        let target = lexical(&path.parent().unwrap().join(relative));
-                        assert!(
-                            target.starts_with(&root),
-                            "{at} reads {} outside {crate_name}",
-                            target.display()
-                        );
-                    }
                 }
             }
         }

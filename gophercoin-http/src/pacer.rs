@@ -9,8 +9,9 @@ use std::sync::Arc;
 /// Paces what all chain answers (`/chain`, `/nodes/resolve`) send together, so that
 /// however many clients download the chain at once, and however fast they read, sending it
 /// takes a bounded share of the node's time and the other requests are answered as
-/// promptly as without them ([`Limits::chain_send_rate`](crate::Limits::chain_send_rate)). Each piece takes its turn after
-/// the pieces before it; a pacer that was idle gives no credit for it (no bursts).
+/// promptly as without them ([`Limits::chain_send_rate`](crate::Limits::chain_send_rate)).
+/// Each piece takes its turn after the pieces before it; a pacer that was idle gives no
+/// credit for it (no bursts).
 #[derive(Debug)]
 pub(crate) struct Pacer {
     /// Bytes a second; 0 for no pacing.

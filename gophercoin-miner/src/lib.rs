@@ -233,16 +233,8 @@ pub fn solve(header: &mut BlockHeader, max_tries: u64) -> bool {
     let Some(search) = FastSearch::new(header) else {
         return false;
     };
-    match search.search(header.nonce, max_tries) {
-        Ok(nonce) => {
-            header.nonce = nonce;
-            true
-        }
-        Err(next) => {
-            header.nonce = next;
-            false
-        }
-    }
+    let found = search.search(header.nonce, max_tries);
+    pow::settle(header, found)
 }
 
 /// Searches `header`'s nonces on `threads` threads (at least one), each from its own share
