@@ -21,6 +21,7 @@
 pub mod aws_lc;
 pub mod config;
 pub mod dto;
+mod effects;
 pub mod encoded;
 pub mod error;
 pub mod events;
@@ -29,6 +30,7 @@ pub mod keyfile;
 pub mod metrics;
 pub mod network;
 mod openapi;
+mod os;
 pub mod p2p;
 mod pacer;
 pub mod peers;

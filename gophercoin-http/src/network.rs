@@ -19,7 +19,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, Weak,
+        Arc, Mutex, MutexGuard, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -28,16 +28,43 @@ use std::{
 use axum::body::Bytes;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use gophercoin_core::{
-    Event,
+    Block, Event,
     net::{Config, Direction, DisconnectReason, Message, Output, PeerAddr, PeerId, Protocol},
 };
 use tokio::sync::mpsc;
 
 use crate::{
+    config::NodeConfig,
+    effects::CoreNode,
     events::LiveEvent,
+    os::now_ms,
     p2p::{self, LocalPeer, Report, Transport, TransportError},
-    state::{AppState, now_ms},
 };
+
+/// What the driver needs of the node it carries messages for (the node's shared state).
+pub(crate) trait Host: Send + Sync + 'static {
+    /// The configuration the node started with.
+    fn config(&self) -> &NodeConfig;
+    /// The handle to the driver the node keeps.
+    fn network(&self) -> &Network;
+    /// The registered peers' URLs, dialled at start.
+    fn peer_urls(&self) -> Vec<String>;
+    /// Locks the core node. Never held across an `await`.
+    fn node(&self) -> MutexGuard<'_, CoreNode>;
+    /// Checks blocks off the node's lock for what it leaves in the verifier's cache, so
+    /// the same blocks' check under the lock costs a look-up per signature.
+    fn check_ahead(&self, blocks: &[Block]);
+    /// Runs `call` under the node's lock, queues the store writes it caused in order, and
+    /// hands its relay events to `relay` with the node still locked.
+    fn apply_now<C>(
+        &self,
+        context: &mut C,
+        call: impl FnOnce(&mut C, &mut CoreNode),
+        relay: impl FnOnce(&mut C, &CoreNode, &[Event]),
+    );
+    /// Tells `/events` what happened to peers.
+    fn publish(&self, live: Vec<LiveEvent>);
+}
 
 /// Frames queued for one peer; a peer that lets more pile up is too slow and is dropped.
 const OUTBOX: usize = 1_024;
@@ -135,18 +162,18 @@ impl Network {
     /// # Errors
     ///
     /// The identity key cannot be loaded or made, or an address cannot be listened on.
-    pub async fn start(
-        state: &Arc<AppState>,
+    pub(crate) async fn start<H: Host>(
+        state: &Arc<H>,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, TransportError> {
-        let pending = state.network.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let pending = state.network().pending.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(receivers) = pending else { return Ok(None) };
-        let key_path = state.config.data_dir.join(p2p::KEY_FILE);
+        let key_path = state.config().data_dir.join(p2p::KEY_FILE);
         let key = tokio::task::spawn_blocking(move || p2p::load_or_make_key(&key_path))
             .await
             .expect("reading a key does not panic")?;
         let (reports, reports_rx) = mpsc::channel(REPORTS);
         let (transport, swarm) =
-            p2p::start(key, &state.config.p2p, &state.config.limits, reports).await?;
+            p2p::start(key, &state.config().p2p, &state.config().limits, reports).await?;
         let local = transport.local().clone();
         tracing::info!(peer_id = %local.peer_id, listen = ?local.listen, advertised = ?local.advertised, "listening for peers");
         if local.advertised.is_none() {
@@ -156,14 +183,14 @@ impl Network {
         }
         let listen = local.advertised.clone().and_then(PeerAddr::new);
         let local_id = local.peer_id.clone();
-        *state.network.shared.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
-        tokio::spawn(take_reports(Arc::clone(&state.network.shared), reports_rx));
+        *state.network().shared.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+        tokio::spawn(take_reports(Arc::clone(&state.network().shared), reports_rx));
         let addresses: Vec<PeerAddr> =
-            state.peers.list().into_iter().filter_map(PeerAddr::new).collect();
-        state.network.shared.tell(Control::Add(addresses));
+            state.peer_urls().into_iter().filter_map(PeerAddr::new).collect();
+        state.network().shared.tell(Control::Add(addresses));
         let driver = Driver {
             state: Arc::downgrade(state),
-            shared: Arc::clone(&state.network.shared),
+            shared: Arc::clone(&state.network().shared),
             protocol: protocol(receivers.config, listen, &local_id),
             links: HashMap::new(),
             transport,
@@ -322,8 +349,8 @@ where
 }
 
 /// The task that owns the protocol.
-struct Driver {
-    state: Weak<AppState>,
+struct Driver<H> {
+    state: Weak<H>,
     shared: Arc<Shared>,
     protocol: Protocol,
     /// The open connections' outboxes and peer ids.
@@ -340,7 +367,7 @@ enum Step {
     Timeout,
 }
 
-impl Driver {
+impl<H: Host> Driver<H> {
     async fn run(
         mut self,
         mut control: mpsc::UnboundedReceiver<Control>,
@@ -404,7 +431,7 @@ impl Driver {
     }
 
     /// Acts on one step and carries out what the protocol asks.
-    fn step(&mut self, state: &AppState, step: Step) {
+    fn step(&mut self, state: &H, step: Step) {
         let now = now_ms();
         let protocol = &mut self.protocol;
         match step {
@@ -458,7 +485,7 @@ impl Driver {
     }
 
     /// Tells `/events` which peers the protocol took on or let go in the last step.
-    fn report_peers(&mut self, state: &AppState) {
+    fn report_peers(&mut self, state: &H) {
         let mut live = vec![];
         let now: std::collections::BTreeSet<PeerId> =
             self.protocol.peers().map(|(peer, _, _)| peer).collect();
@@ -477,7 +504,7 @@ impl Driver {
         live.extend(self.peers.difference(&now).map(|peer| LiveEvent::PeerGone { peer: peer.0 }));
         self.peers = now;
         if !live.is_empty() {
-            state.events.publish(live);
+            state.publish(live);
         }
     }
 

@@ -1,90 +1,18 @@
-//! Turning core events into effects (store writes, and what the peer network should tell
-//! peers) and pulling chains from peers over HTTP when `/nodes/resolve` asks.
+//! Pulling chains from peers over HTTP when `/nodes/resolve` asks.
 
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use gophercoin_core::{ChainOutcome, ErrorKind, Event};
+use gophercoin_core::{ChainOutcome, ErrorKind};
 
 use crate::{
-    events::LiveEvent,
-    state::{AppState, CoreNode},
-    store::StoreOp,
+    dto::{PeerReport, ResolveOutcome},
+    state::AppState,
 };
-
-pub use crate::dto::{PeerReport, ResolveOutcome};
 
 /// How far below our tip a sync starts, to find the fork point without fetching the
 /// whole chain; deeper forks fall back to a sync from genesis.
 const SYNC_OVERLAP: u64 = 64;
-
-/// What one batch of core events asks the adapter to do.
-#[derive(Debug, Default)]
-pub struct Effects {
-    /// Main-chain changes to persist, in order.
-    pub store: Vec<StoreOp>,
-    /// New blocks and transactions to tell peers about, for the peer protocol
-    /// ([`crate::network`]).
-    pub relay: Vec<Event>,
-    /// Whether the main chain's tip changed.
-    pub tip_changed: bool,
-    /// Blocks that joined the main chain.
-    pub connected: u64,
-    /// Blocks that left it (a reorganisation, if any).
-    pub disconnected: u64,
-    /// What `/events` reports, once the store writes are done.
-    pub live: Vec<LiveEvent>,
-}
-
-impl Effects {
-    /// Drains the node's events and reads what they refer to while the node is locked;
-    /// pending transactions are stored only if `persist_mempool`.
-    pub fn drain(node: &mut CoreNode, persist_mempool: bool) -> Effects {
-        let mut effects = Effects::default();
-        while let Some(event) = node.poll_event() {
-            match event {
-                Event::BlockConnected { hash, height } => {
-                    effects.connected += 1;
-                    effects.live.push(LiveEvent::BlockConnected { hash, height });
-                    if let Some(block) = node.block(&hash) {
-                        effects.store.push(StoreOp::Connect(Box::new(block.to_block())));
-                    }
-                }
-                Event::BlockDisconnected { hash, height } => {
-                    effects.disconnected += 1;
-                    effects.live.push(LiveEvent::BlockDisconnected { hash, height });
-                    let tx_ids = node
-                        .block(&hash)
-                        .map_or_else(Vec::new, |block| block.transaction_ids().collect());
-                    effects.store.push(StoreOp::Disconnect { height, tx_ids });
-                }
-                Event::RelayBlock(_) => effects.relay.push(event),
-                Event::RelayTransaction(id) => {
-                    if let Some(tx) = node.mempool().get(&id) {
-                        if persist_mempool {
-                            effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
-                        }
-                        effects.relay.push(event);
-                        effects.live.push(LiveEvent::Transaction { id });
-                    }
-                }
-                Event::TransactionDropped(id) => {
-                    if persist_mempool {
-                        effects.store.push(StoreOp::Unpending(id));
-                    }
-                    effects.live.push(LiveEvent::TransactionDropped { id });
-                }
-                Event::TipChanged { hash, height } => {
-                    tracing::info!(%hash, height, "new tip");
-                    effects.tip_changed = true;
-                    effects.live.push(LiveEvent::Tip { hash, height });
-                }
-                _ => {}
-            }
-        }
-        effects
-    }
-}
 
 /// Asks every peer for its chain at once and hands each candidate to the core, which
 /// validates it in full and adopts it only if fork choice prefers it. A dead, slow,

@@ -1,5 +1,4 @@
-//! The node's shared state: the core [`Node`] behind a lock, the store, the peers. This is
-//! the only place the adapter reads the clock or the OS random number generator.
+//! The node's shared state: the core [`Node`] behind a lock, the store, the peers.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -9,27 +8,24 @@ use std::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc,
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::body::Bytes;
 use gophercoin_core::{
-    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, Event, ForkChoice,
-    IdentifiedTransaction, InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction,
-    Signer, VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
+    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, Event, IdentifiedTransaction,
+    InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
+    VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
 
 use crate::{
     config::NodeConfig,
+    effects::{CoreNode, Effects},
     error::ApiError,
+    os::{now, os_random_u64},
     peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url_with},
-    relay::{self, Effects},
     store::{Store, StoreError, StoreOp},
 };
-
-/// The core node as the adapter runs it.
-pub type CoreNode = Node<RsaVerifier, Box<dyn ForkChoice + Send + Sync>>;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -72,30 +68,6 @@ pub enum StartError {
     /// listen on).
     #[error(transparent)]
     P2p(#[from] crate::p2p::TransportError),
-}
-
-/// Returns the current time in seconds since the Unix epoch: the adapter's clock, read
-/// once per request and passed to the core.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Returns the current time in milliseconds since the Unix epoch: the peer protocol's
-/// clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Returns a random number from the operating system's random number generator.
-///
-/// # Panics
-///
-/// If the OS has no randomness to give, which leaves no safe way to make keys.
-pub fn os_random_u64() -> u64 {
-    use rand_core::TryRng;
-    getrandom::SysRng.try_next_u64().expect("the OS random number generator works")
 }
 
 /// A batch of store operations and the channel its result is sent back on.
@@ -149,9 +121,9 @@ pub struct AppState {
     /// Serialises `GET /mine` so two requests never mine the same height.
     pub mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
-    /// runs, so concurrent calls share it ([`relay::resolve_shared`]).
+    /// runs, so concurrent calls share it ([`crate::relay::resolve_shared`]).
     pub(crate) last_resolve:
-        tokio::sync::Mutex<Option<(std::time::Instant, Vec<relay::PeerReport>)>>,
+        tokio::sync::Mutex<Option<(std::time::Instant, Vec<crate::dto::PeerReport>)>>,
     /// What `GET /metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What `GET /events` follows.
@@ -352,21 +324,6 @@ impl AppState {
         Ok(check_blocks_in_parallel(blocks, check, pending)?)
     }
 
-    /// Checks blocks from a peer on every core outside the node's lock, for what it
-    /// leaves behind: the verifier's cache of good signatures, so that the check of the
-    /// same blocks under the lock (the peer protocol's) costs a look-up per signature
-    /// instead of an RSA operation. Only blocks whose proof of work holds are checked.
-    pub(crate) fn check_ahead(&self, blocks: &[Block]) {
-        let worth: Vec<Block> = blocks
-            .iter()
-            .filter(|block| block.header.check_pow(&self.params).is_ok())
-            .cloned()
-            .collect();
-        if !worth.is_empty() {
-            let _ = self.check_blocks_on_threads(worth, false);
-        }
-    }
-
     /// Runs one core call under the lock, then persists what it connected (before
     /// returning) and relays what it asks to relay (in the background).
     ///
@@ -430,12 +387,45 @@ impl AppState {
             .map_err(|_| ApiError::internal("the store writer has stopped"))?;
         Ok(written)
     }
+}
+
+impl crate::network::Host for AppState {
+    fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    fn network(&self) -> &crate::network::Network {
+        &self.network
+    }
+
+    fn peer_urls(&self) -> Vec<String> {
+        self.peers.list()
+    }
+
+    fn node(&self) -> MutexGuard<'_, CoreNode> {
+        AppState::node(self)
+    }
+
+    /// Checks blocks from a peer on every core outside the node's lock, for what it
+    /// leaves behind: the verifier's cache of good signatures, so that the check of the
+    /// same blocks under the lock (the peer protocol's) costs a look-up per signature
+    /// instead of an RSA operation. Only blocks whose proof of work holds are checked.
+    fn check_ahead(&self, blocks: &[Block]) {
+        let worth: Vec<Block> = blocks
+            .iter()
+            .filter(|block| block.header.check_pow(&self.params).is_ok())
+            .cloned()
+            .collect();
+        if !worth.is_empty() {
+            let _ = self.check_blocks_on_threads(worth, false);
+        }
+    }
 
     /// Runs `call` (the peer protocol feeding the node) under the node's lock, queues the
     /// store writes it caused in order without waiting for them, and hands its relay
     /// events to `relay` with the node still locked. A write that fails is logged by the
     /// store writer; what it would have kept is fetched from peers again.
-    pub(crate) fn apply_now<C>(
+    fn apply_now<C>(
         &self,
         context: &mut C,
         call: impl FnOnce(&mut C, &mut CoreNode),
@@ -452,6 +442,10 @@ impl AppState {
             tracing::warn!(%error, "a peer's block or transaction was not stored");
         }
         relay(context, &node, &effects.relay);
+    }
+
+    fn publish(&self, live: Vec<crate::events::LiveEvent>) {
+        self.events.publish(live);
     }
 }
 

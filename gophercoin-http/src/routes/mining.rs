@@ -16,7 +16,8 @@ use crate::{
     dto::{BlockDto, SubmitAnswer, TemplateAnswer},
     error::ApiError,
     extract::{JsonBody, JsonBytes},
-    state::{AppState, now},
+    os::now,
+    state::AppState,
 };
 
 /// Query of `GET /mining/template`.

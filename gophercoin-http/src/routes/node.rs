@@ -18,11 +18,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    dto::{BlockDto, MinedAnswer, NewTransaction, PeersAnswer, QueuedAnswer, TransactionDto},
+    dto::{
+        BlockDto, MinedAnswer, NewTransaction, PeersAnswer, QueuedAnswer, ResolveOutcome,
+        TransactionDto,
+    },
     error::ApiError,
     extract::JsonBody,
     peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
-    relay::{self, ResolveOutcome},
+    relay,
     server::{ClientAddr, MAX_STREAMS_PER_CLIENT},
     state::AppState,
 };
@@ -40,7 +43,7 @@ pub(super) async fn mine(
     for _ in 0..MINE_ATTEMPTS {
         let template = {
             let node = state.node();
-            node.block_template(&state.miner, crate::state::now())?
+            node.block_template(&state.miner, crate::os::now())?
         };
         let prev = template.header.prev;
         let state_for_search = Arc::clone(&state);

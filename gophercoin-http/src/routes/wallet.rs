@@ -8,7 +8,7 @@ use gophercoin_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{dto::GeneratedTransaction, error::ApiError, extract::JsonBody, state::os_random_u64};
+use crate::{dto::GeneratedTransaction, error::ApiError, extract::JsonBody, os::os_random_u64};
 
 /// `GET /wallet/new`: a new RSA-2048 key pair as hex DER (PKCS#8 private, SPKI public).
 pub(super) async fn new_wallet() -> Result<Json<Value>, ApiError> {

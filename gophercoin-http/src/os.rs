@@ -1,0 +1,29 @@
+//! The clock and the random numbers the adapter reads from the operating system to hand
+//! the core, which reads neither. (Keys are made from `getrandom::SysRng` where they are
+//! made: the node's wallet in [`crate::state`], the wallet service's in its route.)
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Returns the current time in seconds since the Unix epoch: the adapter's clock, read
+/// once per request and passed to the core.
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Returns the current time in milliseconds since the Unix epoch: the peer protocol's
+/// clock.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Returns a random number from the operating system's random number generator.
+///
+/// # Panics
+///
+/// If the OS has no randomness to give, which leaves no safe way to make keys.
+pub(crate) fn os_random_u64() -> u64 {
+    use rand_core::TryRng;
+    getrandom::SysRng.try_next_u64().expect("the OS random number generator works")
+}
