@@ -13,12 +13,11 @@ fn funded(n: u64) -> (Node, Vec<VerifiedTransaction>) {
     let mut node = Node::devnet();
     let _ = node.mine_block(&key.address(), params.genesis_timestamp + 5).expect("mines");
     while node.poll_event().is_some() {}
-    let verifier = params.verifier();
+    let checker = node.checker();
     let txs = (0..n)
         .map(|nonce| {
-            gophercoin_benches::self_payment(&key, &params, nonce)
-                .verify(&verifier, &params)
-                .expect("verifies")
+            let tx = gophercoin_benches::self_payment(&key, &params, nonce);
+            checker.check_transaction(tx.identify()).expect("verifies")
         })
         .collect();
     (node, txs)

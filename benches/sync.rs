@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use gophercoin_core::{
-    Block, IdentifiedTransaction, Node, Params, Signer, VerifiedTransaction, Verifier,
+    Block, IdentifiedTransaction, MostWork, Node, Params, Signer, VerifiedTransaction, Verifier,
 };
 
 fn main() {
@@ -110,21 +110,17 @@ fn main() {
         let single = transfers.len() as f64 / started.elapsed().as_secs_f64();
 
         // Every core for the blocks' own checks, then the node: what the HTTP node does.
-        let mut node = Node::devnet();
-        let started = Instant::now();
-        let unknown = node.unknown_blocks(chain.clone()).expect("links up");
-        let pending = |tx: &IdentifiedTransaction| node.mempool().get(&tx.id()).cloned();
         // A fresh verifier each round: its signature cache would remember the last round's.
         // The yardstick verifies the same sample again and again: no signature cache.
         let verifier = params.verifier().without_signature_cache();
-        let checks = gophercoin_http::state::Checks {
-            invalid: node.invalid_blocks(),
-            prechecked: false,
-            verifier: &verifier,
-            params: &params,
-        };
-        let checked = gophercoin_http::state::check_blocks_in_parallel(unknown, checks, pending)
-            .expect("valid");
+        let mut node = Node::new(params.clone(), verifier, MostWork).expect("valid parameters");
+        let checker = node.checker();
+        let started = Instant::now();
+        let unknown = node.unknown_blocks(chain.clone()).expect("links up");
+        let pending = |tx: &IdentifiedTransaction| node.mempool().get(&tx.id()).cloned();
+        let checked =
+            gophercoin_http::state::check_blocks_in_parallel(unknown, &checker, false, pending)
+                .expect("valid");
         let _ = node.handle_checked_chain(checked, now).expect("adopted");
         let parallel = transfers.len() as f64 / started.elapsed().as_secs_f64();
 

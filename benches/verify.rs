@@ -2,7 +2,7 @@
 //! and checking a whole transaction.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gophercoin_core::{Amount, Params, RsaVerifier, Signer, Transaction, Verifier};
+use gophercoin_core::{Amount, MostWork, Node, Params, RsaVerifier, Signer, Transaction, Verifier};
 
 fn rsa(c: &mut Criterion) {
     let key = gophercoin_benches::test_key();
@@ -39,8 +39,9 @@ fn rsa(c: &mut Criterion) {
             b.iter(|| aws_lc.verify(&key.address(), &msg, &signature))
         });
     }
+    let checker = Node::new(params, verifier, MostWork).expect("valid parameters").checker();
     group.bench_function("check_transaction", |b| {
-        b.iter(|| signed.clone().verify(&verifier, &params).is_ok())
+        b.iter(|| checker.check_transaction(signed.clone().identify()).is_ok())
     });
     group.finish();
 }

@@ -38,10 +38,10 @@ impl ForkChoice for MostWorkLowestHash {
     }
 }
 
-fn main() -> Result<(), gophercoin_core::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = Params::devnet();
     let verifier = CountingVerifier { inner: params.verifier(), checked: Cell::new(0) };
-    let mut node = Node::new(params.clone(), verifier, MostWorkLowestHash);
+    let mut node = Node::new(params.clone(), verifier, MostWorkLowestHash)?;
 
     // Fixed test keys keep the example quick; see `embed` for generating keys.
     let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;

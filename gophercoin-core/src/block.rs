@@ -83,8 +83,10 @@ pub struct Block {
     pub transactions: Vec<BlockTransaction>,
 }
 
-/// A block that passed [`check_in_isolation`]: proof of work, merkle root, reward shape
-/// and every transfer's signature. Whether it fits the chain is checked later.
+/// A block that passed the checks on its own under a node's rules
+/// ([`Checker::check_block`](crate::Checker::check_block), the only maker of one): proof of
+/// work, merkle root, reward shape and every transfer's signature. Whether it fits the
+/// chain is checked later.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckedBlock {
     header: BlockHeader,
@@ -259,8 +261,8 @@ impl Block {
         codec::encode(self)
     }
 
-    /// Decodes a block of at most `max` bytes. Decoding checks only the shape:
-    /// [`check_in_isolation`] and the chain check the rules.
+    /// Decodes a block of at most `max` bytes. Decoding checks only the shape: a node's
+    /// [`Checker`](crate::Checker) and its chain check the rules.
     ///
     /// # Errors
     ///
@@ -435,62 +437,7 @@ impl Params {
     }
 }
 
-/// Checks everything about a block that does not depend on the chain.
-///
-/// # Consensus
-///
-/// > Blocks: header commits to the previous block hash, a merkle root of its
-/// > transactions, timestamp, target and nonce; the proof-of-work is checked on the header
-/// > hash
-///
-/// > The miner's reward goes to the miner's wallet address, once per block: exactly the
-/// > subsidy at that height [...] plus the fees of the block's transactions.
-///
-/// Rules:
-/// - [block-version](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-version)
-/// - [pow-compact](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-compact)
-/// - [pow-limit](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-limit)
-/// - [pow-hash](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-hash)
-/// - [block-count](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-count)
-/// - [block-merkle-root](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-merkle-root)
-/// - [block-reward-first](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-reward-first)
-/// - [block-no-duplicates](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-no-duplicates)
-/// - [block-transfers](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-transfers)
-/// - [block-fees](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-fees)
-/// - [reward-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-height)
-/// - [reward-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-amount)
-/// - [reward-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-recipient)
-///
-/// # Errors
-///
-/// The first [`BlockError`] found, cheapest checks first: the header's version and proof
-/// of work, the count, the merkle root, the reward's place, duplicates, each transfer's
-/// network, amount and size, the reward's amount, and only then the signatures.
-pub fn check_in_isolation(
-    block: Block,
-    verifier: &impl Verifier,
-    params: &Params,
-) -> Result<CheckedBlock, BlockError> {
-    check_in_isolation_reusing(block, verifier, params, |_| None)
-}
-
-/// [`check_in_isolation`], reusing transfers already verified (typically the mempool's):
-/// `verified(tx)` returns the verified form of a transfer identical to `tx`, signature
-/// included, and its signature is not checked again.
-///
-/// # Errors
-///
-/// As [`check_in_isolation`].
-pub fn check_in_isolation_reusing(
-    block: Block,
-    verifier: &impl Verifier,
-    params: &Params,
-    verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
-) -> Result<CheckedBlock, BlockError> {
-    check_reporting(block, verifier, params, verified).map_err(|rejection| rejection.error)
-}
-
-/// Why [`check_reporting`] refused a block, and what of it may be remembered.
+/// Why [`check_in_isolation`] refused a block, and what of it may be remembered.
 #[derive(Debug)]
 pub(crate) struct Rejection {
     /// What is wrong.
@@ -519,9 +466,42 @@ impl From<BlockError> for Rejection {
     }
 }
 
-/// [`check_in_isolation_reusing`], also telling how far the block's hash identifies a
-/// refusal (for the invalid-block cache).
-pub(crate) fn check_reporting(
+/// Checks everything about a block that does not depend on the chain, reusing transfers
+/// already verified (typically the mempool's): `verified(tx)` returns the verified form
+/// of a transfer identical to `tx`, signature included, and its signature is not checked
+/// again. A refusal tells how far the block's hash identifies it (for the invalid-block
+/// cache). Reached through [`Checker::check_block`](crate::Checker::check_block).
+///
+/// # Consensus
+///
+/// > Blocks: header commits to the previous block hash, a merkle root of its
+/// > transactions, timestamp, target and nonce; the proof-of-work is checked on the header
+/// > hash
+///
+/// > The miner's reward goes to the miner's wallet address, once per block: exactly the
+/// > subsidy at that height [...] plus the fees of the block's transactions.
+///
+/// Rules:
+/// - [block-version](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-version)
+/// - [pow-compact](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-compact)
+/// - [pow-limit](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-limit)
+/// - [pow-hash](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#pow-hash)
+/// - [block-count](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-count)
+/// - [block-merkle-root](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-merkle-root)
+/// - [block-reward-first](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-reward-first)
+/// - [block-no-duplicates](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-no-duplicates)
+/// - [block-transfers](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-transfers)
+/// - [block-fees](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#block-fees)
+/// - [reward-height](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-height)
+/// - [reward-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-amount)
+/// - [reward-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#reward-recipient)
+///
+/// # Errors
+///
+/// A [`Rejection`] with the first [`BlockError`] found, cheapest checks first: the header's version and proof
+/// of work, the count, the merkle root, the reward's place, duplicates, each transfer's
+/// network, amount and size, the reward's amount, and only then the signatures.
+pub(crate) fn check_in_isolation(
     block: Block,
     verifier: &impl Verifier,
     params: &Params,

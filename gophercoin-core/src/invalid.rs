@@ -35,16 +35,14 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use gophercoin_core::{InvalidBlocks, Params, RsaVerifier};
+/// use gophercoin_core::{Node, Params};
 ///
-/// let params = Params::devnet();
-/// let invalid = InvalidBlocks::new(100);
-/// let mut block = params.genesis();
+/// let node = Node::devnet();
+/// let mut block = Params::devnet().genesis();
 /// block.header.height = 1; // no reward, and almost surely no proof of work
-/// let verifier = params.verifier();
-/// assert!(invalid.check(block.clone(), true, &verifier, &params, |_| None).is_err());
+/// assert!(node.checker().check_block(block, true, |_| None).is_err());
 /// // A fault that costs nothing to find again is not remembered.
-/// assert_eq!(invalid.len(), 0);
+/// assert_eq!(node.invalid_blocks().len(), 0);
 /// ```
 #[derive(Clone, Debug)]
 pub struct InvalidBlocks {
@@ -111,7 +109,7 @@ impl InvalidBlocks {
         self.len() == 0
     }
 
-    /// Checks a block on its own as [`block::check_in_isolation_reusing`] does, after
+    /// Checks a block on its own as [`block::check_in_isolation`] does, after
     /// looking it up here, and remembers it if it is refused for a fault its hash (and
     /// signature) identifies and it was `prechecked`: it passed
     /// [`Node::precheck_block`](crate::Node::precheck_block), so its target is the one its
@@ -122,7 +120,7 @@ impl InvalidBlocks {
     ///
     /// The remembered error, [`ChainError::InvalidParent`], or the block's
     /// [`BlockError`](crate::BlockError).
-    pub fn check(
+    pub(crate) fn check(
         &self,
         block: Block,
         prechecked: bool,
@@ -137,7 +135,7 @@ impl InvalidBlocks {
             return Err(ChainError::InvalidParent { prev: block.header.prev }.into());
         }
         let hash = block.hash();
-        block::check_reporting(block, verifier, params, verified).map_err(|rejection| {
+        block::check_in_isolation(block, verifier, params, verified).map_err(|rejection| {
             let error = Error::from(rejection.error);
             match rejection.scope {
                 _ if !prechecked => {}

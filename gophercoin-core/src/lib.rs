@@ -16,7 +16,7 @@
 //!
 //! 1. A wallet fills in a [`Transaction`] and signs its canonical bytes
 //!    ([`Transaction::signing_bytes`]) with a [`Signer`], giving a [`SignedTransaction`].
-//! 2. [`Node::handle_transaction`] checks it on its own ([`transaction::check_in_isolation`]:
+//! 2. [`Node::handle_transaction`] checks it on its own (as its [`Checker`] does:
 //!    network, amount, size, keys, signature), then against the chain and the pending
 //!    transactions ([`ledger::check_in_context`]: no replay, no overdraft), and puts it in
 //!    the [`Mempool`].
@@ -24,7 +24,7 @@
 //!    subsidy at its height ([`Params::reward_at`]) and the fees, then the best-paying
 //!    pending transactions, under a header committing to their merkle root.
 //! 4. A miner searches nonces ([`pow::solve`]) until the header hash meets the target.
-//! 5. [`Node::handle_block`] checks the block on its own ([`block::check_in_isolation`]),
+//! 5. [`Node::handle_block`] checks the block on its own ([`Checker::check_block`]),
 //!    in its place ([`chain::check_header_in_context`]: height, target, median time,
 //!    clock drift), and connects it: the [`Ledger`] builds a reversible [`LedgerDiff`]
 //!    and commits it only if every transfer is valid.
@@ -50,6 +50,7 @@
 pub mod amount;
 pub mod block;
 pub mod chain;
+pub mod checker;
 pub mod codec;
 pub mod crypto;
 mod error;
@@ -74,6 +75,7 @@ pub use crate::{
     amount::{Amount, AmountError},
     block::{Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
     chain::{Chain, ChainError, ChainSummary, ForkChoice, LongestChain, MostWork},
+    checker::Checker,
     codec::CodecError,
     crypto::{Address, CryptoError, RsaSigner, RsaVerifier, Signature, Signer, Verifier},
     error::{Error, ErrorKind},
@@ -83,7 +85,7 @@ pub use crate::{
     mempool::{Mempool, MempoolError},
     merkle::{MerkleProof, ProofError},
     node::{BlockOutcome, ChainOutcome, Event, Node},
-    params::Params,
+    params::{Params, ParamsError},
     policy::{FeeRate, Policy},
     target::{CompactTarget, CompactTargetParseError, PowError, Target, Work},
     transaction::{

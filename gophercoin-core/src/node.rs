@@ -1,19 +1,23 @@
 //! The [`Node`] state machine: where transactions, blocks and candidate chains come in,
 //! and decisions and events go out.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    sync::Arc,
+};
 
 use crate::{
     amount::Amount,
     block::{self, Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
     chain::{self, Chain, ChainError, ChainSummary, ForkChoice, MostWork, ReorgPlan},
+    checker::Checker,
     crypto::{Address, RsaVerifier, Verifier},
     error::Error,
     hash::{BlockHash, TxId},
     invalid::InvalidBlocks,
     ledger::{Ledger, LedgerDiff, LedgerError},
     mempool::{Mempool, MempoolError},
-    params::Params,
+    params::{Params, ParamsError},
     policy::Policy,
     pow,
     transaction::{Reward, SignedTransaction, VerifiedTransaction},
@@ -77,7 +81,8 @@ impl HasHeader for CheckedBlock {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Node<V: Verifier = RsaVerifier, F: ForkChoice = MostWork> {
-    params: Params,
+    /// Validated when the node was made.
+    params: Arc<Params>,
     policy: Policy,
     verifier: V,
     fork_choice: F,
@@ -191,26 +196,43 @@ impl Node {
     pub fn devnet() -> Self {
         let params = Params::devnet();
         let verifier = params.verifier();
-        Node::new(params, verifier, MostWork)
+        Node::new(params, verifier, MostWork).expect("the devnet's parameters are valid")
     }
 }
 
 impl<V: Verifier, F: ForkChoice> Node<V, F> {
-    /// Makes a node at the genesis block of `params`, with the default [`Policy`].
-    pub fn new(params: Params, verifier: V, fork_choice: F) -> Self {
+    /// Makes a node at the genesis block of `params`, with the default [`Policy`]. The
+    /// parameters are validated here, once ([`Params::validate`]).
+    ///
+    /// # Errors
+    ///
+    /// The [`ParamsError`] of parameters that make no usable network.
+    pub fn new(params: Params, verifier: V, fork_choice: F) -> Result<Self, ParamsError> {
+        params.validate()?;
         let policy = Policy::default();
-        Node {
+        Ok(Node {
             chain: Chain::new(&params),
             ledger: Ledger::new(),
             mempool: Mempool::new(&policy),
             invalid: InvalidBlocks::new(policy.invalid_block_cache),
             undo: BTreeMap::new(),
             events: VecDeque::new(),
-            params,
+            params: Arc::new(params),
             policy,
             verifier,
             fork_choice,
-        }
+        })
+    }
+
+    /// The node's checker: what checks blocks and transactions on their own under its
+    /// rules, on any thread, for [`Node::handle_checked_block`],
+    /// [`Node::handle_checked_chain`] and [`Node::handle_verified_transaction`]. It shares
+    /// the node's invalid-block cache.
+    pub fn checker(&self) -> Checker<V>
+    where
+        V: Clone,
+    {
+        Checker::new(Arc::clone(&self.params), self.verifier.clone(), self.invalid.clone())
     }
 
     /// Sets the node's [`Policy`]; pending transactions are checked against it again (and
@@ -242,9 +264,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         self.handle_verified_transaction(tx)
     }
 
-    /// Adds a transaction verified beforehand (with
-    /// [`crate::transaction::check_in_isolation`], for instance outside a lock around the
-    /// node) to the mempool, after the checks against the chain and the pending
+    /// Adds a transaction verified beforehand (with [`Checker::check_transaction`], for
+    /// instance outside a lock around the node) to the mempool, after the checks against the chain and the pending
     /// transactions.
     ///
     /// # Errors
@@ -358,9 +379,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         Ok(())
     }
 
-    /// Returns the invalid-block cache, shared with its clones: check blocks outside a
-    /// lock around the node with [`InvalidBlocks::check`] so that what they find is
-    /// remembered here.
+    /// Returns the invalid-block cache, shared with its clones: blocks checked outside a
+    /// lock around the node with its [`Checker`] are remembered here.
     pub fn invalid_blocks(&self) -> &InvalidBlocks {
         &self.invalid
     }
@@ -380,7 +400,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         }
     }
 
-    /// Adds a block checked beforehand (with [`block::check_in_isolation`] or
+    /// Adds a block checked beforehand (with [`Checker::check_block`] or
     /// [`Node::check_block`], for instance outside a lock around the node): the checks in
     /// its place, then as [`Node::handle_block`].
     ///

@@ -175,12 +175,52 @@ impl Params {
         Amount::from_units(supply).unwrap_or(Amount::MAX)
     }
 
+    /// Checks that the parameters make a network whose rules can be applied: a node
+    /// checks them once, when it is made ([`Node::new`](crate::Node::new)), so no rule
+    /// meets a value it cannot use.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParamsError`] naming the first field that is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gophercoin_core::{Params, params::ParamsError};
+    ///
+    /// assert_eq!(Params::devnet().validate(), Ok(()));
+    /// let mut params = Params::devnet();
+    /// params.target_block_secs = 0;
+    /// assert_eq!(params.validate(), Err(ParamsError::ZeroBlockInterval));
+    /// ```
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        Target::from_compact(self.pow_limit)
+            .map_err(|_| ParamsError::PowLimit { pow_limit: self.pow_limit })?;
+        if self.target_block_secs == 0 {
+            return Err(ParamsError::ZeroBlockInterval);
+        }
+        if self.max_block_txs == 0 {
+            return Err(ParamsError::NoRoomForReward);
+        }
+        if self.max_tx_bytes == 0 {
+            return Err(ParamsError::ZeroTransactionSize);
+        }
+        if self.median_time_span == 0 {
+            return Err(ParamsError::ZeroMedianTimeSpan);
+        }
+        let (min, max) = (self.min_rsa_bits, self.max_rsa_bits);
+        if min > max || min < MIN_KEY_BITS || max > MAX_KEY_BITS {
+            return Err(ParamsError::KeySizes { min, max });
+        }
+        Ok(())
+    }
+
     /// Returns the easiest target, decoded from [`Params::pow_limit`].
     ///
     /// # Panics
     ///
-    /// If `pow_limit` is not a valid compact target: a broken `Params` value is a bug of
-    /// whoever built it, not bad input.
+    /// If `pow_limit` is not a valid compact target, which [`Params::validate`] refuses: a
+    /// node's parameters never are.
     pub fn pow_limit_target(&self) -> Target {
         Target::from_compact(self.pow_limit).expect("Params::pow_limit is a valid target")
     }
@@ -192,7 +232,79 @@ impl Params {
     }
 }
 
+/// Why a [`Params`] value makes no usable network ([`Params::validate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// `pow_limit` is not a valid compact target.
+    #[error("pow_limit {pow_limit} is not a valid target")]
+    PowLimit {
+        /// The value given.
+        pow_limit: CompactTarget,
+    },
+    /// `target_block_secs` is zero: the difficulty would aim at no interval.
+    #[error("target_block_secs is 0")]
+    ZeroBlockInterval,
+    /// `max_block_txs` is zero: no block could hold its reward.
+    #[error("max_block_txs is 0: a block holds at least its reward")]
+    NoRoomForReward,
+    /// `max_tx_bytes` is zero: no transaction could be valid.
+    #[error("max_tx_bytes is 0")]
+    ZeroTransactionSize,
+    /// `median_time_span` is zero: no median time past to compare a timestamp with.
+    #[error("median_time_span is 0")]
+    ZeroMedianTimeSpan,
+    /// The RSA key sizes are not a range within what the verifier supports.
+    #[error(
+        "RSA key sizes {min} to {max} bits: not a range within {MIN_KEY_BITS} to {MAX_KEY_BITS}"
+    )]
+    KeySizes {
+        /// `min_rsa_bits`.
+        min: usize,
+        /// `max_rsa_bits`.
+        max: usize,
+    },
+}
+
 impl Amount {
     /// How many smallest units make one coin.
     pub const UNITS_PER_COIN: u64 = 100_000_000;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MostWork, Node};
+
+    #[test]
+    fn a_node_is_made_only_from_parameters_that_validate() {
+        assert_eq!(Params::devnet().validate(), Ok(()));
+        assert_eq!(Params::regtest().validate(), Ok(()));
+        type Breaks = fn(&mut Params);
+        let broken: [(Breaks, ParamsError); 7] = [
+            (
+                |p| p.pow_limit = CompactTarget::from_consensus(0x2300_0001),
+                ParamsError::PowLimit { pow_limit: CompactTarget::from_consensus(0x2300_0001) },
+            ),
+            (|p| p.target_block_secs = 0, ParamsError::ZeroBlockInterval),
+            (|p| p.max_block_txs = 0, ParamsError::NoRoomForReward),
+            (|p| p.max_tx_bytes = 0, ParamsError::ZeroTransactionSize),
+            (|p| p.median_time_span = 0, ParamsError::ZeroMedianTimeSpan),
+            (
+                |p| (p.min_rsa_bits, p.max_rsa_bits) = (4096, 2048),
+                ParamsError::KeySizes { min: 4096, max: 2048 },
+            ),
+            (
+                |p| p.max_rsa_bits = MAX_KEY_BITS + 1,
+                ParamsError::KeySizes { min: 2048, max: MAX_KEY_BITS + 1 },
+            ),
+        ];
+        for (breaks, expected) in broken {
+            let mut params = Params::devnet();
+            breaks(&mut params);
+            assert_eq!(params.validate(), Err(expected));
+            let verifier = Params::devnet().verifier();
+            assert_eq!(Node::new(params, verifier, MostWork).err(), Some(expected));
+        }
+    }
 }

@@ -19,8 +19,9 @@ use crate::amount::Amount;
 /// let params = Params::devnet();
 /// let mut policy = Policy::default();
 /// policy.min_relay_fee_rate = FeeRate::per_byte(1);
-/// let node = Node::new(params.clone(), params.verifier(), MostWork).with_policy(policy);
+/// let node = Node::new(params.clone(), params.verifier(), MostWork)?.with_policy(policy);
 /// assert_eq!(node.policy().min_relay_fee_rate, FeeRate::per_byte(1));
+/// # Ok::<(), gophercoin_core::ParamsError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

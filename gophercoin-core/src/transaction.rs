@@ -1,9 +1,8 @@
 //! Transactions: what a wallet signs, what the wire carries, and what passed the checks.
 //!
 //! A [`Transaction`] is the unsigned payload; [`SignedTransaction`] adds the signature and
-//! is what arrives from outside; [`VerifiedTransaction`] can only be made by
-//! [`check_in_isolation`] (or [`SignedTransaction::verify`]), and it is the only kind the
-//! ledger and the mempool accept. Block rewards are [`Reward`]s, never signed transfers.
+//! is what arrives from outside; [`VerifiedTransaction`] can only be made by a node's
+//! [`Checker`](crate::Checker), and it is the only kind the ledger and the mempool accept. Block rewards are [`Reward`]s, never signed transfers.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +28,7 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use gophercoin_core::{Amount, Params, RsaSigner, RsaVerifier, Signer, Transaction};
+/// use gophercoin_core::{Amount, Node, Params, RsaSigner, Signer, Transaction};
 /// # let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
 /// # let bob: RsaSigner = include_str!("../tests/data/bob.pkcs8.hex").trim().parse()?;
 /// let params = Params::devnet();
@@ -42,7 +41,7 @@ use crate::{
 ///     nonce: 7,
 /// };
 /// let signed = tx.sign(&alice)?;
-/// let verified = signed.verify(&RsaVerifier::default(), &params)?;
+/// let verified = Node::devnet().checker().check_transaction(signed.identify())?;
 /// assert_eq!(verified.id(), verified.transaction().id());
 /// # Ok::<(), gophercoin_core::Error>(())
 /// ```
@@ -78,8 +77,9 @@ pub struct SignedTransaction {
 
 /// A signed transaction whose shape, amount, keys and signature have been checked.
 ///
-/// Only [`check_in_isolation`] (or [`IdentifiedTransaction::check_in_isolation`]) makes
-/// one, so holding one is proof of those checks.
+/// Only a node's [`Checker`](crate::Checker) makes one
+/// ([`Checker::check_transaction`](crate::Checker::check_transaction)), so holding one is
+/// proof of those checks under a node's rules.
 /// Balance and replay depend on the chain and are checked by the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedTransaction {
@@ -99,7 +99,7 @@ pub struct VerifiedTransaction {
 /// # Examples
 ///
 /// ```
-/// use gophercoin_core::{Amount, Params, RsaSigner, RsaVerifier, Signer, Transaction};
+/// use gophercoin_core::{Amount, Node, Params, RsaSigner, Signer, Transaction};
 ///
 /// let params = Params::devnet();
 /// let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
@@ -114,7 +114,7 @@ pub struct VerifiedTransaction {
 /// };
 /// let identified = tx.sign(&alice)?.identify();
 /// assert_eq!(identified.id(), identified.signed().id());
-/// let verified = identified.check_in_isolation(&params.verifier(), &params)?;
+/// let verified = Node::devnet().checker().check_transaction(identified)?;
 /// assert_eq!(verified.id(), verified.transaction().id());
 /// # Ok::<(), gophercoin_core::Error>(())
 /// ```
@@ -229,26 +229,13 @@ impl SignedTransaction {
     }
 
     /// Decodes a signed transaction of at most `max` bytes. Decoding checks only the
-    /// shape; [`SignedTransaction::verify`] checks the rules.
+    /// shape; a node's [`Checker`](crate::Checker) checks the rules.
     ///
     /// # Errors
     ///
     /// [`CodecError`](codec::CodecError) as for [`codec::decode`].
     pub fn decode(bytes: &[u8], max: usize) -> Result<SignedTransaction, codec::CodecError> {
         codec::decode(bytes, max)
-    }
-
-    /// Checks the transaction on its own; see [`check_in_isolation`].
-    ///
-    /// # Errors
-    ///
-    /// The first [`TxError`] found.
-    pub fn verify(
-        self,
-        verifier: &impl Verifier,
-        params: &Params,
-    ) -> Result<VerifiedTransaction, TxError> {
-        check_in_isolation(self, verifier, params)
     }
 
     /// Returns the transaction id (it does not cover the signature).
@@ -281,13 +268,35 @@ impl IdentifiedTransaction {
         &self.signed
     }
 
-    /// Checks the transaction on its own, as [`check_in_isolation`], reusing its signing
-    /// bytes and id.
+    /// Checks everything about a transaction that does not depend on the chain, in order of
+    /// cost: network, amount, size, the recipient's key, the sender's key and signature,
+    /// reusing its signing bytes and id. Reached through
+    /// [`Checker::check_transaction`](crate::Checker::check_transaction).
+    ///
+    /// # Consensus
+    ///
+    /// > Every non-reward transaction carries a valid signature by the sender's key over a
+    /// > canonical encoding of the transaction
+    ///
+    /// > zero, negative, fractional and overflowing amounts are rejected with a clear error
+    ///
+    /// The fee may be zero; the amount and the fee together must be an [`Amount`].
+    ///
+    /// Rules:
+    /// - [tx-chain-id](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-chain-id)
+    /// - [tx-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-amount)
+    /// - [tx-spend](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-spend)
+    /// - [tx-size](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-size)
+    /// - [tx-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-recipient)
+    /// - [tx-sender](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-sender)
+    /// - [tx-signature](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-signature)
+    /// - [key-rsa](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-rsa)
+    /// - [key-signature-scheme](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-signature-scheme)
     ///
     /// # Errors
     ///
     /// The first [`TxError`] found.
-    pub fn check_in_isolation(
+    pub(crate) fn check_in_isolation(
         self,
         verifier: &impl Verifier,
         params: &Params,
@@ -320,7 +329,7 @@ impl IdentifiedTransaction {
     /// # Errors
     ///
     /// The first [`TxError`] found.
-    pub fn check_cheap(&self, params: &Params) -> Result<(), TxError> {
+    pub(crate) fn check_cheap(&self, params: &Params) -> Result<(), TxError> {
         let tx = &self.signed.transaction;
         chain_id_is_valid(tx, params)?;
         amount_is_valid(tx)?;
@@ -393,40 +402,6 @@ impl Reward {
     pub fn id(&self) -> TxId {
         TxId::from_bytes(sha256(&[&codec::encode_tagged(REWARD_TAG, self)]))
     }
-}
-
-/// Checks everything about a transaction that does not depend on the chain, in order of
-/// cost: network, amount, size, the recipient's key, the sender's key and signature.
-///
-/// # Consensus
-///
-/// > Every non-reward transaction carries a valid signature by the sender's key over a
-/// > canonical encoding of the transaction
-///
-/// > zero, negative, fractional and overflowing amounts are rejected with a clear error
-///
-/// The fee may be zero; the amount and the fee together must be an [`Amount`].
-///
-/// Rules:
-/// - [tx-chain-id](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-chain-id)
-/// - [tx-amount](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-amount)
-/// - [tx-spend](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-spend)
-/// - [tx-size](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-size)
-/// - [tx-recipient](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-recipient)
-/// - [tx-sender](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-sender)
-/// - [tx-signature](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#tx-signature)
-/// - [key-rsa](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-rsa)
-/// - [key-signature-scheme](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#key-signature-scheme)
-///
-/// # Errors
-///
-/// The first [`TxError`] found.
-pub fn check_in_isolation(
-    signed: SignedTransaction,
-    verifier: &impl Verifier,
-    params: &Params,
-) -> Result<VerifiedTransaction, TxError> {
-    signed.identify().check_in_isolation(verifier, params)
 }
 
 /// Checks that the transaction is for this network.

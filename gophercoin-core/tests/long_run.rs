@@ -20,7 +20,8 @@ fn node_with(edit_params: impl FnOnce(&mut Params), edit_policy: impl FnOnce(&mu
     let mut policy = Policy::default();
     edit_policy(&mut policy);
     let verifier = params.verifier();
-    let mut node = Node::new(params, verifier, MostWork).with_policy(policy);
+    let mut node =
+        Node::new(params, verifier, MostWork).expect("valid parameters").with_policy(policy);
     mine(&mut node, alice(), 3);
     node
 }
@@ -100,7 +101,7 @@ fn a_chain_runs_through_every_halving_and_past_the_last() {
     assert_eq!(node.balance(&bob().address()), coins(1));
     // A new node takes the whole chain, beyond the last halving, from a peer.
     let verifier = node.params().verifier();
-    let mut fresh = Node::new(node.params().clone(), verifier, MostWork);
+    let mut fresh = Node::new(node.params().clone(), verifier, MostWork).expect("valid parameters");
     let outcome = fresh.handle_chain(main_chain(&node), time(node.height() + 1)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { height, .. } if height == last + 5));
     assert_eq!(fresh.ledger(), node.ledger());
@@ -391,7 +392,7 @@ impl Verifier for Counting {
 fn counting_node() -> Node<Counting> {
     let params = params();
     let verifier = Counting(params.verifier(), AtomicU32::new(0));
-    let mut node = Node::new(params, verifier, MostWork);
+    let mut node = Node::new(params, verifier, MostWork).expect("valid parameters");
     mine(&mut node, alice(), 3);
     node
 }

@@ -78,7 +78,8 @@ proptest! {
 #[test]
 fn a_mined_block_proves_each_of_its_transactions_against_its_header() {
     let params = params();
-    let mut node = Node::new(params.clone(), params.verifier(), MostWork);
+    let mut node =
+        Node::new(params.clone(), params.verifier(), MostWork).expect("valid parameters");
     mine(&mut node, alice(), 1);
     for nonce in 0..5 {
         let payment = transfer(alice(), bob(), coins(1), nonce);

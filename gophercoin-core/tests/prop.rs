@@ -173,7 +173,7 @@ fn halving_node() -> Node {
     let mut params = params();
     params.halving_interval = 3;
     let verifier = params.verifier();
-    Node::new(params, verifier, gophercoin_core::MostWork)
+    Node::new(params, verifier, gophercoin_core::MostWork).expect("valid parameters")
 }
 
 fn run(actions: &[Action]) -> Run {

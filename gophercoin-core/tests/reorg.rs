@@ -11,7 +11,7 @@ use gophercoin_core::{
 
 fn node_with<F: ForkChoice>(fork_choice: F) -> Node<RsaVerifier, F> {
     let params = params();
-    Node::new(params.clone(), params.verifier(), fork_choice)
+    Node::new(params.clone(), params.verifier(), fork_choice).expect("valid parameters")
 }
 
 /// Mines `n` blocks one second apart: after the first retarget the difficulty rises, so

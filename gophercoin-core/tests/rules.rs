@@ -725,7 +725,8 @@ fn chain_from_another_genesis_is_rejected() {
     let mut other_params = params();
     other_params.chain_id += 1;
     let mut foreign =
-        Node::new(other_params.clone(), other_params.verifier(), gophercoin_core::MostWork);
+        Node::new(other_params.clone(), other_params.verifier(), gophercoin_core::MostWork)
+            .expect("valid parameters");
     for h in 1..=5 {
         let outcome = foreign.mine_block(&bob().address(), time(h)).unwrap();
         assert!(matches!(outcome, BlockOutcome::Extended { height, .. } if height == h));
@@ -756,7 +757,8 @@ fn funded_with(edit: impl FnOnce(&mut gophercoin_core::Params)) -> Node {
     let mut params = params();
     edit(&mut params);
     let verifier = params.verifier();
-    let mut node = Node::new(params, verifier, gophercoin_core::MostWork);
+    let mut node =
+        Node::new(params, verifier, gophercoin_core::MostWork).expect("valid parameters");
     mine(&mut node, alice(), 3);
     node
 }
@@ -860,7 +862,8 @@ fn each_signature_is_checked_once() {
         params.clone(),
         Counting(params.verifier(), Cell::new(0)),
         gophercoin_core::MostWork,
-    );
+    )
+    .expect("valid parameters");
     let _ = node.mine_block(&alice().address(), time(1)).unwrap();
     for nonce in 0..3 {
         node.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();

@@ -60,7 +60,8 @@ fn golden_transaction_decodes_and_verifies() {
     let bytes = hex::decode(expected["transaction"]["encoded"].as_str().unwrap()).unwrap();
     let tx = gophercoin_core::SignedTransaction::decode(&bytes, 4096).unwrap();
     assert_eq!(tx.id().to_string(), expected["transaction"]["id"].as_str().unwrap());
-    let verified = tx.verify(&gophercoin_core::RsaVerifier::default(), &params()).unwrap();
+    let node = gophercoin_core::Node::new(params(), params().verifier(), gophercoin_core::MostWork);
+    let verified = node.unwrap().checker().check_transaction(tx.identify()).unwrap();
     assert_eq!(verified.transaction().amount, coins(5));
     let block = hex::decode(expected["block"]["encoded"].as_str().unwrap()).unwrap();
     let block = gophercoin_core::Block::decode(&block, 1 << 20).unwrap();

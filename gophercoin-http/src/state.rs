@@ -12,8 +12,8 @@ use std::{
 
 use axum::body::Bytes;
 use gophercoin_core::{
-    Address, Block, ChainOutcome, CheckedBlock, Error as CoreError, Event, IdentifiedTransaction,
-    InvalidBlocks, Node, Params, RsaSigner, RsaVerifier, SignedTransaction, Signer,
+    Address, Block, ChainOutcome, CheckedBlock, Checker, Error as CoreError, Event,
+    IdentifiedTransaction, Node, RsaSigner, RsaVerifier, SignedTransaction, Signer,
     VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
@@ -42,6 +42,9 @@ pub enum StartError {
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The network's parameters make no usable network.
+    #[error("the network's parameters: {0}")]
+    Params(#[from] gophercoin_core::ParamsError),
     /// The stored chain does not validate.
     #[error("the stored chain is invalid: {0}")]
     InvalidStoredChain(CoreError),
@@ -101,10 +104,8 @@ pub struct AppState {
     pub client: PeerClient,
     /// The wallet this node's own mining pays.
     pub miner: Address,
-    /// The consensus parameters (a copy, for checks made outside the node's lock).
-    pub params: Params,
-    /// The signature verifier (a copy, for checks made outside the node's lock).
-    pub verifier: RsaVerifier,
+    /// The node's checker, for checks made outside its lock.
+    pub checker: Checker<RsaVerifier>,
     /// Block bodies refused for good, to refuse the same bytes again undecoded.
     pub refused_blocks: RefusedBlocks,
     /// Blocks' JSON, encoded once for every answer that shows them.
@@ -165,8 +166,9 @@ impl AppState {
             Some(engine) => verifier.with_engine(metrics.counting(engine)),
             None => verifier,
         };
-        let mut node = Node::new(params.clone(), verifier.clone(), config.fork_choice.boxed())
+        let mut node = Node::new(params.clone(), verifier, config.fork_choice.boxed())?
             .with_policy(config.policy.clone());
+        let checker = node.checker();
         let blocks = store.main_chain()?;
         if !blocks.is_empty() {
             let outcome =
@@ -225,8 +227,7 @@ impl AppState {
             tips_from_peers_seen: AtomicU64::new(0),
             client,
             miner,
-            params,
-            verifier,
+            checker,
             refused_blocks: RefusedBlocks::default(),
             encoded: crate::encoded::EncodedBlocks::new(crate::encoded::DEFAULT_BUDGET),
             streams: Arc::new(tokio::sync::Semaphore::new(crate::server::MAX_STREAMS)),
@@ -285,7 +286,7 @@ impl AppState {
     ) -> Result<VerifiedTransaction, ApiError> {
         let tx = tx.identify();
         self.node().check_not_known(&tx.id())?;
-        Ok(tx.check_in_isolation(&self.verifier, &self.params).map_err(CoreError::from)?)
+        Ok(self.checker.check_transaction(tx).map_err(CoreError::from)?)
     }
 
     /// Checks blocks on their own outside the node's lock, on every core, reusing what the
@@ -314,14 +315,7 @@ impl AppState {
     ) -> Result<Vec<CheckedBlock>, ApiError> {
         // A look-up by the id the check computes anyway, the lock held for just that.
         let pending = |tx: &IdentifiedTransaction| self.node().mempool().get(&tx.id()).cloned();
-        let invalid = self.node().invalid_blocks().clone();
-        let check = Checks {
-            invalid: &invalid,
-            prechecked,
-            verifier: &self.verifier,
-            params: &self.params,
-        };
-        Ok(check_blocks_in_parallel(blocks, check, pending)?)
+        Ok(check_blocks_in_parallel(blocks, &self.checker, prechecked, pending)?)
     }
 
     /// Runs one core call under the lock, then persists what it connected (before
@@ -413,7 +407,7 @@ impl crate::network::Host for AppState {
     fn check_ahead(&self, blocks: &[Block]) {
         let worth: Vec<Block> = blocks
             .iter()
-            .filter(|block| block.header.check_pow(&self.params).is_ok())
+            .filter(|block| block.header.check_pow(self.checker.params()).is_ok())
             .cloned()
             .collect();
         if !worth.is_empty() {
@@ -725,30 +719,8 @@ fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
     }
 }
 
-/// What checks a block on its own: the node's invalid-block cache (consulted first, and
-/// told what is found invalid), its verifier and its parameters.
-pub struct Checks<'a, V> {
-    /// The node's invalid-block cache ([`gophercoin_core::Node::invalid_blocks`]).
-    pub invalid: &'a InvalidBlocks,
-    /// Whether the blocks passed [`gophercoin_core::Node::precheck_block`], so the cache
-    /// may remember what it refuses.
-    pub prechecked: bool,
-    /// The signature verifier.
-    pub verifier: &'a V,
-    /// The consensus parameters.
-    pub params: &'a Params,
-}
-
-// By hand: a derive would ask `V: Copy`, and only references are copied.
-impl<V> Clone for Checks<'_, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<V> Copy for Checks<'_, V> {}
-
-/// Checks blocks on their own on every core ([`InvalidBlocks::check`]), each
+/// Checks blocks on their own on every core with a node's checker
+/// ([`Checker::check_block`], remembering refusals if the blocks were `prechecked`), each
 /// transfer for which `known` gives a verified form (identical, signature included) reused
 /// rather than verified again; the first failure in the blocks' order is the answer.
 ///
@@ -760,14 +732,13 @@ impl<V> Copy for Checks<'_, V> {}
 /// # Errors
 ///
 /// The first invalid block's error.
-pub fn check_blocks_in_parallel(
+pub fn check_blocks_in_parallel<V: Verifier + Sync>(
     blocks: Vec<Block>,
-    checks: Checks<'_, impl Verifier + Sync>,
+    checker: &Checker<V>,
+    prechecked: bool,
     known: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction> + Sync,
 ) -> Result<Vec<CheckedBlock>, CoreError> {
-    let check = |block: Block| {
-        checks.invalid.check(block, checks.prechecked, checks.verifier, checks.params, &known)
-    };
+    let check = |block: Block| checker.check_block(block, prechecked, &known);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if blocks.len() < 2 || threads == 1 {
         return blocks.into_iter().map(check).collect();
@@ -815,7 +786,9 @@ pub fn check_blocks_in_parallel(
 
 #[cfg(test)]
 mod tests {
-    use gophercoin_core::{Amount, BlockTransaction, CryptoError, Signature, Transaction, block};
+    use gophercoin_core::{
+        Amount, BlockTransaction, CryptoError, MostWork, Params, Signature, Transaction,
+    };
 
     use super::*;
 
@@ -847,8 +820,9 @@ mod tests {
         (blocks, params)
     }
 
-    /// Counts the signatures it checks.
-    struct Counting(RsaVerifier, AtomicUsize);
+    /// Counts the signatures it checks (the count shared by its clones).
+    #[derive(Clone)]
+    struct Counting(RsaVerifier, Arc<AtomicUsize>);
 
     impl Verifier for Counting {
         fn check_address(&self, address: &Address) -> Result<(), CryptoError> {
@@ -871,6 +845,7 @@ mod tests {
     fn transfers_known_to_be_verified_are_not_verified_again() {
         let (blocks, params) = chain(60);
         let verifier = Counting(params.verifier(), Default::default());
+        let checker = Node::new(params, verifier.clone(), MostWork).expect("valid").checker();
         let transfers: Vec<_> = blocks
             .iter()
             .flat_map(|b| &b.transactions)
@@ -885,34 +860,28 @@ mod tests {
             .iter()
             .step_by(2)
             .map(|tx| {
-                let verified = tx.clone().identify().check_in_isolation(&verifier.0, &params);
+                let verified = Node::devnet().checker().check_transaction(tx.clone().identify());
                 (tx.id(), verified.expect("valid"))
             })
             .collect();
-        let invalid = InvalidBlocks::new(100);
-        let checks =
-            Checks { invalid: &invalid, prechecked: false, verifier: &verifier, params: &params };
-        let checked =
-            check_blocks_in_parallel(blocks.clone(), checks, |tx| known.get(&tx.id()).cloned());
+        let checked = check_blocks_in_parallel(blocks.clone(), &checker, false, |tx| {
+            known.get(&tx.id()).cloned()
+        });
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
         assert_eq!(verifier.1.load(Ordering::Relaxed), transfers.len() - known.len());
     }
 
     #[test]
     fn parallel_checks_answer_as_checking_in_order_does() {
-        let (blocks, params) = chain(60);
-        let verifier = params.verifier();
+        let (blocks, _) = chain(60);
+        let checker = Node::devnet().checker();
         let in_order = |blocks: &[Block]| {
             blocks
                 .iter()
-                .map(|b| block::check_in_isolation(b.clone(), &verifier, &params))
+                .map(|b| checker.check_block(b.clone(), false, |_| None))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(CoreError::from)
         };
-        let invalid = InvalidBlocks::new(0);
-        let checks =
-            Checks { invalid: &invalid, prechecked: false, verifier: &verifier, params: &params };
-        let parallel = check_blocks_in_parallel(blocks.clone(), checks, |_| None);
+        let parallel = check_blocks_in_parallel(blocks.clone(), &checker, false, |_| None);
         let expected = in_order(&blocks).expect("a valid chain");
         let checked = parallel.expect("a valid chain");
         assert_eq!(checked.len(), blocks.len());
@@ -925,11 +894,11 @@ mod tests {
             for index in [first, second] {
                 bad[index].header.merkle_root = gophercoin_core::MerkleRoot::from_bytes([7; 32]);
             }
-            let answer = check_blocks_in_parallel(bad.clone(), checks, |_| None);
+            let answer = check_blocks_in_parallel(bad.clone(), &checker, false, |_| None);
             let expected = in_order(&bad).expect_err("a bad block");
             assert_eq!(answer.expect_err("a bad block"), expected, "blocks {first} and {second}");
-            let alone = block::check_in_isolation(bad[first].clone(), &verifier, &params);
-            assert_eq!(expected, CoreError::from(alone.expect_err("bad")));
+            let alone = checker.check_block(bad[first].clone(), false, |_| None);
+            assert_eq!(expected, alone.expect_err("bad"));
         }
     }
 }

@@ -379,7 +379,8 @@ async fn a_longer_chain_with_less_work_and_a_foreign_chain_are_not_adopted() {
     let mut other = params.clone();
     other.chain_id += 1;
     let mut foreign =
-        gophercoin_core::Node::new(other.clone(), other.verifier(), gophercoin_core::MostWork);
+        gophercoin_core::Node::new(other.clone(), other.verifier(), gophercoin_core::MostWork)
+            .expect("valid parameters");
     for height in 1..=60 {
         let _ = foreign
             .mine_block(&key("bob").address(), other.genesis_timestamp + height * 5)

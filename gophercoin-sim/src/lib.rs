@@ -318,7 +318,8 @@ pub fn run(config: &SimConfig) -> Report {
     };
     let nodes = (0..config.nodes)
         .map(|i| {
-            let node = Node::new(params.clone(), AcceptAll, MostWork);
+            let node =
+                Node::new(params.clone(), AcceptAll, MostWork).expect("the sim's parameters");
             (node, Protocol::new(protocol_config.clone(), PeerAddr::new(format!("sim-{i}"))))
         })
         .collect();

@@ -30,7 +30,7 @@ pub(super) async fn balance(
     let Path(address) = address?;
     let address: Address = address.parse()?;
     // Hex that is no acceptable key is no wallet: an error, not a balance of 0.
-    state.verifier.check_address(&address)?;
+    state.checker.verifier().check_address(&address)?;
     let node = state.node();
     let pending = node.mempool().spending(&address);
     Ok(Json(BalanceAnswer {

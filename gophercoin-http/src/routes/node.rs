@@ -306,7 +306,7 @@ async fn accept_transaction(
 ) -> Result<(StatusCode, Json<QueuedAnswer>), ApiError> {
     let checking = state.checking.enter();
     let tx = body
-        .into_signed(state.params.chain_id)
+        .into_signed(state.checker.params().chain_id)
         .map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
     drop(checking);

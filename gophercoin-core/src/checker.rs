@@ -1,0 +1,113 @@
+//! The checks a value needs on its own, under one node's rules: a [`Checker`] holds a
+//! node's parameters, its signature verifier and its invalid-block cache, and is the only
+//! way outside this crate to make a [`CheckedBlock`] or a [`VerifiedTransaction`].
+//!
+//! A node hands its checker out ([`Node::checker`](crate::Node::checker)); it is cheap to
+//! clone and to send to other threads, so blocks and payments can be checked on every
+//! core, outside a lock around the node, and then handed to the node
+//! ([`Node::handle_checked_block`](crate::Node::handle_checked_block),
+//! [`Node::handle_verified_transaction`](crate::Node::handle_verified_transaction)), which
+//! takes nothing else. So a checked value was checked under a node's parameters (already
+//! validated, [`Params::validate`]) and with its verifier, never under rules its caller
+//! picked.
+
+use std::sync::Arc;
+
+use crate::{
+    block::{Block, CheckedBlock},
+    crypto::Verifier,
+    error::Error,
+    invalid::InvalidBlocks,
+    params::Params,
+    transaction::{IdentifiedTransaction, TxError, VerifiedTransaction},
+};
+
+/// Checks blocks and transactions on their own under one node's rules.
+///
+/// # Examples
+///
+/// A block mined on one node, checked on its own by another node's checker (on any
+/// thread), then handed to that node:
+///
+/// ```
+/// use gophercoin_core::{Node, Params, RsaSigner, Signer};
+/// # let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
+/// let now = Params::devnet().genesis_timestamp + 60;
+/// let mut miner = Node::devnet();
+/// miner.mine_block(&alice.address(), now)?;
+/// let block = miner.chain().tip().to_block();
+///
+/// let mut node = Node::devnet();
+/// let checker = node.checker();
+/// let checked = std::thread::spawn(move || checker.check_block(block, false, |_| None))
+///     .join()
+///     .expect("no panic")?;
+/// node.handle_checked_block(checked, now)?;
+/// assert_eq!(node.height(), 1);
+///
+/// // A block whose proof of work fails is refused on its own.
+/// let mut forged = miner.chain().tip().to_block();
+/// forged.header.nonce ^= 1;
+/// assert!(node.checker().check_block(forged, false, |_| None).is_err());
+/// # Ok::<(), gophercoin_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Checker<V> {
+    params: Arc<Params>,
+    verifier: V,
+    invalid: InvalidBlocks,
+}
+
+impl<V: Verifier> Checker<V> {
+    /// A checker of a node's rules (only a node makes one).
+    pub(crate) fn new(params: Arc<Params>, verifier: V, invalid: InvalidBlocks) -> Self {
+        Checker { params, verifier, invalid }
+    }
+
+    /// The node's consensus parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The node's signature verifier.
+    pub fn verifier(&self) -> &V {
+        &self.verifier
+    }
+
+    /// Checks a transaction on its own: its network, amount, size, addresses and
+    /// signature ([`transaction::check_in_isolation`](crate::transaction)).
+    ///
+    /// # Errors
+    ///
+    /// The first [`TxError`] found.
+    pub fn check_transaction(
+        &self,
+        tx: IdentifiedTransaction,
+    ) -> Result<VerifiedTransaction, TxError> {
+        tx.check_in_isolation(&self.verifier, &self.params)
+    }
+
+    /// Checks a block on its own, after a look in the node's invalid-block cache, and
+    /// remembers a refusal there if the block was `prechecked` (it passed
+    /// [`Node::precheck_block`](crate::Node::precheck_block)). Each transfer for which
+    /// `verified` gives a verified form (identical, signature included, typically the
+    /// mempool's) is not verified again.
+    ///
+    /// # Errors
+    ///
+    /// The remembered error, [`ChainError::InvalidParent`](crate::ChainError) for a
+    /// parent known invalid, or the block's [`BlockError`](crate::BlockError).
+    pub fn check_block(
+        &self,
+        block: Block,
+        prechecked: bool,
+        verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
+    ) -> Result<CheckedBlock, Error> {
+        self.invalid.check(block, prechecked, &self.verifier, &self.params, verified)
+    }
+
+    /// The node's invalid-block cache.
+    pub fn invalid_blocks(&self) -> &InvalidBlocks {
+        &self.invalid
+    }
+}
