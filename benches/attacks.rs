@@ -25,7 +25,7 @@ use std::{
 
 use gophercoin_benches::{NodeProcess, block_on, json_of, now};
 use gophercoin_core::{
-    Amount, Node, Params, RsaSigner, Signature, SignedTransaction, Signer, Transaction,
+    Amount, Node, Params, RsaSigner, Signature, SignedTransaction, Signer, Transaction, UnixTime,
 };
 use serde_json::json;
 
@@ -168,7 +168,7 @@ async fn rejected_tip(bin: &Path, attacker: &RsaSigner) {
     let mut batch = vec![];
     for height in 1..=blocks {
         let at = params.genesis_timestamp + height * params.target_block_secs;
-        let _ = chain.mine_block(&miner, at).expect("mines");
+        let _ = chain.mine_block(&miner, UnixTime::from_secs(at)).expect("mines");
         while chain.poll_event().is_some() {}
         batch.push(gophercoin_http::store::StoreOp::Connect(Box::new(
             chain.chain().tip().to_block(),

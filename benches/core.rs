@@ -3,7 +3,7 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use gophercoin_core::{
-    Block, BlockTransaction, Mempool, Node, Params, Signer, VerifiedTransaction, block,
+    Block, BlockTransaction, Mempool, Node, Params, Signer, UnixTime, VerifiedTransaction, block,
 };
 
 /// A devnet node where the test key has mined one block, and `n` verified payments from it.
@@ -11,7 +11,9 @@ fn funded(n: u64) -> (Node, Vec<VerifiedTransaction>) {
     let key = gophercoin_benches::test_key();
     let params = Params::devnet();
     let mut node = Node::devnet();
-    let _ = node.mine_block(&key.address(), params.genesis_timestamp + 5).expect("mines");
+    let _ = node
+        .mine_block(&key.address(), UnixTime::from_secs(params.genesis_timestamp + 5))
+        .expect("mines");
     while node.poll_event().is_some() {}
     let checker = node.checker();
     let txs = (0..n)
@@ -31,7 +33,7 @@ fn codec_benches(c: &mut Criterion) {
     let _ = node
         .mine_block(
             &gophercoin_benches::test_key().address(),
-            Params::devnet().genesis_timestamp + 10,
+            UnixTime::from_secs(Params::devnet().genesis_timestamp + 10),
         )
         .expect("mines");
     let block: Block = node.chain().tip().to_block();
@@ -63,7 +65,7 @@ fn ledger_benches(c: &mut Criterion) {
         let mut template = node
             .block_template(
                 &gophercoin_benches::test_key().address(),
-                params.genesis_timestamp + 10,
+                UnixTime::from_secs(params.genesis_timestamp + 10),
             )
             .expect("template");
         template

@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p gophercoin-benches --bench memory`
 
-use gophercoin_core::{Node, Params, Signer};
+use gophercoin_core::{Node, Params, Signer, UnixTime};
 
 /// A line of /proc/self/status, in KiB: `VmHWM:` (the peak) or `VmRSS:` (now).
 fn status_kib(field: &str) -> Option<u64> {
@@ -27,7 +27,7 @@ fn main() {
     for height in 1..=blocks {
         // On schedule, so the difficulty stays at the devnet's easiest target.
         let now = params.genesis_timestamp + height * params.target_block_secs;
-        let _ = node.mine_block(&miner, now).expect("mines");
+        let _ = node.mine_block(&miner, UnixTime::from_secs(now)).expect("mines");
         while node.poll_event().is_some() {}
     }
     let after = peak_kib().unwrap_or(0);
@@ -51,7 +51,7 @@ fn main() {
             .iter()
             .map(|b| gophercoin_core::Block::decode(b, b.len()).expect("decodes"))
             .collect();
-        let _ = synced.handle_chain(chain, end).expect("adopted");
+        let _ = synced.handle_chain(chain, UnixTime::from_secs(end)).expect("adopted");
         while synced.poll_event().is_some() {}
     }
     assert_eq!(synced.height(), blocks);

@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use gophercoin_core::{
-    Block, IdentifiedTransaction, MostWork, Node, Params, Signer, VerifiedTransaction, Verifier,
+    Block, IdentifiedTransaction, MostWork, Node, Params, Signer, UnixTime, VerifiedTransaction,
+    Verifier,
 };
 
 fn main() {
@@ -50,7 +51,7 @@ fn main() {
                 source.handle_transaction(tx).expect("accepted");
             }
         }
-        let _ = source.mine_block(&key.address(), now).expect("mines");
+        let _ = source.mine_block(&key.address(), UnixTime::from_secs(now)).expect("mines");
         while source.poll_event().is_some() {}
     }
     let chain: Vec<Block> = source.chain().main_chain_from(0).map(|b| b.to_block()).collect();
@@ -106,7 +107,7 @@ fn main() {
         // One core, everything: Node::handle_chain.
         let mut node = Node::devnet();
         let started = Instant::now();
-        let _ = node.handle_chain(chain.clone(), now).expect("adopted");
+        let _ = node.handle_chain(chain.clone(), UnixTime::from_secs(now)).expect("adopted");
         let single = transfers.len() as f64 / started.elapsed().as_secs_f64();
 
         // Every core for the blocks' own checks, then the node: what the HTTP node does.
@@ -121,7 +122,7 @@ fn main() {
         let checked =
             gophercoin_http::state::check_blocks_in_parallel(unknown, &checker, false, pending)
                 .expect("valid");
-        let _ = node.handle_checked_chain(checked, now).expect("adopted");
+        let _ = node.handle_checked_chain(checked, UnixTime::from_secs(now)).expect("adopted");
         let parallel = transfers.len() as f64 / started.elapsed().as_secs_f64();
 
         let one = (before + verify_rate()) / 2.0;

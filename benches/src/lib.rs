@@ -11,7 +11,7 @@ use std::{
 use gophercoin_core::Node;
 use gophercoin_core::{
     Amount, Block, BlockHeader, BlockTransaction, Params, Reward, RsaSigner, SignedTransaction,
-    Signer, Transaction, block,
+    Signer, Transaction, UnixTime, block,
 };
 use gophercoin_http::{
     dto::BlockDto,
@@ -277,7 +277,7 @@ pub fn build_chain(data: &Path, key: &RsaSigner, blocks: u64, per_block: u64) {
         let tip = *chain.tip();
         let batch = batches.next().unwrap_or_default();
         let block = block_on(&tip, tip.bits, at, key, batch);
-        let _connected = chain.handle_block(block, at).expect("a valid block");
+        let _connected = chain.handle_block(block, UnixTime::from_secs(at)).expect("a valid block");
         while chain.poll_event().is_some() {}
         store.apply(&[StoreOp::Connect(Box::new(chain.chain().tip().to_block()))]).expect("writes");
     }
@@ -305,7 +305,7 @@ pub fn build_long_chain(data: &Path, key: &RsaSigner, blocks: u64) {
     let mut batch = vec![];
     for height in 1..=blocks {
         let at = params.genesis_timestamp + height * params.target_block_secs;
-        let _mined = chain.mine_block(&key.address(), at).expect("mines");
+        let _mined = chain.mine_block(&key.address(), UnixTime::from_secs(at)).expect("mines");
         while chain.poll_event().is_some() {}
         batch.push(StoreOp::Connect(Box::new(chain.chain().tip().to_block())));
         if batch.len() == 10_000 || height == blocks {

@@ -8,7 +8,7 @@ use std::{cell::Cell, cmp::Ordering};
 
 use gophercoin_core::{
     Address, ChainSummary, CryptoError, ForkChoice, Node, Params, RsaSigner, RsaVerifier,
-    Signature, Signer, Transaction, Verifier,
+    Signature, Signer, Transaction, UnixTime, Verifier,
 };
 
 /// Counts signature checks, delegating the decision to RSA.
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut now = params.genesis_timestamp;
     for _ in 0..2 {
         now += params.target_block_secs;
-        let _ = node.mine_block(&alice.address(), now)?;
+        let _ = node.mine_block(&alice.address(), UnixTime::from_secs(now))?;
     }
     for nonce in 0..3 {
         let tx = Transaction {
@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         node.handle_transaction(tx.sign(&alice)?)?;
     }
     now += params.target_block_secs;
-    let _ = node.mine_block(&alice.address(), now)?;
+    let _ = node.mine_block(&alice.address(), UnixTime::from_secs(now))?;
     while node.poll_event().is_some() {}
 
     println!("height {}, bob has {} units", node.height(), node.balance(&bob.address()));

@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gophercoin_core::{Amount, Event, Node, RsaSigner, Signer, Transaction, crypto::rsa};
+use gophercoin_core::{Amount, Event, Node, RsaSigner, Signer, Transaction, UnixTime, crypto::rsa};
 
 #[allow(clippy::disallowed_methods, reason = "the embedding program owns the clock")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = || SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
 
     for _ in 0..3 {
-        let outcome = node.mine_block(&miner.address(), now())?;
+        let outcome = node.mine_block(&miner.address(), UnixTime::from_secs(now()))?;
         println!("mined {outcome:?}");
     }
     println!("miner balance: {} units", node.balance(&miner.address()));
@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let id = node.handle_transaction(payment.clone())?;
     println!("payment {id} is pending ({} in the mempool)", node.mempool().len());
 
-    let outcome = node.mine_block(&miner.address(), now())?;
+    let outcome = node.mine_block(&miner.address(), UnixTime::from_secs(now()))?;
     println!("mined {outcome:?}");
 
     // The same signed payment can't be spent twice.

@@ -59,10 +59,12 @@ pub enum BlockTransaction {
 /// ([`Node::handle_block`](crate::Node::handle_block)).
 ///
 /// ```
-/// use gophercoin_core::{Block, BlockTransaction, Node, Params, RsaSigner, Signer, pow};
+/// use gophercoin_core::{
+///     Block, BlockTransaction, Node, Params, RsaSigner, Signer, UnixTime, pow,
+/// };
 /// # let miner: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
 /// let mut node = Node::devnet();
-/// let now = Params::devnet().genesis_timestamp + 60;
+/// let now = UnixTime::from_secs(Params::devnet().genesis_timestamp + 60);
 /// let mut block = node.block_template(&miner.address(), now)?;
 /// assert!(matches!(block.transactions[0], BlockTransaction::Reward(_)));
 /// assert!(pow::solve(&mut block.header, u64::MAX)); // the proof of work

@@ -18,6 +18,7 @@ use crate::{
     params::Params,
     pow,
     target::{CompactTarget, PowError, Target, Work},
+    time::UnixTime,
 };
 
 /// What fork choice compares: a chain's tip, height and cumulative work.
@@ -483,7 +484,7 @@ pub fn check_header_in_context(
     parent: &CheckedBlock,
     chain: &Chain,
     params: &Params,
-    now: u64,
+    now: UnixTime,
 ) -> Result<(), ChainError> {
     height_is_valid(header, parent)?;
     target_is_valid(header, parent, chain, params)?;
@@ -572,9 +573,9 @@ pub fn timestamp_is_after_median(
 pub fn timestamp_is_not_too_far_ahead(
     header: &BlockHeader,
     params: &Params,
-    now: u64,
+    now: UnixTime,
 ) -> Result<(), ChainError> {
-    let max = now.saturating_add(params.max_future_drift_secs);
+    let max = now.secs().saturating_add(params.max_future_drift_secs);
     if header.timestamp > max {
         return Err(ChainError::TimestampTooFarAhead { timestamp: header.timestamp, max });
     }

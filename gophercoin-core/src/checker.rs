@@ -30,9 +30,9 @@ use crate::{
 /// thread), then handed to that node:
 ///
 /// ```
-/// use gophercoin_core::{Node, Params, RsaSigner, Signer};
+/// use gophercoin_core::{Node, Params, RsaSigner, Signer, UnixTime};
 /// # let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
-/// let now = Params::devnet().genesis_timestamp + 60;
+/// let now = UnixTime::from_secs(Params::devnet().genesis_timestamp + 60);
 /// let mut miner = Node::devnet();
 /// miner.mine_block(&alice.address(), now)?;
 /// let block = miner.chain().tip().to_block();

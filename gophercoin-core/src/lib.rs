@@ -5,8 +5,9 @@
 //! and nowhere else.
 //!
 //! The crate is **sans-IO**: it never touches the network, the file system, the system
-//! clock or a global random number generator. Time comes in as a `now: u64` parameter
-//! (seconds since the Unix epoch), randomness as an `&mut impl CryptoRng` (only key
+//! clock or a global random number generator. Time comes in as a `now: UnixTime`
+//! parameter (a [`UnixTime`], made from seconds or milliseconds named at the call; the
+//! peer protocol's `now` is milliseconds), randomness as an `&mut impl CryptoRng` (only key
 //! generation needs it), and storage and peers are the embedding program's business. The
 //! [`Node`] state machine takes inputs (a transaction, a block, a peer's candidate chain,
 //! a request for a block template) and returns verdicts at once, queueing [`Event`]s for
@@ -32,10 +33,11 @@
 //! ## Embedding
 //!
 //! ```
-//! use gophercoin_core::{Event, Node, Params, RsaSigner, Signer};
+//! use gophercoin_core::{Event, Node, Params, RsaSigner, Signer, UnixTime};
 //! # let miner: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
 //! let mut node = Node::devnet();
-//! let now = Params::devnet().genesis_timestamp + 10; // the adapter reads its clock
+//! // The adapter reads its clock.
+//! let now = UnixTime::from_secs(Params::devnet().genesis_timestamp + 10);
 //! node.mine_block(&miner.address(), now)?;
 //! assert_eq!(node.height(), 1);
 //! assert!(matches!(node.poll_event(), Some(Event::BlockConnected { height: 1, .. })));
@@ -65,6 +67,7 @@ pub mod params;
 pub mod policy;
 pub mod pow;
 pub mod target;
+pub mod time;
 pub mod transaction;
 
 /// The RNG traits [`RsaSigner::generate`] takes, re-exported so that an embedder names the
@@ -88,6 +91,7 @@ pub use crate::{
     params::{Params, ParamsError},
     policy::{FeeRate, Policy},
     target::{CompactTarget, CompactTargetParseError, PowError, Target, Work},
+    time::UnixTime,
     transaction::{
         IdentifiedTransaction, Reward, SignedTransaction, Transaction, TxError, VerifiedTransaction,
     },

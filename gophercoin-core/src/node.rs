@@ -20,6 +20,7 @@ use crate::{
     params::{Params, ParamsError},
     policy::Policy,
     pow,
+    time::UnixTime,
     transaction::{Reward, SignedTransaction, VerifiedTransaction},
 };
 
@@ -42,7 +43,7 @@ impl HasHeader for CheckedBlock {
 
 /// The consensus state machine of one GopherCoin node.
 ///
-/// It performs no IO: time comes in as `now` (seconds since the Unix epoch) and it owns no
+/// It performs no IO: time comes in as `now` (a [`UnixTime`]) and it owns no
 /// randomness. Each `handle_*` call returns its verdict at once; a rejected input leaves
 /// the node exactly as it was. Side effects for the adapter (persist this block, relay
 /// that transaction) are queued as [`Event`]s: **after every `handle_*` call, drain
@@ -51,12 +52,12 @@ impl HasHeader for CheckedBlock {
 /// # Examples
 ///
 /// ```
-/// use gophercoin_core::{Amount, Event, Node, Params, RsaSigner, Signer, Transaction};
+/// use gophercoin_core::{Amount, Event, Node, Params, RsaSigner, Signer, Transaction, UnixTime};
 /// # let alice: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex").trim().parse()?;
 /// # let bob: RsaSigner = include_str!("../tests/data/bob.pkcs8.hex").trim().parse()?;
 /// let params = Params::devnet();
 /// let mut node = Node::devnet();
-/// let now = params.genesis_timestamp + 60;
+/// let now = UnixTime::from_secs(params.genesis_timestamp + 60);
 ///
 /// node.mine_block(&alice.address(), now)?; // alice earns the block reward
 /// assert_eq!(node.balance(&alice.address()), params.reward_at(1));
@@ -70,7 +71,7 @@ impl HasHeader for CheckedBlock {
 ///     nonce: 1,
 /// };
 /// let id = node.handle_transaction(tx.sign(&alice)?)?;
-/// node.mine_block(&alice.address(), now + 5)?;
+/// node.mine_block(&alice.address(), now.add_secs(5))?;
 /// assert_eq!(node.balance(&bob.address()), Amount::positive(5)?);
 ///
 /// while let Some(event) = node.poll_event() {
@@ -317,7 +318,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`ChainError::AlreadyKnown`], [`ChainError::UnknownParent`] (the adapter should fetch
     /// the missing blocks), a [`BlockError`], a header [`ChainError`], or
     /// [`ChainError::Transfer`] if connecting its branch fails; the node is unchanged.
-    pub fn handle_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, Error> {
+    pub fn handle_block(&mut self, block: Block, now: UnixTime) -> Result<BlockOutcome, Error> {
         self.precheck_block(&block)?;
         let checked = self.check_block_with(block, true)?;
         self.handle_checked_block(checked, now)
@@ -410,7 +411,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     pub fn handle_checked_block(
         &mut self,
         mut checked: CheckedBlock,
-        now: u64,
+        now: UnixTime,
     ) -> Result<BlockOutcome, Error> {
         let hash = checked.hash();
         let height = checked.height();
@@ -470,7 +471,11 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// [`ChainError::EmptyChain`], [`ChainError::ForeignGenesis`],
     /// [`ChainError::NotLinked`], or the first invalid block's error.
-    pub fn handle_chain(&mut self, blocks: Vec<Block>, now: u64) -> Result<ChainOutcome, Error> {
+    pub fn handle_chain(
+        &mut self,
+        blocks: Vec<Block>,
+        now: UnixTime,
+    ) -> Result<ChainOutcome, Error> {
         let new = self.new_blocks_of(blocks)?;
         if new.is_empty() {
             return Ok(self.kept_ours());
@@ -489,7 +494,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     pub fn handle_checked_chain(
         &mut self,
         blocks: Vec<CheckedBlock>,
-        now: u64,
+        now: UnixTime,
     ) -> Result<ChainOutcome, Error> {
         let new = self.new_blocks_of(blocks)?;
         let mut inserted = Vec::with_capacity(new.len());
@@ -541,7 +546,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// # Errors
     ///
     /// [`BlockError::BadRewardRecipient`] if `miner` is not an acceptable key.
-    pub fn block_template(&self, miner: &Address, now: u64) -> Result<Block, Error> {
+    pub fn block_template(&self, miner: &Address, now: UnixTime) -> Result<Block, Error> {
         self.verifier.check_address(miner).map_err(BlockError::BadRewardRecipient)?;
         let tip = self.chain.tip();
         let height = tip.height() + 1;
@@ -569,7 +574,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             height,
             prev: tip.hash(),
             merkle_root,
-            timestamp: now.max(median + 1),
+            timestamp: now.secs().max(median + 1),
             bits,
             nonce: 0,
         };
@@ -583,7 +588,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// # Errors
     ///
     /// As [`Node::block_template`] and [`Node::handle_block`].
-    pub fn mine_block(&mut self, miner: &Address, now: u64) -> Result<BlockOutcome, Error> {
+    pub fn mine_block(&mut self, miner: &Address, now: UnixTime) -> Result<BlockOutcome, Error> {
         let mut block = self.block_template(miner, now)?;
         while !pow::solve(&mut block.header, u64::MAX) {
             block.header.timestamp += 1;
@@ -684,7 +689,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     }
 
     /// The checks of a checked block in its place: known, parent, height, target, times.
-    fn check_in_place(&self, block: &CheckedBlock, now: u64) -> Result<(), Error> {
+    fn check_in_place(&self, block: &CheckedBlock, now: UnixTime) -> Result<(), Error> {
         self.check_placeable(block.header())?;
         let parent = self.chain.get(&block.header().prev).expect("checked just above");
         Ok(chain::check_header_in_context(block.header(), parent, &self.chain, &self.params, now)?)

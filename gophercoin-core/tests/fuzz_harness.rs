@@ -8,6 +8,7 @@ mod support {
     pub mod harness;
 }
 
+use gophercoin_core::UnixTime;
 use support::harness;
 
 use proptest::prelude::*;
@@ -61,7 +62,7 @@ fn seeds_reach_the_interesting_paths() {
     harness::decode_block(&gophercoin_core::Block::encode(&genesis));
     let mut node = harness::fuzz_node();
     let miner = gophercoin_core::Address::from_der(vec![0x30, 1]).unwrap();
-    let _ = node.mine_block(&miner, genesis.header.timestamp + 5).unwrap();
+    let _ = node.mine_block(&miner, UnixTime::from_secs(genesis.header.timestamp + 5)).unwrap();
     harness::decode_block(&gophercoin_core::Block::encode(&node.chain().tip().to_block()));
     harness::parse_keys(include_str!("data/alice.pkcs8.hex").trim().as_bytes());
     // The honest signature of each key, and each one bit off.

@@ -10,7 +10,7 @@ use common::*;
 use gophercoin_core::{
     Address, Amount, Block, BlockError, BlockOutcome, BlockTransaction, ChainError, ChainOutcome,
     CryptoError, ErrorKind, FeeRate, LedgerError, MempoolError, MostWork, Node, Params, Policy,
-    RsaVerifier, Signature, Signer, TxError, Verifier,
+    RsaVerifier, Signature, Signer, TxError, UnixTime, Verifier,
 };
 
 /// A devnet node with its own parameters and policy, where alice has mined 3 blocks.
@@ -102,7 +102,7 @@ fn a_chain_runs_through_every_halving_and_past_the_last() {
     // A new node takes the whole chain, beyond the last halving, from a peer.
     let verifier = node.params().verifier();
     let mut fresh = Node::new(node.params().clone(), verifier, MostWork).expect("valid parameters");
-    let outcome = fresh.handle_chain(main_chain(&node), time(node.height() + 1)).unwrap();
+    let outcome = fresh.handle_chain(main_chain(&node), clock(node.height() + 1)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { height, .. } if height == last + 5));
     assert_eq!(fresh.ledger(), node.ledger());
 }
@@ -293,9 +293,11 @@ fn fork_block(
     let mut other = Node::devnet();
     let prefix: Vec<_> = main_chain(node).into_iter().take(parent_height as usize + 1).collect();
     if prefix.len() > 1 {
-        let _ = other.handle_chain(prefix, time(parent_height + 1)).unwrap();
+        let _ = other.handle_chain(prefix, clock(parent_height + 1)).unwrap();
     }
-    let _ = other.mine_block(&miner.address(), time(parent_height + 1) + skew).unwrap();
+    let _ = other
+        .mine_block(&miner.address(), UnixTime::from_secs(time(parent_height + 1) + skew))
+        .unwrap();
     other.chain().tip().to_block()
 }
 
@@ -305,9 +307,9 @@ fn a_side_block_far_below_the_tip_is_refused() {
     mine(&mut node, alice(), 3); // height 6
     let deep = fork_block(&node, 2, bob(), 1); // height 3: 3 below the tip
     let error = ChainError::TooDeep { height: 3, tip: 6, max_depth: 2 };
-    rejects(&mut node, error, |n| n.handle_block(deep, time(7)));
+    rejects(&mut node, error, |n| n.handle_block(deep, clock(7)));
     let near = fork_block(&node, 4, bob(), 1); // height 5
-    assert!(matches!(node.handle_block(near, time(7)), Ok(BlockOutcome::SideBranch { .. })));
+    assert!(matches!(node.handle_block(near, clock(7)), Ok(BlockOutcome::SideBranch { .. })));
 }
 
 #[test]
@@ -316,26 +318,26 @@ fn side_branches_are_bounded_and_keep_the_most_work() {
     // Two blocks competing with the tip (height 3), equal in work: kept off the main chain.
     let rivals: Vec<_> = (1..=2).map(|skew| fork_block(&node, 2, bob(), skew)).collect();
     for rival in &rivals {
-        let outcome = node.handle_block(rival.clone(), time(4)).unwrap();
+        let outcome = node.handle_block(rival.clone(), clock(4)).unwrap();
         assert!(matches!(outcome, BlockOutcome::SideBranch { .. }));
     }
     assert_eq!(node.chain().side_usage().0, 2);
     // A third of the same work would have to evict one of equal work: refused.
     let third = fork_block(&node, 2, bob(), 3);
-    rejects(&mut node, ChainError::SideBranchesFull, |n| n.handle_block(third, time(4)));
+    rejects(&mut node, ChainError::SideBranchesFull, |n| n.handle_block(third, clock(4)));
     // A block of less work than every side branch (height 2, forked from height 1) can
     // evict none of them.
     let low = fork_block(&node, 1, carol(), 1);
-    rejects(&mut node, ChainError::SideBranchesFull, |n| n.handle_block(low.clone(), time(4)));
+    rejects(&mut node, ChainError::SideBranchesFull, |n| n.handle_block(low.clone(), clock(4)));
     // A block of more work (height 4, on the first rival) evicts the least-work leaf, the
     // other rival, and becomes the tip.
     let mut other = Node::devnet();
     let prefix: Vec<_> = main_chain(&node).into_iter().take(3).collect();
-    let _ = other.handle_chain(prefix, time(3)).unwrap();
-    let _ = other.handle_block(rivals[0].clone(), time(4)).unwrap();
-    let _ = other.mine_block(&carol().address(), time(4) + 1).unwrap();
+    let _ = other.handle_chain(prefix, clock(3)).unwrap();
+    let _ = other.handle_block(rivals[0].clone(), clock(4)).unwrap();
+    let _ = other.mine_block(&carol().address(), UnixTime::from_secs(time(4) + 1)).unwrap();
     let longer = other.chain().tip().to_block();
-    let outcome = node.handle_block(longer.clone(), time(5)).unwrap();
+    let outcome = node.handle_block(longer.clone(), clock(5)).unwrap();
     assert!(matches!(outcome, BlockOutcome::Reorganized { .. }), "{outcome:?}");
     // Our old tip (height 3) joined the side branches; the bound holds.
     assert!(node.chain().side_usage().0 <= 2);
@@ -343,13 +345,13 @@ fn side_branches_are_bounded_and_keep_the_most_work() {
     // height 3 it has less work than ours, so nothing of it is kept.
     let mut other = Node::devnet();
     let prefix: Vec<_> = main_chain(&node).into_iter().take(2).collect();
-    let _ = other.handle_chain(prefix, time(2)).unwrap();
-    let _ = other.handle_block(low.clone(), time(3)).unwrap();
-    let _ = other.mine_block(&carol().address(), time(3) + 1).unwrap();
+    let _ = other.handle_chain(prefix, clock(2)).unwrap();
+    let _ = other.handle_block(low.clone(), clock(3)).unwrap();
+    let _ = other.mine_block(&carol().address(), UnixTime::from_secs(time(3) + 1)).unwrap();
     // A whole candidate chain is judged by its tip: carol's branch reaches height 3 with
     // the same work as ours, so it is not adopted, and nothing is kept of it.
     let before = node.chain().len();
-    let outcome = node.handle_chain(main_chain(&other), time(4)).unwrap();
+    let outcome = node.handle_chain(main_chain(&other), clock(4)).unwrap();
     assert!(matches!(outcome, ChainOutcome::KeptOurs { .. }));
     assert_eq!(node.chain().len(), before);
 }
@@ -361,12 +363,12 @@ fn a_reorg_keeps_the_side_branches_within_their_bounds() {
     // may stay. Leaves go first, least work first: block 3, the old tip, is the only leaf.
     let mut other = Node::devnet();
     let prefix: Vec<_> = main_chain(&node).into_iter().take(2).collect();
-    let _ = other.handle_chain(prefix, time(2)).unwrap();
+    let _ = other.handle_chain(prefix, clock(2)).unwrap();
     for height in 2..=4 {
-        let _ = other.mine_block(&bob().address(), time(height) + 1).unwrap();
+        let _ = other.mine_block(&bob().address(), UnixTime::from_secs(time(height) + 1)).unwrap();
     }
     let old_tip = node.tip().hash();
-    let outcome = node.handle_chain(main_chain(&other), time(5)).unwrap();
+    let outcome = node.handle_chain(main_chain(&other), clock(5)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { disconnected: 2, .. }));
     let (blocks, _) = node.chain().side_usage();
     assert!(blocks <= 1, "{blocks} side blocks kept");
@@ -406,11 +408,11 @@ fn a_block_refused_for_a_bad_signature_is_refused_again_without_any_signature_ch
     let mut node = counting_node();
     // Another node's block with three transfers we never saw, the last one's signature bad.
     let mut other = Node::devnet();
-    let _ = other.handle_chain(main_chain(&node), time(4)).unwrap();
+    let _ = other.handle_chain(main_chain(&node), clock(4)).unwrap();
     for nonce in 0..3 {
         other.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();
     }
-    let good = solve(other.block_template(&carol().address(), time(4)).unwrap());
+    let good = solve(other.block_template(&carol().address(), clock(4)).unwrap());
     let mut bad = good.clone();
     let BlockTransaction::Transfer(tx) = &mut bad.transactions[3] else { unreachable!() };
     let mut sig = tx.signature.as_bytes().to_vec();

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use gophercoin_core::{
     Address, Amount, Block, BlockTransaction, ChainOutcome, ErrorKind, Event, Node, Signature,
-    SignedTransaction, Signer,
+    SignedTransaction, Signer, UnixTime,
 };
 use proptest::prelude::*;
 
@@ -64,7 +64,9 @@ impl Run {
         let accepted = match action {
             Action::Mine { miner, gap } => {
                 self.now += gap;
-                self.node.mine_block(&keys()[*miner].address(), self.now).is_ok()
+                self.node
+                    .mine_block(&keys()[*miner].address(), UnixTime::from_secs(self.now))
+                    .is_ok()
             }
             Action::Pay { from, to, units, fee, nonce } => {
                 let fee = Amount::from_units(*fee).unwrap();
@@ -92,13 +94,15 @@ impl Run {
                 false
             }
             Action::ForgeReward { miner, extra } => {
-                let mut block =
-                    self.node.block_template(&keys()[*miner].address(), self.now).unwrap();
+                let mut block = self
+                    .node
+                    .block_template(&keys()[*miner].address(), UnixTime::from_secs(self.now))
+                    .unwrap();
                 let BlockTransaction::Reward(reward) = &mut block.transactions[0] else {
                     unreachable!("templates start with the reward")
                 };
                 reward.amount = reward.amount.checked_add(units(*extra)).unwrap();
-                let result = self.node.handle_block(seal(block), self.now);
+                let result = self.node.handle_block(seal(block), UnixTime::from_secs(self.now));
                 assert_eq!(result.unwrap_err().kind(), ErrorKind::WrongRewardAmount);
                 false
             }
@@ -237,7 +241,7 @@ proptest! {
         }
         let mut node = a.node.clone();
         let later = a.now.max(b.now) + 1;
-        let outcome = node.handle_chain(main_chain(&b.node), later).unwrap();
+        let outcome = node.handle_chain(main_chain(&b.node), UnixTime::from_secs(later)).unwrap();
         prop_assert!(matches!(outcome, ChainOutcome::Adopted { .. }), "{:?}", outcome);
         prop_assert_eq!(node.ledger(), b.node.ledger());
         check_invariants(&node);
@@ -246,7 +250,7 @@ proptest! {
             a.step(&Action::Mine { miner: 2, gap: 5 });
         }
         let later = a.now.max(b.now) + 1;
-        let outcome = node.handle_chain(main_chain(&a.node), later).unwrap();
+        let outcome = node.handle_chain(main_chain(&a.node), UnixTime::from_secs(later)).unwrap();
         prop_assert!(matches!(outcome, ChainOutcome::Adopted { .. }), "{:?}", outcome);
         prop_assert_eq!(node.ledger(), a.node.ledger());
         prop_assert_eq!(node.tip(), a.node.tip());
@@ -338,7 +342,7 @@ proptest! {
         }
         // What the pool holds is what the next block takes, and pays for.
         let fees: u64 = node.mempool().iter().map(|t| t.transaction().fee.to_units()).sum();
-        let template = node.block_template(&keys()[3].address(), time(4)).unwrap();
+        let template = node.block_template(&keys()[3].address(), clock(4)).unwrap();
         let BlockTransaction::Reward(reward) = &template.transactions[0] else { unreachable!() };
         prop_assert_eq!(reward.amount.to_units(), node.params().reward_at(4).to_units() + fees);
         check_invariants(&node);

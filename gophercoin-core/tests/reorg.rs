@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use gophercoin_core::{
     BlockOutcome, ChainOutcome, Event, ForkChoice, LongestChain, MostWork, Node, RsaVerifier,
-    Signer,
+    Signer, UnixTime,
 };
 
 fn node_with<F: ForkChoice>(fork_choice: F) -> Node<RsaVerifier, F> {
@@ -19,7 +19,7 @@ fn node_with<F: ForkChoice>(fork_choice: F) -> Node<RsaVerifier, F> {
 fn mine_fast<F: ForkChoice>(node: &mut Node<RsaVerifier, F>, n: u64) {
     for _ in 0..n {
         let now = params().genesis_timestamp + node.height() + 1;
-        let _ = node.mine_block(&carol().address(), now).unwrap();
+        let _ = node.mine_block(&carol().address(), UnixTime::from_secs(now)).unwrap();
     }
     drain(node);
 }
@@ -42,12 +42,12 @@ fn heavy_and_long() -> (Vec<gophercoin_core::Block>, Vec<gophercoin_core::Block>
 fn longer_chain_with_less_work_loses_under_most_work() {
     let (heavy, long) = heavy_and_long();
     let mut node = node_with(MostWork);
-    assert!(matches!(node.handle_chain(long.clone(), time(40)), Ok(ChainOutcome::Adopted { .. })));
-    let outcome = node.handle_chain(heavy.clone(), time(40)).unwrap();
+    assert!(matches!(node.handle_chain(long.clone(), clock(40)), Ok(ChainOutcome::Adopted { .. })));
+    let outcome = node.handle_chain(heavy.clone(), clock(40)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { height: 25, .. }), "{outcome:?}");
     drain(&mut node);
     let before = snapshot(&node);
-    let outcome = node.handle_chain(long, time(40)).unwrap();
+    let outcome = node.handle_chain(long, clock(40)).unwrap();
     assert!(matches!(outcome, ChainOutcome::KeptOurs { height: 25, .. }), "{outcome:?}");
     assert_eq!(snapshot(&node), before);
     assert!(node.poll_event().is_none());
@@ -57,8 +57,8 @@ fn longer_chain_with_less_work_loses_under_most_work() {
 fn longer_chain_with_less_work_wins_under_longest_chain() {
     let (heavy, long) = heavy_and_long();
     let mut node = node_with(LongestChain);
-    assert!(matches!(node.handle_chain(heavy, time(40)), Ok(ChainOutcome::Adopted { .. })));
-    let outcome = node.handle_chain(long, time(40)).unwrap();
+    assert!(matches!(node.handle_chain(heavy, clock(40)), Ok(ChainOutcome::Adopted { .. })));
+    let outcome = node.handle_chain(long, clock(40)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { height: 35, .. }), "{outcome:?}");
     assert_eq!(node.balance(&bob().address()), coins(20 * 35));
     assert_eq!(node.balance(&carol().address()), gophercoin_core::Amount::ZERO);
@@ -72,21 +72,21 @@ fn tie_keeps_the_first_seen_chain() {
         mine(&mut ours, alice(), 3);
         mine(&mut theirs, bob(), 3);
         let before = snapshot(&ours);
-        let outcome = ours.handle_chain(main_chain(&theirs), time(4)).unwrap();
+        let outcome = ours.handle_chain(main_chain(&theirs), clock(4)).unwrap();
         assert_eq!(outcome, ChainOutcome::KeptOurs { tip: before.tip, height: 3 });
         assert_eq!(snapshot(&ours), before);
 
         // One block at a time: the rival tip stays a side branch until it is heavier.
         let rival: Vec<_> = main_chain(&theirs);
         for block in &rival[1..3] {
-            let outcome = ours.handle_block(block.clone(), time(4)).unwrap();
+            let outcome = ours.handle_block(block.clone(), clock(4)).unwrap();
             assert!(matches!(outcome, BlockOutcome::SideBranch { .. }), "{outcome:?}");
         }
-        let outcome = ours.handle_block(rival[3].clone(), time(4)).unwrap();
+        let outcome = ours.handle_block(rival[3].clone(), clock(4)).unwrap();
         assert!(matches!(outcome, BlockOutcome::SideBranch { height: 3, .. }), "{outcome:?}");
         assert_eq!(ours.tip().hash(), before.tip);
         mine(&mut theirs, bob(), 1);
-        let outcome = ours.handle_block(main_chain(&theirs)[4].clone(), time(5)).unwrap();
+        let outcome = ours.handle_block(main_chain(&theirs)[4].clone(), clock(5)).unwrap();
         assert!(
             matches!(
                 outcome,
@@ -103,7 +103,7 @@ fn reorg_returns_the_losing_sides_transactions_to_the_mempool() {
     let mut ours = Node::devnet();
     mine(&mut ours, alice(), 3);
     let mut theirs = Node::devnet();
-    let _ = theirs.handle_chain(main_chain(&ours), time(3)).unwrap();
+    let _ = theirs.handle_chain(main_chain(&ours), clock(3)).unwrap();
     drain(&mut theirs);
 
     // Ours mines block 4 (carol's reward) with alice -> bob, and carol -> dave spending
@@ -120,7 +120,7 @@ fn reorg_returns_the_losing_sides_transactions_to_the_mempool() {
     mine(&mut theirs, bob(), 3);
     let orphaned: Vec<_> = main_chain(&ours)[4..].iter().map(|b| b.hash()).collect();
     let adopted: Vec<_> = main_chain(&theirs)[4..].iter().map(|b| b.hash()).collect();
-    let outcome = ours.handle_chain(main_chain(&theirs), time(7)).unwrap();
+    let outcome = ours.handle_chain(main_chain(&theirs), clock(7)).unwrap();
     assert!(matches!(
         outcome,
         ChainOutcome::Adopted { height: 6, disconnected: 2, connected: 3, .. }
@@ -168,7 +168,7 @@ fn reorg_there_and_back_restores_the_exact_ledger() {
     mine(&mut b, carol(), 3);
 
     // To b's heavier fork: the ledger is exactly b's.
-    let outcome = a.handle_chain(main_chain(&b), time(7)).unwrap();
+    let outcome = a.handle_chain(main_chain(&b), clock(7)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { disconnected: 2, connected: 3, .. }));
     assert_eq!(a.ledger(), b.ledger());
     assert_eq!(a.mempool().len(), 1, "the transfer to bob is pending again");
@@ -176,7 +176,7 @@ fn reorg_there_and_back_restores_the_exact_ledger() {
     // And back to a's branch, now two blocks longer: exactly the ledger of a node that
     // never saw b's fork.
     mine(&mut a_alone, alice(), 2);
-    let outcome = a.handle_chain(main_chain(&a_alone), time(8)).unwrap();
+    let outcome = a.handle_chain(main_chain(&a_alone), clock(8)).unwrap();
     assert!(matches!(outcome, ChainOutcome::Adopted { disconnected: 3, connected: 4, .. }));
     assert_eq!(a.ledger(), a_alone.ledger());
     assert_eq!(a.tip(), a_alone.tip());

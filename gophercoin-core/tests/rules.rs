@@ -8,7 +8,8 @@ use common::*;
 use gophercoin_core::{
     Address, Amount, Block, BlockError, BlockOutcome, BlockTransaction, ChainError, ChainOutcome,
     CompactTarget, CryptoError, Error, FeeRate, LedgerError, MempoolError, Node, Policy, PowError,
-    Reward, RsaSigner, Signature, SignedTransaction, Signer, Transaction, TxError, Verifier,
+    Reward, RsaSigner, Signature, SignedTransaction, Signer, Transaction, TxError, UnixTime,
+    Verifier,
 };
 
 /// A node where alice has mined 3 blocks (60 coins).
@@ -269,7 +270,7 @@ fn blocks_from_a_peer_hold_one_copy_of_each_address() {
         .collect();
     let (last, chain) = blocks.split_last().unwrap();
     let mut node = Node::devnet();
-    let adopted = node.handle_chain(chain.to_vec(), time(5)).unwrap();
+    let adopted = node.handle_chain(chain.to_vec(), clock(5)).unwrap();
     assert!(matches!(adopted, ChainOutcome::Adopted { height: 4, .. }), "{adopted:?}");
     let extended = submit_block(&mut node, last.clone()).unwrap();
     assert!(matches!(extended, BlockOutcome::Extended { height: 5, .. }), "{extended:?}");
@@ -558,7 +559,7 @@ fn reward_to_something_that_is_not_a_wallet_is_rejected() {
     });
     let result = submit_block(&mut node, block);
     assert!(matches!(result, Err(Error::Block(BlockError::BadRewardRecipient(_)))));
-    assert!(node.block_template(&"00".parse().unwrap(), time(4)).is_err());
+    assert!(node.block_template(&"00".parse().unwrap(), clock(4)).is_err());
 }
 
 // --- block headers ---------------------------------------------------------------------
@@ -624,7 +625,7 @@ fn timestamp_too_far_ahead_is_rejected() {
         timestamp: block.header.timestamp,
         max: now + params().max_future_drift_secs,
     };
-    rejects(&mut node, expected, |n| n.handle_block(block, now));
+    rejects(&mut node, expected, |n| n.handle_block(block, UnixTime::from_secs(now)));
 }
 
 /// Rules: chain-median-time
@@ -715,7 +716,7 @@ fn chain_with_an_invalid_block_in_the_middle_is_rejected_whole() {
         parent = next;
     }
     let expected = BlockError::WrongRewardAmount { expected: coins(20), actual: coins(40) };
-    rejects(&mut ours, expected, |n| n.handle_chain(chain, time(9)));
+    rejects(&mut ours, expected, |n| n.handle_chain(chain, clock(9)));
 }
 
 /// Rules: chain-candidate, genesis-commitment
@@ -728,7 +729,7 @@ fn chain_from_another_genesis_is_rejected() {
         Node::new(other_params.clone(), other_params.verifier(), gophercoin_core::MostWork)
             .expect("valid parameters");
     for h in 1..=5 {
-        let outcome = foreign.mine_block(&bob().address(), time(h)).unwrap();
+        let outcome = foreign.mine_block(&bob().address(), clock(h)).unwrap();
         assert!(matches!(outcome, BlockOutcome::Extended { height, .. } if height == h));
     }
     let chain: Vec<Block> = foreign.chain().main_chain_from(0).map(|b| b.to_block()).collect();
@@ -736,7 +737,7 @@ fn chain_from_another_genesis_is_rejected() {
         expected: params().genesis().hash(),
         actual: other_params.genesis().hash(),
     };
-    rejects(&mut ours, expected, |n| n.handle_chain(chain, time(6)));
+    rejects(&mut ours, expected, |n| n.handle_chain(chain, clock(6)));
 }
 
 /// Rules: chain-candidate
@@ -747,8 +748,8 @@ fn chain_that_is_not_linked_is_rejected() {
     mine(&mut theirs, bob(), 4);
     let mut chain = main_chain(&theirs);
     chain.remove(2);
-    rejects(&mut ours, ChainError::NotLinked { index: 2 }, |n| n.handle_chain(chain, time(5)));
-    rejects(&mut ours, ChainError::EmptyChain, |n| n.handle_chain(vec![], time(5)));
+    rejects(&mut ours, ChainError::NotLinked { index: 2 }, |n| n.handle_chain(chain, clock(5)));
+    rejects(&mut ours, ChainError::EmptyChain, |n| n.handle_chain(vec![], clock(5)));
 }
 
 // --- limits ----------------------------------------------------------------------------
@@ -864,22 +865,22 @@ fn each_signature_is_checked_once() {
         gophercoin_core::MostWork,
     )
     .expect("valid parameters");
-    let _ = node.mine_block(&alice().address(), time(1)).unwrap();
+    let _ = node.mine_block(&alice().address(), clock(1)).unwrap();
     for nonce in 0..3 {
         node.handle_transaction(transfer(alice(), bob(), coins(1), nonce)).unwrap();
     }
     assert_eq!(node.verifier().1.get(), 3);
     // Mined into a block: no signature checked again.
-    let _ = node.mine_block(&alice().address(), time(2)).unwrap();
+    let _ = node.mine_block(&alice().address(), clock(2)).unwrap();
     assert_eq!(node.verifier().1.get(), 3);
     assert_eq!(node.balance(&bob().address()), coins(3));
     // A block from elsewhere with a transfer we never saw is checked.
     let mut other = Node::devnet();
     let _ = other
-        .handle_chain(node.chain().main_chain_from(0).map(|b| b.to_block()).collect(), time(3))
+        .handle_chain(node.chain().main_chain_from(0).map(|b| b.to_block()).collect(), clock(3))
         .unwrap();
     other.handle_transaction(transfer(alice(), carol(), coins(1), 9)).unwrap();
-    let _ = other.mine_block(&bob().address(), time(3)).unwrap();
-    let _ = node.handle_block(other.chain().tip().to_block(), time(3)).unwrap();
+    let _ = other.mine_block(&bob().address(), clock(3)).unwrap();
+    let _ = node.handle_block(other.chain().tip().to_block(), clock(3)).unwrap();
     assert_eq!(node.verifier().1.get(), 4);
 }

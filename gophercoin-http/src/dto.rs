@@ -674,8 +674,10 @@ mod tests {
         let key: gophercoin_core::RsaSigner =
             include_str!("../tests/data/alice.pkcs8.hex").trim().parse().unwrap();
         let mut node = gophercoin_core::Node::devnet();
-        let _ =
-            node.mine_block(&gophercoin_core::Signer::address(&key), params.genesis_timestamp + 5);
+        let _ = node.mine_block(
+            &gophercoin_core::Signer::address(&key),
+            gophercoin_core::UnixTime::from_secs(params.genesis_timestamp + 5),
+        );
         let tx = Transaction {
             chain_id: params.chain_id,
             sender: gophercoin_core::Signer::address(&key),
@@ -687,8 +689,10 @@ mod tests {
         .sign(&key)
         .unwrap();
         node.handle_transaction(tx).unwrap();
-        let _ =
-            node.mine_block(&gophercoin_core::Signer::address(&key), params.genesis_timestamp + 10);
+        let _ = node.mine_block(
+            &gophercoin_core::Signer::address(&key),
+            gophercoin_core::UnixTime::from_secs(params.genesis_timestamp + 10),
+        );
         let block = node.chain().tip().to_block();
         assert_eq!(block.transactions.len(), 2, "the reward and the transfer");
         // The checked block's view, from the hash and ids it holds, is the recomputed one.

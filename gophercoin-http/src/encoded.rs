@@ -103,7 +103,8 @@ mod tests {
         let mut blocks = vec![];
         for height in 1..=4 {
             let at = params.genesis_timestamp + height * params.target_block_secs;
-            let _mined = node.mine_block(&miner, at).expect("mines");
+            let _mined =
+                node.mine_block(&miner, gophercoin_core::UnixTime::from_secs(at)).expect("mines");
             blocks.push(node.chain().main_chain_shared_from(height).next().expect("the tip"));
         }
         let one = blocks[0].as_ref();

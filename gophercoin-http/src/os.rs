@@ -4,10 +4,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Returns the current time in seconds since the Unix epoch: the adapter's clock, read
-/// once per request and passed to the core.
-pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+use gophercoin_core::UnixTime;
+
+/// Returns the current time: the adapter's clock, read once per request and passed to the
+/// core.
+pub(crate) fn now() -> UnixTime {
+    UnixTime::from_duration(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
 /// Returns the current time in milliseconds since the Unix epoch: the peer protocol's

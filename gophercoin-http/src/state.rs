@@ -13,7 +13,7 @@ use std::{
 use axum::body::Bytes;
 use gophercoin_core::{
     Address, Block, ChainOutcome, CheckedBlock, Checker, Error as CoreError, Event,
-    IdentifiedTransaction, Node, RsaSigner, RsaVerifier, SignedTransaction, Signer,
+    IdentifiedTransaction, Node, RsaSigner, RsaVerifier, SignedTransaction, Signer, UnixTime,
     VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
@@ -329,7 +329,7 @@ impl AppState {
     /// The core's error as an [`ApiError`], or a 500 if the store write failed.
     pub async fn apply<T>(
         self: &Arc<Self>,
-        call: impl FnOnce(&mut CoreNode, u64) -> Result<T, CoreError>,
+        call: impl FnOnce(&mut CoreNode, UnixTime) -> Result<T, CoreError>,
     ) -> Result<T, ApiError> {
         let (result, effects, written) = {
             let mut node = self.node();
@@ -814,7 +814,7 @@ mod tests {
                 node.handle_transaction(tx).expect("accepted");
             }
             now += params.target_block_secs;
-            let _ = node.mine_block(&key.address(), now).expect("mines");
+            let _ = node.mine_block(&key.address(), UnixTime::from_secs(now)).expect("mines");
         }
         let blocks = node.chain().main_chain_from(1).map(CheckedBlock::to_block).collect();
         (blocks, params)

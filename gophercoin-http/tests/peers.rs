@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use gophercoin_core::{Amount, Params, Signer};
+use gophercoin_core::{Amount, Params, Signer, UnixTime};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -372,7 +372,7 @@ async fn a_longer_chain_with_less_work_and_a_foreign_chain_are_not_adopted() {
     let mut theirs = gophercoin_core::Node::devnet();
     for height in 1..=55 {
         let now = params.genesis_timestamp + height * params.target_block_secs;
-        let _ = theirs.mine_block(&key("bob").address(), now).unwrap();
+        let _ = theirs.mine_block(&key("bob").address(), UnixTime::from_secs(now)).unwrap();
     }
     let long: Vec<_> = theirs.chain().main_chain_from(0).map(|b| b.to_block()).collect();
     // Another network's chain (other chain id, so another genesis).
@@ -383,7 +383,10 @@ async fn a_longer_chain_with_less_work_and_a_foreign_chain_are_not_adopted() {
             .expect("valid parameters");
     for height in 1..=60 {
         let _ = foreign
-            .mine_block(&key("bob").address(), other.genesis_timestamp + height * 5)
+            .mine_block(
+                &key("bob").address(),
+                UnixTime::from_secs(other.genesis_timestamp + height * 5),
+            )
             .unwrap();
     }
     let foreign: Vec<_> = foreign.chain().main_chain_from(0).map(|b| b.to_block()).collect();
@@ -593,9 +596,9 @@ async fn acknowledged_payments_survive_a_restart_and_a_block_that_mined_them_mea
         .collect();
     let mut core = gophercoin_core::Node::devnet();
     let now = Params::devnet().genesis_timestamp + 1_000_000_000;
-    let _ = core.handle_chain(blocks, now).unwrap();
+    let _ = core.handle_chain(blocks, UnixTime::from_secs(now)).unwrap();
     core.handle_transaction(txs[0].clone()).unwrap();
-    let _ = core.mine_block(&bob.address(), blocks_time(&core)).unwrap();
+    let _ = core.mine_block(&bob.address(), UnixTime::from_secs(blocks_time(&core))).unwrap();
     let store = gophercoin_http::store::Store::open(
         &dir.path().join("chain.redb"),
         Params::devnet().genesis().hash(),

@@ -19,7 +19,8 @@ pub mod html;
 use std::collections::{BTreeMap, BTreeSet};
 
 use gophercoin_core::{
-    Address, BlockHash, CompactTarget, CryptoError, MostWork, Node, Params, Signature, Verifier,
+    Address, BlockHash, CompactTarget, CryptoError, MostWork, Node, Params, Signature, UnixTime,
+    Verifier,
     net::{Config, Direction, DisconnectReason, Message, Output, PeerAddr, PeerId, Protocol},
 };
 use rand_chacha::ChaCha8Rng;
@@ -689,7 +690,9 @@ impl Sim {
         let now = self.now;
         let address = self.addresses[i].clone();
         let (node, _) = &self.nodes[i];
-        let Ok(mut block) = node.block_template(&address, now / 1_000) else { return };
+        let Ok(mut block) = node.block_template(&address, UnixTime::from_secs(now / 1_000)) else {
+            return;
+        };
         match self.attacks % 5 {
             3 => return self.withhold(i),
             4 => return self.poison(i),
@@ -772,7 +775,7 @@ impl Sim {
         let now = self.now;
         let address = self.addresses[miner].clone();
         let (node, _) = &mut self.nodes[miner];
-        if node.mine_block(&address, now / 1_000).is_ok() {
+        if node.mine_block(&address, UnixTime::from_secs(now / 1_000)).is_ok() {
             let hash = node.tip().hash();
             self.mined.insert(hash, (now, miner));
             self.reached.entry(hash).or_default().insert(miner, now);

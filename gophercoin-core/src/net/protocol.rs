@@ -17,6 +17,7 @@ use crate::{
         Message, PeerAddr,
     },
     node::{Event, Node},
+    time::UnixTime,
 };
 
 /// A connection to a peer, numbered by the driver (unique while it is open).
@@ -726,7 +727,7 @@ impl Protocol {
                 if node.chain().contains(&block.hash()) {
                     return;
                 }
-                match node.handle_block(*block, now / 1_000) {
+                match node.handle_block(*block, UnixTime::from_millis(now)) {
                     Ok(_) => {}
                     Err(error) if matches!(error.kind(), ErrorKind::UnknownParent) => {
                         self.start_catch_up(peer, node, now);
@@ -922,7 +923,7 @@ impl Protocol {
                 }
                 self.quiet.insert(hash);
             }
-            match node.handle_block(block, now / 1_000) {
+            match node.handle_block(block, UnixTime::from_millis(now)) {
                 Ok(_) => {
                     if let Some(state) = self.peers.get_mut(&peer) {
                         state.caught += 1;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use gophercoin_core::{
     Address, Amount, Block, BlockHash, BlockOutcome, Error, Event, ForkChoice, Node, Params,
-    RsaSigner, SignedTransaction, Signer, Transaction, TxId, Verifier, block, pow,
+    RsaSigner, SignedTransaction, Signer, Transaction, TxId, UnixTime, Verifier, block, pow,
 };
 
 /// The committed test keys: alice, bob, carol, dave.
@@ -41,6 +41,11 @@ pub fn dave() -> &'static RsaSigner {
 
 pub fn params() -> Params {
     Params::devnet()
+}
+
+/// The node's clock when the block at `height` is due ([`time`] as a [`UnixTime`]).
+pub fn clock(height: u64) -> UnixTime {
+    UnixTime::from_secs(time(height))
 }
 
 /// Seconds after genesis at which block `n` of a test chain is made: on schedule.
@@ -97,14 +102,14 @@ pub fn rejects<V: Verifier, T: std::fmt::Debug>(
 /// Hands a block to the node at the time it was made for.
 pub fn submit_block<V: Verifier>(node: &mut Node<V>, block: Block) -> Result<BlockOutcome, Error> {
     let now = time(block.header.height);
-    node.handle_block(block, now)
+    node.handle_block(block, UnixTime::from_secs(now))
 }
 
 /// Mines `n` blocks paying `miner`, on schedule, and drains events.
 pub fn mine<V: Verifier, F: ForkChoice>(node: &mut Node<V, F>, miner: &RsaSigner, n: u64) {
     for _ in 0..n {
         let now = time(node.height() + 1);
-        let outcome = node.mine_block(&miner.address(), now).unwrap();
+        let outcome = node.mine_block(&miner.address(), UnixTime::from_secs(now)).unwrap();
         assert!(matches!(outcome, BlockOutcome::Extended { .. }), "{outcome:?}");
     }
     drain(node);
@@ -116,7 +121,7 @@ pub fn drain<V: Verifier, F: ForkChoice>(node: &mut Node<V, F>) -> Vec<Event> {
 
 /// A template for the next block, paying `miner`, made on schedule.
 pub fn template<V: Verifier>(node: &Node<V>, miner: &RsaSigner) -> Block {
-    node.block_template(&miner.address(), time(node.height() + 1)).unwrap()
+    node.block_template(&miner.address(), clock(node.height() + 1)).unwrap()
 }
 
 /// Recomputes the merkle root and solves the proof of work.

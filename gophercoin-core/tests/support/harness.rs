@@ -7,7 +7,7 @@
 
 use gophercoin_core::{
     Address, Amount, Block, BlockTransaction, CryptoError, MostWork, Node, Params, RsaSigner,
-    RsaVerifier, Signature, SignedTransaction, Signer as _, Transaction, Verifier,
+    RsaVerifier, Signature, SignedTransaction, Signer as _, Transaction, UnixTime, Verifier,
 };
 
 /// A verifier that accepts everything. Fuzzing only.
@@ -46,7 +46,7 @@ pub fn decode_block(data: &[u8]) {
         let mut node = fuzz_node();
         let before = node.ledger().clone();
         let now = Params::devnet().genesis_timestamp + 60;
-        if node.handle_block(block, now).is_err() {
+        if node.handle_block(block, UnixTime::from_secs(now)).is_err() {
             assert_eq!(node.ledger(), &before);
             assert!(node.poll_event().is_none());
         }
@@ -89,7 +89,7 @@ pub fn node_inputs(data: &[u8]) {
         match op % 5 {
             0 => {
                 now += u64::from(arg % 16);
-                let _ = node.mine_block(&wallets[usize::from(arg % 4)], now);
+                let _ = node.mine_block(&wallets[usize::from(arg % 4)], UnixTime::from_secs(now));
             }
             1 => {
                 let amount = u64::from(next().unwrap_or(1)) * 10_000_000;
@@ -108,11 +108,11 @@ pub fn node_inputs(data: &[u8]) {
             }
             2 => {
                 // A template with one field tampered with, solved anyway.
-                if let Ok(mut block) = node.block_template(&wallets[0], now) {
+                if let Ok(mut block) = node.block_template(&wallets[0], UnixTime::from_secs(now)) {
                     tamper(&mut block, arg, next().unwrap_or(0));
                     let _ = gophercoin_core::pow::solve(&mut block.header, 1 << 16);
                     let before = node.ledger().clone();
-                    if node.handle_block(block, now).is_err() {
+                    if node.handle_block(block, UnixTime::from_secs(now)).is_err() {
                         assert_eq!(node.ledger(), &before);
                     }
                 }
@@ -123,7 +123,7 @@ pub fn node_inputs(data: &[u8]) {
                 let chain: Vec<Block> =
                     node.chain().main_chain_from(from).map(|b| b.to_block()).collect();
                 let tip = node.tip().hash();
-                let _ = node.handle_chain(chain, now);
+                let _ = node.handle_chain(chain, UnixTime::from_secs(now));
                 assert_eq!(node.tip().hash(), tip);
             }
             _ => now += u64::from(arg),

@@ -179,7 +179,7 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let (inbound, outbound) = state.network.counts();
     let gauges = {
         let node = state.node();
-        let now = i64::try_from(crate::os::now()).unwrap_or(i64::MAX);
+        let now = i64::try_from(crate::os::now().secs()).unwrap_or(i64::MAX);
         NodeGauges {
             height: node.height(),
             tip_age_secs: now.saturating_sub(i64::try_from(node.tip().timestamp).unwrap_or(0)),
