@@ -145,7 +145,7 @@ impl NodeClient {
             )
         };
         if !status.is_success() {
-            let refusal: gophercoin_http::error::ErrorBody =
+            let refusal: gophercoin_http::ErrorBody =
                 serde_json::from_slice(&bytes).map_err(|_| not_json())?;
             return Err(format!(
                 "the node refused ({} {}): {}",

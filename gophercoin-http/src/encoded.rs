@@ -15,12 +15,12 @@ use gophercoin_core::{BlockHash, CheckedBlock};
 use crate::dto::BlockDto;
 
 /// How many bytes of blocks' JSON [`EncodedBlocks`] keeps by default.
-pub const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
+pub(crate) const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
 
 /// A bounded store of blocks' JSON ([`BlockDto`]), by hash; the oldest entries go first
 /// when it is full.
 #[derive(Debug)]
-pub struct EncodedBlocks {
+pub(crate) struct EncodedBlocks {
     budget: usize,
     inner: Mutex<Inner>,
     /// Held while a block is encoded for a streamed answer, so that many downloads of
@@ -38,13 +38,13 @@ struct Inner {
 
 impl EncodedBlocks {
     /// An empty store that keeps up to `budget` bytes of JSON.
-    pub fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         EncodedBlocks { budget, inner: Mutex::default(), encoding: tokio::sync::Semaphore::new(1) }
     }
 
     /// The block's JSON: kept from an earlier call, or encoded now (outside the store's
     /// lock) and kept if it fits the budget.
-    pub fn get(&self, block: &CheckedBlock) -> Bytes {
+    pub(crate) fn get(&self, block: &CheckedBlock) -> Bytes {
         let hash = block.hash();
         if let Some(json) = self.lock().by_hash.get(&hash) {
             return json.clone();
@@ -71,12 +71,13 @@ impl EncodedBlocks {
     }
 
     /// The block's JSON if it is kept; [`EncodedBlocks::get`] encodes it if not.
-    pub fn cached(&self, hash: &BlockHash) -> Option<Bytes> {
+    pub(crate) fn cached(&self, hash: &BlockHash) -> Option<Bytes> {
         self.lock().by_hash.get(hash).cloned()
     }
 
     /// Bytes of JSON kept now.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
         self.lock().bytes
     }
 

@@ -34,18 +34,18 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
 
 /// How many recent events are kept for clients that resume.
-pub const WINDOW: usize = 1024;
+pub(crate) const WINDOW: usize = 1024;
 
 /// How many events one subscriber may be behind before it is dropped.
-pub const BACKLOG: usize = 256;
+pub(crate) const BACKLOG: usize = 256;
 
 /// How many clients may subscribe at once.
-pub const MAX_SUBSCRIBERS: usize = 256;
+pub(crate) const MAX_SUBSCRIBERS: usize = 256;
 
 /// Something that happened, as `/events` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum LiveEvent {
+pub(crate) enum LiveEvent {
     /// The main chain has a new tip.
     Tip {
         /// Its hash.
@@ -100,7 +100,7 @@ pub enum LiveEvent {
 
 impl LiveEvent {
     /// The SSE event type.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             LiveEvent::Tip { .. } => "tip",
             LiveEvent::BlockConnected { .. } => "block_connected",
@@ -124,7 +124,7 @@ struct Published {
 
 /// Why a subscription was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SubscribeError {
+pub(crate) enum SubscribeError {
     /// [`MAX_SUBSCRIBERS`] clients are subscribed already.
     #[error("{0} clients are following events already; try again later")]
     Full(usize),
@@ -132,7 +132,7 @@ pub enum SubscribeError {
 
 /// The events of one node run: the recent window, and the channel to subscribers.
 #[derive(Debug)]
-pub struct EventHub {
+pub(crate) struct EventHub {
     run: u64,
     recent: Mutex<Recent>,
     sender: broadcast::Sender<Arc<Published>>,
@@ -152,13 +152,18 @@ struct Recent {
 impl EventHub {
     /// A hub for the run `run` (a number that differs between runs, so an id from an
     /// earlier run is not mistaken for one of this), with the default bounds.
-    pub fn new(run: u64) -> Self {
+    pub(crate) fn new(run: u64) -> Self {
         EventHub::with_bounds(run, WINDOW, BACKLOG, MAX_SUBSCRIBERS)
     }
 
     /// A hub keeping `window` recent events, letting a subscriber be `backlog` behind,
     /// for at most `max_subscribers` at once.
-    pub fn with_bounds(run: u64, window: usize, backlog: usize, max_subscribers: usize) -> Self {
+    pub(crate) fn with_bounds(
+        run: u64,
+        window: usize,
+        backlog: usize,
+        max_subscribers: usize,
+    ) -> Self {
         EventHub {
             run,
             recent: Mutex::default(),
@@ -171,7 +176,7 @@ impl EventHub {
     }
 
     /// Ends every subscriber's stream, and any made later (the node is stopping).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.send_replace(true);
     }
 
@@ -180,7 +185,7 @@ impl EventHub {
     }
 
     /// Publishes events, in order, to every subscriber; never waits for one.
-    pub fn publish(&self, events: impl IntoIterator<Item = LiveEvent>) {
+    pub(crate) fn publish(&self, events: impl IntoIterator<Item = LiveEvent>) {
         let mut recent = self.recent();
         for event in events {
             let Ok(data) = serde_json::to_string(&event) else { continue };
@@ -201,7 +206,7 @@ impl EventHub {
     /// # Errors
     ///
     /// [`SubscribeError::Full`] at [`MAX_SUBSCRIBERS`].
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         self: &Arc<Self>,
         last_event_id: Option<&str>,
     ) -> Result<impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static, SubscribeError>

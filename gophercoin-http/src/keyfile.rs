@@ -1,10 +1,10 @@
 //! Key files: secrets written once, to a new file only its owner can read (the node's
-//! wallet, its peer identity, the command line's wallets).
+//! wallet and its peer identity; `gophercoin wallet new` writes its wallets the same way).
 
 use std::path::Path;
 
 /// Writes a secret to a new file readable only by its owner.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

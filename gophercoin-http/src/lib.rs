@@ -2,7 +2,7 @@
 //!
 //! The HTTP adapter of GopherCoin: the node API (the original teaching node's routes, kept
 //! path for path, and more), the wallet service, the peer network (the core's peer
-//! protocol over rust-libp2p: TCP, Noise, Yamux, [`network`]), the peer client and durable
+//! protocol over rust-libp2p: TCP, Noise, Yamux), the peer client and durable
 //! storage. It translates requests and peers' messages into calls on
 //! [`gophercoin_core::Node`] and the node's events into responses, store writes and messages
 //! to peers; every consensus rule is the core's.
@@ -19,37 +19,42 @@
 
 #[cfg(feature = "aws-lc")]
 pub mod aws_lc;
-pub mod config;
+mod config;
 pub mod dto;
 mod effects;
-pub mod encoded;
-pub mod error;
-pub mod events;
+mod encoded;
+mod error;
+mod events;
 mod extract;
-pub mod keyfile;
-pub mod metrics;
-pub mod network;
+mod keyfile;
+mod metrics;
+mod network;
 mod openapi;
 mod os;
-pub mod p2p;
+mod p2p;
 mod pacer;
-pub mod peers;
+mod peers;
 mod portal;
-pub mod relay;
+mod relay;
 mod routes;
-pub mod server;
-pub mod state;
+mod server;
+mod state;
 pub mod store;
 pub mod tls;
 
 use std::{future::Future, sync::Arc};
 
 pub use crate::{
-    config::{ForkChoiceKind, Limits, NodeConfig},
-    error::ApiError,
+    config::{ForkChoiceKind, Limits, NodeConfig, P2pConfig, PeerPolicy},
+    error::{ApiError, ErrorBody},
+    p2p::{Multiaddr, Part as MultiaddrPart},
+    peers::{PeerUrl, PeerUrlError},
+    server::raise_file_limit,
+    state::{StartError, check_blocks_in_parallel},
+};
+use crate::{
     routes::{router, wallet_router},
-    server::{ClientAddr, raise_file_limit},
-    state::{AppState, StartError},
+    state::AppState,
 };
 
 /// The signature verifier a node built with these features uses for `params`: the core's

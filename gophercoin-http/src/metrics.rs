@@ -44,11 +44,11 @@ use prometheus_client::{
 };
 
 /// The content type of a scrape: OpenMetrics text 1.0.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Labels of a request's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     /// The HTTP method: `GET`, `POST`, `DELETE`, `HEAD`, `OPTIONS` or `other`.
     pub method: &'static str,
     /// The route's template (`/blocks/{hash}`), or `unmatched`: never the raw path, so
@@ -60,14 +60,14 @@ pub struct RequestLabels {
 
 /// A refusal's label: the error's `kind` as the API names it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
+pub(crate) struct KindLabel {
     /// The error kind (`overdraft`, `replay`, `malformed`, ...).
     pub kind: &'static str,
 }
 
 /// A peer connection's direction.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DirectionLabel {
+pub(crate) struct DirectionLabel {
     /// `inbound` or `outbound`.
     pub direction: &'static str,
 }
@@ -76,7 +76,7 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// The node's metrics (the module docs list them).
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     height: Gauge,
     tip_age: Gauge,
@@ -112,7 +112,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Makes the metrics, all zero, registered under the `gophercoin` prefix.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("gophercoin");
         let metrics = Metrics {
             height: Gauge::default(),
@@ -223,7 +223,7 @@ impl Metrics {
     }
 
     /// Sets the gauges that describe the node's state, read at a scrape.
-    pub fn set_state(&self, state: &NodeGauges) {
+    pub(crate) fn set_state(&self, state: &NodeGauges) {
         self.height.set(i64::try_from(state.height).unwrap_or(i64::MAX));
         self.tip_age.set(state.tip_age_secs);
         self.mempool_transactions
@@ -237,7 +237,7 @@ impl Metrics {
     }
 
     /// The scrape: every metric in the OpenMetrics text format, ending with `# EOF`.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut text = String::new();
         // Writing to a String does not fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -246,7 +246,7 @@ impl Metrics {
 
     /// Counts blocks that joined and left the main chain in one batch of core events; a
     /// batch that disconnected any was one reorganisation that deep.
-    pub fn blocks_moved(&self, connected: u64, disconnected: u64) {
+    pub(crate) fn blocks_moved(&self, connected: u64, disconnected: u64) {
         self.blocks_connected.inc_by(connected);
         if disconnected > 0 {
             self.blocks_disconnected.inc_by(disconnected);
@@ -256,19 +256,19 @@ impl Metrics {
     }
 
     /// Records one request's duration.
-    pub fn request(&self, labels: &RequestLabels, took: Duration) {
+    pub(crate) fn request(&self, labels: &RequestLabels, took: Duration) {
         self.requests.get_or_create(labels).observe(took.as_secs_f64());
     }
 
     /// Records one store commit of `operations` operations.
-    pub fn store_commit(&self, operations: usize, took: Duration) {
+    pub(crate) fn store_commit(&self, operations: usize, took: Duration) {
         self.store_commit.observe(took.as_secs_f64());
         #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
         self.store_commit_operations.observe(operations as f64);
     }
 
     /// Records a `GET /mine` search: `hashes` tried in `took`.
-    pub fn mined(&self, hashes: u64, took: Duration) {
+    pub(crate) fn mined(&self, hashes: u64, took: Duration) {
         self.mining_hashes.inc_by(hashes);
         if !took.is_zero() {
             #[allow(clippy::cast_precision_loss)] // a rate need not be exact
@@ -277,14 +277,14 @@ impl Metrics {
     }
 
     /// Wraps a signature engine so that each check it makes is counted and timed here.
-    pub fn counting(self: &Arc<Self>, engine: Arc<dyn RsaEngine>) -> Arc<dyn RsaEngine> {
+    pub(crate) fn counting(self: &Arc<Self>, engine: Arc<dyn RsaEngine>) -> Arc<dyn RsaEngine> {
         Arc::new(CountedEngine { engine, metrics: Arc::clone(self) })
     }
 }
 
 /// The node's state as the gauges show it ([`Metrics::set_state`]).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct NodeGauges {
+pub(crate) struct NodeGauges {
     /// The tip's height.
     pub height: u64,
     /// Now less the tip's timestamp, in seconds (negative if the tip is from the future).

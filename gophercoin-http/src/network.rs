@@ -39,6 +39,7 @@ use crate::{
     events::LiveEvent,
     os::now_ms,
     p2p::{self, LocalPeer, Report, Transport, TransportError},
+    peers::PeerUrl,
 };
 
 /// What the driver needs of the node it carries messages for (the node's shared state).
@@ -48,7 +49,7 @@ pub(crate) trait Host: Send + Sync + 'static {
     /// The handle to the driver the node keeps.
     fn network(&self) -> &Network;
     /// The registered peers' URLs, dialled at start.
-    fn peer_urls(&self) -> Vec<String>;
+    fn peer_urls(&self) -> Vec<PeerUrl>;
     /// Locks the core node. Never held across an `await`.
     fn node(&self) -> MutexGuard<'_, CoreNode>;
     /// Checks blocks off the node's lock for what it leaves in the verifier's cache, so
@@ -123,7 +124,7 @@ impl Shared {
 
 /// The node's side of the peer network: a handle to the driver.
 #[derive(Debug)]
-pub struct Network {
+pub(crate) struct Network {
     shared: Arc<Shared>,
     /// The driver's receiving ends, until [`Network::start`] takes them.
     pending: Mutex<Option<Receivers>>,
@@ -138,7 +139,7 @@ struct Receivers {
 
 impl Network {
     /// A network not yet started.
-    pub fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (inbox, inbox_rx) = mpsc::channel(INBOX);
         Network {
@@ -186,7 +187,7 @@ impl Network {
         *state.network().shared.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
         tokio::spawn(take_reports(Arc::clone(&state.network().shared), reports_rx));
         let addresses: Vec<PeerAddr> =
-            state.peer_urls().into_iter().filter_map(PeerAddr::new).collect();
+            state.peer_urls().into_iter().map(String::from).filter_map(PeerAddr::new).collect();
         state.network().shared.tell(Control::Add(addresses));
         let driver = Driver {
             state: Arc::downgrade(state),
@@ -200,39 +201,40 @@ impl Network {
     }
 
     /// This node's peer id and addresses, once started.
-    pub fn local(&self) -> Option<LocalPeer> {
+    pub(crate) fn local(&self) -> Option<LocalPeer> {
         self.shared.local.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Tells the driver to close every connection and end.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.shared.tell(Control::Stop);
     }
 
     /// Tells peers about the node's new blocks and transactions (the relay events of a
     /// request's core call, after its writes are stored).
-    pub fn relay(&self, events: Vec<Event>) {
+    pub(crate) fn relay(&self, events: Vec<Event>) {
         if !events.is_empty() {
             self.shared.tell(Control::Events(events));
         }
     }
 
-    /// Adds addresses to dial (normalised peer URLs).
-    pub fn add(&self, urls: &[String]) {
-        let addresses: Vec<PeerAddr> = urls.iter().cloned().filter_map(PeerAddr::new).collect();
+    /// Adds addresses to dial.
+    pub(crate) fn add(&self, urls: &[PeerUrl]) {
+        let addresses: Vec<PeerAddr> =
+            urls.iter().map(|url| url.to_string()).filter_map(PeerAddr::new).collect();
         self.shared.tell(Control::Add(addresses));
     }
 
     /// Forgets an address and closes connections to it.
-    pub fn remove(&self, url: &str) {
-        if let Some(addr) = PeerAddr::new(url) {
+    pub(crate) fn remove(&self, url: &PeerUrl) {
+        if let Some(addr) = PeerAddr::new(url.as_str()) {
             self.shared.tell(Control::Remove(addr));
         }
     }
 
     /// The connected peers' addresses (the dialled one, or the one an inbound peer says
     /// it listens on), sorted.
-    pub fn connected(&self) -> Vec<String> {
+    pub(crate) fn connected(&self) -> Vec<String> {
         let connected = self.shared.connected.lock().unwrap_or_else(|e| e.into_inner());
         let mut addresses: Vec<String> =
             connected.iter().filter_map(|(addr, _)| addr.clone()).collect();
@@ -242,7 +244,7 @@ impl Network {
     }
 
     /// How many peers are connected, (inbound, outbound).
-    pub fn counts(&self) -> (usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize) {
         let connected = self.shared.connected.lock().unwrap_or_else(|e| e.into_inner());
         let inbound = connected.iter().filter(|(_, d)| *d == Direction::Inbound).count();
         (inbound, connected.len() - inbound)

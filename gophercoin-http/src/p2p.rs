@@ -46,15 +46,15 @@ use crate::{
     peers::{PeerPolicy, PeerUrlError},
 };
 
-pub use crate::{config::P2pConfig, dto::LocalPeer};
+pub(crate) use crate::{config::P2pConfig, dto::LocalPeer};
 
 /// The stream protocol peers speak, versioned with the core's
 /// [`gophercoin_core::net::PROTOCOL_VERSION`].
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/gophercoin/peer/1");
+pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/gophercoin/peer/1");
 /// What `identify` says this node runs.
-pub const IDENTIFY_PROTOCOL: &str = "/gophercoin/1";
+pub(crate) const IDENTIFY_PROTOCOL: &str = "/gophercoin/1";
 /// The file in the data directory that holds the node's identity key.
-pub const KEY_FILE: &str = "p2p.key";
+pub(crate) const KEY_FILE: &str = "p2p.key";
 /// How long a connection with no stream is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -64,7 +64,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// # Errors
 ///
 /// A key file that cannot be read or written, or that holds no key.
-pub fn load_or_make_key(path: &Path) -> Result<identity::Keypair, KeyError> {
+pub(crate) fn load_or_make_key(path: &Path) -> Result<identity::Keypair, KeyError> {
     let error = |reason: String| KeyError { path: path.display().to_string(), reason };
     match std::fs::read_to_string(path) {
         Ok(text) => {

@@ -9,10 +9,10 @@ use url::Url;
 
 use crate::{config::Limits, dto::ChainDto};
 
-pub use crate::config::PeerPolicy;
+pub(crate) use crate::config::PeerPolicy;
 
 /// How many blocks one `/chain` page carries at most.
-pub const PAGE_BLOCKS: u64 = 500;
+pub(crate) const PAGE_BLOCKS: u64 = 500;
 /// How long a registration waits for a peer's host name to resolve.
 const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest URL accepted for a peer.
@@ -202,7 +202,8 @@ impl PeerPolicy {
     /// # Errors
     ///
     /// The [`PeerUrlError`] that says why.
-    pub async fn check_url_host(self, url: &str) -> Result<(), PeerUrlError> {
+    pub async fn check_url_host(self, url: &PeerUrl) -> Result<(), PeerUrlError> {
+        let url = url.as_str();
         let name = if url.starts_with('/') {
             use libp2p::multiaddr::Protocol as Part;
             let addr: libp2p::Multiaddr = url.parse().map_err(|e: libp2p::multiaddr::Error| {
@@ -250,7 +251,7 @@ impl reqwest::dns::Resolve for PolicyResolver {
 /// Why talking to a peer failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PeerError {
+pub(crate) enum PeerError {
     /// Connecting, sending or reading failed or timed out.
     #[error("request to {url} failed: {reason}")]
     Http {
@@ -285,22 +286,73 @@ pub enum PeerError {
     },
 }
 
-/// Normalises a peer address to `scheme://host:port`, as the original's `urlparse` did
-/// (a bare `host:port` means `http://host:port`), refusing anything else.
+/// A peer's address, checked and written canonically: an HTTP(S) node's base URL,
+/// `scheme://host:port` (a bare `host:port` means `http://host:port`, as the original's
+/// `urlparse` read it), or a libp2p multiaddr, `/ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/ID`.
 ///
-/// # Errors
+/// Only [`PeerUrl::parse`] (or [`str::parse`], which allows every address) makes one, so
+/// a registry, a dial or a store of peers never holds an unchecked string.
 ///
-/// The [`PeerUrlError`] that says why.
-pub fn normalize_peer_url(input: &str) -> Result<String, PeerUrlError> {
-    normalize_peer_url_with(input, PeerPolicy::AllowLocal)
+/// ```
+/// use gophercoin_http::{PeerPolicy, PeerUrl};
+///
+/// let peer: PeerUrl = "127.0.0.1:5001".parse()?;
+/// assert_eq!(peer.as_str(), "http://127.0.0.1:5001");
+/// assert!(PeerUrl::parse("http://localhost:5001", PeerPolicy::PublicOnly).is_err());
+/// assert!("ftp://example.com".parse::<PeerUrl>().is_err());
+/// # Ok::<(), gophercoin_http::PeerUrlError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PeerUrl(String);
+
+impl PeerUrl {
+    /// Checks and normalises a peer address, refusing IP addresses (and names of this
+    /// machine) the policy forbids.
+    ///
+    /// # Errors
+    ///
+    /// The [`PeerUrlError`] that says why.
+    pub fn parse(input: &str, policy: PeerPolicy) -> Result<PeerUrl, PeerUrlError> {
+        normalize(input, policy).map(PeerUrl)
+    }
+
+    /// The address as written canonically.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is a libp2p multiaddr (reached over the peer network only) rather than
+    /// an HTTP URL.
+    pub fn is_multiaddr(&self) -> bool {
+        self.0.starts_with('/')
+    }
 }
 
-/// Like [`normalize_peer_url`], and refuses IP addresses the policy forbids.
-///
-/// # Errors
-///
-/// The [`PeerUrlError`] that says why.
-pub fn normalize_peer_url_with(input: &str, policy: PeerPolicy) -> Result<String, PeerUrlError> {
+impl std::str::FromStr for PeerUrl {
+    type Err = PeerUrlError;
+
+    /// [`PeerUrl::parse`] with [`PeerPolicy::AllowLocal`].
+    fn from_str(input: &str) -> Result<PeerUrl, PeerUrlError> {
+        PeerUrl::parse(input, PeerPolicy::AllowLocal)
+    }
+}
+
+impl std::fmt::Display for PeerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<PeerUrl> for String {
+    fn from(url: PeerUrl) -> String {
+        url.0
+    }
+}
+
+/// Normalises a peer address to `scheme://host:port` or a canonical multiaddr, refusing
+/// anything else and what the policy forbids.
+fn normalize(input: &str, policy: PeerPolicy) -> Result<String, PeerUrlError> {
     let input = input.trim();
     if input.len() > MAX_URL_LEN {
         return Err(PeerUrlError::TooLong);
@@ -358,23 +410,23 @@ fn normalize_multiaddr(input: &str, policy: PeerPolicy) -> Result<String, PeerUr
 
 /// The registered peers.
 #[derive(Debug)]
-pub struct Peers {
-    urls: Mutex<BTreeSet<String>>,
+pub(crate) struct Peers {
+    urls: Mutex<BTreeSet<PeerUrl>>,
     max: usize,
 }
 
 impl Peers {
     /// Makes an empty registry of at most `max` peers.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Peers { urls: Mutex::new(BTreeSet::new()), max }
     }
 
-    /// Adds normalised URLs, all or none; returns the ones that are new.
+    /// Adds peers, all or none; returns the ones that are new.
     ///
     /// # Errors
     ///
     /// [`PeerUrlError::TooMany`] if they would pass the limit.
-    pub fn add(&self, urls: &[String]) -> Result<Vec<String>, PeerUrlError> {
+    pub(crate) fn add(&self, urls: &[PeerUrl]) -> Result<Vec<PeerUrl>, PeerUrlError> {
         let mut set = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         let new: BTreeSet<_> = urls.iter().filter(|u| !set.contains(*u)).cloned().collect();
         if set.len() + new.len() > self.max {
@@ -384,8 +436,8 @@ impl Peers {
         Ok(new.into_iter().collect())
     }
 
-    /// Adds normalised URLs up to the limit, in order; returns the ones left out.
-    pub fn add_up_to_limit(&self, urls: &[String]) -> Vec<String> {
+    /// Adds peers up to the limit, in order; returns the ones left out.
+    pub(crate) fn add_up_to_limit(&self, urls: &[PeerUrl]) -> Vec<PeerUrl> {
         let mut set = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         let mut left_out = vec![];
         for url in urls {
@@ -401,18 +453,13 @@ impl Peers {
         left_out
     }
 
-    /// Removes a normalised URL; returns `false` if it was not registered.
-    pub fn remove(&self, url: &str) -> bool {
+    /// Removes a peer; returns `false` if it was not registered.
+    pub(crate) fn remove(&self, url: &PeerUrl) -> bool {
         self.urls.lock().unwrap_or_else(|e| e.into_inner()).remove(url)
     }
 
-    /// Returns `true` if no peer is registered.
-    pub fn is_empty(&self) -> bool {
-        self.urls.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
-    }
-
     /// Returns the peers, sorted.
-    pub fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<PeerUrl> {
         self.urls.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
 }
@@ -435,7 +482,7 @@ pub(crate) struct PeerP2p {
 
 /// An HTTP client for peers: connect and total timeouts, no redirects, a body cap.
 #[derive(Clone, Debug)]
-pub struct PeerClient {
+pub(crate) struct PeerClient {
     http: reqwest::Client,
     max_response_bytes: usize,
     max_sync_blocks: u64,
@@ -448,7 +495,7 @@ impl PeerClient {
     ///
     /// If the HTTP client can't be built (no TLS backend is configured, so it can't fail
     /// for want of one).
-    pub fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits) -> Self {
         crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(limits.peer_connect_timeout)
@@ -474,7 +521,7 @@ impl PeerClient {
     ///
     /// The first [`PeerError`]; a peer that claims more blocks than we sync at once, or
     /// whose pages don't follow on, is malformed.
-    pub async fn fetch_chain(
+    pub(crate) async fn fetch_chain(
         &self,
         peer: &str,
         chain_id: u32,
@@ -560,6 +607,15 @@ impl PeerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text form, as the tests compare it.
+    fn normalize_peer_url(input: &str) -> Result<String, PeerUrlError> {
+        input.parse::<PeerUrl>().map(String::from)
+    }
+
+    fn normalize_peer_url_with(input: &str, policy: PeerPolicy) -> Result<String, PeerUrlError> {
+        PeerUrl::parse(input, policy).map(String::from)
+    }
 
     #[test]
     fn peer_multiaddrs_are_normalised_or_refused() {
@@ -712,11 +768,12 @@ mod tests {
     #[test]
     fn registry_collapses_duplicates_and_caps_its_size() {
         let peers = Peers::new(2);
-        let a = "http://127.0.0.1:1".to_owned();
-        let b = "http://127.0.0.1:2".to_owned();
+        let a: PeerUrl = "http://127.0.0.1:1".parse().unwrap();
+        let b: PeerUrl = "127.0.0.1:2".parse().unwrap();
         assert_eq!(peers.add(&[a.clone(), a.clone()]).unwrap(), vec![a.clone()]);
         assert_eq!(peers.add(&[a.clone(), b.clone()]).unwrap(), vec![b.clone()]);
-        assert_eq!(peers.add(&["http://127.0.0.1:3".into()]), Err(PeerUrlError::TooMany(2)));
+        let c = "http://127.0.0.1:3".parse().unwrap();
+        assert_eq!(peers.add(&[c]), Err(PeerUrlError::TooMany(2)));
         assert_eq!(peers.list(), vec![a, b]);
     }
 }

@@ -7,6 +7,7 @@ use gophercoin_core::{ChainOutcome, ErrorKind};
 
 use crate::{
     dto::{PeerReport, ResolveOutcome},
+    peers::PeerUrl,
     state::AppState,
 };
 
@@ -17,12 +18,12 @@ const SYNC_OVERLAP: u64 = 64;
 /// Asks every peer for its chain at once and hands each candidate to the core, which
 /// validates it in full and adopts it only if fork choice prefers it. A dead, slow,
 /// oversized or lying peer fails alone, within the client's timeout.
-pub async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
+pub(crate) async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
     let peers = state.peers.list();
     join_all(peers.iter().map(|peer| async move {
-        if peer.starts_with('/') {
+        if peer.is_multiaddr() {
             return PeerReport {
-                peer: peer.clone(),
+                peer: peer.to_string(),
                 outcome: ResolveOutcome::PeerNetwork,
                 reason: None,
             };
@@ -36,7 +37,7 @@ pub async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
 /// if it started after the call was made (it saw everything the caller could ask for);
 /// otherwise it runs one of its own. However many clients ask at once, at most one resolve
 /// runs, and none is answered with one that began before it asked.
-pub async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
+pub(crate) async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
     let asked = std::time::Instant::now();
     let mut last = state.last_resolve.lock().await;
     if let Some((started, reports)) = last.as_ref()
@@ -51,16 +52,16 @@ pub async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
 }
 
 /// Fetches what `peer` has beyond the fork point and offers it to the core.
-pub async fn sync_from(state: &Arc<AppState>, peer: &str) -> PeerReport {
+pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerReport {
     let report =
-        |outcome, reason: Option<String>| PeerReport { peer: peer.to_owned(), outcome, reason };
+        |outcome, reason: Option<String>| PeerReport { peer: peer.to_string(), outcome, reason };
     let (chain_id, height) = {
         let node = state.node();
         (node.params().chain_id, node.height())
     };
     let mut from = height.saturating_sub(SYNC_OVERLAP);
     loop {
-        let blocks = match state.client.fetch_chain(peer, chain_id, from).await {
+        let blocks = match state.client.fetch_chain(peer.as_str(), chain_id, from).await {
             Ok(blocks) => blocks,
             Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
         };

@@ -46,7 +46,7 @@ pub(crate) const MAX_EVENT_STREAMS_PER_CLIENT: usize = 16;
 
 /// The address a request came from, set on every request by the connection layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
+pub(crate) struct ClientAddr(pub SocketAddr);
 
 /// A connection's place in all and its client's place.
 type Places = (tokio::sync::OwnedSemaphorePermit, Option<Held>);
@@ -67,7 +67,7 @@ pub fn raise_file_limit() -> io::Result<u64> {
 
 /// The connection cap a node can keep under the current file limit: `wanted`, or the soft
 /// file limit less the 256 kept for the store, peers and logs, if that is lower.
-pub fn connection_cap(wanted: usize) -> usize {
+pub(crate) fn connection_cap(wanted: usize) -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, _)) => {
             let room = soft.saturating_sub(RESERVED_FILES).max(16);

@@ -23,7 +23,7 @@ use crate::{
     effects::{CoreNode, Effects},
     error::ApiError,
     os::{now, os_random_u64},
-    peers::{PeerClient, PeerUrlError, Peers, normalize_peer_url_with},
+    peers::{PeerClient, PeerUrl, PeerUrlError, Peers},
     store::{Store, StoreError, StoreOp},
 };
 
@@ -84,7 +84,7 @@ struct PersistJob {
 }
 
 /// What the handlers share.
-pub struct AppState {
+pub(crate) struct AppState {
     node: Mutex<CoreNode>,
     store: Arc<Store>,
     persist: Option<mpsc::Sender<PersistJob>>,
@@ -140,7 +140,7 @@ impl AppState {
     /// # Errors
     ///
     /// A [`StartError`] that says what is wrong; nothing is served then.
-    pub fn open(config: NodeConfig) -> Result<Arc<AppState>, StartError> {
+    pub(crate) fn open(config: NodeConfig) -> Result<Arc<AppState>, StartError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
             what: format!("cannot create data directory {}", config.data_dir.display()),
             source,
@@ -186,12 +186,12 @@ impl AppState {
         // The command line's peers first; stored ones past the limit never stop a start.
         let mut configured = vec![];
         for peer in &config.peers {
-            configured.push(normalize_peer_url_with(peer, config.limits.peer_policy)?);
+            configured.push(PeerUrl::parse(peer, config.limits.peer_policy)?);
         }
         // Stored peers pass today's policy too (they may have been registered under a
         // laxer one); a name is checked again whenever it is dialled.
         for peer in store.peers()? {
-            match normalize_peer_url_with(&peer, config.limits.peer_policy) {
+            match PeerUrl::parse(&peer, config.limits.peer_policy) {
                 Ok(url) => configured.push(url),
                 Err(error) => tracing::warn!(%peer, %error, "a stored peer is not used"),
             }
@@ -249,13 +249,8 @@ impl AppState {
     }
 
     /// Locks the core node for a read. Never hold the guard across an `await`.
-    pub fn node(&self) -> MutexGuard<'_, CoreNode> {
+    pub(crate) fn node(&self) -> MutexGuard<'_, CoreNode> {
         self.node.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Returns the store (for reads; writes go through [`AppState::apply`]).
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Runs a store read or write on a blocking thread.
@@ -263,7 +258,7 @@ impl AppState {
     /// # Errors
     ///
     /// A 500 if the store fails.
-    pub async fn with_store<T: Send + 'static>(
+    pub(crate) async fn with_store<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -280,7 +275,7 @@ impl AppState {
     /// # Errors
     ///
     /// The core's error.
-    pub fn verify_transaction(
+    pub(crate) fn verify_transaction(
         &self,
         tx: SignedTransaction,
     ) -> Result<VerifiedTransaction, ApiError> {
@@ -297,7 +292,7 @@ impl AppState {
     /// # Errors
     ///
     /// The first invalid block's error.
-    pub async fn check_blocks(
+    pub(crate) async fn check_blocks(
         self: &Arc<Self>,
         blocks: Vec<Block>,
         prechecked: bool,
@@ -327,7 +322,7 @@ impl AppState {
     /// # Errors
     ///
     /// The core's error as an [`ApiError`], or a 500 if the store write failed.
-    pub async fn apply<T>(
+    pub(crate) async fn apply<T>(
         self: &Arc<Self>,
         call: impl FnOnce(&mut CoreNode, UnixTime) -> Result<T, CoreError>,
     ) -> Result<T, ApiError> {
@@ -392,7 +387,7 @@ impl crate::network::Host for AppState {
         &self.network
     }
 
-    fn peer_urls(&self) -> Vec<String> {
+    fn peer_urls(&self) -> Vec<PeerUrl> {
         self.peers.list()
     }
 
@@ -463,7 +458,7 @@ impl Drop for AppState {
 /// then compared whole), so no crafted body can take another's answer. At most
 /// [`RefusedBlocks::MAX_BYTES`] of bodies are kept, the oldest dropped first.
 #[derive(Debug, Default)]
-pub struct RefusedBlocks {
+pub(crate) struct RefusedBlocks {
     inner: Mutex<RefusedInner>,
     /// Keys the hash of a body's ends (random per process).
     hasher: std::hash::RandomState,
@@ -478,7 +473,7 @@ struct RefusedInner {
 
 impl RefusedBlocks {
     /// The most bytes of bodies kept.
-    pub const MAX_BYTES: usize = 16 << 20;
+    pub(crate) const MAX_BYTES: usize = 16 << 20;
 
     /// A body's key: its length and a keyed hash of its first and last 4 KiB.
     fn key(&self, body: &[u8]) -> (usize, u64) {
@@ -493,14 +488,14 @@ impl RefusedBlocks {
     }
 
     /// Returns the answer the very same bytes got, if they were refused for good.
-    pub fn get(&self, body: &Bytes) -> Option<ApiError> {
+    pub(crate) fn get(&self, body: &Bytes) -> Option<ApiError> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (kept, error) = inner.bodies.get(&self.key(body))?;
         (kept == body).then(|| error.clone())
     }
 
     /// Keeps a body the core refused for good, with its answer.
-    pub fn insert(&self, body: Bytes, error: ApiError) {
+    pub(crate) fn insert(&self, body: Bytes, error: ApiError) {
         if body.len() > Self::MAX_BYTES {
             return;
         }
@@ -571,11 +566,11 @@ fn lower_this_thread_priority(increment: i32) {
 /// How many payments are being checked, between their arrival and their write's place in
 /// the store writer's queue: while there are any, a commit waits a little for them.
 #[derive(Debug, Default)]
-pub struct Checking(std::sync::atomic::AtomicUsize);
+pub(crate) struct Checking(std::sync::atomic::AtomicUsize);
 
 impl Checking {
     /// Counts one payment until the returned guard is dropped.
-    pub fn enter(self: &Arc<Self>) -> CheckingGuard {
+    pub(crate) fn enter(self: &Arc<Self>) -> CheckingGuard {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         CheckingGuard(Arc::clone(self))
     }
@@ -587,7 +582,7 @@ impl Checking {
 
 /// One payment being checked ([`Checking::enter`]).
 #[derive(Debug)]
-pub struct CheckingGuard(Arc<Checking>);
+pub(crate) struct CheckingGuard(Arc<Checking>);
 
 impl Drop for CheckingGuard {
     fn drop(&mut self) {

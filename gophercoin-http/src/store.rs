@@ -22,6 +22,8 @@ use std::{collections::HashMap, path::Path, sync::Mutex};
 use gophercoin_core::{Block, BlockHash, SignedTransaction, TxId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::peers::PeerUrl;
+
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const MAIN: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("main");
 const TX_INDEX: TableDefinition<&[u8; 32], &[u8; 32]> = TableDefinition::new("tx_index");
@@ -326,7 +328,7 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Db`] if the write fails.
-    pub fn add_peers(&self, urls: &[String]) -> Result<(), StoreError> {
+    pub fn add_peers(&self, urls: &[PeerUrl]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
             let mut peers = txn.open_table(PEERS)?;
@@ -381,11 +383,11 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Db`] if the write fails.
-    pub fn remove_peer(&self, url: &str) -> Result<bool, StoreError> {
+    pub fn remove_peer(&self, url: &PeerUrl) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let removed = {
             let mut peers = txn.open_table(PEERS)?;
-            peers.remove(url)?.is_some()
+            peers.remove(url.as_str())?.is_some()
         };
         txn.commit()?;
         Ok(removed)

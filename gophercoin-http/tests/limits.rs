@@ -14,7 +14,7 @@ use std::{
 
 use common::*;
 use gophercoin_core::Signer;
-use gophercoin_http::peers::PeerPolicy;
+use gophercoin_http::PeerPolicy;
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

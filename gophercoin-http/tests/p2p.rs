@@ -15,7 +15,7 @@ use gophercoin_core::{
     net::{Message, PeerAddr},
     pow,
 };
-use gophercoin_http::{dto::BlockDto, p2p::Multiaddr, peers::PeerPolicy};
+use gophercoin_http::{Multiaddr, PeerPolicy, dto::BlockDto};
 use libp2p::{PeerId, StreamProtocol, Swarm, Transport as _, identity};
 use serde_json::{Value, json};
 use tokio::{

@@ -432,7 +432,7 @@ async fn refused_peer_urls_are_never_dialed() {
     let port = url.rsplit(':').next().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let mut public = config(dir.path(), None);
-    public.limits.peer_policy = gophercoin_http::peers::PeerPolicy::PublicOnly;
+    public.limits.peer_policy = gophercoin_http::PeerPolicy::PublicOnly;
     let node = TestNode::start(public).await;
     for refused in [
         format!("http://user:secret@127.0.0.1:{port}"),

@@ -14,7 +14,7 @@ use gophercoin_core::{
     Amount, Block, Params, RsaSigner, Signer as _, Transaction, block::BlockTransaction,
     net::Message,
 };
-use gophercoin_http::{dto::BlockDto, p2p::Multiaddr};
+use gophercoin_http::{Multiaddr, dto::BlockDto};
 use libp2p::{PeerId, StreamProtocol, Swarm, Transport as _, identity, multiaddr::Protocol};
 use serde_json::json;
 use tokio_util::{

@@ -4,11 +4,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
 use gophercoin_core::{Address, CompactTarget, FeeRate, Policy};
-use gophercoin_http::{
-    ForkChoiceKind, Limits, NodeConfig,
-    p2p::{Multiaddr, P2pConfig},
-    peers::PeerPolicy,
-};
+use gophercoin_http::{ForkChoiceKind, Limits, Multiaddr, NodeConfig, P2pConfig, PeerPolicy};
 
 /// Arguments of `gophercoin node`.
 #[derive(Debug, clap::Args)]
@@ -230,7 +226,7 @@ fn p2p_config(
     listen: Vec<Multiaddr>,
     external: Vec<Multiaddr>,
 ) -> P2pConfig {
-    use gophercoin_http::p2p::Part;
+    use gophercoin_http::MultiaddrPart as Part;
     let listen = if listen.is_empty() {
         let port = port.unwrap_or_else(|| match http.port() {
             0 => 0,

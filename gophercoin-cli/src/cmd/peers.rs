@@ -46,7 +46,7 @@ pub(crate) struct ResolveArgs {
 pub(crate) async fn register(args: RegisterArgs) -> Result<(), String> {
     // The node's own check, made before asking it: a URL it would refuse is named here.
     for peer in &args.peers {
-        gophercoin_http::peers::normalize_peer_url(peer)
+        peer.parse::<gophercoin_http::PeerUrl>()
             .map_err(|e| format!("{peer} is not a peer the node would take: {e}"))?;
     }
     let answer: PeersAnswer = NodeClient::new(&args.node)?

@@ -76,8 +76,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot make a key: {e}"))?;
-            gophercoin_http::keyfile::write_private(&key, &signer.to_pkcs8_hex())
-                .map_err(|e| format!("cannot write {}: {e}", key.display()))?;
+            save_key(&key, &signer).map_err(|e| format!("cannot write {}: {e}", key.display()))?;
             println!("saved the private key to {}", key.display());
             println!("address: {}", signer.address());
             if print_private_key {
@@ -116,6 +115,19 @@ pub(crate) async fn run(command: WalletCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Writes a new wallet's private key to a new file (never over an old one) that only its
+/// owner can read, and syncs it to disk before the address is shown.
+fn save_key(path: &Path, signer: &RsaSigner) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    writeln!(file, "{}", signer.to_pkcs8_hex())?;
+    file.sync_all()
 }
 
 /// Reads a private key file (hex PKCS#8, or the original's PKCS#1).

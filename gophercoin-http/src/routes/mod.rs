@@ -60,7 +60,7 @@ impl Predicate for SmallAndWhole {
 /// br) and the answer is built whole and small; for routes with a body, the receipt of the whole body under a deadline and a
 /// memory budget (408, 413, 503); a processing slot (503); for an expensive route, one of
 /// its own few slots (503); the handler.
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let limits = state.config.limits.clone();
     let site = Arc::new(guard::Site::new(&state.config));
     let slots = limits::slots(limits.max_in_flight);
@@ -140,7 +140,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 const WALLET_MAX_IN_FLIGHT: usize = 16;
 
 /// Builds the wallet service router (`/wallet/new`, `/transactions/generate`).
-pub fn wallet_router() -> Router {
+pub(crate) fn wallet_router() -> Router {
     Router::new()
         .route("/wallet/new", get(wallet::new_wallet))
         .route("/transactions/generate", post(wallet::generate))

@@ -24,7 +24,7 @@ use crate::{
     },
     error::ApiError,
     extract::JsonBody,
-    peers::{PAGE_BLOCKS, PeerUrlError, normalize_peer_url, normalize_peer_url_with},
+    peers::{PAGE_BLOCKS, PeerUrl, PeerUrlError},
     relay,
     server::{ClientAddr, MAX_STREAMS_PER_CLIENT},
     state::AppState,
@@ -344,7 +344,7 @@ pub(super) async fn register(
         .ok_or_else(|| ApiError::bad_request("malformed", "please supply a valid list of nodes"))?;
     let urls = nodes
         .iter()
-        .map(|n| normalize_peer_url_with(n, state.config.limits.peer_policy))
+        .map(|n| PeerUrl::parse(n, state.config.limits.peer_policy))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
     let max_peers = state.config.limits.max_peers;
@@ -371,7 +371,7 @@ pub(super) async fn register(
         StatusCode::CREATED,
         Json(PeersAnswer {
             message: "New nodes have been added".to_owned(),
-            total_nodes: state.peers.list(),
+            total_nodes: state.peers.list().into_iter().map(String::from).collect(),
         }),
     ))
 }
@@ -381,8 +381,8 @@ pub(super) async fn unregister(
     State(state): State<Arc<AppState>>,
     Path(url): Path<String>,
 ) -> Result<Json<PeersAnswer>, ApiError> {
-    let url = normalize_peer_url(&url)
-        .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
+    let url =
+        url.parse::<PeerUrl>().map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
     let in_use = state.peers.remove(&url);
     state.network.remove(&url);
     let stored = url.clone();
@@ -391,7 +391,8 @@ pub(super) async fn unregister(
     if !in_use && !was_stored {
         return Err(ApiError::not_found(format!("{url} is not a registered peer")));
     }
-    Ok(Json(PeersAnswer { message: format!("{url} was removed"), total_nodes: state.peers.list() }))
+    let total_nodes = state.peers.list().into_iter().map(String::from).collect();
+    Ok(Json(PeersAnswer { message: format!("{url} was removed"), total_nodes }))
 }
 
 /// `GET /nodes/resolve`: asks every peer and adopts the best valid chain (concurrent calls
@@ -422,7 +423,7 @@ pub(super) async fn resolve(
 /// `GET /nodes/get`: the peers: those registered, and those connected (dialled, or
 /// that dialled us and said where they listen), sorted.
 pub(super) async fn peers(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let mut nodes = state.peers.list();
+    let mut nodes: Vec<String> = state.peers.list().into_iter().map(String::from).collect();
     nodes.extend(state.network.connected());
     nodes.sort();
     nodes.dedup();
