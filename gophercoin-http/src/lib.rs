@@ -95,7 +95,7 @@ pub async fn serve_node(
     // Peers (configured and stored) are dialled, and caught up with, by the protocol.
     let driver = network::Network::start(&state).await?;
     let stopping = Arc::clone(&state);
-    tracing::info!(listen = %state.config.listen, height = state.node().height(), "node serving");
+    tracing::info!(listen = %state.config.listen, height = state.read(|node| node.height()), "node serving");
     let limits = state.config.limits.clone();
     // Event streams never end by themselves: they end as the node stops taking requests,
     // so the drain waits only for requests that finish.

@@ -55,10 +55,8 @@ pub(crate) async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
 pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerReport {
     let report =
         |outcome, reason: Option<String>| PeerReport { peer: peer.to_string(), outcome, reason };
-    let (chain_id, height) = {
-        let node = state.node();
-        (node.params().chain_id, node.height())
-    };
+    let chain_id = state.checker.params().chain_id;
+    let height = state.read(|node| node.height());
     let mut from = height.saturating_sub(SYNC_OVERLAP);
     loop {
         let blocks = match state.client.fetch_chain(peer.as_str(), chain_id, from).await {
@@ -67,8 +65,7 @@ pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerRepo
         };
         // Skip what we have; check the rest on every core, outside the node's lock.
         let peer_tip = blocks.last().map(gophercoin_core::Block::hash);
-        let (unknown, parent_known, in_sync) = {
-            let node = state.node();
+        let (unknown, parent_known, in_sync) = state.read(|node| {
             let in_sync = peer_tip == Some(node.tip().hash());
             let unknown = node.unknown_blocks(blocks);
             let parent_known = match &unknown {
@@ -76,7 +73,7 @@ pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerRepo
                 Err(_) => true,
             };
             (unknown, parent_known, in_sync)
-        };
+        });
         let blocks = match unknown {
             Ok(blocks) => blocks,
             Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
@@ -100,7 +97,7 @@ pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerRepo
             // Not adopted now: ours was better, or the peer network connected the same
             // chain meanwhile.
             Ok(_) => {
-                let in_sync = peer_tip == Some(state.node().tip().hash());
+                let in_sync = peer_tip == Some(state.read(|node| node.tip().hash()));
                 return report(
                     if in_sync { ResolveOutcome::InSync } else { ResolveOutcome::KeptOurs },
                     None,

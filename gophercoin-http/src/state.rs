@@ -248,8 +248,15 @@ impl AppState {
         }))
     }
 
-    /// Locks the core node for a read. Never hold the guard across an `await`.
-    pub(crate) fn node(&self) -> MutexGuard<'_, CoreNode> {
+    /// Reads the core node: `read` runs with the node locked, and sees it as it is between
+    /// two core calls. The lock is held only while it runs (so never across an `await`);
+    /// changes go through [`AppState::apply`].
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&CoreNode) -> T) -> T {
+        read(&self.node())
+    }
+
+    /// Locks the core node (for this module's calls, which drain its events with it).
+    fn node(&self) -> MutexGuard<'_, CoreNode> {
         self.node.lock().unwrap_or_else(|e| e.into_inner())
     }
 

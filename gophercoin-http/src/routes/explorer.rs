@@ -31,14 +31,12 @@ pub(super) async fn balance(
     let address: Address = address.parse()?;
     // Hex that is no acceptable key is no wallet: an error, not a balance of 0.
     state.checker.verifier().check_address(&address)?;
-    let node = state.node();
-    let pending = node.mempool().spending(&address);
-    Ok(Json(BalanceAnswer {
+    Ok(Json(state.read(|node| BalanceAnswer {
         balance: node.balance(&address),
-        pending_spend: pending,
+        pending_spend: node.mempool().spending(&address),
         height: node.height(),
         address,
-    }))
+    })))
 }
 
 /// `GET /blocks/{hash}`: a known block, on the main chain or not.
@@ -48,14 +46,9 @@ pub(super) async fn block_by_hash(
 ) -> Result<Response, ApiError> {
     let Path(hash) = hash?;
     let hash: BlockHash = hash.parse()?;
-    let (block, main) = {
-        let node = state.node();
-        let block = node.chain().get_shared(&hash);
-        (
-            block.ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?,
-            node.chain().is_on_main(&hash),
-        )
-    };
+    let (block, main) =
+        state.read(|node| (node.chain().get_shared(&hash), node.chain().is_on_main(&hash)));
+    let block = block.ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?;
     block_answer(&state, block, main).await
 }
 
@@ -66,10 +59,7 @@ pub(super) async fn block_by_height(
 ) -> Result<Response, ApiError> {
     let Path(height) = height?;
     let block = state
-        .node()
-        .chain()
-        .main_chain_shared_from(height)
-        .next()
+        .read(|node| node.chain().main_chain_shared_from(height).next())
         .filter(|block| block.height() == height)
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
     block_answer(&state, block, true).await
@@ -98,25 +88,27 @@ pub(super) async fn transaction(
 ) -> Result<Json<TransactionAnswer>, ApiError> {
     let Path(id) = id?;
     let id: TxId = id.parse()?;
-    if let Some(tx) = state.node().mempool().get(&id) {
-        let transaction = TransactionDto::from_verified(tx);
+    if let Some(transaction) =
+        state.read(|node| node.mempool().get(&id).map(TransactionDto::from_verified))
+    {
         return Ok(Json(TransactionAnswer::Pending { transaction }));
     }
     let block_hash = confirmed_in(&state, id).await?;
-    let node = state.node();
-    let block = main_chain_block(&node, &block_hash, id)?;
-    let dto = BlockDto::from_checked(block);
-    let entry = block
-        .transaction_ids()
-        .position(|entry| entry == id)
-        .and_then(|index| dto.transactions.into_iter().nth(index))
-        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
-    Ok(Json(TransactionAnswer::Confirmed {
-        transaction: entry,
-        block: block_hash,
-        height: block.height(),
-        confirmations: node.height() - block.height() + 1,
-    }))
+    state.read(|node| {
+        let block = main_chain_block(node, &block_hash, id)?;
+        let dto = BlockDto::from_checked(block);
+        let entry = block
+            .transaction_ids()
+            .position(|entry| entry == id)
+            .and_then(|index| dto.transactions.into_iter().nth(index))
+            .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+        Ok(Json(TransactionAnswer::Confirmed {
+            transaction: entry,
+            block: block_hash,
+            height: block.height(),
+            confirmations: node.height() - block.height() + 1,
+        }))
+    })
 }
 
 /// `GET /transactions/{id}/proof`: the header of the main-chain block holding the
@@ -127,24 +119,25 @@ pub(super) async fn transaction_proof(
 ) -> Result<Json<InclusionProofDto>, ApiError> {
     let Path(id) = id?;
     let id: TxId = id.parse()?;
-    if state.node().mempool().get(&id).is_some() {
+    if state.read(|node| node.mempool().get(&id).is_some()) {
         return Err(ApiError::not_found(format!(
             "transaction {id} is pending: it is in no block yet, so it has no proof"
         )));
     }
     let block_hash = confirmed_in(&state, id).await?;
-    let node = state.node();
-    let block = main_chain_block(&node, &block_hash, id)?;
-    let proof =
-        block.prove(&id).ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
-    Ok(Json(InclusionProofDto {
-        transaction: id,
-        block: block_hash,
-        height: block.height(),
-        confirmations: node.height() - block.height() + 1,
-        header: HeaderDto::from_header(block.header()),
-        proof,
-    }))
+    state.read(|node| {
+        let block = main_chain_block(node, &block_hash, id)?;
+        let proof =
+            block.prove(&id).ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
+        Ok(Json(InclusionProofDto {
+            transaction: id,
+            block: block_hash,
+            height: block.height(),
+            confirmations: node.height() - block.height() + 1,
+            header: HeaderDto::from_header(block.header()),
+            proof,
+        }))
+    })
 }
 
 /// The block the store's index says holds transaction `id`.
@@ -168,8 +161,8 @@ fn main_chain_block<'a>(
 
 /// `GET /mempool`: the pending transactions with their count.
 pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let node = state.node();
-    let pending: Vec<_> = node.mempool().iter().map(TransactionDto::from_verified).collect();
+    let pending: Vec<_> =
+        state.read(|node| node.mempool().iter().map(TransactionDto::from_verified).collect());
     Json(json!({ "count": pending.len(), "transactions": pending }))
 }
 
@@ -177,18 +170,15 @@ pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// ([`crate::metrics`]), its state read now.
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let (inbound, outbound) = state.network.counts();
-    let gauges = {
-        let node = state.node();
-        let now = i64::try_from(crate::os::now().secs()).unwrap_or(i64::MAX);
-        NodeGauges {
-            height: node.height(),
-            tip_age_secs: now.saturating_sub(i64::try_from(node.tip().timestamp).unwrap_or(0)),
-            mempool_transactions: node.mempool().len(),
-            mempool_bytes: node.mempool().iter().map(|tx| tx.size()).sum(),
-            inbound,
-            outbound,
-        }
-    };
+    let now = i64::try_from(crate::os::now().secs()).unwrap_or(i64::MAX);
+    let gauges = state.read(|node| NodeGauges {
+        height: node.height(),
+        tip_age_secs: now.saturating_sub(i64::try_from(node.tip().timestamp).unwrap_or(0)),
+        mempool_transactions: node.mempool().len(),
+        mempool_bytes: node.mempool().iter().map(|tx| tx.size()).sum(),
+        inbound,
+        outbound,
+    });
     state.metrics.set_state(&gauges);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
 }
@@ -196,32 +186,33 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /health`: the node is up; its tip and counts.
 pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<HealthAnswer> {
     let (inbound, outbound) = state.network.counts();
-    let node = state.node();
-    let params = node.params();
-    let next = node.height() + 1;
-    let next_halving = match params.halving_interval {
-        0 => None,
-        interval => {
-            Some((next / interval + 1) * interval).filter(|_| !params.reward_at(next).is_zero())
-        }
-    };
-    Json(HealthAnswer {
-        status: "ok".to_owned(),
-        chain_id: params.chain_id,
-        height: node.height(),
-        tip: node.tip().hash(),
-        mempool: node.mempool().len(),
-        peers: state.peers.list().len(),
-        reward: params.reward_at(next),
-        halving_interval: params.halving_interval,
-        next_halving,
-        supply: node.ledger().supply(),
-        min_relay_fee: node.policy().min_relay_fee_rate.units_per_byte(),
-        url: state.config.public_url.clone().or_else(|| {
-            let listen = state.config.listen;
-            (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
-        }),
-        p2p: state.network.local(),
-        connections: ConnectionCounts { inbound, outbound },
+    state.read(|node| {
+        let params = node.params();
+        let next = node.height() + 1;
+        let next_halving = match params.halving_interval {
+            0 => None,
+            interval => {
+                Some((next / interval + 1) * interval).filter(|_| !params.reward_at(next).is_zero())
+            }
+        };
+        Json(HealthAnswer {
+            status: "ok".to_owned(),
+            chain_id: params.chain_id,
+            height: node.height(),
+            tip: node.tip().hash(),
+            mempool: node.mempool().len(),
+            peers: state.peers.list().len(),
+            reward: params.reward_at(next),
+            halving_interval: params.halving_interval,
+            next_halving,
+            supply: node.ledger().supply(),
+            min_relay_fee: node.policy().min_relay_fee_rate.units_per_byte(),
+            url: state.config.public_url.clone().or_else(|| {
+                let listen = state.config.listen;
+                (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
+            }),
+            p2p: state.network.local(),
+            connections: ConnectionCounts { inbound, outbound },
+        })
     })
 }

@@ -38,7 +38,7 @@ pub(super) async fn template(
         Some(text) => text.parse()?,
         None => state.miner.clone(),
     };
-    let block = state.node().block_template(&miner, now())?;
+    let block = state.read(|node| node.block_template(&miner, now()))?;
     let target = Target::from_compact(block.header.bits).map_err(gophercoin_core::Error::from)?;
     Ok(Json(TemplateAnswer {
         block: BlockDto::from_block(&block),
@@ -63,13 +63,13 @@ pub(super) async fn submit_block(
         return Err(error);
     }
     let JsonBody(dto) = JsonBody::<BlockDto>::decode(&body)?;
-    let chain_id = state.node().params().chain_id;
+    let chain_id = state.checker.params().chain_id;
     let block = dto.into_block(chain_id);
     let hash = block.hash();
     let result = handle_block(&state, block).await;
     if let Err(error) = &result {
         // Kept only if the core remembered this refusal: then it is for good.
-        let remembered = state.node().invalid_blocks().remembered(&hash);
+        let remembered = state.checker.invalid_blocks().remembered(&hash);
         if remembered.is_some_and(|core| ApiError::from(core) == *error) {
             state.refused_blocks.insert(body, error.clone());
         }
@@ -83,7 +83,7 @@ async fn handle_block(
     state: &Arc<AppState>,
     block: gophercoin_core::Block,
 ) -> Result<(StatusCode, Json<SubmitAnswer>), ApiError> {
-    let placeable = state.node().precheck_block(&block);
+    let placeable = state.read(|node| node.precheck_block(&block));
     let result = match placeable {
         Ok(()) => match state.check_blocks(vec![block], true).await {
             Ok(mut checked) => {

@@ -41,16 +41,13 @@ pub(super) async fn mine(
 ) -> Result<Json<MinedAnswer>, ApiError> {
     let _one_at_a_time = state.mining.lock().await;
     for _ in 0..MINE_ATTEMPTS {
-        let template = {
-            let node = state.node();
-            node.block_template(&state.miner, crate::os::now())?
-        };
+        let template = state.read(|node| node.block_template(&state.miner, crate::os::now()))?;
         let prev = template.header.prev;
         let state_for_search = Arc::clone(&state);
         let threads = state.config.mine_threads;
         let solved = tokio::task::spawn_blocking(move || {
             // Someone else extending the chain makes this template stale: start over.
-            let stale = || state_for_search.node().tip().hash() != prev;
+            let stale = || state_for_search.read(|node| node.tip().hash()) != prev;
             let hashes = AtomicU64::new(0);
             let header = template.header;
             let started = std::time::Instant::now();
@@ -123,10 +120,11 @@ pub(super) async fn chain(
 /// node's lock (so a long answer is shown after it is released and never holds up the
 /// node), and the main chain's length.
 fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedBlock>>, u64) {
-    let node = state.node();
     let take = usize::try_from(limit).unwrap_or(usize::MAX);
-    let blocks: Vec<_> = node.chain().main_chain_shared_from(from).take(take).collect();
-    (blocks, node.height() + 1)
+    state.read(|node| {
+        let blocks: Vec<_> = node.chain().main_chain_shared_from(from).take(take).collect();
+        (blocks, node.height() + 1)
+    })
 }
 
 /// How many bytes a streamed answer sends at a time: small blocks are gathered into
@@ -322,8 +320,8 @@ async fn accept_transaction(
 
 /// `GET /transactions/get`: the pending transactions.
 pub(super) async fn pending_transactions(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let node = state.node();
-    let pending: Vec<_> = node.mempool().iter().map(TransactionDto::from_verified).collect();
+    let pending: Vec<_> =
+        state.read(|node| node.mempool().iter().map(TransactionDto::from_verified).collect());
     Json(json!({ "transactions": pending }))
 }
 
