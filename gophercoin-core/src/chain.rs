@@ -331,13 +331,13 @@ impl Chain {
 
     /// Returns the block off the main chain, with no known child, whose branch has the
     /// least work (the lowest hash first among equals).
-    pub fn least_work_side_leaf(&self) -> Option<(Work, BlockHash)> {
+    pub(crate) fn least_work_side_leaf(&self) -> Option<(Work, BlockHash)> {
         self.side_leaves.first().copied()
     }
 
     /// Returns the blocks off the main chain with no known child and less work than
     /// `work`, least work first, each with the size of its transfers.
-    pub fn side_leaves_below(&self, work: Work) -> impl Iterator<Item = (BlockHash, usize)> + '_ {
+    pub(crate) fn side_leaves_below(&self, work: Work) -> impl Iterator<Item = (BlockHash, usize)> + '_ {
         self.side_leaves
             .iter()
             .take_while(move |(leaf_work, _)| *leaf_work < work)
@@ -419,7 +419,7 @@ impl Chain {
     }
 
     /// Returns the ancestor at `height` of the block `hash` (or the block itself).
-    pub fn ancestor(&self, hash: &BlockHash, height: u64) -> Option<&CheckedBlock> {
+    pub(crate) fn ancestor(&self, hash: &BlockHash, height: u64) -> Option<&CheckedBlock> {
         let mut block = self.get(hash)?;
         loop {
             if block.height() == height {
@@ -440,7 +440,7 @@ impl Chain {
     /// # Consensus
     ///
     /// Rules: [chain-reorg](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-reorg)
-    pub fn reorg_plan(&self, new_tip: &BlockHash) -> ReorgPlan {
+    pub(crate) fn reorg_plan(&self, new_tip: &BlockHash) -> ReorgPlan {
         let mut connect = vec![];
         let mut cursor = self.get(new_tip);
         while let Some(block) = cursor.filter(|b| !self.is_on_main(&b.hash())) {

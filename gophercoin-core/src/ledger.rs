@@ -2,8 +2,9 @@
 //!
 //! The ledger changes only through a [`LedgerDiff`]: [`Ledger::connect`] builds one for a
 //! block against a read-only view and returns it only if every transaction in the block is
-//! valid; [`Ledger::apply`] commits it; [`LedgerDiff::reversed`] undoes it. A failed check
-//! therefore can't leave half a block applied.
+//! valid; the node commits it (`Ledger::apply`, which only the node calls) and undoes it
+//! on a reorganisation (`LedgerDiff::reversed`). A failed check therefore can't leave half
+//! a block applied.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -152,7 +153,7 @@ impl Ledger {
     }
 
     /// Commits a diff built by [`Ledger::connect`] on this state (or its reversal).
-    pub fn apply(&mut self, diff: &LedgerDiff) {
+    pub(crate) fn apply(&mut self, diff: &LedgerDiff) {
         for (address, (_, after)) in &diff.balances {
             if after.is_zero() {
                 self.balances.remove(address);
@@ -172,7 +173,7 @@ impl Ledger {
     /// # Consensus
     ///
     /// Rules: [ledger-disconnect](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#ledger-disconnect)
-    pub fn disconnect(&mut self, diff: &LedgerDiff) {
+    pub(crate) fn disconnect(&mut self, diff: &LedgerDiff) {
         self.apply(&diff.reversed());
     }
 }
@@ -264,7 +265,7 @@ impl LedgerDiff {
 
     /// Returns the diff that undoes this one.
     #[must_use]
-    pub fn reversed(&self) -> LedgerDiff {
+    pub(crate) fn reversed(&self) -> LedgerDiff {
         LedgerDiff {
             balances: self
                 .balances

@@ -185,7 +185,7 @@ impl Mempool {
     /// disconnected: `returned` (transactions of disconnected blocks, oldest first) go
     /// ahead of those already pending, and every transaction that is now included or no
     /// longer covered is dropped. Returns the ids dropped.
-    pub fn reconcile(&mut self, ledger: &Ledger, returned: Vec<VerifiedTransaction>) -> Vec<TxId> {
+    pub(crate) fn reconcile(&mut self, ledger: &Ledger, returned: Vec<VerifiedTransaction>) -> Vec<TxId> {
         let old = std::mem::take(&mut self.by_arrival);
         self.arrival.clear();
         self.by_rate.clear();
@@ -206,7 +206,7 @@ impl Mempool {
 
     /// Takes the ids of the transactions that left the pool since the last call: evicted by
     /// a better fee rate, or dropped by [`Mempool::reconcile`] (mined, or no longer valid).
-    pub fn take_dropped(&mut self) -> Vec<TxId> {
+    pub(crate) fn take_dropped(&mut self) -> Vec<TxId> {
         std::mem::take(&mut self.dropped)
     }
 

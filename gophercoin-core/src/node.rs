@@ -677,7 +677,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// [`ChainError::AlreadyKnown`], [`ChainError::UnknownParent`] or
     /// [`ChainError::WrongHeight`].
-    pub fn check_placeable(&self, header: &BlockHeader) -> Result<(), Error> {
+    pub(crate) fn check_placeable(&self, header: &BlockHeader) -> Result<(), Error> {
         let hash = header.hash();
         if self.chain.contains(&hash) {
             return Err(ChainError::AlreadyKnown { hash }.into());
