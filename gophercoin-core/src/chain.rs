@@ -337,7 +337,10 @@ impl Chain {
 
     /// Returns the blocks off the main chain with no known child and less work than
     /// `work`, least work first, each with the size of its transfers.
-    pub(crate) fn side_leaves_below(&self, work: Work) -> impl Iterator<Item = (BlockHash, usize)> + '_ {
+    pub(crate) fn side_leaves_below(
+        &self,
+        work: Work,
+    ) -> impl Iterator<Item = (BlockHash, usize)> + '_ {
         self.side_leaves
             .iter()
             .take_while(move |(leaf_work, _)| *leaf_work < work)

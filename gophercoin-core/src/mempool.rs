@@ -185,7 +185,11 @@ impl Mempool {
     /// disconnected: `returned` (transactions of disconnected blocks, oldest first) go
     /// ahead of those already pending, and every transaction that is now included or no
     /// longer covered is dropped. Returns the ids dropped.
-    pub(crate) fn reconcile(&mut self, ledger: &Ledger, returned: Vec<VerifiedTransaction>) -> Vec<TxId> {
+    pub(crate) fn reconcile(
+        &mut self,
+        ledger: &Ledger,
+        returned: Vec<VerifiedTransaction>,
+    ) -> Vec<TxId> {
         let old = std::mem::take(&mut self.by_arrival);
         self.arrival.clear();
         self.by_rate.clear();

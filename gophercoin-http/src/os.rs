@@ -1,6 +1,7 @@
 //! The clock and the random numbers the adapter reads from the operating system to hand
-//! the core, which reads neither. (Keys are made from `getrandom::SysRng` where they are
-//! made: the node's wallet in [`crate::state`], the wallet service's in its route.)
+//! the core, which reads neither. (Keys are made from the OS RNG where they are made: the
+//! node's wallet in [`crate::state`] and the wallet service's in its route, from
+//! `getrandom::SysRng`; the peer identity in [`crate::p2p`], by libp2p.)
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
