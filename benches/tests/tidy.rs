@@ -325,7 +325,7 @@ fn module_graph(crate_dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
             for word in group.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
                 if modules.contains(word) {
                     module = word.to_owned();
-                } else if !word.is_empty() && !module.is_empty() {
+                } else if !matches!(word, "" | "as" | "self") && !module.is_empty() {
                     exported.insert(word.to_owned(), module.clone());
                 }
             }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::merkle::merkle_root;
 use crate::{
     Amount,
+    checker::RulesId,
     codec::{self, CodecError, GENESIS_TAG, encode_tagged},
     crypto::{Address, CryptoError, Signature, Verifier},
     hash::{BlockHash, MerkleRoot, TxId, sha256},
@@ -85,16 +86,19 @@ pub struct Block {
     pub transactions: Vec<BlockTransaction>,
 }
 
-/// A block that passed the checks on its own under a node's rules
-/// ([`Checker::check_block`](crate::Checker::check_block), the only maker of one): proof of
+/// A block that passed the checks on its own under a node's rules (made only by
+/// [`Checker::check_block`](crate::Checker::check_block) or the node itself, and taken only
+/// by the node whose rules it was checked under): proof of
 /// work, merkle root, reward shape and every transfer's signature. Whether it fits the
 /// chain is checked later.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct CheckedBlock {
     header: BlockHeader,
     hash: BlockHash,
     reward: Option<Reward>,
     transfers: Vec<VerifiedTransaction>,
+    /// The node whose rules it was checked under.
+    rules: RulesId,
 }
 
 /// Why a block is invalid on its own.
@@ -302,7 +306,22 @@ impl Block {
     }
 }
 
+/// Equal if the same block with the same transfers (whichever node checked it).
+impl PartialEq for CheckedBlock {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.header, &self.reward, &self.transfers)
+            == (&other.header, &other.reward, &other.transfers)
+    }
+}
+
+impl Eq for CheckedBlock {}
+
 impl CheckedBlock {
+    /// The node whose rules it was checked under.
+    pub(crate) fn rules(&self) -> RulesId {
+        self.rules
+    }
+
     /// Returns the header.
     pub fn header(&self) -> &BlockHeader {
         &self.header
@@ -378,7 +397,13 @@ impl CheckedBlock {
     /// Wraps the network's genesis block, which is valid by definition.
     pub(crate) fn genesis(params: &Params) -> CheckedBlock {
         let block = params.genesis();
-        CheckedBlock { header: block.header, hash: block.hash(), reward: None, transfers: vec![] }
+        CheckedBlock {
+            header: block.header,
+            hash: block.hash(),
+            reward: None,
+            transfers: vec![],
+            rules: RulesId::GENESIS,
+        }
     }
 }
 
@@ -507,6 +532,7 @@ pub(crate) fn check_in_isolation(
     block: Block,
     verifier: &impl Verifier,
     params: &Params,
+    rules: RulesId,
     verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
 ) -> Result<CheckedBlock, Rejection> {
     let forget = |error: BlockError| Rejection { error, scope: RejectionScope::Nothing };
@@ -555,11 +581,13 @@ pub(crate) fn check_in_isolation(
     // The signatures last: all that is cheap to refuse has been.
     let mut checked = Vec::with_capacity(transfers.len());
     for (index, tx) in transfers {
-        let tx = match verified(&tx).filter(|known| known.signed() == tx.signed()) {
+        let reusable =
+            |known: &VerifiedTransaction| known.rules() == rules && known.signed() == tx.signed();
+        let tx = match verified(&tx).filter(reusable) {
             Some(known) => known,
             None => {
                 let signature = tx.signed().signature.clone();
-                tx.check_in_isolation(verifier, params).map_err(|source| {
+                tx.check_in_isolation(verifier, params, rules).map_err(|source| {
                     let scope = match source {
                         TxError::BadSignature(_) => RejectionScope::Signature(index, signature),
                         _ => RejectionScope::Hash,
@@ -570,7 +598,7 @@ pub(crate) fn check_in_isolation(
         };
         checked.push(tx);
     }
-    Ok(CheckedBlock { header, hash, reward: Some(reward), transfers: checked })
+    Ok(CheckedBlock { header, hash, reward: Some(reward), transfers: checked, rules })
 }
 
 /// A block entry with its id computed.

@@ -1,17 +1,22 @@
 //! The checks a value needs on its own, under one node's rules: a [`Checker`] holds a
-//! node's parameters, its signature verifier and its invalid-block cache, and is the only
-//! way outside this crate to make a [`CheckedBlock`] or a [`VerifiedTransaction`].
+//! node's parameters, its signature verifier and its invalid-block cache. Outside this
+//! crate, a [`CheckedBlock`] or a [`VerifiedTransaction`] is made only by a node's checker
+//! (or by the node itself, which checks the same way).
 //!
 //! A node hands its checker out ([`Node::checker`](crate::Node::checker)); it is cheap to
 //! clone and to send to other threads, so blocks and payments can be checked on every
 //! core, outside a lock around the node, and then handed to the node
 //! ([`Node::handle_checked_block`](crate::Node::handle_checked_block),
 //! [`Node::handle_verified_transaction`](crate::Node::handle_verified_transaction)), which
-//! takes nothing else. So a checked value was checked under a node's parameters (already
-//! validated, [`Params::validate`]) and with its verifier, never under rules its caller
-//! picked.
+//! takes nothing else. Each checked value carries which node's rules it was checked under,
+//! and a node refuses (panics on) one checked by another node's checker: what a node holds
+//! was checked under its own parameters (validated once, [`Params::validate`]) and with its
+//! own verifier, never under rules a caller picked.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use crate::{
     block::{Block, CheckedBlock},
@@ -56,12 +61,36 @@ pub struct Checker<V> {
     params: Arc<Params>,
     verifier: V,
     invalid: InvalidBlocks,
+    rules: RulesId,
+}
+
+/// Which node's rules a value was checked under: each node made by
+/// [`Node::new`](crate::Node::new) has its own (its clones share it), and every
+/// [`CheckedBlock`] and [`VerifiedTransaction`] carries the one it was checked under, so a
+/// node refuses what another node's checker made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RulesId(u64);
+
+impl RulesId {
+    /// The genesis block's, which no node's checker makes (every node has genesis already).
+    pub(crate) const GENESIS: RulesId = RulesId(0);
+
+    /// A new node's: unique in the process.
+    pub(crate) fn next() -> RulesId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RulesId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 impl<V: Verifier> Checker<V> {
     /// A checker of a node's rules (only a node makes one).
-    pub(crate) fn new(params: Arc<Params>, verifier: V, invalid: InvalidBlocks) -> Self {
-        Checker { params, verifier, invalid }
+    pub(crate) fn new(
+        params: Arc<Params>,
+        verifier: V,
+        invalid: InvalidBlocks,
+        rules: RulesId,
+    ) -> Self {
+        Checker { params, verifier, invalid, rules }
     }
 
     /// The node's consensus parameters.
@@ -75,7 +104,7 @@ impl<V: Verifier> Checker<V> {
     }
 
     /// Checks a transaction on its own: its network, amount, size, addresses and
-    /// signature ([`transaction::check_in_isolation`](crate::transaction)).
+    /// signature (`IdentifiedTransaction::check_in_isolation`).
     ///
     /// # Errors
     ///
@@ -84,7 +113,7 @@ impl<V: Verifier> Checker<V> {
         &self,
         tx: IdentifiedTransaction,
     ) -> Result<VerifiedTransaction, TxError> {
-        tx.check_in_isolation(&self.verifier, &self.params)
+        tx.check_in_isolation(&self.verifier, &self.params, self.rules)
     }
 
     /// Checks a block on its own, after a look in the node's invalid-block cache, and
@@ -103,7 +132,7 @@ impl<V: Verifier> Checker<V> {
         prechecked: bool,
         verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
     ) -> Result<CheckedBlock, Error> {
-        self.invalid.check(block, prechecked, &self.verifier, &self.params, verified)
+        self.invalid.check(block, prechecked, &self.verifier, &self.params, self.rules, verified)
     }
 
     /// The node's invalid-block cache.

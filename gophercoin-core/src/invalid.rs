@@ -23,6 +23,7 @@ use std::{
 use crate::{
     block::{self, Block, BlockHeader, BlockTransaction, CheckedBlock, RejectionScope},
     chain::ChainError,
+    checker::RulesId,
     crypto::{Signature, Verifier},
     error::Error,
     hash::BlockHash,
@@ -126,6 +127,7 @@ impl InvalidBlocks {
         prechecked: bool,
         verifier: &impl Verifier,
         params: &Params,
+        rules: RulesId,
         verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
     ) -> Result<CheckedBlock, Error> {
         if let Some(error) = self.lookup(&block.header, &block.transactions) {
@@ -135,7 +137,7 @@ impl InvalidBlocks {
             return Err(ChainError::InvalidParent { prev: block.header.prev }.into());
         }
         let hash = block.hash();
-        block::check_in_isolation(block, verifier, params, verified).map_err(|rejection| {
+        block::check_in_isolation(block, verifier, params, rules, verified).map_err(|rejection| {
             let error = Error::from(rejection.error);
             match rejection.scope {
                 _ if !prechecked => {}

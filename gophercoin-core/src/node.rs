@@ -10,7 +10,7 @@ use crate::{
     amount::Amount,
     block::{self, Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
     chain::{self, Chain, ChainError, ChainSummary, ForkChoice, MostWork, ReorgPlan},
-    checker::Checker,
+    checker::{Checker, RulesId},
     crypto::{Address, RsaVerifier, Verifier},
     error::Error,
     hash::{BlockHash, TxId},
@@ -84,6 +84,8 @@ impl HasHeader for CheckedBlock {
 pub struct Node<V: Verifier = RsaVerifier, F: ForkChoice = MostWork> {
     /// Validated when the node was made.
     params: Arc<Params>,
+    /// Which node's rules these are (what its checker's values carry).
+    rules: RulesId,
     policy: Policy,
     verifier: V,
     fork_choice: F,
@@ -219,6 +221,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
             undo: BTreeMap::new(),
             events: VecDeque::new(),
             params: Arc::new(params),
+            rules: RulesId::next(),
             policy,
             verifier,
             fork_choice,
@@ -228,12 +231,19 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// The node's checker: what checks blocks and transactions on their own under its
     /// rules, on any thread, for [`Node::handle_checked_block`],
     /// [`Node::handle_checked_chain`] and [`Node::handle_verified_transaction`]. It shares
-    /// the node's invalid-block cache.
+    /// the node's invalid-block cache (the one it has now: take the checker after
+    /// [`Node::with_policy`], which starts a new cache). What it makes, only this node (and
+    /// its clones) takes.
     pub fn checker(&self) -> Checker<V>
     where
         V: Clone,
     {
-        Checker::new(Arc::clone(&self.params), self.verifier.clone(), self.invalid.clone())
+        Checker::new(
+            Arc::clone(&self.params),
+            self.verifier.clone(),
+            self.invalid.clone(),
+            self.rules,
+        )
     }
 
     /// Sets the node's [`Policy`]; pending transactions are checked against it again (and
@@ -261,7 +271,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     pub fn handle_transaction(&mut self, tx: SignedTransaction) -> Result<TxId, Error> {
         let tx = tx.identify();
         self.check_not_known(&tx.id())?;
-        let tx = tx.check_in_isolation(&self.verifier, &self.params)?;
+        let tx = tx.check_in_isolation(&self.verifier, &self.params, self.rules)?;
         self.handle_verified_transaction(tx)
     }
 
@@ -272,13 +282,26 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// # Errors
     ///
     /// As [`Node::handle_transaction`], except the transaction's own checks.
+    ///
+    /// # Panics
+    ///
+    /// If another node's checker made `tx` (a bug of the caller: it was checked under
+    /// rules this node may not share).
     pub fn handle_verified_transaction(&mut self, tx: VerifiedTransaction) -> Result<TxId, Error> {
+        self.assert_checked_here(tx.rules());
         let id = tx.id();
         self.check_not_known(&id)?;
         self.mempool.insert(tx, &self.ledger)?;
         self.events.push_back(Event::RelayTransaction(id));
         self.queue_dropped();
         Ok(id)
+    }
+
+    /// Panics unless a value was checked under this node's rules (by its checker, or a
+    /// checker of a clone of it): a checked value from elsewhere may have been checked
+    /// under other parameters or with a verifier that accepts anything.
+    fn assert_checked_here(&self, rules: RulesId) {
+        assert_eq!(rules, self.rules, "a value checked by another node's checker");
     }
 
     /// Fails if the transaction is already pending or included (cheap, so it goes before
@@ -408,11 +431,16 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// # Errors
     ///
     /// As [`Node::handle_block`], except the block's own checks.
+    ///
+    /// # Panics
+    ///
+    /// If another node's checker made `checked`.
     pub fn handle_checked_block(
         &mut self,
         mut checked: CheckedBlock,
         now: UnixTime,
     ) -> Result<BlockOutcome, Error> {
+        self.assert_checked_here(checked.rules());
         let hash = checked.hash();
         let height = checked.height();
         if let Err(error) = self.check_in_place(&checked, now) {
@@ -491,11 +519,18 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// # Errors
     ///
     /// As [`Node::handle_chain`], except the blocks' own checks.
+    ///
+    /// # Panics
+    ///
+    /// If another node's checker made one of the blocks.
     pub fn handle_checked_chain(
         &mut self,
         blocks: Vec<CheckedBlock>,
         now: UnixTime,
     ) -> Result<ChainOutcome, Error> {
+        for block in &blocks {
+            self.assert_checked_here(block.rules());
+        }
         let new = self.new_blocks_of(blocks)?;
         let mut inserted = Vec::with_capacity(new.len());
         // One copy of each address for all the blocks (a miner's, a busy wallet's).
@@ -662,7 +697,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`Node::precheck_block`] (see [`InvalidBlocks::check`]).
     fn check_block_with(&self, block: Block, prechecked: bool) -> Result<CheckedBlock, Error> {
         let known = |tx: &crate::IdentifiedTransaction| self.mempool.get(&tx.id()).cloned();
-        self.invalid.check(block, prechecked, &self.verifier, &self.params, known)
+        self.invalid.check(block, prechecked, &self.verifier, &self.params, self.rules, known)
     }
 
     /// Fails early, before any signature check, for a block we have or can't place.

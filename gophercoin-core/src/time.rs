@@ -3,8 +3,9 @@
 //!
 //! The node never reads a clock. An adapter reads one and hands the node a `UnixTime`,
 //! made with [`UnixTime::from_secs`], [`UnixTime::from_millis`] or
-//! [`UnixTime::from_duration`] (a clock reading's distance from the epoch), so a count in the wrong unit cannot be passed as the
-//! node's time: a bare integer does not compile, and the constructor says its unit.
+//! [`UnixTime::from_duration`] (a clock reading's distance from the epoch), so the unit of
+//! the node's time is named where it is made: a bare integer does not compile, and a clock
+//! in milliseconds goes through `from_millis`.
 //! (A clock read in milliseconds and passed as seconds would put the node some 50,000
 //! years ahead, and every block it made would be refused by its peers for good.)
 

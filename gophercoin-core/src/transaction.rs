@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     amount::Amount,
+    checker::RulesId,
     codec::{self, REWARD_TAG, TX_TAG},
     crypto::{Address, CryptoError, Signature, Signer, Verifier},
     hash::{TxId, sha256},
@@ -78,15 +79,27 @@ pub struct SignedTransaction {
 /// A signed transaction whose shape, amount, keys and signature have been checked.
 ///
 /// Only a node's [`Checker`](crate::Checker) makes one
-/// ([`Checker::check_transaction`](crate::Checker::check_transaction)), so holding one is
-/// proof of those checks under a node's rules.
+/// ([`Checker::check_transaction`](crate::Checker::check_transaction)), or the node itself,
+/// so holding one is proof of those checks under a node's rules; it carries which node's,
+/// and only that node takes it.
 /// Balance and replay depend on the chain and are checked by the ledger.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct VerifiedTransaction {
     signed: SignedTransaction,
     id: TxId,
     size: usize,
+    /// The node whose rules it was checked under.
+    rules: RulesId,
 }
+
+/// Equal if the same signed transaction (whichever node checked it).
+impl PartialEq for VerifiedTransaction {
+    fn eq(&self, other: &Self) -> bool {
+        self.signed == other.signed
+    }
+}
+
+impl Eq for VerifiedTransaction {}
 
 /// A signed transaction with its signing bytes encoded and its id computed, once, for the
 /// steps that need them: the look-up by id that goes before any signature work (is it
@@ -300,6 +313,7 @@ impl IdentifiedTransaction {
         self,
         verifier: &impl Verifier,
         params: &Params,
+        rules: RulesId,
     ) -> Result<VerifiedTransaction, TxError> {
         let IdentifiedTransaction { signed, signing_bytes, id } = self;
         let tx = &signed.transaction;
@@ -319,7 +333,7 @@ impl IdentifiedTransaction {
             CryptoError::BadSignature => TxError::BadSignature(e),
             key_error => TxError::BadSender(key_error),
         })?;
-        Ok(VerifiedTransaction { signed, id, size })
+        Ok(VerifiedTransaction { signed, id, size, rules })
     }
 
     /// The checks of [`IdentifiedTransaction::check_in_isolation`] that cost no signature
@@ -344,6 +358,11 @@ impl IdentifiedTransaction {
 }
 
 impl VerifiedTransaction {
+    /// The node whose rules it was checked under.
+    pub(crate) fn rules(&self) -> RulesId {
+        self.rules
+    }
+
     /// Returns the transaction id.
     pub fn id(&self) -> TxId {
         self.id

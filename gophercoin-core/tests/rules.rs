@@ -884,3 +884,36 @@ fn each_signature_is_checked_once() {
     let _ = node.handle_block(other.chain().tip().to_block(), clock(3)).unwrap();
     assert_eq!(node.verifier().1.get(), 4);
 }
+
+#[test]
+fn a_node_takes_only_what_its_own_checker_made() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let mut node = Node::devnet();
+    mine(&mut node, alice(), 1);
+    // Another node of the very same parameters: its checks are not this node's.
+    let mut other = Node::devnet();
+    mine(&mut other, alice(), 1);
+    let tx = transfer(alice(), bob(), coins(1), 1).identify();
+    let foreign = other.checker().check_transaction(tx.clone()).unwrap();
+    let refused = catch_unwind(AssertUnwindSafe(|| node.handle_verified_transaction(foreign)));
+    assert!(refused.is_err(), "a transaction checked by another node's checker");
+    assert_eq!(node.mempool().len(), 0, "nothing changed");
+    // Its own checker's is taken; a clone of the node shares its rules.
+    let own = node.checker().check_transaction(tx).unwrap();
+    let mut clone = node.clone();
+    assert!(clone.handle_verified_transaction(own.clone()).is_ok());
+    assert!(node.handle_verified_transaction(own).is_ok());
+    drain(&mut node);
+
+    let block = template(&node, alice());
+    let block = solve(block);
+    let foreign = other.checker().check_block(block.clone(), false, |_| None);
+    // (The other node's chain differs, but the block stands on its own.)
+    let foreign = foreign.unwrap();
+    let refused = catch_unwind(AssertUnwindSafe(|| node.handle_checked_block(foreign, clock(2))));
+    assert!(refused.is_err(), "a block checked by another node's checker");
+    assert_eq!(node.height(), 1, "nothing changed");
+    let own = node.checker().check_block(block, false, |_| None).unwrap();
+    assert!(node.handle_checked_block(own, clock(2)).is_ok());
+    assert_eq!(node.height(), 2);
+}

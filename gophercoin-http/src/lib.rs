@@ -47,7 +47,7 @@ use std::{future::Future, sync::Arc};
 pub use crate::{
     config::{ForkChoiceKind, Limits, NodeConfig, P2pConfig, PeerPolicy},
     error::{ApiError, ErrorBody},
-    p2p::{Multiaddr, Part as MultiaddrPart},
+    p2p::{KeyError, Multiaddr, Part as MultiaddrPart, TransportError},
     peers::{PeerUrl, PeerUrlError},
     server::raise_file_limit,
     state::{StartError, check_blocks_in_parallel},
@@ -73,8 +73,9 @@ pub fn verifier(params: &gophercoin_core::Params) -> gophercoin_core::RsaVerifie
 ///
 /// # Errors
 ///
-/// [`StartError`] if the data can't be opened (a damaged store, an invalid stored chain,
-/// a bad wallet key, a bad peer URL), or the server's IO error.
+/// [`StartError`] if the network's parameters make no usable network, or the data can't be
+/// opened (a damaged store, an invalid stored chain, a bad wallet key, a bad peer URL), or
+/// the server's IO error.
 pub async fn serve_node(
     mut config: NodeConfig,
     listener: tokio::net::TcpListener,

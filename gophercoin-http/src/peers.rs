@@ -290,7 +290,7 @@ pub(crate) enum PeerError {
 /// `scheme://host:port` (a bare `host:port` means `http://host:port`, as the original's
 /// `urlparse` read it), or a libp2p multiaddr, `/ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/ID`.
 ///
-/// Only [`PeerUrl::parse`] (or [`str::parse`], which allows every address) makes one, so
+/// Only [`PeerUrl::parse`] (or [`str::parse`], with [`PeerPolicy::AllowLocal`]) makes one, so
 /// a registry, a dial or a store of peers never holds an unchecked string.
 ///
 /// ```

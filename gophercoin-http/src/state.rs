@@ -141,6 +141,8 @@ impl AppState {
     ///
     /// A [`StartError`] that says what is wrong; nothing is served then.
     pub(crate) fn open(config: NodeConfig) -> Result<Arc<AppState>, StartError> {
+        // Before anything is made on disk: a store is stamped with its network's genesis.
+        config.params.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
             what: format!("cannot create data directory {}", config.data_dir.display()),
             source,
@@ -857,20 +859,30 @@ mod tests {
             })
             .collect();
         assert_eq!(transfers.len(), 12);
-        // Every other transfer was verified before, as the mempool's are.
-        let known: std::collections::BTreeMap<_, _> = transfers
-            .iter()
-            .step_by(2)
-            .map(|tx| {
-                let verified = Node::devnet().checker().check_transaction(tx.clone().identify());
-                (tx.id(), verified.expect("valid"))
-            })
-            .collect();
+        // Every other transfer was verified before by the same node, as the mempool's are.
+        let verify = |checker: &Checker<Counting>, tx: &SignedTransaction| {
+            (tx.id(), checker.check_transaction(tx.clone().identify()).expect("valid"))
+        };
+        let known: std::collections::BTreeMap<_, _> =
+            transfers.iter().step_by(2).map(|tx| verify(&checker, tx)).collect();
+        let before = verifier.1.load(Ordering::Relaxed);
         let checked = check_blocks_in_parallel(blocks.clone(), &checker, false, |tx| {
             known.get(&tx.id()).cloned()
         });
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
-        assert_eq!(verifier.1.load(Ordering::Relaxed), transfers.len() - known.len());
+        let verified = verifier.1.load(Ordering::Relaxed) - before;
+        assert_eq!(verified, transfers.len() - known.len());
+        // Verified by another node's checker, even of the same parameters, they are verified
+        // again: a node reuses only what was checked under its own rules.
+        let other = Node::new(Params::devnet(), verifier.clone(), MostWork).expect("valid");
+        let foreign: std::collections::BTreeMap<_, _> =
+            transfers.iter().map(|tx| verify(&other.checker(), tx)).collect();
+        let before = verifier.1.load(Ordering::Relaxed);
+        let checked = check_blocks_in_parallel(blocks.clone(), &checker, false, |tx| {
+            foreign.get(&tx.id()).cloned()
+        });
+        assert_eq!(checked.expect("a valid chain").len(), blocks.len());
+        assert_eq!(verifier.1.load(Ordering::Relaxed) - before, transfers.len());
     }
 
     #[test]

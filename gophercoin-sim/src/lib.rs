@@ -690,7 +690,7 @@ impl Sim {
         let now = self.now;
         let address = self.addresses[i].clone();
         let (node, _) = &self.nodes[i];
-        let Ok(mut block) = node.block_template(&address, UnixTime::from_secs(now / 1_000)) else {
+        let Ok(mut block) = node.block_template(&address, UnixTime::from_millis(now)) else {
             return;
         };
         match self.attacks % 5 {
@@ -775,7 +775,7 @@ impl Sim {
         let now = self.now;
         let address = self.addresses[miner].clone();
         let (node, _) = &mut self.nodes[miner];
-        if node.mine_block(&address, UnixTime::from_secs(now / 1_000)).is_ok() {
+        if node.mine_block(&address, UnixTime::from_millis(now)).is_ok() {
             let hash = node.tip().hash();
             self.mined.insert(hash, (now, miner));
             self.reached.entry(hash).or_default().insert(miner, now);

@@ -113,8 +113,9 @@ pub struct Config {
     /// Peers a new tip is pushed to whole; the others are sent an announcement. The
     /// default, 128, is more than a node has peers: every peer not known to have the
     /// block gets it at once, which keeps propagation at the shortest-path bound even
-    /// through well-connected nodes (the simulator measured 2× the bound with 8 on a
-    /// network grown from one seed), for up to one copy of each block per peer.
+    /// through well-connected nodes (a push to only a few peers measured slower in the
+    /// simulator: benches/README.md, "The network simulator"), for up to one copy of each
+    /// block per peer.
     pub push_blocks: usize,
     /// Whether addresses learned from peers are dialled; `false` dials only those added
     /// with [`Protocol::add_address`] (Bitcoin Core's `-connect`), for a node that must

@@ -34,7 +34,10 @@ pub fn fuzz_node() -> Node<AcceptAllVerifier, MostWork> {
 pub fn decode_transaction(data: &[u8]) {
     if let Ok(tx) = gophercoin_core::SignedTransaction::decode(data, 1 << 16) {
         assert_eq!(gophercoin_core::SignedTransaction::encode(&tx), data, "decoding is canonical");
-        let _ = fuzz_node().checker().check_transaction(tx.identify());
+        // One checker for every input: a node is made once.
+        static CHECKER: std::sync::OnceLock<gophercoin_core::Checker<AcceptAllVerifier>> =
+            std::sync::OnceLock::new();
+        let _ = CHECKER.get_or_init(|| fuzz_node().checker()).check_transaction(tx.identify());
     }
 }
 

@@ -61,9 +61,8 @@ impl Net {
     fn mine(&mut self, i: usize) -> crate::hash::BlockHash {
         let (node, _) = &mut self.nodes[i];
         let height = node.height() + 1;
-        let _mined = node
-            .mine_block(&miner().address(), UnixTime::from_secs(at(height) / 1_000))
-            .expect("mines");
+        let _mined =
+            node.mine_block(&miner().address(), UnixTime::from_millis(at(height))).expect("mines");
         node.tip().hash()
     }
 
@@ -199,9 +198,8 @@ fn an_invalid_block_bans_its_sender_and_unrequested_data_is_scored() {
     net.run();
     // A block of node 0's making with a wrong merkle root.
     let (node, _) = &mut net.nodes[0];
-    let mut bad: Block = node
-        .block_template(&miner().address(), UnixTime::from_secs(at(1) / 1_000))
-        .expect("a template");
+    let mut bad: Block =
+        node.block_template(&miner().address(), UnixTime::from_millis(at(1))).expect("a template");
     bad.header.merkle_root = Default::default();
     while !crate::pow::solve(&mut bad.header, u64::MAX) {
         bad.header.timestamp += 1;
@@ -237,8 +235,7 @@ fn a_request_left_unanswered_is_asked_of_another_announcer() {
     // Node 1 has it too (by hand), and both announce it to node 2; node 0's answer is lost.
     let block = net.nodes[0].0.block(&hash).expect("mined").to_block();
     let now = net.now;
-    let _extended =
-        net.nodes[1].0.handle_block(block, UnixTime::from_secs(now / 1_000)).expect("valid");
+    let _extended = net.nodes[1].0.handle_block(block, UnixTime::from_millis(now)).expect("valid");
     let (node, protocol) = &mut net.nodes[2];
     for from in [0, 1] {
         protocol.handle_message(
@@ -304,9 +301,8 @@ fn one_source_fills_no_more_than_its_share_of_the_address_book() {
 fn messages_round_trip_and_oversized_lists_are_refused() {
     let node = Node::devnet();
     let genesis = node.tip().hash();
-    let block: Block = node
-        .block_template(&miner().address(), UnixTime::from_secs(at(1) / 1_000))
-        .expect("a template");
+    let block: Block =
+        node.block_template(&miner().address(), UnixTime::from_millis(at(1))).expect("a template");
     assert!(matches!(block.transactions.first(), Some(BlockTransaction::Reward(_))));
     // Pages are measured without encoding the blocks into memory.
     assert_eq!(crate::codec::encoded_len(&block), crate::Block::encode(&block).len());
@@ -580,9 +576,8 @@ fn blocks_with_unknown_parents_start_one_catch_up_at_a_time_and_fruitless_ones_a
     net.run();
     // A block whose parent nobody has (a made-up one): it leads nowhere.
     let (node, _) = &mut net.nodes[0];
-    let mut orphan = node
-        .block_template(&miner().address(), UnixTime::from_secs(at(1) / 1_000))
-        .expect("a template");
+    let mut orphan =
+        node.block_template(&miner().address(), UnixTime::from_millis(at(1))).expect("a template");
     orphan.header.prev = crate::hash::BlockHash::from_bytes([7; 32]);
     let asks = |protocol: &mut Protocol| {
         std::iter::from_fn(|| protocol.poll_output())
