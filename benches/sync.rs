@@ -119,8 +119,8 @@ fn main() {
         let started = Instant::now();
         let unknown = node.unknown_blocks(chain.clone()).expect("links up");
         let pending = |tx: &IdentifiedTransaction| node.mempool().get(&tx.id()).cloned();
-        let checked = gophercoin_http::check_blocks_in_parallel(unknown, &checker, false, pending)
-            .expect("valid");
+        let checked =
+            gophercoin_http::check_blocks_in_parallel(unknown, &checker, pending).expect("valid");
         let _ = node.handle_checked_chain(checked, UnixTime::from_secs(now)).expect("adopted");
         let parallel = transfers.len() as f64 / started.elapsed().as_secs_f64();
 

@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 pub use crate::merkle::merkle_root;
 use crate::{
     Amount,
-    checker::RulesId,
     codec::{self, CodecError, GENESIS_TAG, encode_tagged},
     crypto::{Address, CryptoError, Signature, Verifier},
     hash::{BlockHash, MerkleRoot, TxId, sha256},
     merkle::MerkleProof,
-    params::Params,
+    params::{Params, RulesId},
     target::{CompactTarget, PowError, Target},
     transaction::{IdentifiedTransaction, Reward, SignedTransaction, TxError, VerifiedTransaction},
 };

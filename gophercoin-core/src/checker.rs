@@ -13,17 +13,15 @@
 //! was checked under its own parameters (validated once, [`Params::validate`]) and with its
 //! own verifier, never under rules a caller picked.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::Arc;
 
 use crate::{
     block::{Block, CheckedBlock},
     crypto::Verifier,
     error::Error,
+    hash::BlockHash,
     invalid::InvalidBlocks,
-    params::Params,
+    params::{Params, RulesId},
     transaction::{IdentifiedTransaction, TxError, VerifiedTransaction},
 };
 
@@ -44,7 +42,7 @@ use crate::{
 ///
 /// let mut node = Node::devnet();
 /// let checker = node.checker();
-/// let checked = std::thread::spawn(move || checker.check_block(block, false, |_| None))
+/// let checked = std::thread::spawn(move || checker.check_block(block, None, |_| None))
 ///     .join()
 ///     .expect("no panic")?;
 /// node.handle_checked_block(checked, now)?;
@@ -53,7 +51,7 @@ use crate::{
 /// // A block whose proof of work fails is refused on its own.
 /// let mut forged = miner.chain().tip().to_block();
 /// forged.header.nonce ^= 1;
-/// assert!(node.checker().check_block(forged, false, |_| None).is_err());
+/// assert!(node.checker().check_block(forged, None, |_| None).is_err());
 /// # Ok::<(), gophercoin_core::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -64,21 +62,19 @@ pub struct Checker<V> {
     rules: RulesId,
 }
 
-/// Which node's rules a value was checked under: each node made by
-/// [`Node::new`](crate::Node::new) has its own (its clones share it), and every
-/// [`CheckedBlock`] and [`VerifiedTransaction`] carries the one it was checked under, so a
-/// node refuses what another node's checker made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct RulesId(u64);
+/// A block passed [`Node::precheck_block`](crate::Node::precheck_block): its target is
+/// the one its height requires, so its proof of work cost real work, and a refusal of it may
+/// be remembered in the invalid-block cache. Only the node makes one, for one block.
+#[derive(Debug)]
+#[must_use]
+pub struct Prechecked {
+    hash: BlockHash,
+}
 
-impl RulesId {
-    /// The genesis block's, which no node's checker makes (every node has genesis already).
-    pub(crate) const GENESIS: RulesId = RulesId(0);
-
-    /// A new node's: unique in the process.
-    pub(crate) fn next() -> RulesId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        RulesId(NEXT.fetch_add(1, Ordering::Relaxed))
+impl Prechecked {
+    /// The token for the block with this hash (only the node's precheck makes one).
+    pub(crate) fn new(hash: BlockHash) -> Self {
+        Prechecked { hash }
     }
 }
 
@@ -117,7 +113,7 @@ impl<V: Verifier> Checker<V> {
     }
 
     /// Checks a block on its own, after a look in the node's invalid-block cache, and
-    /// remembers a refusal there if the block was `prechecked` (it passed
+    /// remembers a refusal there if the node prechecked this very block (`prechecked`, from
     /// [`Node::precheck_block`](crate::Node::precheck_block)). Each transfer for which
     /// `verified` gives a verified form (identical, signature included, typically the
     /// mempool's) is not verified again.
@@ -129,9 +125,10 @@ impl<V: Verifier> Checker<V> {
     pub fn check_block(
         &self,
         block: Block,
-        prechecked: bool,
+        prechecked: Option<&Prechecked>,
         verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
     ) -> Result<CheckedBlock, Error> {
+        let prechecked = prechecked.is_some_and(|token| token.hash == block.hash());
         self.invalid.check(block, prechecked, &self.verifier, &self.params, self.rules, verified)
     }
 

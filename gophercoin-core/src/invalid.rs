@@ -23,11 +23,10 @@ use std::{
 use crate::{
     block::{self, Block, BlockHeader, BlockTransaction, CheckedBlock, RejectionScope},
     chain::ChainError,
-    checker::RulesId,
     crypto::{Signature, Verifier},
     error::Error,
     hash::BlockHash,
-    params::Params,
+    params::{Params, RulesId},
     transaction::{IdentifiedTransaction, VerifiedTransaction},
 };
 
@@ -41,7 +40,7 @@ use crate::{
 /// let node = Node::devnet();
 /// let mut block = Params::devnet().genesis();
 /// block.header.height = 1; // no reward, and almost surely no proof of work
-/// assert!(node.checker().check_block(block, true, |_| None).is_err());
+/// assert!(node.checker().check_block(block, None, |_| None).is_err());
 /// // A fault that costs nothing to find again is not remembered.
 /// assert_eq!(node.invalid_blocks().len(), 0);
 /// ```

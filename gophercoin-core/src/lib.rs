@@ -78,7 +78,7 @@ pub use crate::{
     amount::{Amount, AmountError},
     block::{Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
     chain::{Chain, ChainError, ChainSummary, ForkChoice, LongestChain, MostWork},
-    checker::Checker,
+    checker::{Checker, Prechecked},
     codec::CodecError,
     crypto::{Address, CryptoError, RsaSigner, RsaVerifier, Signature, Signer, Verifier},
     error::{Error, ErrorKind},

@@ -10,14 +10,14 @@ use crate::{
     amount::Amount,
     block::{self, Block, BlockError, BlockHeader, BlockTransaction, CheckedBlock},
     chain::{self, Chain, ChainError, ChainSummary, ForkChoice, MostWork, ReorgPlan},
-    checker::{Checker, RulesId},
+    checker::{Checker, Prechecked},
     crypto::{Address, RsaVerifier, Verifier},
     error::Error,
     hash::{BlockHash, TxId},
     invalid::InvalidBlocks,
     ledger::{Ledger, LedgerDiff, LedgerError},
     mempool::{Mempool, MempoolError},
-    params::{Params, ParamsError},
+    params::{Params, ParamsError, RulesId},
     policy::Policy,
     pow,
     time::UnixTime,
@@ -342,7 +342,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// the missing blocks), a [`BlockError`], a header [`ChainError`], or
     /// [`ChainError::Transfer`] if connecting its branch fails; the node is unchanged.
     pub fn handle_block(&mut self, block: Block, now: UnixTime) -> Result<BlockOutcome, Error> {
-        self.precheck_block(&block)?;
+        let _prechecked = self.precheck_block(&block)?;
         let checked = self.check_block_with(block, true)?;
         self.handle_checked_block(checked, now)
     }
@@ -359,7 +359,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     /// [`ChainError::InvalidParent`], [`ChainError::UnknownParent`],
     /// [`ChainError::WrongHeight`], [`BlockError::UnknownVersion`], a [`BlockError::Pow`],
     /// [`ChainError::WrongTarget`] or [`ChainError::TooDeep`].
-    pub fn precheck_block(&self, block: &Block) -> Result<(), Error> {
+    pub fn precheck_block(&self, block: &Block) -> Result<Prechecked, Error> {
         if let Some(error) = self.invalid.lookup(&block.header, &block.transactions) {
             return Err(error);
         }
@@ -372,7 +372,8 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         block.header.check_pow(&self.params).map_err(BlockError::Pow)?;
         let parent = self.chain.get(&block.header.prev).expect("placeable: the parent is known");
         chain::target_is_valid(&block.header, parent, &self.chain, &self.params)?;
-        Ok(self.side_block_is_admissible(&block.header)?)
+        self.side_block_is_admissible(&block.header)?;
+        Ok(Prechecked::new(block.hash()))
     }
 
     /// Refuses a block that would stay off the main chain too far below the tip: more

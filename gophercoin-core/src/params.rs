@@ -1,5 +1,7 @@
 //! Consensus parameters: every number the rules depend on, in one value.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::{
     amount::Amount,
     crypto::rsa::{MAX_KEY_BITS, MIN_KEY_BITS, RsaVerifier},
@@ -229,6 +231,24 @@ impl Params {
     /// ([`Params::min_rsa_bits`] to [`Params::max_rsa_bits`]).
     pub fn verifier(&self) -> RsaVerifier {
         RsaVerifier::with_key_bits(self.min_rsa_bits, self.max_rsa_bits)
+    }
+}
+
+/// Which node's rules a value was checked under: each node made by
+/// [`Node::new`](crate::Node::new) has its own (its clones share it), and every
+/// `CheckedBlock` and `VerifiedTransaction` carries the one it was checked under, so a
+/// node refuses what another node's checker made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RulesId(u64);
+
+impl RulesId {
+    /// The genesis block's, which no node's checker makes (every node has genesis already).
+    pub(crate) const GENESIS: RulesId = RulesId(0);
+
+    /// A new node's: unique in the process.
+    pub(crate) fn next() -> RulesId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RulesId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 }
 

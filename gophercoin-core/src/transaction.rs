@@ -8,11 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     amount::Amount,
-    checker::RulesId,
     codec::{self, REWARD_TAG, TX_TAG},
     crypto::{Address, CryptoError, Signature, Signer, Verifier},
     hash::{TxId, sha256},
-    params::Params,
+    params::{Params, RulesId},
 };
 
 /// A transfer of `amount` from `sender` to `recipient`, paying `fee` to the miner who

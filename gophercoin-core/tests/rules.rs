@@ -907,13 +907,13 @@ fn a_node_takes_only_what_its_own_checker_made() {
 
     let block = template(&node, alice());
     let block = solve(block);
-    let foreign = other.checker().check_block(block.clone(), false, |_| None);
+    let foreign = other.checker().check_block(block.clone(), None, |_| None);
     // (The other node's chain differs, but the block stands on its own.)
     let foreign = foreign.unwrap();
     let refused = catch_unwind(AssertUnwindSafe(|| node.handle_checked_block(foreign, clock(2))));
     assert!(refused.is_err(), "a block checked by another node's checker");
     assert_eq!(node.height(), 1, "nothing changed");
-    let own = node.checker().check_block(block, false, |_| None).unwrap();
+    let own = node.checker().check_block(block, None, |_| None).unwrap();
     assert!(node.handle_checked_block(own, clock(2)).is_ok());
     assert_eq!(node.height(), 2);
 }

@@ -88,7 +88,7 @@ pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerRepo
                 None,
             );
         }
-        let checked = match state.check_blocks(blocks, false).await {
+        let checked = match state.check_blocks(blocks).await {
             Ok(checked) => checked,
             Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
         };

@@ -13,8 +13,8 @@ use std::{
 use axum::body::Bytes;
 use gophercoin_core::{
     Address, Block, ChainOutcome, CheckedBlock, Checker, Error as CoreError, Event,
-    IdentifiedTransaction, Node, RsaSigner, RsaVerifier, SignedTransaction, Signer, UnixTime,
-    VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
+    IdentifiedTransaction, Node, Prechecked, RsaSigner, RsaVerifier, SignedTransaction, Signer,
+    UnixTime, VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
 use tokio::sync::oneshot;
 
@@ -294,9 +294,7 @@ impl AppState {
     }
 
     /// Checks blocks on their own outside the node's lock, on every core, reusing what the
-    /// mempool already verified; the first failure in chain order is the answer. The
-    /// node's invalid-block cache remembers what is refused if the blocks were
-    /// `prechecked` ([`gophercoin_core::Node::precheck_block`]).
+    /// mempool already verified; the first failure in chain order is the answer.
     ///
     /// # Errors
     ///
@@ -304,22 +302,42 @@ impl AppState {
     pub(crate) async fn check_blocks(
         self: &Arc<Self>,
         blocks: Vec<Block>,
-        prechecked: bool,
     ) -> Result<Vec<CheckedBlock>, ApiError> {
         let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks, prechecked))
+        tokio::task::spawn_blocking(move || state.check_blocks_on_threads(blocks))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
     }
 
-    fn check_blocks_on_threads(
-        &self,
-        blocks: Vec<Block>,
-        prechecked: bool,
-    ) -> Result<Vec<CheckedBlock>, ApiError> {
-        // A look-up by the id the check computes anyway, the lock held for just that.
-        let pending = |tx: &IdentifiedTransaction| self.node().mempool().get(&tx.id()).cloned();
-        Ok(check_blocks_in_parallel(blocks, &self.checker, prechecked, pending)?)
+    /// Checks one block the node prechecked ([`gophercoin_core::Node::precheck_block`])
+    /// outside its lock, reusing what the mempool verified: the node's invalid-block cache
+    /// remembers it if it is refused.
+    ///
+    /// # Errors
+    ///
+    /// The block's error.
+    pub(crate) async fn check_prechecked(
+        self: &Arc<Self>,
+        block: Block,
+        prechecked: Prechecked,
+    ) -> Result<CheckedBlock, ApiError> {
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let pending = |tx: &IdentifiedTransaction| state.pending(tx);
+            Ok(state.checker.check_block(block, Some(&prechecked), pending)?)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    }
+
+    /// The mempool's verified form of a transfer, looked up by the id the check computes
+    /// anyway, the lock held for just that.
+    fn pending(&self, tx: &IdentifiedTransaction) -> Option<VerifiedTransaction> {
+        self.node().mempool().get(&tx.id()).cloned()
+    }
+
+    fn check_blocks_on_threads(&self, blocks: Vec<Block>) -> Result<Vec<CheckedBlock>, ApiError> {
+        Ok(check_blocks_in_parallel(blocks, &self.checker, |tx| self.pending(tx))?)
     }
 
     /// Runs one core call under the lock, then persists what it connected (before
@@ -415,7 +433,7 @@ impl crate::network::Host for AppState {
             .cloned()
             .collect();
         if !worth.is_empty() {
-            let _ = self.check_blocks_on_threads(worth, false);
+            let _ = self.check_blocks_on_threads(worth);
         }
     }
 
@@ -724,7 +742,7 @@ fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
 }
 
 /// Checks blocks on their own on every core with a node's checker
-/// ([`Checker::check_block`], remembering refusals if the blocks were `prechecked`), each
+/// ([`Checker::check_block`]; not prechecked, so no refusal is remembered), each
 /// transfer for which `known` gives a verified form (identical, signature included) reused
 /// rather than verified again; the first failure in the blocks' order is the answer.
 ///
@@ -739,10 +757,9 @@ fn load_or_make_wallet(path: &Path) -> Result<RsaSigner, StartError> {
 pub fn check_blocks_in_parallel<V: Verifier + Sync>(
     blocks: Vec<Block>,
     checker: &Checker<V>,
-    prechecked: bool,
     known: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction> + Sync,
 ) -> Result<Vec<CheckedBlock>, CoreError> {
-    let check = |block: Block| checker.check_block(block, prechecked, &known);
+    let check = |block: Block| checker.check_block(block, None, &known);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if blocks.len() < 2 || threads == 1 {
         return blocks.into_iter().map(check).collect();
@@ -866,9 +883,8 @@ mod tests {
         let known: std::collections::BTreeMap<_, _> =
             transfers.iter().step_by(2).map(|tx| verify(&checker, tx)).collect();
         let before = verifier.1.load(Ordering::Relaxed);
-        let checked = check_blocks_in_parallel(blocks.clone(), &checker, false, |tx| {
-            known.get(&tx.id()).cloned()
-        });
+        let checked =
+            check_blocks_in_parallel(blocks.clone(), &checker, |tx| known.get(&tx.id()).cloned());
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
         let verified = verifier.1.load(Ordering::Relaxed) - before;
         assert_eq!(verified, transfers.len() - known.len());
@@ -878,9 +894,8 @@ mod tests {
         let foreign: std::collections::BTreeMap<_, _> =
             transfers.iter().map(|tx| verify(&other.checker(), tx)).collect();
         let before = verifier.1.load(Ordering::Relaxed);
-        let checked = check_blocks_in_parallel(blocks.clone(), &checker, false, |tx| {
-            foreign.get(&tx.id()).cloned()
-        });
+        let checked =
+            check_blocks_in_parallel(blocks.clone(), &checker, |tx| foreign.get(&tx.id()).cloned());
         assert_eq!(checked.expect("a valid chain").len(), blocks.len());
         assert_eq!(verifier.1.load(Ordering::Relaxed) - before, transfers.len());
     }
@@ -892,10 +907,10 @@ mod tests {
         let in_order = |blocks: &[Block]| {
             blocks
                 .iter()
-                .map(|b| checker.check_block(b.clone(), false, |_| None))
+                .map(|b| checker.check_block(b.clone(), None, |_| None))
                 .collect::<Result<Vec<_>, _>>()
         };
-        let parallel = check_blocks_in_parallel(blocks.clone(), &checker, false, |_| None);
+        let parallel = check_blocks_in_parallel(blocks.clone(), &checker, |_| None);
         let expected = in_order(&blocks).expect("a valid chain");
         let checked = parallel.expect("a valid chain");
         assert_eq!(checked.len(), blocks.len());
@@ -908,10 +923,10 @@ mod tests {
             for index in [first, second] {
                 bad[index].header.merkle_root = gophercoin_core::MerkleRoot::from_bytes([7; 32]);
             }
-            let answer = check_blocks_in_parallel(bad.clone(), &checker, false, |_| None);
+            let answer = check_blocks_in_parallel(bad.clone(), &checker, |_| None);
             let expected = in_order(&bad).expect_err("a bad block");
             assert_eq!(answer.expect_err("a bad block"), expected, "blocks {first} and {second}");
-            let alone = checker.check_block(bad[first].clone(), false, |_| None);
+            let alone = checker.check_block(bad[first].clone(), None, |_| None);
             assert_eq!(expected, alone.expect_err("bad"));
         }
     }

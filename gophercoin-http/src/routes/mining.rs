@@ -85,11 +85,8 @@ async fn handle_block(
 ) -> Result<(StatusCode, Json<SubmitAnswer>), ApiError> {
     let placeable = state.read(|node| node.precheck_block(&block));
     let result = match placeable {
-        Ok(()) => match state.check_blocks(vec![block], true).await {
-            Ok(mut checked) => {
-                let checked = checked.pop().expect("one block in, one out");
-                state.apply(|node, now| node.handle_checked_block(checked, now)).await
-            }
+        Ok(prechecked) => match state.check_prechecked(block, prechecked).await {
+            Ok(checked) => state.apply(|node, now| node.handle_checked_block(checked, now)).await,
             Err(error) => Err(error),
         },
         Err(error) => Err(error.into()),
