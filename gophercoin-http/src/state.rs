@@ -90,26 +90,26 @@ pub(crate) struct AppState {
     persist: Option<mpsc::Sender<PersistJob>>,
     writer: Option<std::thread::JoinHandle<()>>,
     /// Payments being checked, for the store writer's group commit.
-    pub checking: Arc<Checking>,
+    pub(crate) checking: Arc<Checking>,
     /// The registered peers.
-    pub peers: Peers,
+    pub(crate) peers: Peers,
     /// The peer network: the driver of the peer protocol.
-    pub network: crate::network::Network,
+    pub(crate) network: crate::network::Network,
     /// How many times blocks from peers changed the main chain's tip, and that count
     /// when `/nodes/resolve` last answered: a resolve says the chain was replaced if it
     /// moved to a peer's since.
     pub(crate) tips_from_peers: AtomicU64,
     pub(crate) tips_from_peers_seen: AtomicU64,
     /// The client for talking to them.
-    pub client: PeerClient,
+    pub(crate) client: PeerClient,
     /// The wallet this node's own mining pays.
-    pub miner: Address,
+    pub(crate) miner: Address,
     /// The node's checker, for checks made outside its lock.
-    pub checker: Checker<RsaVerifier>,
+    pub(crate) checker: Checker<RsaVerifier>,
     /// Block bodies refused for good, to refuse the same bytes again undecoded.
-    pub refused_blocks: RefusedBlocks,
+    pub(crate) refused_blocks: RefusedBlocks,
     /// Blocks' JSON, encoded once for every answer that shows them.
-    pub encoded: crate::encoded::EncodedBlocks,
+    pub(crate) encoded: crate::encoded::EncodedBlocks,
     /// Places for streamed whole-chain answers, each held until its answer is sent.
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     /// The same, per client.
@@ -120,17 +120,17 @@ pub(crate) struct AppState {
     /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
     pub(crate) chain_pacer: Arc<crate::pacer::Pacer>,
     /// Serialises `GET /mine` so two requests never mine the same height.
-    pub mining: tokio::sync::Mutex<()>,
+    pub(crate) mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
     /// runs, so concurrent calls share it ([`crate::relay::resolve_shared`]).
     pub(crate) last_resolve:
         tokio::sync::Mutex<Option<(std::time::Instant, Vec<crate::dto::PeerReport>)>>,
     /// What `GET /metrics` shows.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// What `GET /events` follows.
-    pub events: Arc<crate::events::EventHub>,
+    pub(crate) events: Arc<crate::events::EventHub>,
     /// The configuration it started with.
-    pub config: NodeConfig,
+    pub(crate) config: NodeConfig,
 }
 
 impl AppState {
