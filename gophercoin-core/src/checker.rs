@@ -64,17 +64,19 @@ pub struct Checker<V> {
 
 /// A block passed [`Node::precheck_block`](crate::Node::precheck_block): its target is
 /// the one its height requires, so its proof of work cost real work, and a refusal of it may
-/// be remembered in the invalid-block cache. Only the node makes one, for one block.
+/// be remembered in the invalid-block cache. Only the node makes one, for one block, and
+/// only its own checker honours it.
 #[derive(Debug)]
 #[must_use]
 pub struct Prechecked {
     hash: BlockHash,
+    rules: RulesId,
 }
 
 impl Prechecked {
-    /// The token for the block with this hash (only the node's precheck makes one).
-    pub(crate) fn new(hash: BlockHash) -> Self {
-        Prechecked { hash }
+    /// The token for the block with this hash, prechecked by the node of these rules.
+    pub(crate) fn new(hash: BlockHash, rules: RulesId) -> Self {
+        Prechecked { hash, rules }
     }
 }
 
@@ -128,7 +130,8 @@ impl<V: Verifier> Checker<V> {
         prechecked: Option<&Prechecked>,
         verified: impl Fn(&IdentifiedTransaction) -> Option<VerifiedTransaction>,
     ) -> Result<CheckedBlock, Error> {
-        let prechecked = prechecked.is_some_and(|token| token.hash == block.hash());
+        let prechecked =
+            prechecked.is_some_and(|token| token.rules == self.rules && token.hash == block.hash());
         self.invalid.check(block, prechecked, &self.verifier, &self.params, self.rules, verified)
     }
 

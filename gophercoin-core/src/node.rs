@@ -373,7 +373,7 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
         let parent = self.chain.get(&block.header.prev).expect("placeable: the parent is known");
         chain::target_is_valid(&block.header, parent, &self.chain, &self.params)?;
         self.side_block_is_admissible(&block.header)?;
-        Ok(Prechecked::new(block.hash()))
+        Ok(Prechecked::new(block.hash(), self.rules))
     }
 
     /// Refuses a block that would stay off the main chain too far below the tip: more

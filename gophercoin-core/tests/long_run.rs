@@ -529,7 +529,22 @@ fn only_blocks_checked_in_their_place_are_remembered_as_invalid() {
     // target was not checked against its height's, so it may have cost next to nothing).
     assert_eq!(node.check_block(bad.clone()).unwrap_err().kind(), ErrorKind::WrongRewardAmount);
     assert!(node.invalid_blocks().is_empty());
-    // Through the node, after its precheck: remembered.
+    // Through a checker, with a precheck token of another block, or of another node: not
+    // remembered either.
+    let honest = seal(template(&node, carol()));
+    let other_block = node.precheck_block(&honest).unwrap();
+    let checker = node.checker();
+    assert!(checker.check_block(bad.clone(), Some(&other_block), |_| None).is_err());
+    let other = funded();
+    let other_node = other.precheck_block(&bad).unwrap();
+    assert!(checker.check_block(bad.clone(), Some(&other_node), |_| None).is_err());
+    assert!(node.invalid_blocks().is_empty());
+    // With the node's own token for it: remembered.
+    let token = node.precheck_block(&bad).unwrap();
+    let error = checker.check_block(bad.clone(), Some(&token), |_| None).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::WrongRewardAmount);
+    assert_eq!(node.invalid_blocks().len(), 1);
+    // And refused by a look-up from then on.
     assert_eq!(submit_block(&mut node, bad).unwrap_err().kind(), ErrorKind::WrongRewardAmount);
     assert_eq!(node.invalid_blocks().len(), 1);
 }
