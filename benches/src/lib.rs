@@ -134,6 +134,27 @@ impl NodeProcess {
         }
     }
 
+    /// `GET path`: the status and the answer as text (`(0, "")` if the request failed).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        match self.http.get(format!("{}{path}", self.url)).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap_or_default())
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// A sample of the node's `GET /metrics` (its OpenMetrics name, labels included),
+    /// or `None` if the node does not show it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let (_, text) = self.get_text("/metrics").await;
+        text.lines().find_map(|line| {
+            let (sample, value) = line.rsplit_once(' ')?;
+            (sample == name).then(|| value.parse().ok())?
+        })
+    }
+
     /// `POST path` with a JSON body: the status and the JSON answer.
     pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let response = self

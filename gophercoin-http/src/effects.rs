@@ -52,7 +52,9 @@ impl Effects {
                 Event::RelayTransaction(id) => {
                     if let Some(tx) = node.mempool().get(&id) {
                         if persist_mempool {
-                            effects.store.push(StoreOp::Pending(Box::new(tx.signed().clone())));
+                            effects
+                                .store
+                                .push(StoreOp::Pending { id, tx: Box::new(tx.signed().clone()) });
                         }
                         effects.relay.push(event);
                         effects.live.push(LiveEvent::Transaction { id });

@@ -41,6 +41,7 @@ mod server;
 mod state;
 pub mod store;
 pub mod tls;
+mod writer;
 
 use std::{future::Future, sync::Arc};
 

@@ -6,7 +6,6 @@ use std::{
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, AtomicUsize, Ordering},
-        mpsc,
     },
 };
 
@@ -16,7 +15,6 @@ use gophercoin_core::{
     IdentifiedTransaction, Node, Prechecked, RsaSigner, RsaVerifier, SignedTransaction, Signer,
     UnixTime, VerifiedTransaction, Verifier, crypto::rsa::DEFAULT_KEY_BITS,
 };
-use tokio::sync::oneshot;
 
 use crate::{
     config::NodeConfig,
@@ -25,6 +23,7 @@ use crate::{
     os::{now, os_random_u64},
     peers::{PeerClient, PeerUrl, PeerUrlError, Peers},
     store::{Store, StoreError, StoreOp},
+    writer::{CheckingGuard, StoreWriter},
 };
 
 /// Why a node could not start.
@@ -73,24 +72,12 @@ pub enum StartError {
     P2p(#[from] crate::p2p::TransportError),
 }
 
-/// A batch of store operations and the channel its result is sent back on.
-struct PersistJob {
-    /// The writes, in the core's order.
-    ops: Vec<StoreOp>,
-    /// What `/events` reports once they are on disk.
-    live: Vec<crate::events::LiveEvent>,
-    /// Where the writes' result goes, if anyone waits for it.
-    done: Option<oneshot::Sender<Result<(), String>>>,
-}
-
 /// What the handlers share.
 pub(crate) struct AppState {
     node: Mutex<CoreNode>,
     store: Arc<Store>,
-    persist: Option<mpsc::Sender<PersistJob>>,
-    writer: Option<std::thread::JoinHandle<()>>,
-    /// Payments being checked, for the store writer's group commit.
-    pub(crate) checking: Arc<Checking>,
+    /// Commits the store writes in order, in groups.
+    pub(crate) writer: StoreWriter,
     /// The registered peers.
     pub(crate) peers: Peers,
     /// The peer network: the driver of the peer protocol.
@@ -208,21 +195,14 @@ impl AppState {
         }
         let network = crate::network::Network::new(config.network.clone());
         let client = PeerClient::new(&config.limits);
-        let checking = Arc::new(Checking::default());
         // A number of this run, so an event id of an earlier run is not taken for one of this.
         let events = Arc::new(crate::events::EventHub::new(os_random_u64()));
-        let (persist, writer) = spawn_store_writer(
-            Arc::clone(&store),
-            Arc::clone(&checking),
-            Arc::clone(&metrics),
-            Arc::clone(&events),
-        );
+        let writer =
+            StoreWriter::spawn(Arc::clone(&store), Arc::clone(&metrics), Arc::clone(&events));
         Ok(Arc::new(AppState {
             node: Mutex::new(node),
             store,
-            persist: Some(persist),
-            writer: Some(writer),
-            checking,
+            writer,
             peers,
             network,
             tips_from_peers: AtomicU64::new(0),
@@ -353,13 +333,38 @@ impl AppState {
         self: &Arc<Self>,
         call: impl FnOnce(&mut CoreNode, UnixTime) -> Result<T, CoreError>,
     ) -> Result<T, ApiError> {
+        self.apply_counted(None, call).await
+    }
+
+    /// [`AppState::apply`] for a payment the store writer counts as being checked: the
+    /// count ends when its writes are queued, so a commit that waits for it takes them.
+    ///
+    /// # Errors
+    ///
+    /// As [`AppState::apply`].
+    pub(crate) async fn apply_checked<T>(
+        self: &Arc<Self>,
+        checking: CheckingGuard,
+        call: impl FnOnce(&mut CoreNode, UnixTime) -> Result<T, CoreError>,
+    ) -> Result<T, ApiError> {
+        self.apply_counted(Some(checking), call).await
+    }
+
+    async fn apply_counted<T>(
+        self: &Arc<Self>,
+        checking: Option<CheckingGuard>,
+        call: impl FnOnce(&mut CoreNode, UnixTime) -> Result<T, CoreError>,
+    ) -> Result<T, ApiError> {
         let (result, effects, written) = {
             let mut node = self.node();
             let result = call(&mut node, now());
             let mut effects = Effects::drain(&mut node, self.config.persist_mempool);
             self.metrics.blocks_moved(effects.connected, effects.disconnected);
             let live = std::mem::take(&mut effects.live);
-            let written = self.queue_writes(std::mem::take(&mut effects.store), live)?;
+            let written = self
+                .writer
+                .queue(std::mem::take(&mut effects.store), live, checking)
+                .map_err(|closed| ApiError::unavailable(closed.to_string()))?;
             (result, effects, written)
         };
         if let Some(written) = written {
@@ -371,37 +376,6 @@ impl AppState {
         }
         self.network.relay(effects.relay);
         Ok(result?)
-    }
-
-    /// Queues store writes and the live events they report (call with the node locked,
-    /// so they keep the core's order: the writer publishes the events once the writes
-    /// before them are on disk); returns where the writes' result will come, if there
-    /// were any.
-    fn queue_writes(
-        &self,
-        ops: Vec<StoreOp>,
-        live: Vec<crate::events::LiveEvent>,
-    ) -> Result<Option<oneshot::Receiver<Result<(), String>>>, ApiError> {
-        if ops.is_empty() && live.is_empty() {
-            return Ok(None);
-        }
-        let Some(persist) = self.persist.as_ref() else {
-            if ops.is_empty() {
-                self.events.publish(live);
-                return Ok(None);
-            }
-            return Err(ApiError::unavailable("the node is shutting down"));
-        };
-        let (done, written) = if ops.is_empty() {
-            (None, None)
-        } else {
-            let (done, written) = oneshot::channel();
-            (Some(done), Some(written))
-        };
-        persist
-            .send(PersistJob { ops, live, done })
-            .map_err(|_| ApiError::internal("the store writer has stopped"))?;
-        Ok(written)
     }
 }
 
@@ -454,7 +428,7 @@ impl crate::network::Host for AppState {
         if effects.tip_changed {
             self.tips_from_peers.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(error) = self.queue_writes(effects.store, effects.live) {
+        if let Err(error) = self.writer.queue(effects.store, effects.live, None) {
             tracing::warn!(%error, "a peer's block or transaction was not stored");
         }
         relay(context, &node, &effects.relay);
@@ -462,17 +436,6 @@ impl crate::network::Host for AppState {
 
     fn publish(&self, live: Vec<crate::events::LiveEvent>) {
         self.events.publish(live);
-    }
-}
-
-impl Drop for AppState {
-    /// Lets the store writer finish what is queued and closes the database, so the data
-    /// directory can be opened again as soon as the state is gone.
-    fn drop(&mut self) {
-        drop(self.persist.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
     }
 }
 
@@ -542,149 +505,6 @@ impl RefusedBlocks {
             }
         }
     }
-}
-
-/// How long the store writer lets a commit gather writes at most. It gathers while
-/// payments are being checked ([`Checking`]) or while writes keep arriving: under load,
-/// those would otherwise reach the writer one or two at a time whenever it shares a core
-/// with them, and each small commit pays a commit's fixed cost (in the kernel's writeback
-/// and the virtual disk's notifications as much as in the database; benches/NOTES.md,
-/// "Load and limits"). A write with no payment being checked behind it is committed at once, so a
-/// lone payment waits for no one, and a few clients each sending one payment after
-/// another wait a step at most.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// How long the writer sleeps between looks at the queue while it gathers; it is not
-/// woken by each arrival. It goes on gathering only if a payment is being checked or a
-/// write arrived during the last step.
-const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// At most this many batches go into one commit, so none waits without bound.
-const MAX_BATCHES: usize = 10_000;
-
-/// How much lower than the node's other threads the store writer runs (a Unix nice
-/// increment). When it shares a core with the request threads, a writer at the same
-/// priority is run as soon as the first payment of a group is queued and commits it nearly
-/// alone; a step lower, it mostly runs once the requests ready on that core have queued
-/// theirs, so a commit holds more payments and each pays less of its fixed cost
-/// (benches/README.md, "Store commit"). It is not starved: under a core kept full by other work
-/// it still gets a share of it (a weight of 335 against 1,024 at nice 5), and on an idle
-/// core it runs at once.
-const WRITER_NICE: i32 = 5;
-
-/// Lowers the calling thread's scheduling priority by `increment` (raising its nice value),
-/// where the platform allows one thread's alone; elsewhere, and if refused, it stays as it
-/// was, which costs only speed.
-fn lower_this_thread_priority(increment: i32) {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux the nice value is each thread's own, and `setpriority` on a thread id
-        // changes that thread alone.
-        let tid = rustix::thread::gettid();
-        let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
-        if let Err(error) = rustix::process::setpriority_process(Some(tid), now + increment) {
-            tracing::debug!(%error, "could not lower the store writer's priority");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = increment;
-}
-
-/// How many payments are being checked, between their arrival and their write's place in
-/// the store writer's queue: while there are any, a commit waits a little for them.
-#[derive(Debug, Default)]
-pub(crate) struct Checking(std::sync::atomic::AtomicUsize);
-
-impl Checking {
-    /// Counts one payment until the returned guard is dropped.
-    pub(crate) fn enter(self: &Arc<Self>) -> CheckingGuard {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        CheckingGuard(Arc::clone(self))
-    }
-
-    fn any(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed) > 0
-    }
-}
-
-/// One payment being checked ([`Checking::enter`]).
-#[derive(Debug)]
-pub(crate) struct CheckingGuard(Arc<Checking>);
-
-impl Drop for CheckingGuard {
-    fn drop(&mut self) {
-        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Starts the thread that writes batches to the store in the order they were queued.
-///
-/// Group commit: the batches queued while one write commits, and those of the payments
-/// being checked when it starts (for at most [`GATHER`]), go into the next write together,
-/// so each acknowledged transaction costs a fraction of an fsync under load.
-fn spawn_store_writer(
-    store: Arc<Store>,
-    checking: Arc<Checking>,
-    metrics: Arc<crate::metrics::Metrics>,
-    events: Arc<crate::events::EventHub>,
-) -> (mpsc::Sender<PersistJob>, std::thread::JoinHandle<()>) {
-    let (jobs, queue) = mpsc::channel::<PersistJob>();
-    let writer = std::thread::Builder::new()
-        .name("store-writer".into())
-        .spawn(move || {
-            lower_this_thread_priority(WRITER_NICE);
-            while let Ok(first) = queue.recv() {
-                let until = std::time::Instant::now() + GATHER;
-                let mut jobs = vec![first];
-                let mut slept = false;
-                loop {
-                    let before = jobs.len();
-                    while jobs.len() < MAX_BATCHES {
-                        let Ok(more) = queue.try_recv() else { break };
-                        jobs.push(more);
-                    }
-                    let arrived_meanwhile = slept && jobs.len() > before;
-                    let now = std::time::Instant::now();
-                    if jobs.len() >= MAX_BATCHES
-                        || now >= until
-                        || !(checking.any() || arrived_meanwhile)
-                    {
-                        break;
-                    }
-                    std::thread::sleep(GATHER_STEP.min(until - now));
-                    slept = true;
-                }
-                let mut ops = vec![];
-                let mut live = vec![];
-                let mut done = vec![];
-                for job in jobs {
-                    ops.extend(job.ops);
-                    live.extend(job.live);
-                    done.extend(job.done);
-                }
-                let started = std::time::Instant::now();
-                let result = store.apply(&ops).map_err(|e| {
-                    tracing::error!("store write failed: {e}");
-                    e.to_string()
-                });
-                if !ops.is_empty() {
-                    metrics.store_commit(ops.len(), started.elapsed());
-                }
-                // Reported once on disk. What failed to be stored is not reported, and the
-                // node's state has moved on without it: followers are told to look again.
-                if result.is_ok() {
-                    events.publish(live);
-                } else {
-                    let reason = "a store write failed: what the node holds may not be stored";
-                    events.publish([crate::events::LiveEvent::Reset { reason }]);
-                }
-                for answer in done {
-                    let _ = answer.send(result.clone());
-                }
-            }
-        })
-        .expect("the store writer thread starts");
-    (jobs, writer)
 }
 
 /// Puts the stored pending transactions back in the mempool, each checked again as if it

@@ -72,7 +72,12 @@ pub enum StoreOp {
         tx_ids: Vec<TxId>,
     },
     /// A transaction was accepted into the mempool (acknowledged only once this is stored).
-    Pending(Box<SignedTransaction>),
+    Pending {
+        /// Its id, as the core computed it.
+        id: TxId,
+        /// The transaction.
+        tx: Box<SignedTransaction>,
+    },
     /// A pending transaction left the mempool (mined, evicted or no longer valid).
     Unpending(TxId),
 }
@@ -250,8 +255,8 @@ impl Store {
                             index.remove(id.as_bytes())?;
                         }
                     }
-                    StoreOp::Pending(tx) => {
-                        let id = tx.id();
+                    StoreOp::Pending { id, tx } => {
+                        let id = *id;
                         if keys.by_id.contains_key(&id) {
                             continue;
                         }
@@ -437,6 +442,10 @@ mod tests {
             .collect()
     }
 
+    fn pending(tx: &SignedTransaction) -> StoreOp {
+        StoreOp::Pending { id: tx.id(), tx: Box::new(tx.clone()) }
+    }
+
     fn ids(txs: &[SignedTransaction]) -> Vec<TxId> {
         let mut ids: Vec<TxId> = txs.iter().map(SignedTransaction::id).collect();
         ids.sort();
@@ -450,14 +459,12 @@ mod tests {
         let genesis = Params::devnet().genesis().hash();
         let txs = payments(5);
         let store = Store::open(&path, genesis).expect("opens");
-        let pending = |txs: &[SignedTransaction]| {
-            txs.iter().map(|tx| StoreOp::Pending(Box::new(tx.clone()))).collect::<Vec<_>>()
-        };
-        store.apply(&pending(&txs[..3])).expect("writes");
+        let pending_all = |txs: &[SignedTransaction]| txs.iter().map(pending).collect::<Vec<_>>();
+        store.apply(&pending_all(&txs[..3])).expect("writes");
         // Accepted and dropped in one batch, and one accepted twice: stored once or not at all.
-        let mut ops = pending(&txs[3..]);
+        let mut ops = pending_all(&txs[3..]);
         ops.push(StoreOp::Unpending(txs[4].id()));
-        ops.push(StoreOp::Pending(Box::new(txs[0].clone())));
+        ops.push(pending(&txs[0]));
         ops.push(StoreOp::Unpending(txs[1].id()));
         store.apply(&ops).expect("writes");
         let kept = [txs[0].clone(), txs[2].clone(), txs[3].clone()];
@@ -466,7 +473,7 @@ mod tests {
         let store = Store::open(&path, genesis).expect("opens again");
         assert_eq!(ids(&store.pending().expect("reads")), ids(&kept));
         // Numbers go on after the highest stored one, and a removal finds its row.
-        store.apply(&pending(&txs[4..])).expect("writes");
+        store.apply(&pending_all(&txs[4..])).expect("writes");
         store.apply(&[StoreOp::Unpending(txs[0].id())]).expect("writes");
         let kept = [txs[2].clone(), txs[3].clone(), txs[4].clone()];
         assert_eq!(ids(&store.pending().expect("reads")), ids(&kept));

@@ -35,8 +35,10 @@ fn main() {
                 .map(|i| payments.get((next + i) % payments.len()).expect("in range"))
                 .collect();
             next += group;
-            let add: Vec<_> =
-                txs.iter().map(|tx| StoreOp::Pending(Box::new((*tx).clone()))).collect();
+            let add: Vec<_> = txs
+                .iter()
+                .map(|tx| StoreOp::Pending { id: tx.id(), tx: Box::new((*tx).clone()) })
+                .collect();
             let remove: Vec<_> = txs.iter().map(|tx| StoreOp::Unpending(tx.id())).collect();
             store.apply(&add).expect("commits");
             store.apply(&remove).expect("commits");

@@ -302,14 +302,13 @@ async fn accept_transaction(
     state: &Arc<AppState>,
     body: NewTransaction,
 ) -> Result<(StatusCode, Json<QueuedAnswer>), ApiError> {
-    let checking = state.checking.enter();
+    let checking = state.writer.checking();
     let tx = body
         .into_signed(state.checker.params().chain_id)
         .map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
-    drop(checking);
     let (id, next) = state
-        .apply(|node, _| {
+        .apply_checked(checking, |node, _| {
             let id = node.handle_verified_transaction(tx)?;
             Ok((id, node.height() + 1))
         })
