@@ -21,11 +21,12 @@ use crate::{
     store::{Store, StoreOp},
 };
 
-/// How long a commit gathers writes at most ([`next_group`]). Without the wait, when the writer shares a core with the request threads, writes reach it one
-/// or two at a time and each small commit pays a commit's fixed cost (in the kernel's
-/// writeback and the virtual disk's notifications as much as in the database;
-/// benches/README.md, "Store commit"). A write with no payment being checked behind it
-/// is committed at once, so a lone payment waits for no one.
+/// How long a commit gathers writes at most ([`next_group`]). Without the wait, when the
+/// writer shares a core with the request threads, writes reach it one or two at a time
+/// and each small commit pays a commit's fixed cost (in the kernel's writeback and the
+/// virtual disk's notifications as much as in the database; benches/README.md, "Store
+/// commit"). A write with no payment being checked behind it is committed at once, so a
+/// lone payment waits for no one.
 const GATHER: Duration = Duration::from_millis(25);
 
 /// How long the writer sleeps between looks at the queue while it gathers. It goes on
