@@ -101,6 +101,7 @@ impl StoreWriter {
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
+                let _closed = CloseOnExit(Arc::clone(&shared));
                 lower_this_thread_priority(WRITER_NICE);
                 while let Some(jobs) = next_group(&shared) {
                     commit(&store, &metrics, &events, jobs);
@@ -169,6 +170,19 @@ impl Drop for StoreWriter {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Closes the queue when the writer's thread ends, however it ends: the jobs still queued
+/// are dropped, so their requests get an error instead of waiting for ever, and later
+/// ones are refused ([`Closed`]).
+struct CloseOnExit(Arc<Queue>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.closed = true;
+        state.jobs.clear();
     }
 }
 
@@ -262,4 +276,61 @@ fn lower_this_thread_priority(increment: i32) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = increment;
+}
+
+#[cfg(test)]
+mod tests {
+    use gophercoin_core::{Params, RsaSigner, SignedTransaction, Transaction};
+
+    use super::*;
+
+    fn payment() -> SignedTransaction {
+        let key: RsaSigner =
+            include_str!("../tests/data/alice.pkcs8.hex").trim().parse().expect("a test key");
+        let me = gophercoin_core::Signer::address(&key);
+        Transaction {
+            chain_id: Params::devnet().chain_id,
+            sender: me.clone(),
+            recipient: me,
+            amount: gophercoin_core::Amount::positive(1).expect("positive"),
+            fee: gophercoin_core::Amount::ZERO,
+            nonce: 7,
+        }
+        .sign(&key)
+        .expect("signs")
+    }
+
+    #[test]
+    fn queued_writes_are_committed_in_order_and_a_closed_writer_refuses_more() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("chain.redb");
+        let store = Arc::new(Store::open(&path, Params::devnet().genesis().hash()).expect("opens"));
+        let events = Arc::new(EventHub::new(1));
+        let writer =
+            StoreWriter::spawn(Arc::clone(&store), Arc::new(Metrics::new()), Arc::clone(&events));
+        let tx = payment();
+        let pending = StoreOp::Pending { id: tx.id(), tx: Box::new(tx.clone()) };
+        // A payment counted as being checked, whose count ends with its job: both jobs
+        // are answered, and their writes reach the store in the order queued.
+        let checking = writer.checking();
+        let first = writer.queue(vec![pending], vec![], None).expect("queued").expect("a write");
+        let second = writer
+            .queue(vec![StoreOp::Unpending(tx.id())], vec![], Some(checking))
+            .expect("queued")
+            .expect("a write");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        assert_eq!(runtime.block_on(first).expect("answered"), Ok(()));
+        assert_eq!(runtime.block_on(second).expect("answered"), Ok(()));
+        assert!(store.pending().expect("reads").is_empty(), "added, then removed");
+        // Nothing to write and nothing to report: no job, no answer to wait for.
+        assert!(writer.queue(vec![], vec![], None).expect("open").is_none());
+        let queue = Arc::clone(&writer.queue);
+        drop(writer);
+        let refused = StoreWriter { queue, thread: None }.queue(
+            vec![StoreOp::Unpending(tx.id())],
+            vec![],
+            None,
+        );
+        assert!(matches!(refused, Err(Closed)), "a stopped writer takes no job");
+    }
 }
