@@ -115,11 +115,20 @@ impl LiveEvent {
 }
 
 /// One published event: its sequence number, type and JSON, shared by every subscriber.
+/// The JSON is made when a subscriber is first sent it, so a node nobody follows never
+/// encodes its events.
 #[derive(Debug)]
 struct Published {
     seq: u64,
-    kind: &'static str,
-    data: String,
+    event: LiveEvent,
+    data: std::sync::OnceLock<String>,
+}
+
+impl Published {
+    fn data(&self) -> &str {
+        // An event is a few numbers, hashes and names: its encoding does not fail.
+        self.data.get_or_init(|| serde_json::to_string(&self.event).unwrap_or_default())
+    }
 }
 
 /// Why a subscription was refused.
@@ -188,8 +197,8 @@ impl EventHub {
     pub(crate) fn publish(&self, events: impl IntoIterator<Item = LiveEvent>) {
         let mut recent = self.recent();
         for event in events {
-            let Ok(data) = serde_json::to_string(&event) else { continue };
-            let published = Arc::new(Published { seq: recent.next, kind: event.kind(), data });
+            let published =
+                Arc::new(Published { seq: recent.next, event, data: std::sync::OnceLock::new() });
             recent.next += 1;
             if recent.events.len() == self.window {
                 recent.events.pop_front();
@@ -266,7 +275,10 @@ impl EventHub {
 }
 
 fn to_sse(run: u64, event: &Published) -> SseEvent {
-    SseEvent::default().id(format!("{run:x}-{}", event.seq)).event(event.kind).data(&event.data)
+    SseEvent::default()
+        .id(format!("{run:x}-{}", event.seq))
+        .event(event.event.kind())
+        .data(event.data())
 }
 
 #[cfg(test)]

@@ -73,7 +73,8 @@ pub enum StoreOp {
     },
     /// A transaction was accepted into the mempool (acknowledged only once this is stored).
     Pending {
-        /// Its id, as the core computed it.
+        /// Its id, as the core computed it: `tx.id()`, which the store does not compute
+        /// again (it finds the row by it when the transaction leaves).
         id: TxId,
         /// The transaction.
         tx: Box<SignedTransaction>,
@@ -256,6 +257,7 @@ impl Store {
                         }
                     }
                     StoreOp::Pending { id, tx } => {
+                        debug_assert_eq!(*id, tx.id(), "a transaction is stored under its id");
                         let id = *id;
                         if keys.by_id.contains_key(&id) {
                             continue;
