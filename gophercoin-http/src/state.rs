@@ -328,7 +328,8 @@ impl AppState {
     ///
     /// # Errors
     ///
-    /// The core's error as an [`ApiError`], or a 500 if the store write failed.
+    /// The core's error as an [`ApiError`], a 500 if the store write failed, or a 503 if
+    /// the store writer has stopped.
     pub(crate) async fn apply<T>(
         self: &Arc<Self>,
         call: impl FnOnce(&mut CoreNode, UnixTime) -> Result<T, CoreError>,

@@ -25,7 +25,7 @@ use crate::{
 /// writer shares a core with the request threads, writes reach it one or two at a time
 /// and each small commit pays a commit's fixed cost (in the kernel's writeback and the
 /// virtual disk's notifications as much as in the database; benches/README.md, "Store
-/// commit"). A write with no payment being checked behind it is committed at once, so a
+/// commit", and benches/NOTES.md, "Load and limits"). A write with no payment being checked behind it is committed at once, so a
 /// lone payment waits for no one.
 const GATHER: Duration = Duration::from_millis(25);
 
@@ -126,7 +126,8 @@ impl StoreWriter {
     ///
     /// # Errors
     ///
-    /// [`Closed`] once the node is stopping.
+    /// [`Closed`] if there are writes or events to queue and the writer has stopped: the
+    /// node is stopping, or the writer's thread ended with a panic.
     pub(crate) fn queue(
         &self,
         ops: Vec<StoreOp>,
@@ -138,11 +139,11 @@ impl StoreWriter {
             checked.0 = None;
             state.checking -= 1;
         }
-        if state.closed {
-            return Err(Closed);
-        }
         if ops.is_empty() && live.is_empty() {
             return Ok(None);
+        }
+        if state.closed {
+            return Err(Closed);
         }
         let (done, written) = if ops.is_empty() {
             (None, None)
@@ -180,9 +181,15 @@ struct CloseOnExit(Arc<Queue>);
 
 impl Drop for CloseOnExit {
     fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.closed = true;
-        state.jobs.clear();
+        if std::thread::panicking() {
+            tracing::error!("the store writer stopped: nothing more will be stored");
+        }
+        let dropped = {
+            let mut state = self.0.lock();
+            state.closed = true;
+            std::mem::take(&mut state.jobs)
+        };
+        drop(dropped);
     }
 }
 
@@ -326,11 +333,12 @@ mod tests {
         assert!(writer.queue(vec![], vec![], None).expect("open").is_none());
         let queue = Arc::clone(&writer.queue);
         drop(writer);
-        let refused = StoreWriter { queue, thread: None }.queue(
-            vec![StoreOp::Unpending(tx.id())],
-            vec![],
-            None,
-        );
+        let stopped = StoreWriter { queue, thread: None };
+        let refused = stopped.queue(vec![StoreOp::Unpending(tx.id())], vec![], None);
         assert!(matches!(refused, Err(Closed)), "a stopped writer takes no job");
+        // A call that leaves nothing to store (a refused payment) is not refused for it.
+        let checking = stopped.checking();
+        assert!(matches!(stopped.queue(vec![], vec![], Some(checking)), Ok(None)));
+        assert_eq!(stopped.queue.lock().checking, 0, "every count ended");
     }
 }
