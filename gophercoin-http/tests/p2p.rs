@@ -266,8 +266,12 @@ async fn a_peer_that_sends_a_forged_block_is_banned_and_nobody_adopts_it() {
     let a = TestNode::start(config(dirs[0].path(), Some(alice.address()))).await;
     let b = TestNode::start(config(dirs[1].path(), Some(alice.address()))).await;
     let c = TestNode::start(config(dirs[2].path(), Some(alice.address()))).await;
-    // C hears of blocks only through A and B.
+    // C hears of blocks only through A and B, once connected to both.
     c.register(&[&a, &b]).await;
+    let c_addr = advertised(&c).await;
+    for node in [&a, &b] {
+        eventually("c connects", 200, || async { lists(node, &c_addr).await }).await;
+    }
     a.mine().await; // alice: 20 coins, on every node
     for node in [&b, &c] {
         eventually("the first block spreads", 200, || async { node.height().await == 1 }).await;
