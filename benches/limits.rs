@@ -510,13 +510,12 @@ async fn durability(
             let i = (round + turn) % 2;
             let node = funded_node(bin, key, MODES[i].1).await;
             let (cpu, writer) = (node.cpu_secs(), node.thread_cpu_secs("store-writer"));
-            let commits = node.metric("gophercoin_store_commit_operations_count").await;
+            let commits = node.metric("gophercoin_store_commit_operations").await;
             let report = post(&node.url, bodies, 256, "2s");
             let accepted = (report.requests - report.not_2xx) as f64;
             let per_payment = (node.cpu_secs() - cpu) / accepted * 1e6;
             let writer = (node.thread_cpu_secs("store-writer") - writer) / accepted * 1e6;
-            let commits =
-                node.metric("gophercoin_store_commit_operations_count").await.zip(commits);
+            let commits = node.metric("gophercoin_store_commit_operations").await.zip(commits);
             let commits = commits.map_or(0.0, |(after, before)| after - before);
             println!(
                 "durability: round {}, {}: {report}, {:.0} accepted/s, node CPU {per_payment:.0} µs \

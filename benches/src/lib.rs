@@ -125,13 +125,8 @@ impl NodeProcess {
 
     /// `GET path`: the status and the JSON answer (`(0, Null)` if the request failed).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        match self.http.get(format!("{}{path}", self.url)).send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                (status, response.json().await.unwrap_or(Value::Null))
-            }
-            Err(_) => (0, Value::Null),
-        }
+        let (status, text) = self.get_text(path).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// `GET path`: the status and the answer as text (`(0, "")` if the request failed).
@@ -145,14 +140,20 @@ impl NodeProcess {
         }
     }
 
-    /// A sample of the node's `GET /metrics` (its OpenMetrics name, labels included),
-    /// or `None` if the node does not show it.
+    /// The value of the metric `name` in the node's `GET /metrics` (a histogram's: how
+    /// many it observed), or `None` if the node does not show it.
     pub async fn metric(&self, name: &str) -> Option<f64> {
         let (_, text) = self.get_text("/metrics").await;
-        text.lines().find_map(|line| {
-            let (sample, value) = line.rsplit_once(' ')?;
-            (sample == name).then(|| value.parse().ok())?
-        })
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).ok()?;
+        let sample = scrape.samples.iter().find(|sample| sample.metric == name)?;
+        match &sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(*v),
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map(|b| b.count),
+            prometheus_parse::Value::Summary(_) => None,
+        }
     }
 
     /// `POST path` with a JSON body: the status and the JSON answer.
