@@ -2,11 +2,14 @@
 wrk.sh, which builds what it needs). Both nodes hold a chain of 202 blocks and 2,201
 transactions (201 rewards, 2,000 transfers); the nodes run on core 1, wrk on core 0.
 
-- GET /chain: wrk, 8 connections, 5 s, on each node.
+- GET /chain: wrk, 8 connections, 5 s, on each node; then the same asking for gzip
+  (`Accept-Encoding: gzip`, as browsers and most HTTP clients ask): ours answers gzip, the
+  original plain (Flask compresses nothing).
 - POST /transactions/new: wrk, 32 connections, 3 s, pre-signed bodies (ours: payments of
   the wallet the chain pays; Flask's: the original's shape, RSA-1024/SHA-1), ROUNDS rounds
   each on a node started afresh on a copy of the chain, our node's core's verify rate
   measured just before and after each round (verify_rate, the same build's verifier).
+  ROUNDS=0 measures GET /chain only.
 
 Usage: python wrk_vs_flask.py BIN VERIFY_RATE CHAIN_DIR OUR_BODIES FLASK_PYTHON WORK"""
 
@@ -57,8 +60,10 @@ def wait_up(url):
     raise SystemExit(f"{url} did not come up")
 
 
-def wrk(url, connections, seconds, script=None, args=()):
+def wrk(url, connections, seconds, script=None, args=(), headers=()):
     command = ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
     if script:
         command += ["-s", script]
     out = subprocess.run(command + [url, "--", *args], check=True, capture_output=True, text=True).stdout
@@ -147,8 +152,18 @@ def main():
     print(f"chains: ours {ours_json['length']} blocks, {our_txs} transactions, {len(our_chain.content):,} bytes; "
           f"Flask {flask_chain['length']} blocks, {flask_txs} transactions, "
           f"{len(session.get(f'{flask.url}/chain').content):,} bytes")
+    gzip = "Accept-Encoding: gzip"
+    our_gzip = session.get(f"{node.url}/chain", headers={"Accept-Encoding": "gzip"}, stream=True)
+    our_gzip_bytes = len(our_gzip.raw.read(decode_content=False))
+    assert our_gzip.headers.get("Content-Encoding") == "gzip", our_gzip.headers
+    flask_gzip = session.get(f"{flask.url}/chain", headers={"Accept-Encoding": "gzip"}, stream=True)
+    flask_gzip_bytes = len(flask_gzip.raw.read(decode_content=False))
+    print(f"asking for gzip: ours {our_gzip_bytes:,} bytes (gzip), Flask {flask_gzip_bytes:,} bytes "
+          f"({flask_gzip.headers.get('Content-Encoding', 'plain')})")
     chain_ours = wrk(f"{node.url}/chain", 8, 5)
     chain_flask = wrk(f"{flask.url}/chain", 8, 5)
+    chain_ours_gzip = wrk(f"{node.url}/chain", 8, 5, headers=[gzip])
+    chain_flask_gzip = wrk(f"{flask.url}/chain", 8, 5, headers=[gzip])
     node.stop()
 
     post_flask = [wrk(f"{flask.url}/transactions/new", 32, 3, script, [flask_body_file]) for _ in range(rounds)]
@@ -166,10 +181,14 @@ def main():
     median = statistics.median
     print()
     print(f"{'':44} {'gophercoin':>11} {'flask':>9} {'ratio':>7}")
-    print(f"{'GET /chain, requests/s (8 connections)':44} {chain_ours['ok_per_s']:11.0f} "
-          f"{chain_flask['ok_per_s']:9.0f} {chain_ours['ok_per_s'] / chain_flask['ok_per_s']:6.1f}×")
-    print(f"{'  p50 / p99 ms':44} {chain_ours['p50']:5.1f}/{chain_ours['p99']:5.1f} "
-          f"{chain_flask['p50']:4.0f}/{chain_flask['p99']:4.0f}")
+    for name, ours_, flask_ in [("GET /chain, requests/s (8 connections)", chain_ours, chain_flask),
+                                ("GET /chain asking for gzip", chain_ours_gzip, chain_flask_gzip)]:
+        print(f"{name:44} {ours_['ok_per_s']:11.0f} "
+              f"{flask_['ok_per_s']:9.0f} {ours_['ok_per_s'] / flask_['ok_per_s']:6.1f}×")
+        print(f"{'  p50 / p99 ms':44} {ours_['p50']:5.1f}/{ours_['p99']:5.1f} "
+              f"{flask_['p50']:4.0f}/{flask_['p99']:4.0f}")
+    if not post_ours:
+        return
     ours_rate = median(r["ok_per_s"] for r in post_ours)
     flask_rate = median(r["ok_per_s"] for r in post_flask)
     print(f"{'POST /transactions/new, accepted/s (median)':44} {ours_rate:11.0f} {flask_rate:9.0f} "

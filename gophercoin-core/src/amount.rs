@@ -84,6 +84,9 @@ mod encapsulate {
 }
 
 impl Amount {
+    /// How many smallest units make one coin.
+    pub const UNITS_PER_COIN: u64 = 100_000_000;
+
     /// Makes a positive amount: like [`Amount::from_units`], and zero is refused too.
     ///
     /// # Errors

@@ -641,7 +641,7 @@ fn fees_of(fees: impl IntoIterator<Item = Amount>) -> Option<Amount> {
 /// # Errors
 ///
 /// [`BlockError::UnknownVersion`].
-pub fn version_is_valid(header: &BlockHeader) -> Result<(), BlockError> {
+pub(crate) fn version_is_valid(header: &BlockHeader) -> Result<(), BlockError> {
     if header.version != BlockHeader::VERSION {
         return Err(BlockError::UnknownVersion {
             version: header.version,
@@ -660,7 +660,7 @@ pub fn version_is_valid(header: &BlockHeader) -> Result<(), BlockError> {
 /// # Errors
 ///
 /// [`BlockError::MissingReward`] or [`BlockError::TooManyTransactions`].
-pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> {
+pub(crate) fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> {
     let count = block.transactions.len();
     if count == 0 {
         return Err(BlockError::MissingReward);
@@ -680,7 +680,7 @@ pub fn count_is_valid(block: &Block, params: &Params) -> Result<(), BlockError> 
 /// # Errors
 ///
 /// [`BlockError::BadMerkleRoot`].
-pub fn merkle_root_is_valid(
+pub(crate) fn merkle_root_is_valid(
     header: &BlockHeader,
     ids: impl IntoIterator<Item = TxId>,
 ) -> Result<(), BlockError> {
@@ -709,7 +709,7 @@ pub fn merkle_root_is_valid(
 ///
 /// [`BlockError::WrongRewardHeight`], [`BlockError::FeesTooLarge`],
 /// [`BlockError::WrongRewardAmount`] or [`BlockError::BadRewardRecipient`].
-pub fn reward_is_valid(
+pub(crate) fn reward_is_valid(
     reward: &Reward,
     height: u64,
     fees: Amount,

@@ -228,7 +228,7 @@ pub struct Chain {
 
 impl Chain {
     /// Makes a chain of just the network's genesis block.
-    pub fn new(params: &Params) -> Self {
+    pub(crate) fn new(params: &Params) -> Self {
         let genesis = CheckedBlock::genesis(params);
         let hash = genesis.hash();
         let work =
@@ -482,7 +482,7 @@ impl Chain {
 /// # Errors
 ///
 /// The first [`ChainError`] found.
-pub fn check_header_in_context(
+pub(crate) fn check_header_in_context(
     header: &BlockHeader,
     parent: &CheckedBlock,
     chain: &Chain,
@@ -504,7 +504,10 @@ pub fn check_header_in_context(
 /// # Errors
 ///
 /// [`ChainError::WrongHeight`].
-pub fn height_is_valid(header: &BlockHeader, parent: &CheckedBlock) -> Result<(), ChainError> {
+pub(crate) fn height_is_valid(
+    header: &BlockHeader,
+    parent: &CheckedBlock,
+) -> Result<(), ChainError> {
     let expected = parent.height().saturating_add(1);
     if header.height != expected {
         return Err(ChainError::WrongHeight { expected, actual: header.height });
@@ -523,7 +526,7 @@ pub fn height_is_valid(header: &BlockHeader, parent: &CheckedBlock) -> Result<()
 /// # Errors
 ///
 /// [`ChainError::WrongTarget`].
-pub fn target_is_valid(
+pub(crate) fn target_is_valid(
     header: &BlockHeader,
     parent: &CheckedBlock,
     chain: &Chain,
@@ -591,7 +594,7 @@ pub fn timestamp_is_not_too_far_ahead(
 /// # Consensus
 ///
 /// Rules: [chain-median-time](https://github.com/gophercoin/gophercoin/blob/main/docs/consensus.md#chain-median-time)
-pub fn median_time_past(tip: &CheckedBlock, chain: &Chain, params: &Params) -> u64 {
+pub(crate) fn median_time_past(tip: &CheckedBlock, chain: &Chain, params: &Params) -> u64 {
     let mut times = Vec::with_capacity(params.median_time_span);
     let mut cursor = Some(tip);
     while let Some(block) = cursor.filter(|_| times.len() < params.median_time_span.max(1)) {

@@ -65,14 +65,18 @@ struct Remembered {
 
 impl InvalidBlocks {
     /// Makes an empty cache that remembers at most `capacity` blocks.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let inner = Inner { capacity, entries: BTreeMap::new(), order: VecDeque::new() };
         InvalidBlocks { inner: Arc::new(Mutex::new(inner)) }
     }
 
     /// Returns the error a block was refused with, if it is known invalid: its hash was
     /// refused (for a bad signature, with this same signature at that position).
-    pub fn lookup(&self, header: &BlockHeader, transactions: &[BlockTransaction]) -> Option<Error> {
+    pub(crate) fn lookup(
+        &self,
+        header: &BlockHeader,
+        transactions: &[BlockTransaction],
+    ) -> Option<Error> {
         let inner = self.lock();
         let remembered = inner.entries.get(&header.hash())?;
         match &remembered.signature {

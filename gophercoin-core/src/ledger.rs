@@ -59,7 +59,7 @@ pub enum LedgerError {
 
 impl Ledger {
     /// Makes an empty ledger (the state before genesis, and after it: genesis pays nothing).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Ledger::default()
     }
 
@@ -230,7 +230,7 @@ pub fn check_in_context(
 /// # Errors
 ///
 /// [`LedgerError::Replay`].
-pub fn not_replayed(included: bool, id: TxId) -> Result<(), LedgerError> {
+pub(crate) fn not_replayed(included: bool, id: TxId) -> Result<(), LedgerError> {
     if included {
         return Err(LedgerError::Replay { id });
     }
@@ -246,7 +246,10 @@ pub fn not_replayed(included: bool, id: TxId) -> Result<(), LedgerError> {
 /// # Errors
 ///
 /// [`LedgerError::Overdraft`].
-pub fn balance_is_sufficient(available: Amount, required: Amount) -> Result<(), LedgerError> {
+pub(crate) fn balance_is_sufficient(
+    available: Amount,
+    required: Amount,
+) -> Result<(), LedgerError> {
     if available < required {
         return Err(LedgerError::Overdraft { available, required });
     }

@@ -7,7 +7,7 @@
 //! The crate is **sans-IO**: it never touches the network, the file system, the system
 //! clock or a global random number generator. Time comes in as a `now: UnixTime`
 //! parameter (a [`UnixTime`], made from seconds or milliseconds named at the call; the
-//! peer protocol's `now` is milliseconds), randomness as an `&mut impl CryptoRng` (only key
+//! peer protocol's `now` is milliseconds), randomness as an `&mut impl TryCryptoRng` (only key
 //! generation needs it), and storage and peers are the embedding program's business. The
 //! [`Node`] state machine takes inputs (a transaction, a block, a peer's candidate chain,
 //! a request for a block template) and returns verdicts at once, queueing [`Event`]s for
@@ -26,7 +26,7 @@
 //!    pending transactions, under a header committing to their merkle root.
 //! 4. A miner searches nonces ([`pow::solve`]) until the header hash meets the target.
 //! 5. [`Node::handle_block`] checks the block on its own ([`Checker::check_block`]),
-//!    in its place ([`chain::check_header_in_context`]: height, target, median time,
+//!    in its place (`chain::check_header_in_context`: height, target, median time,
 //!    clock drift), and connects it: the [`Ledger`] builds a reversible [`LedgerDiff`]
 //!    and commits it only if every transfer is valid.
 //!

@@ -15,7 +15,7 @@ use crate::{
     error::Error,
     hash::{BlockHash, TxId},
     invalid::InvalidBlocks,
-    ledger::{Ledger, LedgerDiff, LedgerError},
+    ledger::{Ledger, LedgerDiff},
     mempool::{Mempool, MempoolError},
     params::{Params, ParamsError, RulesId},
     policy::Policy,
@@ -265,8 +265,10 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// # Errors
     ///
-    /// [`MempoolError::AlreadyPending`], [`LedgerError::Replay`], the transaction's
-    /// [`TxError`](crate::TxError), [`LedgerError::Overdraft`] (counting what the sender's
+    /// [`MempoolError::AlreadyPending`],
+    /// [`LedgerError::Replay`](crate::LedgerError::Replay), the transaction's
+    /// [`TxError`](crate::TxError),
+    /// [`LedgerError::Overdraft`](crate::LedgerError::Overdraft) (counting what the sender's
     /// pending transactions already spend) or [`MempoolError::Full`].
     pub fn handle_transaction(&mut self, tx: SignedTransaction) -> Result<TxId, Error> {
         let tx = tx.identify();
@@ -309,15 +311,14 @@ impl<V: Verifier, F: ForkChoice> Node<V, F> {
     ///
     /// # Errors
     ///
-    /// [`MempoolError::AlreadyPending`] or [`LedgerError::Replay`].
+    /// [`MempoolError::AlreadyPending`] or
+    /// [`LedgerError::Replay`](crate::LedgerError::Replay).
     pub fn check_not_known(&self, id: &TxId) -> Result<(), Error> {
         if self.mempool.contains(id) {
             return Err(MempoolError::AlreadyPending { id: *id }.into());
         }
-        if self.ledger.is_included(id) {
-            return Err(LedgerError::Replay { id: *id }.into());
-        }
-        Ok(())
+        // The cheap early form of the context rule's replay check, the same rule.
+        Ok(crate::ledger::not_replayed(self.ledger.is_included(id), *id)?)
     }
 
     /// Checks a block whose parent we know and adds it to the tree; if fork choice then

@@ -286,11 +286,6 @@ pub enum ParamsError {
     },
 }
 
-impl Amount {
-    /// How many smallest units make one coin.
-    pub const UNITS_PER_COIN: u64 = 100_000_000;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -431,7 +431,7 @@ impl Reward {
 /// # Errors
 ///
 /// [`TxError::WrongChain`].
-pub fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxError> {
+pub(crate) fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxError> {
     if tx.chain_id != params.chain_id {
         return Err(TxError::WrongChain { expected: params.chain_id, actual: tx.chain_id });
     }
@@ -450,7 +450,7 @@ pub fn chain_id_is_valid(tx: &Transaction, params: &Params) -> Result<(), TxErro
 /// # Errors
 ///
 /// [`TxError::ZeroAmount`] or [`TxError::SpendTooLarge`].
-pub fn amount_is_valid(tx: &Transaction) -> Result<(), TxError> {
+pub(crate) fn amount_is_valid(tx: &Transaction) -> Result<(), TxError> {
     if tx.amount.is_zero() {
         return Err(TxError::ZeroAmount);
     }
@@ -470,7 +470,7 @@ pub fn amount_is_valid(tx: &Transaction) -> Result<(), TxError> {
 /// # Errors
 ///
 /// [`TxError::TooLarge`].
-pub fn size_is_valid(
+pub(crate) fn size_is_valid(
     signing_bytes: &[u8],
     signature: &Signature,
     params: &Params,

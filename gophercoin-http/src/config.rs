@@ -94,8 +94,10 @@ pub struct Limits {
     /// drops the connection (a reader that does not read).
     pub send_timeout: Duration,
     /// Bytes a second that all chain answers (`/chain`, `/nodes/resolve`) together may
-    /// send, however many clients download at once: sending the chain then takes a
-    /// bounded share of the node's time. 0 for no limit.
+    /// send while other requests are being served (or were within the last 100 ms),
+    /// however many clients download at once: sending the chain then takes a bounded share
+    /// of the node's time from them. While nothing else asks, chain answers go at full
+    /// speed. 0 for no limit.
     pub chain_send_rate: u64,
     /// Registered peers at most.
     pub max_peers: usize,

@@ -629,7 +629,13 @@ pub struct PeerReport {
     pub peer: String,
     /// How it ended.
     pub outcome: ResolveOutcome,
-    /// Why, when rejected.
+    /// What kind of refusal, when rejected, as an error answer's `error` names it: the
+    /// core's kind when it refused the peer's blocks (`bad_merkle_root`,
+    /// `foreign_genesis`, ...), or what went wrong asking the peer (`peer_unreachable`,
+    /// `peer_status`, `too_large`, `malformed`). What a program matches on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why, when rejected, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

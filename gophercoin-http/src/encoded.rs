@@ -2,7 +2,8 @@
 //! commits to its header and transactions, and a transfer's PKCS#1 v1.5 signature is
 //! determined by its key and message, so the node never holds two blocks under one hash),
 //! so the API's encoding of it can be kept and sent again by reference: a whole-chain
-//! download costs copies, not encoding.
+//! download costs copies, not encoding. A block's JSON deflated for gzip answers
+//! ([`crate::gzip`]) is kept with it once a client asks for one.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -12,13 +13,13 @@ use std::{
 use axum::body::Bytes;
 use gophercoin_core::{BlockHash, CheckedBlock};
 
-use crate::dto::BlockDto;
+use crate::{dto::BlockDto, gzip::Piece};
 
 /// How many bytes of blocks' JSON [`EncodedBlocks`] keeps by default.
 pub(crate) const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
 
-/// A bounded store of blocks' JSON ([`BlockDto`]), by hash; the oldest entries go first
-/// when it is full.
+/// A bounded store of blocks' JSON ([`BlockDto`]) and of that JSON deflated, by hash; the
+/// oldest entries go first when it is full.
 #[derive(Debug)]
 pub(crate) struct EncodedBlocks {
     budget: usize,
@@ -31,9 +32,23 @@ pub(crate) struct EncodedBlocks {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_hash: HashMap<BlockHash, Bytes>,
+    by_hash: HashMap<BlockHash, Entry>,
     order: VecDeque<BlockHash>,
     bytes: usize,
+}
+
+/// What is kept of one block.
+#[derive(Debug, Clone)]
+struct Entry {
+    json: Bytes,
+    /// The JSON as a piece of a gzip answer ([`Piece::deflate`]), once asked.
+    deflated: Option<Piece>,
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        self.json.len() + self.deflated.as_ref().map_or(0, |piece| piece.bytes.len())
+    }
 }
 
 impl EncodedBlocks {
@@ -46,33 +61,65 @@ impl EncodedBlocks {
     /// lock) and kept if it fits the budget.
     pub(crate) fn get(&self, block: &CheckedBlock) -> Bytes {
         let hash = block.hash();
-        if let Some(json) = self.lock().by_hash.get(&hash) {
-            return json.clone();
+        if let Some(json) = self.cached(&hash) {
+            return json;
         }
-        let json = Bytes::from(
-            serde_json::to_vec(&BlockDto::from_checked(block))
-                .expect("a block's JSON has string keys only"),
-        );
-        if json.len() <= self.budget {
-            let mut inner = self.lock();
-            if !inner.by_hash.contains_key(&hash) {
-                while inner.bytes + json.len() > self.budget {
-                    let Some(oldest) = inner.order.pop_front() else { break };
-                    if let Some(gone) = inner.by_hash.remove(&oldest) {
-                        inner.bytes -= gone.len();
-                    }
-                }
-                inner.bytes += json.len();
-                inner.order.push_back(hash);
-                inner.by_hash.insert(hash, json.clone());
-            }
-        }
+        let json = encode(block);
+        self.keep(hash, Entry { json: json.clone(), deflated: None });
         json
+    }
+
+    /// The block's JSON deflated: kept from an earlier call, or made now (outside the
+    /// store's lock) and kept, with the JSON, if they fit the budget.
+    pub(crate) fn get_deflated(&self, block: &CheckedBlock) -> Piece {
+        let hash = block.hash();
+        let json = match self.lock().by_hash.get(&hash) {
+            Some(Entry { deflated: Some(piece), .. }) => return piece.clone(),
+            Some(entry) => entry.json.clone(),
+            None => encode(block),
+        };
+        let piece = Piece::deflate(&json);
+        self.keep(hash, Entry { json, deflated: Some(piece.clone()) });
+        piece
     }
 
     /// The block's JSON if it is kept; [`EncodedBlocks::get`] encodes it if not.
     pub(crate) fn cached(&self, hash: &BlockHash) -> Option<Bytes> {
-        self.lock().by_hash.get(hash).cloned()
+        self.lock().by_hash.get(hash).map(|entry| entry.json.clone())
+    }
+
+    /// The block's JSON deflated if it is kept; [`EncodedBlocks::get_deflated`] makes it
+    /// if not.
+    pub(crate) fn cached_deflated(&self, hash: &BlockHash) -> Option<Piece> {
+        self.lock().by_hash.get(hash)?.deflated.clone()
+    }
+
+    /// Keeps `entry` for `hash` (in place of what was kept for it), the oldest entries
+    /// going first to make room, unless it alone is over the budget.
+    fn keep(&self, hash: BlockHash, entry: Entry) {
+        if entry.bytes() > self.budget {
+            return;
+        }
+        let mut inner = self.lock();
+        match inner.by_hash.get(&hash) {
+            // Already as complete: another call kept it meanwhile.
+            Some(kept) if kept.deflated.is_some() || entry.deflated.is_none() => return,
+            Some(_) => {
+                let old = inner.by_hash.remove(&hash).map_or(0, |old| old.bytes());
+                inner.bytes -= old;
+                inner.order.retain(|kept| *kept != hash);
+            }
+            None => {}
+        }
+        while inner.bytes + entry.bytes() > self.budget {
+            let Some(oldest) = inner.order.pop_front() else { break };
+            if let Some(gone) = inner.by_hash.remove(&oldest) {
+                inner.bytes -= gone.bytes();
+            }
+        }
+        inner.bytes += entry.bytes();
+        inner.order.push_back(hash);
+        inner.by_hash.insert(hash, entry);
     }
 
     /// Bytes of JSON kept now.
@@ -84,6 +131,14 @@ impl EncodedBlocks {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A block's JSON as the API shows it.
+fn encode(block: &CheckedBlock) -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(&BlockDto::from_checked(block))
+            .expect("a block's JSON has string keys only"),
+    )
 }
 
 #[cfg(test)]

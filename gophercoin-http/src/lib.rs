@@ -26,6 +26,7 @@ mod encoded;
 mod error;
 mod events;
 mod extract;
+mod gzip;
 mod keyfile;
 mod metrics;
 mod network;

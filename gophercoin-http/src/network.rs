@@ -19,7 +19,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -50,8 +50,8 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn network(&self) -> &Network;
     /// The registered peers' URLs, dialled at start.
     fn peer_urls(&self) -> Vec<PeerUrl>;
-    /// Locks the core node. Never held across an `await`.
-    fn node(&self) -> MutexGuard<'_, CoreNode>;
+    /// Runs `read` on the core node under its lock (never across an `await`).
+    fn read_node<T>(&self, read: impl FnOnce(&CoreNode) -> T) -> T;
     /// Checks blocks off the node's lock for what it leaves in the verifier's cache, so
     /// the same blocks' check under the lock costs a look-up per signature.
     fn check_ahead(&self, blocks: &[Block]);
@@ -451,8 +451,9 @@ impl<H: Host> Driver<H> {
                 Control::Connected { peer, direction, addr, remote, outbox } => {
                     self.links.insert(peer, (outbox, remote));
                     let identity = p2p::identity_of(&remote);
-                    let node = state.node();
-                    protocol.handle_connected_as(peer, direction, addr, identity, &node, now);
+                    state.read_node(|node| {
+                        protocol.handle_connected_as(peer, direction, addr, identity, node, now);
+                    });
                 }
                 Control::Malformed(peer) => protocol.handle_malformed(peer, now),
                 Control::Closed(peer) => {
@@ -461,10 +462,11 @@ impl<H: Host> Driver<H> {
                 }
                 Control::DialFailed(addr) => protocol.handle_dial_failed(&addr),
                 Control::Events(events) => {
-                    let node = state.node();
-                    for event in &events {
-                        protocol.handle_node_event(event, &node, now);
-                    }
+                    state.read_node(|node| {
+                        for event in &events {
+                            protocol.handle_node_event(event, node, now);
+                        }
+                    });
                 }
                 Control::Add(addresses) => {
                     for addr in addresses {

@@ -286,6 +286,19 @@ pub(crate) enum PeerError {
     },
 }
 
+impl PeerError {
+    /// The stable kind of the failure, as a peer report names it
+    /// ([`PeerReport::error`](crate::dto::PeerReport::error)).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            PeerError::Http { .. } => "peer_unreachable",
+            PeerError::Status { .. } => "peer_status",
+            PeerError::TooLarge { .. } => "too_large",
+            PeerError::Malformed { .. } => "malformed",
+        }
+    }
+}
+
 /// A peer's address, checked and written canonically: an HTTP(S) node's base URL,
 /// `scheme://host:port` (a bare `host:port` means `http://host:port`, as the original's
 /// `urlparse` read it), or a libp2p multiaddr, `/ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/ID`.

@@ -25,6 +25,7 @@ pub(crate) async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
             return PeerReport {
                 peer: peer.to_string(),
                 outcome: ResolveOutcome::PeerNetwork,
+                error: None,
                 reason: None,
             };
         }
@@ -54,14 +55,19 @@ pub(crate) async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
 /// Fetches what `peer` has beyond the fork point and offers it to the core.
 pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerReport {
     let report =
-        |outcome, reason: Option<String>| PeerReport { peer: peer.to_string(), outcome, reason };
+        |outcome| PeerReport { peer: peer.to_string(), outcome, error: None, reason: None };
+    let rejected = |kind: &str, reason: String| PeerReport {
+        error: Some(kind.to_owned()),
+        reason: Some(reason),
+        ..report(ResolveOutcome::Rejected)
+    };
     let chain_id = state.checker.params().chain_id;
     let height = state.read(|node| node.height());
     let mut from = height.saturating_sub(SYNC_OVERLAP);
     loop {
         let blocks = match state.client.fetch_chain(peer.as_str(), chain_id, from).await {
             Ok(blocks) => blocks,
-            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
+            Err(error) => return rejected(error.kind(), error.to_string()),
         };
         // Skip what we have; check the rest on every core, outside the node's lock.
         let peer_tip = blocks.last().map(gophercoin_core::Block::hash);
@@ -76,39 +82,37 @@ pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerRepo
         });
         let blocks = match unknown {
             Ok(blocks) => blocks,
-            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
+            Err(error) => return rejected(error.kind().as_str(), error.to_string()),
         };
         if !parent_known && from > 0 {
             from = 0; // the fork is deeper than the overlap: fetch from genesis
             continue;
         }
         if blocks.is_empty() {
-            return report(
-                if in_sync { ResolveOutcome::InSync } else { ResolveOutcome::KeptOurs },
-                None,
-            );
+            return report(if in_sync { ResolveOutcome::InSync } else { ResolveOutcome::KeptOurs });
         }
         let checked = match state.check_blocks(blocks).await {
             Ok(checked) => checked,
-            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
+            Err(error) => return rejected(error.kind(), error.to_string()),
         };
         match state.apply(|node, now| node.handle_checked_chain(checked, now)).await {
-            Ok(ChainOutcome::Adopted { .. }) => return report(ResolveOutcome::Adopted, None),
+            Ok(ChainOutcome::Adopted { .. }) => return report(ResolveOutcome::Adopted),
             // Not adopted now: ours was better, or the peer network connected the same
             // chain meanwhile.
             Ok(_) => {
                 let in_sync = peer_tip == Some(state.read(|node| node.tip().hash()));
-                return report(
-                    if in_sync { ResolveOutcome::InSync } else { ResolveOutcome::KeptOurs },
-                    None,
-                );
+                return report(if in_sync {
+                    ResolveOutcome::InSync
+                } else {
+                    ResolveOutcome::KeptOurs
+                });
             }
             Err(error)
                 if matches!(error.core_kind(), Some(ErrorKind::UnknownParent)) && from > 0 =>
             {
                 from = 0
             }
-            Err(error) => return report(ResolveOutcome::Rejected, Some(error.to_string())),
+            Err(error) => return rejected(error.kind(), error.to_string()),
         }
     }
 }

@@ -104,6 +104,9 @@ pub(crate) struct AppState {
     /// Event streams (`/events`) per client: they last as long as a page is open, so
     /// they have places of their own.
     pub(crate) event_clients: Arc<crate::server::PerClient>,
+    /// The requests being served other than chain answers: while there are any, the chain
+    /// answers are paced.
+    pub(crate) activity: Arc<crate::pacer::Activity>,
     /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
     pub(crate) chain_pacer: Arc<crate::pacer::Pacer>,
     /// Serialises `GET /mine` so two requests never mine the same height.
@@ -199,6 +202,7 @@ impl AppState {
         let events = Arc::new(crate::events::EventHub::new(os_random_u64()));
         let writer =
             StoreWriter::spawn(Arc::clone(&store), Arc::clone(&metrics), Arc::clone(&events));
+        let activity = Arc::new(crate::pacer::Activity::new());
         Ok(Arc::new(AppState {
             node: Mutex::new(node),
             store,
@@ -221,7 +225,11 @@ impl AppState {
                 crate::server::MAX_EVENT_STREAMS_PER_CLIENT,
                 &config.limits,
             )),
-            chain_pacer: Arc::new(crate::pacer::Pacer::new(config.limits.chain_send_rate)),
+            activity: Arc::clone(&activity),
+            chain_pacer: Arc::new(crate::pacer::Pacer::new(
+                config.limits.chain_send_rate,
+                activity,
+            )),
             mining: tokio::sync::Mutex::new(()),
             last_resolve: tokio::sync::Mutex::new(None),
             metrics,
@@ -393,8 +401,8 @@ impl crate::network::Host for AppState {
         self.peers.list()
     }
 
-    fn node(&self) -> MutexGuard<'_, CoreNode> {
-        AppState::node(self)
+    fn read_node<T>(&self, read: impl FnOnce(&CoreNode) -> T) -> T {
+        self.read(read)
     }
 
     /// Checks blocks from a peer on every core outside the node's lock, for what it
@@ -442,8 +450,8 @@ impl crate::network::Host for AppState {
 
 /// The bodies of blocks the core refused for good (a refusal its invalid-block cache
 /// remembered), with the answer each got: the same bytes sent again get the same answer
-/// after a comparison, without being decoded. Decoding a block of a thousand transfers
-/// costs a few milliseconds of JSON; comparing it, a few microseconds a hundred kilobytes.
+/// after a comparison, without being decoded (decoding parses every transfer's JSON, hex
+/// and keys; comparing only reads the bytes once).
 ///
 /// Only the very same bytes match (a body is found by its length and a hash of its ends,
 /// then compared whole), so no crafted body can take another's answer. At most

@@ -7,7 +7,7 @@ mod common;
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -286,10 +286,10 @@ async fn one_client_gets_429_past_its_share_of_bodies_arriving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chain_answers_share_one_pace() {
+async fn chain_answers_share_one_pace_while_other_requests_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), Some(key("alice").address()));
-    config.limits.chain_send_rate = 20_000;
+    config.limits.chain_send_rate = 5_000;
     let node = TestNode::start(config).await;
     for _ in 0..3 {
         node.mine().await;
@@ -298,23 +298,47 @@ async fn chain_answers_share_one_pace() {
     let whole = whole.bytes().await.unwrap();
     let answer: serde_json::Value = serde_json::from_slice(&whole).expect("the chain's JSON");
     assert_eq!(answer["length"], 4);
-    // Four answers at once: one goes out at once, each of the others waits for the ones
-    // before it, so the last ends no sooner than three answers' worth of the pace.
-    let started = Instant::now();
-    let answers: Vec<_> = (0..4)
-        .map(|_| {
-            let url = format!("{}/chain", node.url);
-            tokio::spawn(async move { client().get(url).send().await.unwrap().bytes().await })
-        })
-        .collect();
-    for answer in answers {
-        assert_eq!(answer.await.unwrap().unwrap(), whole, "every answer is whole");
-    }
-    let least = Duration::from_secs_f64(3.0 * whole.len() as f64 / 20_000.0);
-    assert!(
-        started.elapsed() >= least.mul_f64(0.9),
-        "{} bytes four times took {:?}, under {least:?}",
-        whole.len(),
+    let four_at_once = || async {
+        let started = Instant::now();
+        let answers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = format!("{}/chain", node.url);
+                tokio::spawn(async move { client().get(url).send().await.unwrap().bytes().await })
+            })
+            .collect();
+        for answer in answers {
+            assert_eq!(answer.await.unwrap().unwrap(), whole, "every answer is whole");
+        }
         started.elapsed()
+    };
+    let paced = Duration::from_secs_f64(3.0 * whole.len() as f64 / 5_000.0);
+
+    // While another client is being served (a request every 20 ms): one answer goes out at
+    // once, each of the others waits for the ones before it, so the last ends no sooner
+    // than three answers' worth of the pace.
+    let busy = Arc::new(AtomicBool::new(true));
+    let other = tokio::spawn({
+        let (busy, url) = (Arc::clone(&busy), format!("{}/health", node.url));
+        async move {
+            while busy.load(Ordering::Relaxed) {
+                client().get(&url).send().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let took = four_at_once().await;
+    busy.store(false, Ordering::Relaxed);
+    other.await.unwrap();
+    assert!(
+        took >= paced.mul_f64(0.9),
+        "{} bytes four times took {took:?}, under {paced:?}",
+        whole.len()
     );
+
+    // Nobody else asking (past the 100 ms the pace outlasts the last request): the
+    // answers go at full speed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let took = four_at_once().await;
+    assert!(took < paced / 2, "{} bytes four times took {took:?}, unpaced", whole.len());
 }

@@ -37,7 +37,8 @@ pub(crate) fn compress2(state: &[u32; 8], blocks: &[[u32; 16]; 2]) -> Option<[[u
 
 /// How many nonces the search compresses at once: independent dependency chains, so the
 /// CPU overlaps their `sha256rnds2` latencies. Two keep every lane's state and schedule
-/// window in the sixteen vector registers; a third spills them and is slower on Zen 3.
+/// window in the sixteen vector registers; a third spills them (benches/README.md has the
+/// measurements).
 pub(crate) const LANES: u64 = 2;
 
 /// Searches `count` nonces from `start` (a multiple of [`LANES`]), [`LANES`] at a time,

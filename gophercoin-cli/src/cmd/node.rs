@@ -103,7 +103,8 @@ pub(crate) struct NodeArgs {
     #[arg(long, default_value_t = Limits::default().peer_timeout.as_secs())]
     pub(crate) peer_timeout_secs: u64,
     /// MiB a second that all chain answers (`/chain`, `/nodes/resolve`) together may
-    /// send, however many clients download at once (0: no limit).
+    /// send while other requests are being served, however many clients download at once
+    /// (0: no limit; while nothing else asks, they are not held back).
     #[arg(long, default_value_t = Limits::default().chain_send_rate >> 20, value_name = "MIB")]
     pub(crate) chain_send_rate: u64,
 }

@@ -41,8 +41,8 @@ const COMPRESSION_LEVEL: i32 = 4;
 const COMPRESS_MAX_BYTES: u64 = 1 << 20;
 
 /// Compresses only answers of a known size of at most [`COMPRESS_MAX_BYTES`]: never a
-/// streamed whole-chain answer, which is paced by the bytes it sends (compressing it
-/// would let downloads take the node's core, which the pace exists to prevent).
+/// streamed whole-chain answer, which comes in gzip of its own, joined from blocks
+/// deflated once ([`crate::gzip`]), for a client that takes it.
 #[derive(Clone, Copy, Debug)]
 struct SmallAndWhole;
 
@@ -106,6 +106,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(slots);
     let clients = Arc::new(crate::server::PerClient::new(limits.max_in_flight_per_ip, &limits));
     let metrics = Arc::clone(&state.metrics);
+    let activity = Arc::clone(&state.activity);
     Router::new()
         .merge(reads)
         .merge(writes)
@@ -133,6 +134,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         }))
         // Around all the rest: every request's time to its answer, refused ones too.
         .layer(axum::middleware::from_fn_with_state(metrics, record_request))
+        // Requests other than chain answers, counted while they are served: the chain
+        // answers are paced only while there are any (`pacer::Activity`).
+        .layer(axum::middleware::from_fn_with_state(activity, count_activity))
         .with_state(state)
 }
 
@@ -175,6 +179,21 @@ async fn record_request(
         crate::metrics::RequestLabels { method, route, status: response.status().as_u16() };
     metrics.request(&labels, started.elapsed());
     response
+}
+
+/// Counts a request other than a chain answer (`/chain`, `/nodes/resolve`) as served
+/// until its answer's head is ready: the chain answers are paced while there are any
+/// ([`crate::pacer`]).
+async fn count_activity(
+    axum::extract::State(activity): axum::extract::State<Arc<crate::pacer::Activity>>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    if matches!(request.uri().path(), "/chain" | "/nodes/resolve") {
+        return next.run(request).await;
+    }
+    let _serving = activity.enter();
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

@@ -10,10 +10,10 @@ use axum::{
     Json,
     body::{Body, Bytes},
     extract::{Extension, Path, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gophercoin_core::{Block, BlockOutcome, CheckedBlock, ErrorKind};
+use gophercoin_core::{Block, BlockHash, BlockOutcome, CheckedBlock, ErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -22,8 +22,10 @@ use crate::{
         BlockDto, MinedAnswer, NewTransaction, PeersAnswer, QueuedAnswer, ResolveOutcome,
         TransactionDto,
     },
+    encoded::EncodedBlocks,
     error::ApiError,
     extract::JsonBody,
+    gzip,
     peers::{PAGE_BLOCKS, PeerUrl, PeerUrlError},
     relay,
     server::{ClientAddr, MAX_STREAMS_PER_CLIENT},
@@ -99,6 +101,7 @@ pub(super) struct ChainQuery {
 pub(super) async fn chain(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     query: Result<Query<ChainQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
@@ -113,7 +116,8 @@ pub(super) async fn chain(
         limit => limit.unwrap_or(PAGE_BLOCKS),
     };
     let (blocks, length) = main_chain_page(&state, from, limit);
-    Ok(streamed_chain(state, client, serde_json::Map::new(), "chain", blocks, length))
+    let answer = ChainAnswer { fields: serde_json::Map::new(), key: "chain", blocks, length };
+    Ok(streamed_chain(state, client, &headers, answer))
 }
 
 /// Up to `limit` main-chain blocks from height `from`, as shared handles taken under the
@@ -131,20 +135,19 @@ fn main_chain_page(state: &AppState, from: u64, limit: u64) -> (Vec<Arc<CheckedB
 /// pieces of about this size, a large block's JSON is sent in slices of it.
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
-/// Answers the JSON object `{fields..., "length": length, "<key>": [blocks...]}` as a
-/// stream, as the client takes it. Each block's JSON is encoded once and shared
-/// ([`crate::encoded`]), so a download is mostly copies; the blocks themselves are shared
-/// with the chain. A reader that stops reading stops the stream, so no reader makes the
-/// node hold more than about one block's JSON of its answer (and the connection layer
-/// drops it after its send timeout); at most `server::MAX_STREAMS` such answers are sent at
-/// once (past which a request gets 503), [`MAX_STREAMS_PER_CLIENT`] to one client (429).
+/// Answers a [`ChainAnswer`] as a stream, as the client takes it, in gzip if the client
+/// takes it (`Accept-Encoding`). Each block's JSON is encoded once and shared
+/// ([`crate::encoded`]), and deflated once for gzip answers ([`crate::gzip`]), so a download
+/// is mostly copies; the blocks themselves are shared with the chain. A reader that stops
+/// reading stops the stream, so no reader makes the node hold more than about one block's
+/// JSON of its answer (and the connection layer drops it after its send timeout); at most
+/// `server::MAX_STREAMS` such answers are sent at once (past which a request gets 503),
+/// [`MAX_STREAMS_PER_CLIENT`] to one client (429).
 fn streamed_chain(
     state: Arc<AppState>,
     client: Option<Extension<ClientAddr>>,
-    fields: serde_json::Map<String, Value>,
-    key: &str,
-    blocks: Vec<Arc<CheckedBlock>>,
-    length: u64,
+    headers: &HeaderMap,
+    answer: ChainAnswer,
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
     let Ok(client_slot) = client.map(|ip| state.stream_clients.enter(ip, 1)).transpose() else {
@@ -158,7 +161,7 @@ fn streamed_chain(
             .into_response();
     };
     let mut head = vec![b'{'];
-    for (name, value) in &fields {
+    for (name, value) in &answer.fields {
         encode(&mut head, name);
         head.push(b':');
         encode(&mut head, value);
@@ -166,14 +169,24 @@ fn streamed_chain(
     }
     encode(&mut head, &"length");
     head.push(b':');
-    encode(&mut head, &length);
+    encode(&mut head, &answer.length);
     head.push(b',');
-    encode(&mut head, &key);
+    encode(&mut head, &answer.key);
     head.extend_from_slice(b":[");
+    let (gzip, gathered) = if gzip::accepts_gzip(headers) {
+        let mut gathered = Vec::with_capacity(STREAM_CHUNK_BYTES);
+        let mut join = gzip::Join::start(&mut gathered);
+        join.stored(&head, &mut gathered);
+        (Some(join), gathered)
+    } else {
+        (None, head)
+    };
+    let compressed = gzip.is_some();
     let pieces = ChainPieces {
         state,
-        blocks: blocks.into_iter().enumerate(),
-        gathered: head,
+        blocks: answer.blocks.into_iter().enumerate(),
+        gzip,
+        gathered,
         ready: std::collections::VecDeque::new(),
         finished: false,
         _held_until_the_answer_ends: (stream_slot, client_slot),
@@ -192,13 +205,32 @@ fn streamed_chain(
     });
     // Fused: a body may be polled again after its end (the compression layer does).
     let pieces = futures_util::StreamExt::fuse(pieces);
-    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(pieces)).into_response()
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/json"), (header::VARY, "accept-encoding")],
+        Body::from_stream(pieces),
+    )
+        .into_response();
+    if compressed {
+        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// A whole-chain answer: the JSON object `{fields..., "length": length, "<key>":
+/// [blocks...]}`.
+struct ChainAnswer {
+    fields: serde_json::Map<String, Value>,
+    key: &'static str,
+    blocks: Vec<Arc<CheckedBlock>>,
+    length: u64,
 }
 
 /// The pieces of a chain answer, made as the client takes them ([`streamed_chain`]).
 struct ChainPieces<H> {
     state: Arc<AppState>,
     blocks: std::iter::Enumerate<std::vec::IntoIter<Arc<CheckedBlock>>>,
+    /// The gzip member being written, for a client that asked for gzip.
+    gzip: Option<gzip::Join>,
     /// What is not yet a piece of its own.
     gathered: Vec<u8>,
     ready: std::collections::VecDeque<Bytes>,
@@ -213,16 +245,35 @@ pub(super) async fn block_json(
     state: &Arc<AppState>,
     block: Arc<CheckedBlock>,
 ) -> Result<Bytes, std::io::Error> {
-    if let Some(json) = state.encoded.cached(&block.hash()) {
-        return Ok(json);
+    kept_or_made(state, block, EncodedBlocks::cached, EncodedBlocks::get).await
+}
+
+/// A block's JSON deflated, kept or made as [`block_json`] makes JSON.
+async fn block_deflated(
+    state: &Arc<AppState>,
+    block: Arc<CheckedBlock>,
+) -> Result<gzip::Piece, std::io::Error> {
+    kept_or_made(state, block, EncodedBlocks::cached_deflated, EncodedBlocks::get_deflated).await
+}
+
+/// What `cached` finds kept of `block`, or what `make` makes of it on a blocking thread,
+/// one block at a time for all answers together.
+async fn kept_or_made<T: Send + 'static>(
+    state: &Arc<AppState>,
+    block: Arc<CheckedBlock>,
+    cached: fn(&EncodedBlocks, &BlockHash) -> Option<T>,
+    make: fn(&EncodedBlocks, &CheckedBlock) -> T,
+) -> Result<T, std::io::Error> {
+    if let Some(kept) = cached(&state.encoded, &block.hash()) {
+        return Ok(kept);
     }
     let _one_at_a_time = state.encoded.encoding.acquire().await.map_err(std::io::Error::other)?;
     // Another answer may have kept it while this one waited.
-    if let Some(json) = state.encoded.cached(&block.hash()) {
-        return Ok(json);
+    if let Some(kept) = cached(&state.encoded, &block.hash()) {
+        return Ok(kept);
     }
     let state = Arc::clone(state);
-    tokio::task::spawn_blocking(move || state.encoded.get(&block))
+    tokio::task::spawn_blocking(move || make(&state.encoded, &block))
         .await
         .map_err(std::io::Error::other)
 }
@@ -239,25 +290,40 @@ impl<H> ChainPieces<H> {
                 return None;
             }
             let Some((i, block)) = self.blocks.next() else {
-                self.gathered.extend_from_slice(b"]}");
+                self.plain(b"]}");
+                if let Some(join) = self.gzip.take() {
+                    join.finish(&mut self.gathered);
+                }
                 self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
                 self.finished = true;
                 continue;
             };
             if i > 0 {
-                self.gathered.push(b',');
+                self.plain(b",");
             }
-            let json = match self.state.encoded.cached(&block.hash()) {
-                Some(json) => json,
-                // Encoding a large block takes milliseconds: not on the threads that
-                // answer the other requests, and one block at a time.
-                None => match block_json(&self.state, block).await {
-                    Ok(json) => json,
-                    Err(error) => return Some(Err(error)),
-                },
+            // Encoding or deflating a large block takes milliseconds: not on the threads
+            // that answer the other requests, and one block at a time.
+            let piece = if let Some(join) = &mut self.gzip {
+                let piece = match self.state.encoded.cached_deflated(&block.hash()) {
+                    Some(piece) => piece,
+                    None => match block_deflated(&self.state, block).await {
+                        Ok(piece) => piece,
+                        Err(error) => return Some(Err(error)),
+                    },
+                };
+                join.count(&piece);
+                piece.bytes
+            } else {
+                match self.state.encoded.cached(&block.hash()) {
+                    Some(json) => json,
+                    None => match block_json(&self.state, block).await {
+                        Ok(json) => json,
+                        Err(error) => return Some(Err(error)),
+                    },
+                }
             };
-            if json.len() < STREAM_CHUNK_BYTES {
-                self.gathered.extend_from_slice(&json);
+            if piece.len() < STREAM_CHUNK_BYTES {
+                self.gathered.extend_from_slice(&piece);
                 if self.gathered.len() >= STREAM_CHUNK_BYTES {
                     self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
                 }
@@ -265,10 +331,19 @@ impl<H> ChainPieces<H> {
                 if !self.gathered.is_empty() {
                     self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
                 }
-                for at in (0..json.len()).step_by(STREAM_CHUNK_BYTES) {
-                    self.ready.push_back(json.slice(at..json.len().min(at + STREAM_CHUNK_BYTES)));
+                for at in (0..piece.len()).step_by(STREAM_CHUNK_BYTES) {
+                    self.ready.push_back(piece.slice(at..piece.len().min(at + STREAM_CHUNK_BYTES)));
                 }
             }
+        }
+    }
+
+    /// Appends bytes of the answer's JSON that are not a block's: as they are, or stored
+    /// in the gzip member.
+    fn plain(&mut self, bytes: &[u8]) {
+        match &mut self.gzip {
+            Some(join) => join.stored(bytes, &mut self.gathered),
+            None => self.gathered.extend_from_slice(bytes),
         }
     }
 }
@@ -398,6 +473,7 @@ pub(super) async fn unregister(
 pub(super) async fn resolve(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
 ) -> Response {
     let reports = relay::resolve_shared(&state).await;
     // Adopted now, or a peer's blocks replaced our tip since the last resolve answered
@@ -414,7 +490,7 @@ pub(super) async fn resolve(
     let mut fields = serde_json::Map::new();
     fields.insert("message".into(), message.into());
     fields.insert("peers".into(), json!(reports));
-    streamed_chain(state, client, fields, key, blocks, length)
+    streamed_chain(state, client, &headers, ChainAnswer { fields, key, blocks, length })
 }
 
 /// `GET /nodes/get`: the peers: those registered, and those connected (dialled, or
