@@ -762,26 +762,35 @@ async fn watch_prints_the_nodes_events_as_they_come() {
     let (mut node, url) = start_node_with(&dir.path().join("n"), &["--network", "regtest"]);
     let http = http();
     wait_healthy(&http, &url).await;
-    let mut watch = Command::new(BIN)
-        .args(["watch", "--node", &url, "--json", "--count", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Mine until the watcher, once subscribed, has seen its two events and stopped.
-    let mut exited = None;
+    let watcher = |json: bool| {
+        let mut args = vec!["watch", "--node", &url, "--count", "2"];
+        args.extend(json.then_some("--json"));
+        Command::new(BIN).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let (mut watch, mut plain) = (watcher(true), watcher(false));
+    // Mine until the watchers, once subscribed, have seen their two events and stopped.
+    let mut exited = (None, None);
     for _ in 0..100 {
         get(&http, &format!("{url}/mine")).await;
-        if let Some(status) = watch.try_wait().unwrap() {
-            exited = Some(status);
+        exited.0 = exited.0.or(watch.try_wait().unwrap());
+        exited.1 = exited.1.or(plain.try_wait().unwrap());
+        if exited.0.is_some() && exited.1.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let Some(status) = exited else {
-        watch.kill().unwrap();
-        panic!("watch did not print two events while 100 blocks were mined");
+    let (Some(status), Some(plain_status)) = exited else {
+        let _ = (watch.kill(), plain.kill());
+        panic!("the watchers did not print two events while 100 blocks were mined");
     };
+    // For people: each event decoded and told in a line.
+    let plain = plain.wait_with_output().unwrap();
+    assert!(plain_status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+    let plain = String::from_utf8(plain.stdout).unwrap();
+    let told: Vec<&str> = plain.lines().collect();
+    assert_eq!(told.len(), 2, "{plain}");
+    assert!(told[0].starts_with("connected  height "), "{plain}");
+    assert!(told[1].starts_with("new tip    height "), "{plain}");
     let output = watch.wait_with_output().unwrap();
     assert!(status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let lines: Vec<Value> = String::from_utf8(output.stdout)

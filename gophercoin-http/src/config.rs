@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use gophercoin_core::{Address, ForkChoice, LongestChain, MostWork, Params, Policy};
 
+use crate::peer_url::{PeerPolicy, PeerUrl};
+
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -15,8 +17,9 @@ pub struct NodeConfig {
     /// The wallet mining rewards are paid to; `None` means a wallet the node keeps in
     /// `data_dir/wallet.key`, made on first start.
     pub miner: Option<Address>,
-    /// Peers to register at start.
-    pub peers: Vec<String>,
+    /// Peers to register at start; each is checked again against
+    /// [`Limits::peer_policy`] when the node starts.
+    pub peers: Vec<PeerUrl>,
     /// How to pick between competing chains.
     pub fork_choice: ForkChoiceKind,
     /// The consensus parameters.
@@ -192,20 +195,4 @@ pub struct P2pConfig {
     /// Addresses peers should dial, if not the listening ones (behind a NAT, a public
     /// name); advertised with the node's peer id.
     pub external: Vec<libp2p::Multiaddr>,
-}
-
-/// Which IP addresses a node agrees to dial as peers.
-///
-/// Peers are URLs that anyone can register, so a node can be made to send requests to
-/// them (server-side request forgery). Addresses that are never a GopherCoin node —
-/// unspecified, link-local (cloud metadata services live at 169.254.169.254), multicast,
-/// broadcast, documentation ranges — are always refused. A public node should also refuse
-/// loopback and private ranges ([`PeerPolicy::PublicOnly`]); a local devnet needs them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PeerPolicy {
-    /// Loopback and private addresses are allowed (the default, for local networks).
-    #[default]
-    AllowLocal,
-    /// Only public addresses.
-    PublicOnly,
 }

@@ -713,3 +713,120 @@ mod tests {
         assert!(serde_json::from_value::<BlockDto>(extra).is_err(), "unknown fields are refused");
     }
 }
+
+/// Something that happened in a node, as `GET /events` reports it: the SSE event's type
+/// names the variant ([`LiveEvent::kind`]) and its data is the variant's fields as JSON
+/// ([`LiveEvent::data`]); a client reads one back with [`LiveEvent::from_sse`].
+///
+/// ```
+/// use gophercoin_http::dto::LiveEvent;
+///
+/// let event = LiveEvent::from_sse("peer_gone", r#"{"peer": 7}"#)?;
+/// assert_eq!(event, LiveEvent::PeerGone { peer: 7 });
+/// assert_eq!((event.kind(), event.data().to_string()), ("peer_gone", r#"{"peer":7}"#.into()));
+/// assert!(LiveEvent::from_sse("peer_gone", r#"{"peer": "seven"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LiveEvent {
+    /// The main chain has a new tip.
+    Tip {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// A block joined the main chain.
+    BlockConnected {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// A block left the main chain.
+    BlockDisconnected {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+    },
+    /// A transaction is pending.
+    Transaction {
+        /// Its id.
+        id: TxId,
+    },
+    /// A transaction left the mempool.
+    TransactionDropped {
+        /// Its id.
+        id: TxId,
+    },
+    /// What was reported may not hold: the client should fetch the state again.
+    Reset {
+        /// Why.
+        reason: String,
+    },
+    /// A peer connection is up.
+    PeerConnected {
+        /// The connection's number in this run.
+        peer: u64,
+        /// Who dialled.
+        direction: PeerDirection,
+        /// The peer's address, if known.
+        address: Option<String>,
+    },
+    /// A peer connection is down.
+    PeerGone {
+        /// The connection's number in this run.
+        peer: u64,
+    },
+}
+
+/// Who dialled a peer connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerDirection {
+    /// The peer dialled this node.
+    Inbound,
+    /// This node dialled the peer.
+    Outbound,
+}
+
+impl LiveEvent {
+    /// The SSE event type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveEvent::Tip { .. } => "tip",
+            LiveEvent::BlockConnected { .. } => "block_connected",
+            LiveEvent::BlockDisconnected { .. } => "block_disconnected",
+            LiveEvent::Transaction { .. } => "transaction",
+            LiveEvent::TransactionDropped { .. } => "transaction_dropped",
+            LiveEvent::Reset { .. } => "reset",
+            LiveEvent::PeerConnected { .. } => "peer_connected",
+            LiveEvent::PeerGone { .. } => "peer_gone",
+        }
+    }
+
+    /// The SSE event's data: the variant's fields as a JSON object.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut tagged)) => {
+                tagged.remove("data").unwrap_or(serde_json::Value::Null)
+            }
+            // A few numbers, hashes and names: its encoding does not fail.
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Reads an event from an SSE event's type and data.
+    ///
+    /// # Errors
+    ///
+    /// The JSON error if the data is not JSON, the type is not one of [`LiveEvent`]'s
+    /// (a newer node's, say), or the data does not fit the type.
+    pub fn from_sse(kind: &str, data: &str) -> Result<LiveEvent, serde_json::Error> {
+        let data: serde_json::Value = serde_json::from_str(data)?;
+        serde_json::from_value(serde_json::json!({ "event": kind, "data": data }))
+    }
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// An error answer: a stable kind, a human message and an HTTP status; and, if the core
 /// refused the input, the core's [`ErrorKind`] for callers to match on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
@@ -38,47 +38,48 @@ fn unnamed_kind() -> String {
 
 impl ApiError {
     /// Makes an error with an explicit status and kind.
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, kind, message: message.into(), core: None }
     }
 
     /// 400: the request is malformed.
-    pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, kind, message)
     }
 
     /// 429: one client holds all it may at once (requests, bodies, streams).
-    pub fn too_many_requests(message: impl Into<String>) -> Self {
+    pub(crate) fn too_many_requests(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
     }
 
     /// 404: the thing asked for is not known.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
     /// 503: the node is overloaded or shutting down.
-    pub fn unavailable(message: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
     }
 
     /// 500: something failed on our side (storage).
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     /// Returns the HTTP status.
-    pub fn status(&self) -> StatusCode {
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
     /// Returns the stable kind (the JSON `error` field).
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         self.kind
     }
 
     /// Returns the core's kind, if the core refused the input.
-    pub fn core_kind(&self) -> Option<ErrorKind> {
+    pub(crate) fn core_kind(&self) -> Option<ErrorKind> {
         self.core
     }
 }

@@ -29,9 +29,9 @@ use std::{
 
 use axum::response::sse::Event as SseEvent;
 use futures_util::{Stream, StreamExt as _, stream};
-use gophercoin_core::{BlockHash, TxId};
-use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
+
+pub(crate) use crate::dto::LiveEvent;
 
 /// How many recent events are kept for clients that resume.
 pub(crate) const WINDOW: usize = 1024;
@@ -41,78 +41,6 @@ pub(crate) const BACKLOG: usize = 256;
 
 /// How many clients may subscribe at once.
 pub(crate) const MAX_SUBSCRIBERS: usize = 256;
-
-/// Something that happened, as `/events` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub(crate) enum LiveEvent {
-    /// The main chain has a new tip.
-    Tip {
-        /// Its hash.
-        hash: BlockHash,
-        /// Its height.
-        height: u64,
-    },
-    /// A block joined the main chain.
-    BlockConnected {
-        /// Its hash.
-        hash: BlockHash,
-        /// Its height.
-        height: u64,
-    },
-    /// A block left the main chain.
-    BlockDisconnected {
-        /// Its hash.
-        hash: BlockHash,
-        /// Its height.
-        height: u64,
-    },
-    /// A transaction is pending.
-    Transaction {
-        /// Its id.
-        id: TxId,
-    },
-    /// A transaction left the mempool.
-    TransactionDropped {
-        /// Its id.
-        id: TxId,
-    },
-    /// What was reported may not hold: the client should fetch the state again.
-    Reset {
-        /// Why.
-        reason: &'static str,
-    },
-    /// A peer connection is up.
-    PeerConnected {
-        /// The connection's number in this run.
-        peer: u64,
-        /// `inbound` or `outbound`.
-        direction: &'static str,
-        /// The peer's address, if known.
-        address: Option<String>,
-    },
-    /// A peer connection is down.
-    PeerGone {
-        /// The connection's number in this run.
-        peer: u64,
-    },
-}
-
-impl LiveEvent {
-    /// The SSE event type.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            LiveEvent::Tip { .. } => "tip",
-            LiveEvent::BlockConnected { .. } => "block_connected",
-            LiveEvent::BlockDisconnected { .. } => "block_disconnected",
-            LiveEvent::Transaction { .. } => "transaction",
-            LiveEvent::TransactionDropped { .. } => "transaction_dropped",
-            LiveEvent::Reset { .. } => "reset",
-            LiveEvent::PeerConnected { .. } => "peer_connected",
-            LiveEvent::PeerGone { .. } => "peer_gone",
-        }
-    }
-}
 
 /// One published event: its sequence number, type and JSON, shared by every subscriber.
 /// The JSON is made when a subscriber is first sent it, so a node nobody follows never
@@ -127,7 +55,7 @@ struct Published {
 impl Published {
     fn data(&self) -> &str {
         // An event is a few numbers, hashes and names: its encoding does not fail.
-        self.data.get_or_init(|| serde_json::to_string(&self.event).unwrap_or_default())
+        self.data.get_or_init(|| self.event.data().to_string())
     }
 }
 
@@ -283,6 +211,8 @@ fn to_sse(run: u64, event: &Published) -> SseEvent {
 
 #[cfg(test)]
 mod tests {
+    use gophercoin_core::{BlockHash, TxId};
+
     use super::*;
 
     fn tip(height: u64) -> LiveEvent {

@@ -34,6 +34,7 @@ mod openapi;
 mod os;
 mod p2p;
 mod pacer;
+mod peer_url;
 mod peers;
 mod portal;
 mod relay;
@@ -47,10 +48,10 @@ mod writer;
 use std::{future::Future, sync::Arc};
 
 pub use crate::{
-    config::{ForkChoiceKind, Limits, NodeConfig, P2pConfig, PeerPolicy},
-    error::{ApiError, ErrorBody},
+    config::{ForkChoiceKind, Limits, NodeConfig, P2pConfig},
+    error::ErrorBody,
     p2p::{KeyError, Multiaddr, Part as MultiaddrPart, TransportError},
-    peers::{PeerUrl, PeerUrlError},
+    peer_url::{PeerPolicy, PeerUrl, PeerUrlError},
     server::raise_file_limit,
     state::{StartError, check_blocks_in_parallel},
 };

@@ -498,8 +498,8 @@ impl<H: Host> Driver<H> {
                 live.push(LiveEvent::PeerConnected {
                     peer: peer.0,
                     direction: match direction {
-                        Direction::Inbound => "inbound",
-                        Direction::Outbound => "outbound",
+                        Direction::Inbound => crate::dto::PeerDirection::Inbound,
+                        Direction::Outbound => crate::dto::PeerDirection::Outbound,
                     },
                     address: addr.map(|a| a.as_str().to_owned()),
                 });

@@ -178,7 +178,7 @@ impl AppState {
         // The command line's peers first; stored ones past the limit never stop a start.
         let mut configured = vec![];
         for peer in &config.peers {
-            configured.push(PeerUrl::parse(peer, config.limits.peer_policy)?);
+            configured.push(PeerUrl::parse(peer.as_str(), config.limits.peer_policy)?);
         }
         // Stored peers pass today's policy too (they may have been registered under a
         // laxer one); a name is checked again whenever it is dialled.

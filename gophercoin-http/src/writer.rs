@@ -260,7 +260,7 @@ fn commit(store: &Store, metrics: &Metrics, events: &EventHub, jobs: Vec<Job>) {
         events.publish(live);
     } else {
         let reason = "a store write failed: what the node holds may not be stored";
-        events.publish([LiveEvent::Reset { reason }]);
+        events.publish([LiveEvent::Reset { reason: reason.to_owned() }]);
     }
     for answer in done {
         let _ = answer.send(result.clone());

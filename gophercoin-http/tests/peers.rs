@@ -560,7 +560,7 @@ async fn the_operator_can_clean_a_full_peer_table_and_start_past_it() {
     // A restart with a peer on the command line, past the limit of what is stored: the
     // command line's peer is kept, the stored ones fill the rest, the node starts.
     small.limits.max_peers = 2;
-    small.peers = vec!["http://127.0.0.1:7".into()];
+    small.peers = vec!["http://127.0.0.1:7".parse().unwrap()];
     let node = TestNode::start(small).await;
     let nodes = node.get("/nodes/get").await.1["nodes"].clone();
     let nodes: Vec<&str> = nodes.as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();

@@ -26,7 +26,7 @@ pub(crate) struct NodeArgs {
     /// peer address is asked of its `/health`) or its multiaddr
     /// (`/ip4/HOST/tcp/PORT/p2p/PEER_ID`).
     #[arg(long = "peer", value_name = "URL|MULTIADDR")]
-    pub(crate) peers: Vec<String>,
+    pub(crate) peers: Vec<gophercoin_http::PeerUrl>,
     /// The TCP port peers connect to, on the `--bind` address [default: the HTTP port +
     /// 1000, or a free one if that is 0].
     #[arg(long, value_name = "PORT")]

@@ -6,6 +6,8 @@ use eventsource_stream::Eventsource as _;
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
+use gophercoin_http::dto::{LiveEvent, PeerDirection};
+
 use crate::client::{DEFAULT_NODE, NodeClient};
 
 /// `gophercoin watch`.
@@ -46,14 +48,19 @@ pub(crate) async fn run(args: WatchArgs) -> Result<(), String> {
         while let Some(event) = events.next().await {
             let Ok(event) = event else { break };
             last_id = Some(event.id.clone()).filter(|id| !id.is_empty()).or(last_id);
-            let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
             if args.json {
+                // The node's JSON as it came.
+                let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 println!(
                     "{}",
                     serde_json::json!({ "id": event.id, "event": event.event, "data": data })
                 );
             } else {
-                println!("{}", describe(&event.event, &data));
+                match LiveEvent::from_sse(&event.event, &event.data) {
+                    Ok(live) => println!("{}", describe(&live)),
+                    // A type this build does not know (a newer node's): shown as it came.
+                    Err(_) => println!("{} {}", event.event, event.data),
+                }
             }
             printed += 1;
             if args.count.is_some_and(|count| printed >= count) {
@@ -67,18 +74,26 @@ pub(crate) async fn run(args: WatchArgs) -> Result<(), String> {
 }
 
 /// One line for a person.
-fn describe(kind: &str, data: &Value) -> String {
-    let text = |key: &str| data[key].as_str().map_or_else(|| data[key].to_string(), str::to_owned);
-    match kind {
-        "tip" => format!("new tip    height {} {}", data["height"], text("hash")),
-        "block_connected" => format!("connected  height {} {}", data["height"], text("hash")),
-        "block_disconnected" => format!("disconnected height {} {}", data["height"], text("hash")),
-        "transaction" => format!("pending    {}", text("id")),
-        "peer_connected" => {
-            format!("peer up    #{} {} {}", data["peer"], text("direction"), text("address"))
+fn describe(event: &LiveEvent) -> String {
+    match event {
+        LiveEvent::Tip { hash, height } => format!("new tip    height {height} {hash}"),
+        LiveEvent::BlockConnected { hash, height } => {
+            format!("connected  height {height} {hash}")
         }
-        "peer_gone" => format!("peer down  #{}", data["peer"]),
-        "reset" => format!("reset      {} (fetch the state again)", text("reason")),
-        other => format!("{other} {data}"),
+        LiveEvent::BlockDisconnected { hash, height } => {
+            format!("disconnected height {height} {hash}")
+        }
+        LiveEvent::Transaction { id } => format!("pending    {id}"),
+        LiveEvent::TransactionDropped { id } => format!("dropped    {id}"),
+        LiveEvent::PeerConnected { peer, direction, address } => {
+            let direction = match direction {
+                PeerDirection::Inbound => "inbound",
+                PeerDirection::Outbound => "outbound",
+            };
+            format!("peer up    #{peer} {direction} {}", address.as_deref().unwrap_or("-"))
+        }
+        LiveEvent::PeerGone { peer } => format!("peer down  #{peer}"),
+        LiveEvent::Reset { reason } => format!("reset      {reason} (fetch the state again)"),
+        other => format!("{} {}", other.kind(), other.data()),
     }
 }
