@@ -2,7 +2,8 @@
 //! core (as the HTTP node does), against the single-core signature verification rate.
 //!
 //! `cargo bench -p gophercoin-benches --bench sync` (BLOCKS, default 10,000, TXS per
-//! block, default 10, and ROUNDS of measurement, default 3).
+//! block, default 10, and ROUNDS of measurement, default 3); the node's verifier for the
+//! build (`gophercoin_http::verifier`), so `--features aws-lc` measures AWS-LC's.
 
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ fn main() {
     let key = gophercoin_benches::test_key();
     let params = Params::devnet();
     // The yardstick verifies the same sample again and again: no signature cache.
-    let verifier = params.verifier().without_signature_cache();
+    let verifier = gophercoin_http::verifier(&params).without_signature_cache();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     // Signing is the slow part of building the chain: sign every transfer first, on every
@@ -113,7 +114,7 @@ fn main() {
         // Every core for the blocks' own checks, then the node: what the HTTP node does.
         // A fresh verifier each round: its signature cache would remember the last round's.
         // The yardstick verifies the same sample again and again: no signature cache.
-        let verifier = params.verifier().without_signature_cache();
+        let verifier = gophercoin_http::verifier(&params).without_signature_cache();
         let mut node = Node::new(params.clone(), verifier, MostWork).expect("valid parameters");
         let checker = node.checker();
         let started = Instant::now();

@@ -99,11 +99,11 @@ pub async fn serve_node(
     // Peers (configured and stored) are dialled, and caught up with, by the protocol.
     let driver = network::Network::start(&state).await?;
     let stopping = Arc::clone(&state);
-    tracing::info!(listen = %state.config.listen, height = state.read(|node| node.height()), "node serving");
-    let limits = state.config.limits.clone();
+    tracing::info!(listen = %state.config().listen, height = state.read(|node| node.height()), "node serving");
+    let limits = state.config().limits.clone();
     // Event streams never end by themselves: they end as the node stops taking requests,
     // so the drain waits only for requests that finish.
-    let events = Arc::clone(&state.events);
+    let events = Arc::clone(state.events());
     let shutdown = async move {
         shutdown.await;
         events.close();
@@ -111,7 +111,7 @@ pub async fn serve_node(
     server::serve(listener, router(state), &limits, shutdown).await;
     // The peer network ends before the node's state does, so that nothing holds the
     // store open once this returns.
-    stopping.network.stop();
+    stopping.network().stop();
     if let Some(driver) = driver {
         let _ = driver.await;
     }

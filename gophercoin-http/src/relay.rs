@@ -19,7 +19,7 @@ const SYNC_OVERLAP: u64 = 64;
 /// validates it in full and adopts it only if fork choice prefers it. A dead, slow,
 /// oversized or lying peer fails alone, within the client's timeout.
 pub(crate) async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
-    let peers = state.peers.list();
+    let peers = state.peers().list();
     join_all(peers.iter().map(|peer| async move {
         if peer.is_multiaddr() {
             return PeerReport {
@@ -40,7 +40,7 @@ pub(crate) async fn resolve(state: &Arc<AppState>) -> Vec<PeerReport> {
 /// runs, and none is answered with one that began before it asked.
 pub(crate) async fn resolve_shared(state: &Arc<AppState>) -> Vec<PeerReport> {
     let asked = std::time::Instant::now();
-    let mut last = state.last_resolve.lock().await;
+    let mut last = state.last_resolve().lock().await;
     if let Some((started, reports)) = last.as_ref()
         && *started >= asked
     {
@@ -61,11 +61,11 @@ pub(crate) async fn sync_from(state: &Arc<AppState>, peer: &PeerUrl) -> PeerRepo
         reason: Some(reason),
         ..report(ResolveOutcome::Rejected)
     };
-    let chain_id = state.checker.params().chain_id;
+    let chain_id = state.checker().params().chain_id;
     let height = state.read(|node| node.height());
     let mut from = height.saturating_sub(SYNC_OVERLAP);
     loop {
-        let blocks = match state.client.fetch_chain(peer.as_str(), chain_id, from).await {
+        let blocks = match state.client().fetch_chain(peer.as_str(), chain_id, from).await {
             Ok(blocks) => blocks,
             Err(error) => return rejected(error.kind(), error.to_string()),
         };

@@ -77,50 +77,153 @@ pub(crate) struct AppState {
     node: Mutex<CoreNode>,
     store: Arc<Store>,
     /// Commits the store writes in order, in groups.
-    pub(crate) writer: StoreWriter,
+    writer: StoreWriter,
     /// The registered peers.
-    pub(crate) peers: Peers,
+    peers: Peers,
     /// The peer network: the driver of the peer protocol.
-    pub(crate) network: crate::network::Network,
+    network: crate::network::Network,
     /// How many times blocks from peers changed the main chain's tip, and that count
     /// when `/nodes/resolve` last answered: a resolve says the chain was replaced if it
     /// moved to a peer's since.
-    pub(crate) tips_from_peers: AtomicU64,
-    pub(crate) tips_from_peers_seen: AtomicU64,
+    tips_from_peers: AtomicU64,
+    tips_from_peers_seen: AtomicU64,
     /// The client for talking to them.
-    pub(crate) client: PeerClient,
+    client: PeerClient,
     /// The wallet this node's own mining pays.
-    pub(crate) miner: Address,
+    miner: Address,
     /// The node's checker, for checks made outside its lock.
-    pub(crate) checker: Checker<RsaVerifier>,
+    checker: Checker<RsaVerifier>,
     /// Block bodies refused for good, to refuse the same bytes again undecoded.
-    pub(crate) refused_blocks: RefusedBlocks,
+    refused_blocks: RefusedBlocks,
     /// Blocks' JSON, encoded once for every answer that shows them.
-    pub(crate) encoded: crate::encoded::EncodedBlocks,
+    encoded: crate::encoded::EncodedBlocks,
     /// Places for streamed whole-chain answers, each held until its answer is sent.
-    pub(crate) streams: Arc<tokio::sync::Semaphore>,
+    streams: Arc<tokio::sync::Semaphore>,
     /// The same, per client.
-    pub(crate) stream_clients: Arc<crate::server::PerClient>,
+    stream_clients: Arc<crate::server::PerClient>,
     /// Event streams (`/events`) per client: they last as long as a page is open, so
     /// they have places of their own.
-    pub(crate) event_clients: Arc<crate::server::PerClient>,
+    event_clients: Arc<crate::server::PerClient>,
     /// The requests being served other than chain answers: while there are any, the chain
     /// answers are paced.
-    pub(crate) activity: Arc<crate::pacer::Activity>,
+    activity: Arc<crate::pacer::Activity>,
     /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
-    pub(crate) chain_pacer: Arc<crate::pacer::Pacer>,
+    chain_pacer: Arc<crate::pacer::Pacer>,
     /// Serialises `GET /mine` so two requests never mine the same height.
-    pub(crate) mining: tokio::sync::Mutex<()>,
+    mining: tokio::sync::Mutex<()>,
     /// The last `/nodes/resolve`: when it started and what it found; held while one
     /// runs, so concurrent calls share it ([`crate::relay::resolve_shared`]).
-    pub(crate) last_resolve:
-        tokio::sync::Mutex<Option<(std::time::Instant, Vec<crate::dto::PeerReport>)>>,
+    last_resolve: tokio::sync::Mutex<Option<(std::time::Instant, Vec<crate::dto::PeerReport>)>>,
     /// What `GET /metrics` shows.
-    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// What `GET /events` follows.
-    pub(crate) events: Arc<crate::events::EventHub>,
+    events: Arc<crate::events::EventHub>,
     /// The configuration it started with.
-    pub(crate) config: NodeConfig,
+    config: NodeConfig,
+}
+
+impl AppState {
+    /// Commits the store writes in order, in groups.
+    pub(crate) fn writer(&self) -> &StoreWriter {
+        &self.writer
+    }
+
+    /// The registered peers.
+    pub(crate) fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// The peer network: the driver of the peer protocol.
+    pub(crate) fn network(&self) -> &crate::network::Network {
+        &self.network
+    }
+
+    /// Whether blocks from peers changed the main chain's tip since the last call (each
+    /// `/nodes/resolve` asks, and says the chain was replaced if so).
+    pub(crate) fn tip_moved_by_peers_since_last_asked(&self) -> bool {
+        let moved = self.tips_from_peers.load(Ordering::Relaxed);
+        self.tips_from_peers_seen.swap(moved, Ordering::Relaxed) != moved
+    }
+
+    /// The client for talking to them.
+    pub(crate) fn client(&self) -> &PeerClient {
+        &self.client
+    }
+
+    /// The wallet this node's own mining pays.
+    pub(crate) fn miner(&self) -> &Address {
+        &self.miner
+    }
+
+    /// The node's checker, for checks made outside its lock.
+    pub(crate) fn checker(&self) -> &Checker<RsaVerifier> {
+        &self.checker
+    }
+
+    /// Block bodies refused for good, to refuse the same bytes again undecoded.
+    pub(crate) fn refused_blocks(&self) -> &RefusedBlocks {
+        &self.refused_blocks
+    }
+
+    /// Blocks' JSON, encoded once for every answer that shows them.
+    pub(crate) fn encoded(&self) -> &crate::encoded::EncodedBlocks {
+        &self.encoded
+    }
+
+    /// Places for streamed whole-chain answers, each held until its answer is sent.
+    pub(crate) fn streams(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.streams
+    }
+
+    /// The same, per client.
+    pub(crate) fn stream_clients(&self) -> &Arc<crate::server::PerClient> {
+        &self.stream_clients
+    }
+
+    /// Event streams (`/events`) per client: they last as long as a page is open, so
+    /// they have places of their own.
+    pub(crate) fn event_clients(&self) -> &Arc<crate::server::PerClient> {
+        &self.event_clients
+    }
+
+    /// The requests being served other than chain answers: while there are any, the chain
+    /// answers are paced.
+    pub(crate) fn activity(&self) -> &Arc<crate::pacer::Activity> {
+        &self.activity
+    }
+
+    /// The pace of all chain answers together ([`crate::config::Limits::chain_send_rate`]).
+    pub(crate) fn chain_pacer(&self) -> &Arc<crate::pacer::Pacer> {
+        &self.chain_pacer
+    }
+
+    /// Serialises `GET /mine` so two requests never mine the same height.
+    pub(crate) fn mining(&self) -> &tokio::sync::Mutex<()> {
+        &self.mining
+    }
+
+    /// The last `/nodes/resolve`: when it started and what it found; held while one
+    /// runs, so concurrent calls share it ([`crate::relay::resolve_shared`]).
+    pub(crate) fn last_resolve(
+        &self,
+    ) -> &tokio::sync::Mutex<Option<(std::time::Instant, Vec<crate::dto::PeerReport>)>> {
+        &self.last_resolve
+    }
+
+    /// What `GET /metrics` shows.
+    pub(crate) fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// What `GET /events` follows.
+    pub(crate) fn events(&self) -> &Arc<crate::events::EventHub> {
+        &self.events
+    }
+
+    /// The configuration it started with.
+    pub(crate) fn config(&self) -> &NodeConfig {
+        &self.config
+    }
 }
 
 impl AppState {

@@ -30,7 +30,7 @@ pub(super) async fn balance(
     let Path(address) = address?;
     let address: Address = address.parse()?;
     // Hex that is no acceptable key is no wallet: an error, not a balance of 0.
-    state.checker.verifier().check_address(&address)?;
+    state.checker().verifier().check_address(&address)?;
     Ok(Json(state.read(|node| BalanceAnswer {
         balance: node.balance(&address),
         pending_spend: node.mempool().spending(&address),
@@ -169,7 +169,7 @@ pub(super) async fn mempool(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// `GET /metrics`: the node's metrics in the OpenMetrics text format
 /// ([`crate::metrics`]), its state read now.
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let (inbound, outbound) = state.network.counts();
+    let (inbound, outbound) = state.network().counts();
     let now = i64::try_from(crate::os::now().secs()).unwrap_or(i64::MAX);
     let gauges = state.read(|node| NodeGauges {
         height: node.height(),
@@ -179,13 +179,14 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         inbound,
         outbound,
     });
-    state.metrics.set_state(&gauges);
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
+    state.metrics().set_state(&gauges);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics().encode())
+        .into_response()
 }
 
 /// `GET /health`: the node is up; its tip and counts.
 pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<HealthAnswer> {
-    let (inbound, outbound) = state.network.counts();
+    let (inbound, outbound) = state.network().counts();
     state.read(|node| {
         let params = node.params();
         let next = node.height() + 1;
@@ -201,17 +202,17 @@ pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<HealthAns
             height: node.height(),
             tip: node.tip().hash(),
             mempool: node.mempool().len(),
-            peers: state.peers.list().len(),
+            peers: state.peers().list().len(),
             reward: params.reward_at(next),
             halving_interval: params.halving_interval,
             next_halving,
             supply: node.ledger().supply(),
             min_relay_fee: node.policy().min_relay_fee_rate.units_per_byte(),
-            url: state.config.public_url.clone().or_else(|| {
-                let listen = state.config.listen;
+            url: state.config().public_url.clone().or_else(|| {
+                let listen = state.config().listen;
                 (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
             }),
-            p2p: state.network.local(),
+            p2p: state.network().local(),
             connections: ConnectionCounts { inbound, outbound },
         })
     })

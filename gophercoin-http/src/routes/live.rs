@@ -29,14 +29,14 @@ pub(super) async fn events(
     headers: HeaderMap,
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
-    let Ok(held) = client.map(|ip| state.event_clients.enter(ip, 1)).transpose() else {
+    let Ok(held) = client.map(|ip| state.event_clients().enter(ip, 1)).transpose() else {
         return ApiError::too_many_requests(format!(
             "at most {MAX_EVENT_STREAMS_PER_CLIENT} event streams to one address at once"
         ))
         .into_response();
     };
     let last_event_id = headers.get("last-event-id").and_then(|value| value.to_str().ok());
-    match state.events.subscribe(last_event_id) {
+    match state.events().subscribe(last_event_id) {
         Ok(stream) => {
             // The client's place is held as long as its stream is.
             let stream = stream.map(move |event| {

@@ -36,7 +36,7 @@ pub(super) async fn template(
     let Query(query) = query?;
     let miner: Address = match query.address {
         Some(text) => text.parse()?,
-        None => state.miner.clone(),
+        None => state.miner().clone(),
     };
     let block = state.read(|node| node.block_template(&miner, now()))?;
     let target = Target::from_compact(block.header.bits).map_err(gophercoin_core::Error::from)?;
@@ -59,19 +59,19 @@ pub(super) async fn submit_block(
     State(state): State<Arc<AppState>>,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<SubmitAnswer>), ApiError> {
-    if let Some(error) = state.refused_blocks.get(&body) {
+    if let Some(error) = state.refused_blocks().get(&body) {
         return Err(error);
     }
     let JsonBody(dto) = JsonBody::<BlockDto>::decode(&body)?;
-    let chain_id = state.checker.params().chain_id;
+    let chain_id = state.checker().params().chain_id;
     let block = dto.into_block(chain_id);
     let hash = block.hash();
     let result = handle_block(&state, block).await;
     if let Err(error) = &result {
         // Kept only if the core remembered this refusal: then it is for good.
-        let remembered = state.checker.invalid_blocks().remembered(&hash);
+        let remembered = state.checker().invalid_blocks().remembered(&hash);
         if remembered.is_some_and(|core| ApiError::from(core) == *error) {
-            state.refused_blocks.insert(body, error.clone());
+            state.refused_blocks().insert(body, error.clone());
         }
     }
     result

@@ -61,8 +61,8 @@ impl Predicate for SmallAndWhole {
 /// memory budget (408, 413, 503); a processing slot (503); for an expensive route, one of
 /// its own few slots (503); the handler.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    let limits = state.config.limits.clone();
-    let site = Arc::new(guard::Site::new(&state.config));
+    let limits = state.config().limits.clone();
+    let site = Arc::new(guard::Site::new(state.config()));
     let slots = limits::slots(limits.max_in_flight);
     let bodies = limits::Bodies::new(&limits);
     let receive = |blocks, max_bytes| {
@@ -105,8 +105,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/portal/{file}", get(crate::portal::asset))
         .layer(slots);
     let clients = Arc::new(crate::server::PerClient::new(limits.max_in_flight_per_ip, &limits));
-    let metrics = Arc::clone(&state.metrics);
-    let activity = Arc::clone(&state.activity);
+    let metrics = Arc::clone(state.metrics());
+    let activity = Arc::clone(state.activity());
     Router::new()
         .merge(reads)
         .merge(writes)

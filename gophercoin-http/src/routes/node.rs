@@ -1,10 +1,7 @@
 //! The original's routes: `/mine`, `/chain`, `/transactions/new`, `/transactions/get`,
 //! `/nodes/register`, `/nodes/resolve`, `/nodes/get`.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::{Arc, atomic::AtomicU64};
 
 use axum::{
     Json,
@@ -41,12 +38,12 @@ const MINE_CHUNK: u64 = 1 << 20;
 pub(super) async fn mine(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<MinedAnswer>, ApiError> {
-    let _one_at_a_time = state.mining.lock().await;
+    let _one_at_a_time = state.mining().lock().await;
     for _ in 0..MINE_ATTEMPTS {
-        let template = state.read(|node| node.block_template(&state.miner, crate::os::now()))?;
+        let template = state.read(|node| node.block_template(state.miner(), crate::os::now()))?;
         let prev = template.header.prev;
         let state_for_search = Arc::clone(&state);
-        let threads = state.config.mine_threads;
+        let threads = state.config().mine_threads;
         let solved = tokio::task::spawn_blocking(move || {
             // Someone else extending the chain makes this template stale: start over.
             let stale = || state_for_search.read(|node| node.tip().hash()) != prev;
@@ -56,7 +53,7 @@ pub(super) async fn mine(
             let solved =
                 gophercoin_miner::search_on_threads(header, threads, MINE_CHUNK, &stale, &hashes);
             let tried = hashes.load(std::sync::atomic::Ordering::Relaxed);
-            state_for_search.metrics.mined(tried, started.elapsed());
+            state_for_search.metrics().mined(tried, started.elapsed());
             solved.map(|header| Block { header, ..template })
         })
         .await
@@ -150,13 +147,13 @@ fn streamed_chain(
     answer: ChainAnswer,
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
-    let Ok(client_slot) = client.map(|ip| state.stream_clients.enter(ip, 1)).transpose() else {
+    let Ok(client_slot) = client.map(|ip| state.stream_clients().enter(ip, 1)).transpose() else {
         return ApiError::too_many_requests(format!(
             "at most {MAX_STREAMS_PER_CLIENT} whole-chain answers to one address at once"
         ))
         .into_response();
     };
-    let Ok(stream_slot) = Arc::clone(&state.streams).try_acquire_owned() else {
+    let Ok(stream_slot) = Arc::clone(state.streams()).try_acquire_owned() else {
         return ApiError::unavailable("too many whole-chain answers being sent; try again")
             .into_response();
     };
@@ -200,7 +197,7 @@ fn streamed_chain(
             Ok(piece) => piece,
             Err(error) => return Some((Err(error), pieces)),
         };
-        pieces.state.chain_pacer.turn(piece.len()).await;
+        pieces.state.chain_pacer().turn(piece.len()).await;
         Some((Ok(piece), pieces))
     });
     // Fused: a body may be polled again after its end (the compression layer does).
@@ -264,16 +261,16 @@ async fn kept_or_made<T: Send + 'static>(
     cached: fn(&EncodedBlocks, &BlockHash) -> Option<T>,
     make: fn(&EncodedBlocks, &CheckedBlock) -> T,
 ) -> Result<T, std::io::Error> {
-    if let Some(kept) = cached(&state.encoded, &block.hash()) {
+    if let Some(kept) = cached(state.encoded(), &block.hash()) {
         return Ok(kept);
     }
-    let _one_at_a_time = state.encoded.encoding.acquire().await.map_err(std::io::Error::other)?;
+    let _one_at_a_time = state.encoded().encoding.acquire().await.map_err(std::io::Error::other)?;
     // Another answer may have kept it while this one waited.
-    if let Some(kept) = cached(&state.encoded, &block.hash()) {
+    if let Some(kept) = cached(state.encoded(), &block.hash()) {
         return Ok(kept);
     }
     let state = Arc::clone(state);
-    tokio::task::spawn_blocking(move || make(&state.encoded, &block))
+    tokio::task::spawn_blocking(move || make(state.encoded(), &block))
         .await
         .map_err(std::io::Error::other)
 }
@@ -304,7 +301,7 @@ impl<H> ChainPieces<H> {
             // Encoding or deflating a large block takes milliseconds: not on the threads
             // that answer the other requests, and one block at a time.
             let piece = if let Some(join) = &mut self.gzip {
-                let piece = match self.state.encoded.cached_deflated(&block.hash()) {
+                let piece = match self.state.encoded().cached_deflated(&block.hash()) {
                     Some(piece) => piece,
                     None => match block_deflated(&self.state, block).await {
                         Ok(piece) => piece,
@@ -314,7 +311,7 @@ impl<H> ChainPieces<H> {
                 join.count(&piece);
                 piece.bytes
             } else {
-                match self.state.encoded.cached(&block.hash()) {
+                match self.state.encoded().cached(&block.hash()) {
                     Some(json) => json,
                     None => match block_json(&self.state, block).await {
                         Ok(json) => json,
@@ -364,10 +361,10 @@ pub(super) async fn new_transaction(
         Err(refused) => Err(refused),
     };
     match &accepted {
-        Ok(_) => state.metrics.transactions_accepted.inc(),
+        Ok(_) => state.metrics().transactions_accepted.inc(),
         Err(error) => {
             let kind = crate::metrics::KindLabel { kind: error.kind() };
-            state.metrics.transactions_refused.get_or_create(&kind).inc()
+            state.metrics().transactions_refused.get_or_create(&kind).inc()
         }
     };
     accepted
@@ -377,9 +374,9 @@ async fn accept_transaction(
     state: &Arc<AppState>,
     body: NewTransaction,
 ) -> Result<(StatusCode, Json<QueuedAnswer>), ApiError> {
-    let checking = state.writer.checking();
+    let checking = state.writer().checking();
     let tx = body
-        .into_signed(state.checker.params().chain_id)
+        .into_signed(state.checker().params().chain_id)
         .map_err(|e| ApiError::bad_request("malformed", e))?;
     let tx = state.verify_transaction(tx)?; // outside the lock
     let (id, next) = state
@@ -416,10 +413,10 @@ pub(super) async fn register(
         .ok_or_else(|| ApiError::bad_request("malformed", "please supply a valid list of nodes"))?;
     let urls = nodes
         .iter()
-        .map(|n| PeerUrl::parse(n, state.config.limits.peer_policy))
+        .map(|n| PeerUrl::parse(n, state.config().limits.peer_policy))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
-    let max_peers = state.config.limits.max_peers;
+    let max_peers = state.config().limits.max_peers;
     if urls.len() > max_peers {
         let error = PeerUrlError::TooMany(max_peers);
         return Err(ApiError::new(
@@ -429,21 +426,21 @@ pub(super) async fn register(
         ));
     }
     // Host names resolved now, every address checked (and again whenever dialled).
-    let policy = state.config.limits.peer_policy;
+    let policy = state.config().limits.peer_policy;
     let checks = urls.iter().map(|url| policy.check_url_host(url));
     for checked in futures_util::future::join_all(checks).await {
         checked.map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
     }
-    let new = state.peers.add(&urls).map_err(|e| {
+    let new = state.peers().add(&urls).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_peers", e.to_string())
     })?;
-    state.network.add(&urls);
+    state.network().add(&urls);
     state.with_store(move |store| store.add_peers(&new)).await?;
     Ok((
         StatusCode::CREATED,
         Json(PeersAnswer {
             message: "New nodes have been added".to_owned(),
-            total_nodes: state.peers.list().into_iter().map(String::from).collect(),
+            total_nodes: state.peers().list().into_iter().map(String::from).collect(),
         }),
     ))
 }
@@ -455,15 +452,15 @@ pub(super) async fn unregister(
 ) -> Result<Json<PeersAnswer>, ApiError> {
     let url =
         url.parse::<PeerUrl>().map_err(|e| ApiError::bad_request("bad_peer_url", e.to_string()))?;
-    let in_use = state.peers.remove(&url);
-    state.network.remove(&url);
+    let in_use = state.peers().remove(&url);
+    state.network().remove(&url);
     let stored = url.clone();
     // Also a stored peer left out at start (past the limit), so it can be cleaned up.
     let was_stored = state.with_store(move |store| store.remove_peer(&stored)).await?;
     if !in_use && !was_stored {
         return Err(ApiError::not_found(format!("{url} is not a registered peer")));
     }
-    let total_nodes = state.peers.list().into_iter().map(String::from).collect();
+    let total_nodes = state.peers().list().into_iter().map(String::from).collect();
     Ok(Json(PeersAnswer { message: format!("{url} was removed"), total_nodes }))
 }
 
@@ -477,10 +474,10 @@ pub(super) async fn resolve(
 ) -> Response {
     let reports = relay::resolve_shared(&state).await;
     // Adopted now, or a peer's blocks replaced our tip since the last resolve answered
-    // (a registered peer is connected to and caught up with at once).
-    let moved = state.tips_from_peers.load(Ordering::Relaxed);
-    let seen = state.tips_from_peers_seen.swap(moved, Ordering::Relaxed);
-    let replaced = reports.iter().any(|r| r.outcome == ResolveOutcome::Adopted) || moved != seen;
+    // (a registered peer is connected to and caught up with at once). Asked either way,
+    // so the next resolve counts from now.
+    let moved = state.tip_moved_by_peers_since_last_asked();
+    let replaced = reports.iter().any(|r| r.outcome == ResolveOutcome::Adopted) || moved;
     let (blocks, length) = main_chain_page(&state, 0, PAGE_BLOCKS);
     let (message, key) = if replaced {
         ("Our chain was replaced", "new_chain")
@@ -496,8 +493,8 @@ pub(super) async fn resolve(
 /// `GET /nodes/get`: the peers: those registered, and those connected (dialled, or
 /// that dialled us and said where they listen), sorted.
 pub(super) async fn peers(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let mut nodes: Vec<String> = state.peers.list().into_iter().map(String::from).collect();
-    nodes.extend(state.network.connected());
+    let mut nodes: Vec<String> = state.peers().list().into_iter().map(String::from).collect();
+    nodes.extend(state.network().connected());
     nodes.sort();
     nodes.dedup();
     Json(json!({ "nodes": nodes }))
