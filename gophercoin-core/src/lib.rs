@@ -7,7 +7,8 @@
 //! The crate is **sans-IO**: it never touches the network, the file system, the system
 //! clock or a global random number generator. Time comes in as a `now: UnixTime`
 //! parameter (a [`UnixTime`], made from seconds or milliseconds named at the call; the
-//! peer protocol's `now` is milliseconds), randomness as an `&mut impl TryCryptoRng` (only key
+//! peer protocol's `now` is a `Duration` since the epoch), randomness as an
+//! `&mut impl TryCryptoRng` (only key
 //! generation needs it), and storage and peers are the embedding program's business. The
 //! [`Node`] state machine takes inputs (a transaction, a block, a peer's candidate chain,
 //! a request for a block template) and returns verdicts at once, queueing [`Event`]s for

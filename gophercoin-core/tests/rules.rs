@@ -117,6 +117,62 @@ fn weak_and_odd_keys_are_rejected() {
     assert_ne!(original.address(), alice().address());
 }
 
+/// Rules: key-rsa
+#[test]
+fn an_address_is_a_key_only_in_the_encodings_the_rule_names() {
+    let verifier = gophercoin_core::RsaVerifier::default();
+    let check = |der: Vec<u8>| verifier.check_address(&Address::from_der(der).unwrap());
+    let refused = |der: Vec<u8>| matches!(check(der), Err(CryptoError::BadKeyEncoding { .. }));
+    // A 2048-bit key's SubjectPublicKeyInfo: SEQUENCE (0x122 bytes) { SEQUENCE { OID
+    // rsaEncryption, NULL }, BIT STRING (0x10f bytes, no unused bits) { RSAPublicKey } }.
+    let der = alice().address().as_der().to_vec();
+    let rsa_encryption = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let null = [0x05, 0x00];
+    assert_eq!(der[..6], [0x30, 0x82, 0x01, 0x22, 0x30, 0x0d]);
+    assert_eq!((&der[6..17], &der[17..19]), (&rsa_encryption[..], &null[..]));
+    let bit_string = &der[19..];
+    let spki = |oid: &[u8], parameters: &[u8]| {
+        let mut algorithm = vec![0x30, (oid.len() + parameters.len()) as u8];
+        algorithm.extend_from_slice(oid);
+        algorithm.extend_from_slice(parameters);
+        let len = (algorithm.len() + bit_string.len()) as u16;
+        let mut out = vec![0x30, 0x82];
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&algorithm);
+        out.extend_from_slice(bit_string);
+        out
+    };
+    assert_eq!(spki(&rsa_encryption, &null), der, "the test builds the key's own encoding");
+    check(der.clone()).expect("the canonical encoding");
+
+    // Anything after the end.
+    let mut trailing = der.clone();
+    trailing.push(0);
+    assert!(refused(trailing));
+    // A length in more bytes than it needs.
+    let mut long_length = vec![0x30, 0x83, 0x00];
+    long_length.extend_from_slice(&der[2..]);
+    assert!(refused(long_length));
+    // rsaEncryption without its NULL parameters.
+    assert!(refused(spki(&rsa_encryption, &[])));
+    // id-RSASSA-PSS with no parameters is accepted: another address of the same key.
+    let mut pss = rsa_encryption;
+    pss[10] = 0x0a;
+    let other = spki(&pss, &[]);
+    assert_ne!(other, der);
+    check(other).expect("id-RSASSA-PSS without parameters");
+    // ... but not with parameters.
+    assert!(refused(spki(&pss, &null)));
+    // Another algorithm (rsaEncryption's OID with its last arc changed to sha256WithRSA).
+    let mut other_oid = rsa_encryption;
+    other_oid[10] = 0x0b;
+    assert!(refused(spki(&other_oid, &null)));
+    // A bit string with unused bits.
+    let mut unused = der.clone();
+    unused[23] = 1;
+    assert!(refused(unused));
+}
+
 /// Rules: tx-recipient, key-rsa
 #[test]
 fn transfer_to_a_key_that_is_not_a_key_is_rejected() {

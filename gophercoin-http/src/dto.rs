@@ -464,6 +464,9 @@ pub struct HealthAnswer {
     pub next_halving: Option<u64>,
     /// Coins in existence at the tip.
     pub supply: Amount,
+    /// Units in one coin ([`Amount::UNITS_PER_COIN`]): how a client shows amounts, all
+    /// in units, in coins.
+    pub units_per_coin: u64,
     /// The lowest fee rate the mempool relays, in units per byte.
     pub min_relay_fee: u64,
     /// The node's own API URL, when it knows one others can use.
@@ -723,7 +726,7 @@ mod tests {
 ///
 /// let event = LiveEvent::from_sse("peer_gone", r#"{"peer": 7}"#)?;
 /// assert_eq!(event, LiveEvent::PeerGone { peer: 7 });
-/// assert_eq!((event.kind(), event.data().to_string()), ("peer_gone", r#"{"peer":7}"#.into()));
+/// assert_eq!((event.kind(), event.data()), ("peer_gone", r#"{"peer":7}"#.to_owned()));
 /// assert!(LiveEvent::from_sse("peer_gone", r#"{"peer": "seven"}"#).is_err());
 /// # Ok::<(), serde_json::Error>(())
 /// ```
@@ -783,6 +786,17 @@ pub enum LiveEvent {
     },
 }
 
+/// The fields of a [`LiveEvent`], as its SSE data shows them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Fields<'a> {
+    Block { hash: &'a BlockHash, height: &'a u64 },
+    Transaction { id: &'a TxId },
+    Reset { reason: &'a str },
+    PeerConnected { peer: &'a u64, direction: &'a PeerDirection, address: &'a Option<String> },
+    PeerGone { peer: &'a u64 },
+}
+
 /// Who dialled a peer connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -808,15 +822,23 @@ impl LiveEvent {
         }
     }
 
-    /// The SSE event's data: the variant's fields as a JSON object.
-    pub fn data(&self) -> serde_json::Value {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(mut tagged)) => {
-                tagged.remove("data").unwrap_or(serde_json::Value::Null)
+    /// The SSE event's data: the variant's fields as a JSON object, in their order.
+    pub fn data(&self) -> String {
+        let fields = match self {
+            LiveEvent::Tip { hash, height }
+            | LiveEvent::BlockConnected { hash, height }
+            | LiveEvent::BlockDisconnected { hash, height } => Fields::Block { hash, height },
+            LiveEvent::Transaction { id } | LiveEvent::TransactionDropped { id } => {
+                Fields::Transaction { id }
             }
-            // A few numbers, hashes and names: its encoding does not fail.
-            _ => serde_json::Value::Null,
-        }
+            LiveEvent::Reset { reason } => Fields::Reset { reason },
+            LiveEvent::PeerConnected { peer, direction, address } => {
+                Fields::PeerConnected { peer, direction, address }
+            }
+            LiveEvent::PeerGone { peer } => Fields::PeerGone { peer },
+        };
+        // A few numbers, hashes and names: their encoding does not fail.
+        serde_json::to_string(&fields).unwrap_or_default()
     }
 
     /// Reads an event from an SSE event's type and data.

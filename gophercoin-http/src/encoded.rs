@@ -15,7 +15,7 @@ use gophercoin_core::{BlockHash, CheckedBlock};
 
 use crate::{dto::BlockDto, gzip::Piece};
 
-/// How many bytes of blocks' JSON [`EncodedBlocks`] keeps by default.
+/// How many bytes of blocks' JSON and deflated pieces [`EncodedBlocks`] keeps by default.
 pub(crate) const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
 
 /// A bounded store of blocks' JSON ([`BlockDto`]) and of that JSON deflated, by hash; the
@@ -24,35 +24,40 @@ pub(crate) const DEFAULT_BUDGET: usize = 128 * 1024 * 1024;
 pub(crate) struct EncodedBlocks {
     budget: usize,
     inner: Mutex<Inner>,
-    /// Held while a block is encoded for a streamed answer, so that many downloads of
-    /// blocks not kept encode one block at a time and take at most one thread's share of
-    /// the node's cores (the second to ask for a block then finds it kept).
+    /// Held while a block is encoded or deflated for a streamed answer, so that many
+    /// downloads of blocks not kept encode one block at a time and take at most one
+    /// thread's share of the node's cores (the second to ask for a block then finds it
+    /// kept).
     pub(crate) encoding: tokio::sync::Semaphore,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     by_hash: HashMap<BlockHash, Entry>,
+    /// Each kept hash once, oldest first.
     order: VecDeque<BlockHash>,
+    /// The bytes of every entry kept.
     bytes: usize,
 }
 
-/// What is kept of one block.
-#[derive(Debug, Clone)]
+/// What is kept of one block: its JSON once a plain answer needed it, its deflated piece
+/// once a gzip answer did.
+#[derive(Debug, Clone, Default)]
 struct Entry {
-    json: Bytes,
-    /// The JSON as a piece of a gzip answer ([`Piece::deflate`]), once asked.
+    json: Option<Bytes>,
+    /// The JSON as a piece of a gzip answer ([`Piece::deflate`]).
     deflated: Option<Piece>,
 }
 
 impl Entry {
     fn bytes(&self) -> usize {
-        self.json.len() + self.deflated.as_ref().map_or(0, |piece| piece.bytes.len())
+        self.json.as_ref().map_or(0, Bytes::len)
+            + self.deflated.as_ref().map_or(0, |piece| piece.bytes.len())
     }
 }
 
 impl EncodedBlocks {
-    /// An empty store that keeps up to `budget` bytes of JSON.
+    /// An empty store that keeps up to `budget` bytes.
     pub(crate) fn new(budget: usize) -> Self {
         EncodedBlocks { budget, inner: Mutex::default(), encoding: tokio::sync::Semaphore::new(1) }
     }
@@ -65,27 +70,28 @@ impl EncodedBlocks {
             return json;
         }
         let json = encode(block);
-        self.keep(hash, Entry { json: json.clone(), deflated: None });
+        self.keep(hash, Entry { json: Some(json.clone()), deflated: None });
         json
     }
 
     /// The block's JSON deflated: kept from an earlier call, or made now (outside the
-    /// store's lock) and kept, with the JSON, if they fit the budget.
+    /// store's lock) from its JSON (kept, or encoded for the purpose and not kept: a gzip
+    /// answer needs only the piece) and kept if it fits the budget.
     pub(crate) fn get_deflated(&self, block: &CheckedBlock) -> Piece {
         let hash = block.hash();
-        let json = match self.lock().by_hash.get(&hash) {
-            Some(Entry { deflated: Some(piece), .. }) => return piece.clone(),
-            Some(entry) => entry.json.clone(),
-            None => encode(block),
-        };
+        let kept = self.lock().by_hash.get(&hash).cloned().unwrap_or_default();
+        if let Some(piece) = kept.deflated {
+            return piece;
+        }
+        let json = kept.json.unwrap_or_else(|| encode(block));
         let piece = Piece::deflate(&json);
-        self.keep(hash, Entry { json, deflated: Some(piece.clone()) });
+        self.keep(hash, Entry { json: None, deflated: Some(piece.clone()) });
         piece
     }
 
     /// The block's JSON if it is kept; [`EncodedBlocks::get`] encodes it if not.
     pub(crate) fn cached(&self, hash: &BlockHash) -> Option<Bytes> {
-        self.lock().by_hash.get(hash).map(|entry| entry.json.clone())
+        self.lock().by_hash.get(hash)?.json.clone()
     }
 
     /// The block's JSON deflated if it is kept; [`EncodedBlocks::get_deflated`] makes it
@@ -94,35 +100,46 @@ impl EncodedBlocks {
         self.lock().by_hash.get(hash)?.deflated.clone()
     }
 
-    /// Keeps `entry` for `hash` (in place of what was kept for it), the oldest entries
-    /// going first to make room, unless it alone is over the budget.
-    fn keep(&self, hash: BlockHash, entry: Entry) {
-        if entry.bytes() > self.budget {
+    /// Adds what `new` holds to what is kept for `hash` (what is kept already stays as it
+    /// is), the oldest other entries going first to make room, unless the entry alone
+    /// would be over the budget. An entry that grows keeps its place in the order.
+    fn keep(&self, hash: BlockHash, new: Entry) {
+        let mut inner = self.lock();
+        let known = inner.by_hash.get(&hash).cloned();
+        let is_new = known.is_none();
+        let mut entry = known.unwrap_or_default();
+        let before = entry.bytes();
+        let grows = (entry.json.is_none() && new.json.is_some())
+            || (entry.deflated.is_none() && new.deflated.is_some());
+        if !grows {
             return;
         }
-        let mut inner = self.lock();
-        match inner.by_hash.get(&hash) {
-            // Already as complete: another call kept it meanwhile.
-            Some(kept) if kept.deflated.is_some() || entry.deflated.is_none() => return,
-            Some(_) => {
-                let old = inner.by_hash.remove(&hash).map_or(0, |old| old.bytes());
-                inner.bytes -= old;
-                inner.order.retain(|kept| *kept != hash);
-            }
-            None => {}
+        entry.json = entry.json.or(new.json);
+        entry.deflated = entry.deflated.or(new.deflated);
+        let after = entry.bytes();
+        if after > self.budget {
+            return;
         }
-        while inner.bytes + entry.bytes() > self.budget {
+        inner.bytes -= before;
+        while inner.bytes + after > self.budget {
             let Some(oldest) = inner.order.pop_front() else { break };
+            if oldest == hash {
+                // Its place is kept: the others go first (once they are gone, it fits).
+                inner.order.push_back(oldest);
+                continue;
+            }
             if let Some(gone) = inner.by_hash.remove(&oldest) {
                 inner.bytes -= gone.bytes();
             }
         }
-        inner.bytes += entry.bytes();
-        inner.order.push_back(hash);
+        inner.bytes += after;
+        if is_new {
+            inner.order.push_back(hash);
+        }
         inner.by_hash.insert(hash, entry);
     }
 
-    /// Bytes of JSON kept now.
+    /// Bytes kept now.
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.lock().bytes
@@ -180,5 +197,51 @@ mod tests {
         // The oldest went first: block 1 is encoded anew.
         assert_eq!(encoded.cached(&one.hash()), None);
         assert_ne!(encoded.get(one).as_ptr(), first.as_ptr());
+    }
+
+    #[test]
+    fn a_deflated_piece_is_kept_with_or_without_the_json_and_the_budget_holds() {
+        let mut node = Node::devnet();
+        let key: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
+            .trim()
+            .parse()
+            .expect("the committed test key");
+        let params = Params::devnet();
+        let mut blocks = vec![];
+        for height in 1..=6 {
+            let at = params.genesis_timestamp + height * params.target_block_secs;
+            let _mined = node
+                .mine_block(&key.address(), gophercoin_core::UnixTime::from_secs(at))
+                .expect("mines");
+            blocks.push(node.chain().main_chain_shared_from(height).next().expect("the tip"));
+        }
+        let one = blocks[0].as_ref();
+        let json = serde_json::to_vec(&BlockDto::from_checked(one)).unwrap();
+        let piece_len = Piece::deflate(&json).bytes.len();
+        let budget = 2 * (json.len() + piece_len);
+        let encoded = EncodedBlocks::new(budget);
+        // A gzip answer first: the piece is kept, the JSON it was made from is not.
+        let first = encoded.get_deflated(one);
+        assert_eq!(first.bytes.len(), piece_len);
+        assert_eq!(encoded.cached(&one.hash()), None);
+        assert_eq!(encoded.bytes(), piece_len);
+        // Kept: the same bytes, not a new deflate.
+        let again = encoded.cached_deflated(&one.hash()).expect("kept");
+        assert_eq!(again.bytes.as_ptr(), first.bytes.as_ptr());
+        assert_eq!(encoded.get_deflated(one).bytes.as_ptr(), first.bytes.as_ptr());
+        // A plain answer then adds the JSON to the same entry, which keeps its place.
+        assert_eq!(encoded.get(one), json);
+        assert_eq!(encoded.bytes(), json.len() + piece_len);
+        assert!(encoded.cached_deflated(&one.hash()).is_some());
+        // More blocks than fit: the budget holds, and the oldest went first.
+        for block in &blocks[1..] {
+            let _piece = encoded.get_deflated(block);
+            let _json = encoded.get(block);
+            assert!(encoded.bytes() <= budget, "{} kept of {budget}", encoded.bytes());
+        }
+        assert_eq!(encoded.cached(&one.hash()), None);
+        assert!(encoded.cached_deflated(&one.hash()).is_none());
+        let last = blocks[5].hash();
+        assert!(encoded.cached(&last).is_some() && encoded.cached_deflated(&last).is_some());
     }
 }

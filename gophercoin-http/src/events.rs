@@ -55,7 +55,7 @@ struct Published {
 impl Published {
     fn data(&self) -> &str {
         // An event is a few numbers, hashes and names: its encoding does not fail.
-        self.data.get_or_init(|| self.event.data().to_string())
+        self.data.get_or_init(|| self.event.data())
     }
 }
 
@@ -214,6 +214,40 @@ mod tests {
     use gophercoin_core::{BlockHash, TxId};
 
     use super::*;
+
+    /// Every event's data is its fields in their order, as `/events` has always sent
+    /// them, and reads back as the same event.
+    #[test]
+    fn events_are_written_as_their_fields_and_read_back() {
+        let hash = BlockHash::from_bytes([0xab; 32]);
+        let id = TxId::from_bytes([0xcd; 32]);
+        let cases = [
+            (LiveEvent::Tip { hash, height: 5 }, format!(r#"{{"hash":"{hash}","height":5}}"#)),
+            (
+                LiveEvent::BlockDisconnected { hash, height: 4 },
+                format!(r#"{{"hash":"{hash}","height":4}}"#),
+            ),
+            (LiveEvent::TransactionDropped { id }, format!(r#"{{"id":"{id}"}}"#)),
+            (LiveEvent::Reset { reason: "why".into() }, r#"{"reason":"why"}"#.to_owned()),
+            (
+                LiveEvent::PeerConnected {
+                    peer: 3,
+                    direction: crate::dto::PeerDirection::Outbound,
+                    address: None,
+                },
+                r#"{"peer":3,"direction":"outbound","address":null}"#.to_owned(),
+            ),
+            (LiveEvent::PeerGone { peer: 3 }, r#"{"peer":3}"#.to_owned()),
+        ];
+        for (event, data) in cases {
+            assert_eq!(event.data(), data, "{event:?}");
+            assert_eq!(LiveEvent::from_sse(event.kind(), &data).unwrap(), event);
+        }
+        // The type decides which event the fields make.
+        let block_connected = LiveEvent::from_sse("block_connected", r#"{"hash":"00","height":1}"#);
+        assert!(block_connected.is_err(), "a hash of one byte");
+        assert!(LiveEvent::from_sse("tip_of_the_day", r#"{"peer":3}"#).is_err());
+    }
 
     fn tip(height: u64) -> LiveEvent {
         LiveEvent::Tip { hash: BlockHash::from_bytes([height as u8; 32]), height }

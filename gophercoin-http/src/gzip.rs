@@ -29,6 +29,9 @@ const LEVEL: u32 = 6;
 /// (RFC 1952, 2.3).
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
+/// How a sync flush ends: an empty stored block's LEN and NLEN (RFC 1951, 3.2.4).
+const SYNC_MARK: [u8; 4] = [0, 0, 0xff, 0xff];
+
 /// A stored block holds at most this many bytes (RFC 1951, 3.2.4).
 const STORED_MAX: usize = u16::MAX as usize;
 
@@ -45,20 +48,36 @@ pub(crate) struct Piece {
 impl Piece {
     /// Deflates `data`.
     pub(crate) fn deflate(data: &[u8]) -> Piece {
+        // Room for incompressible data (stored blocks add 5 bytes in 65,535) and the flush,
+        // so that one call does it all.
+        Piece::deflate_into(data, data.len() + data.len() / 8 + 256)
+    }
+
+    /// Deflates `data` into a buffer of `capacity` bytes at first, grown as needed.
+    fn deflate_into(data: &[u8], capacity: usize) -> Piece {
         let mut deflate = Compress::new(Compression::new(LEVEL), false);
-        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let mut out = Vec::with_capacity(capacity);
+        // Calls in a row that ended with room left and still no flush: a call that ran out
+        // of room may, once given more, only write out what it held back; the next one
+        // flushes again (another empty stored block, which changes nothing in the data).
+        let mut unflushed = 0;
         loop {
             let read = usize::try_from(deflate.total_in()).expect("a piece fits in memory");
             deflate
                 .compress_vec(&data[read..], &mut out, FlushCompress::Sync)
                 .expect("deflating bytes in memory does not fail");
-            // The flush is complete once all is read and room is left over.
-            if usize::try_from(deflate.total_in()).ok() == Some(data.len())
-                && out.len() < out.capacity()
-            {
+            // Done when everything is read and the output ends with the sync flush's empty
+            // stored block (`00 00 FF FF`, its LEN and NLEN) with room to spare.
+            let all_read = usize::try_from(deflate.total_in()).ok() == Some(data.len());
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(64));
+                unflushed = 0;
+            } else if all_read && out.ends_with(&SYNC_MARK) {
                 break;
+            } else {
+                unflushed += 1;
+                assert!(unflushed < 4, "deflate did not finish its flush");
             }
-            out.reserve(out.capacity().max(64));
         }
         let mut crc = Crc::new();
         crc.update(data);
@@ -166,6 +185,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         /// Plain and deflated pieces in any order join into one member that decodes to
         /// them all, with the CRC and size gzip checks.
         #[test]
@@ -185,6 +206,46 @@ mod tests {
             }
             join.finish(&mut member);
             prop_assert_eq!(gunzip(&member), expected);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Data of any kind, hex like a block's keys and signatures or raw bytes, deflated
+        /// into a buffer far too small at first: the buffer grows, and the piece is whole.
+        #[test]
+        fn a_piece_is_whole_however_small_its_buffer_starts(
+            seed in any::<u64>(),
+            len in 0usize..300_000,
+            hex in any::<bool>(),
+            capacity in 1usize..4_096,
+        ) {
+            let mut state = seed | 1;
+            let mut data: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            if hex {
+                data = data.iter().map(|b| b"0123456789abcdef"[usize::from(b & 15)]).collect();
+            }
+            for piece in [Piece::deflate(&data), Piece::deflate_into(&data, capacity)] {
+                prop_assert!(piece.bytes.ends_with(&SYNC_MARK));
+                let mut member = vec![];
+                let mut join = Join::start(&mut member);
+                join.stored(b"[", &mut member);
+                join.piece(&piece, &mut member);
+                join.stored(b"]", &mut member);
+                join.finish(&mut member);
+                let mut expected = b"[".to_vec();
+                expected.extend_from_slice(&data);
+                expected.push(b']');
+                prop_assert_eq!(gunzip(&member), expected);
+            }
         }
     }
 

@@ -37,7 +37,7 @@ use crate::{
     config::NodeConfig,
     effects::CoreNode,
     events::LiveEvent,
-    os::now_ms,
+    os::since_epoch,
     p2p::{self, LocalPeer, Report, Transport, TransportError},
     peers::PeerUrl,
 };
@@ -377,11 +377,11 @@ impl<H: Host> Driver<H> {
         swarm: tokio::task::JoinHandle<()>,
     ) {
         loop {
-            let now = now_ms();
+            let now = since_epoch();
             let wait = self
                 .protocol
                 .poll_timeout()
-                .map_or(IDLE_WAKE, |at| Duration::from_millis(at.saturating_sub(now)))
+                .map_or(IDLE_WAKE, |at| at.saturating_sub(now))
                 .min(IDLE_WAKE);
             let step = tokio::select! {
                 biased;
@@ -434,7 +434,7 @@ impl<H: Host> Driver<H> {
 
     /// Acts on one step and carries out what the protocol asks.
     fn step(&mut self, state: &H, step: Step) {
-        let now = now_ms();
+        let now = since_epoch();
         let protocol = &mut self.protocol;
         match step {
             Step::Message(peer, message) => state.apply_now(
@@ -514,7 +514,7 @@ impl<H: Host> Driver<H> {
 
     /// Drains the protocol's outputs: frames to outboxes, and dials, drops and bans to
     /// the transport.
-    fn carry_out(&mut self, now: u64) {
+    fn carry_out(&mut self, now: Duration) {
         while let Some(output) = self.protocol.poll_output() {
             match output {
                 Output::Send { to, message } => {
@@ -544,9 +544,9 @@ impl<H: Host> Driver<H> {
                     }
                 }
                 Output::Banned { addr, until } => {
-                    tracing::info!(%addr, until, "peer banned");
+                    tracing::info!(%addr, until_ms = until.as_millis(), "peer banned");
                     if let Some(remote) = p2p::peer_of(&addr) {
-                        let left = Duration::from_millis(until.saturating_sub(now));
+                        let left = until.saturating_sub(now);
                         self.transport.ban(remote, Instant::now() + left);
                     }
                 }

@@ -3,7 +3,7 @@
 //! node's wallet in [`crate::state`] and the wallet service's in its route, from
 //! `getrandom::SysRng`; the peer identity in [`crate::p2p`], by libp2p.)
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gophercoin_core::UnixTime;
 
@@ -13,12 +13,9 @@ pub(crate) fn now() -> UnixTime {
     UnixTime::from_duration(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
-/// Returns the current time in milliseconds since the Unix epoch: the peer protocol's
-/// clock.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+/// Returns the time since the Unix epoch: the peer protocol's clock.
+pub(crate) fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Returns a random number from the operating system's random number generator.

@@ -59,6 +59,9 @@ async fn the_original_walkthrough_works_and_enforces_the_rules() {
     node_a.mine().await;
     let reward = 20 * Amount::UNITS_PER_COIN;
     assert_eq!(node_a.balance(&miner_address_of(&mine_wallet)).await, reward);
+    // Clients show units in coins as the node counts them (the portal does).
+    let (_, health) = node_a.get("/health").await;
+    assert_eq!(health["units_per_coin"], Amount::UNITS_PER_COIN, "{health}");
 
     // Sign with the wallet service (the README's hyphenated field name) and submit.
     let generated = post_json(

@@ -98,7 +98,7 @@ async fn a_healed_partition_converges_on_the_heavier_side_without_losing_payment
     let connect_only = |dir, miner| {
         let mut config = config(dir, Some(miner));
         config.network.dial_learned = false;
-        config.network.retry_interval = 2_000;
+        config.network.retry_interval = std::time::Duration::from_secs(2);
         config
     };
     let a = TestNode::start(connect_only(dirs[0].path(), alice.address())).await;

@@ -340,6 +340,31 @@ async fn browser_and_core_sign_the_same_bytes() {
     node.mine().await;
     assert_eq!(node.balance(&key("carol").address()).await, 7);
     assert_eq!(node.balance(&alice.address()).await, before - 9, "the amount and the fee");
+
+    // Coins are shown and read at the scale the node gives (`units_per_coin` in /health).
+    let gc = "const gc = window.gophercoin;";
+    let shown = browser
+        .js(
+            &format!("{gc} return [gc.formatCoins(123456789n), gc.parseCoins('1.25').toString()]"),
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!(["1.23456789", "125000000"]));
+    let scaled = browser
+        .js(
+            &format!(
+                "{gc} gc.setUnitsPerCoin(100); \
+                 const r = [gc.formatCoins(12345n), gc.parseCoins('1.5').toString()]; \
+                 gc.setUnitsPerCoin(arguments[0]); return r"
+            ),
+            vec![json!(Amount::UNITS_PER_COIN)],
+        )
+        .await;
+    assert_eq!(scaled, json!(["123.45", "150"]));
+    let odd = browser
+        .js(&format!("{gc} try {{ gc.setUnitsPerCoin(300); return 'taken' }} catch {{ return 'refused' }}"), vec![])
+        .await;
+    assert_eq!(odd, json!("refused"), "a scale that is not a power of ten");
     browser.quit().await;
 }
 

@@ -16,7 +16,10 @@
 pub mod graph;
 pub mod html;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use gophercoin_core::{
     Address, BlockHash, CompactTarget, CryptoError, MostWork, Node, Params, Signature, UnixTime,
@@ -399,9 +402,21 @@ impl Sim {
             for b in outbound {
                 let (node, protocol) = &mut self.nodes[a];
                 let addr = PeerAddr::new(format!("sim-{b}"));
-                protocol.handle_connected(PeerId(b as u64), Direction::Outbound, addr, node, start);
+                protocol.handle_connected(
+                    PeerId(b as u64),
+                    Direction::Outbound,
+                    addr,
+                    node,
+                    Duration::from_millis(start),
+                );
                 let (node, protocol) = &mut self.nodes[b];
-                protocol.handle_connected(PeerId(a as u64), Direction::Inbound, None, node, start);
+                protocol.handle_connected(
+                    PeerId(a as u64),
+                    Direction::Inbound,
+                    None,
+                    node,
+                    Duration::from_millis(start),
+                );
             }
         }
         for i in 0..self.nodes.len() {
@@ -447,8 +462,8 @@ impl Sim {
         let now = self.now;
         let peers: Vec<usize> = self.graph.neighbours[i].keys().copied().collect();
         for b in peers {
-            self.nodes[b].1.handle_disconnected(PeerId(i as u64), now);
-            self.nodes[i].1.handle_disconnected(PeerId(b as u64), now);
+            self.nodes[b].1.handle_disconnected(PeerId(i as u64), Duration::from_millis(now));
+            self.nodes[i].1.handle_disconnected(PeerId(b as u64), Duration::from_millis(now));
             self.flush(b);
         }
         self.schedule(now + self.config.offline_ms, Due::Return(i));
@@ -492,9 +507,21 @@ impl Sim {
             return;
         }
         let (node, protocol) = &mut self.nodes[from];
-        protocol.handle_connected(PeerId(to as u64), Direction::Outbound, addr, node, now);
+        protocol.handle_connected(
+            PeerId(to as u64),
+            Direction::Outbound,
+            addr,
+            node,
+            Duration::from_millis(now),
+        );
         let (node, protocol) = &mut self.nodes[to];
-        protocol.handle_connected(PeerId(from as u64), Direction::Inbound, None, node, now);
+        protocol.handle_connected(
+            PeerId(from as u64),
+            Direction::Inbound,
+            None,
+            node,
+            Duration::from_millis(now),
+        );
         self.flush(to);
         self.flush(from);
     }
@@ -594,18 +621,20 @@ impl Sim {
                 Due::Timeout(i) => {
                     if self.timers[i] == Some(at) {
                         self.timers[i] = None;
-                        self.nodes[i].1.handle_timeout(at);
+                        self.nodes[i].1.handle_timeout(Duration::from_millis(at));
                         self.flush(i);
                     }
                 }
                 Due::Partition => self.toggle_partition(),
                 Due::Join(i) => {
-                    self.nodes[i].1.handle_timeout(at);
+                    self.nodes[i].1.handle_timeout(Duration::from_millis(at));
                     self.flush(i);
                 }
                 Due::Open { from, to, addr, fresh } => self.open(from, to, addr, fresh),
                 Due::Closed { node, peer } => {
-                    self.nodes[node].1.handle_disconnected(PeerId(peer as u64), at);
+                    self.nodes[node]
+                        .1
+                        .handle_disconnected(PeerId(peer as u64), Duration::from_millis(at));
                     self.graph.neighbours[node].remove(&peer);
                     self.graph.neighbours[peer].remove(&node);
                     self.closed.remove(&(node.min(peer), node.max(peer)));
@@ -669,7 +698,9 @@ impl Sim {
                     self.graph.neighbours[a].keys().copied().filter(|b| *b >= half).collect();
                 for b in across {
                     for (x, y) in [(a, b), (b, a)] {
-                        self.nodes[x].1.handle_disconnected(PeerId(y as u64), now);
+                        self.nodes[x]
+                            .1
+                            .handle_disconnected(PeerId(y as u64), Duration::from_millis(now));
                     }
                     let latency = self.graph.neighbours[a].get(&b).copied().unwrap_or(0);
                     let addr = PeerAddr::new(format!("sim-{b}"));
@@ -810,7 +841,7 @@ impl Sim {
             _ => {}
         }
         let (node, protocol) = &mut self.nodes[to];
-        protocol.handle_message(PeerId(from as u64), message, node, now);
+        protocol.handle_message(PeerId(from as u64), message, node, Duration::from_millis(now));
         self.flush(to);
     }
 
@@ -819,7 +850,7 @@ impl Sim {
         let now = self.now;
         let (node, protocol) = &mut self.nodes[i];
         while let Some(event) = node.poll_event() {
-            protocol.handle_node_event(&event, node, now);
+            protocol.handle_node_event(&event, node, Duration::from_millis(now));
         }
         let mut sends = vec![];
         let mut closes = vec![];
@@ -850,7 +881,8 @@ impl Sim {
                 Output::Banned { .. } => {}
             }
         }
-        if let Some(deadline) = protocol.poll_timeout()
+        if let Some(deadline) =
+            protocol.poll_timeout().map(|at| u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
             && self.timers[i].is_none_or(|t| deadline < t)
         {
             self.timers[i] = Some(deadline);

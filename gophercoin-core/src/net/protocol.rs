@@ -3,9 +3,14 @@
 //! requests in flight with their deadlines, the catch-ups, an address book and a ban list,
 //! and decides what to announce, what to fetch and from whom, whom to dial, and whom to
 //! drop. Inputs are `handle_*` calls, outputs are drained with [`Protocol::poll_output`];
-//! time comes in as `now` (milliseconds), and the node is passed in to be read and fed.
+//! time comes in as `now`, a [`Duration`] since the Unix epoch (a clock reading's
+//! `duration_since(UNIX_EPOCH)`, or a simulation's clock), so its unit is named where it
+//! is made, and the node is passed in to be read and fed.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    time::Duration,
+};
 
 use crate::{
     chain::ForkChoice,
@@ -74,12 +79,13 @@ pub enum Output {
         reason: DisconnectReason,
     },
     /// An address or an identity ([`Protocol::handle_connected_as`]) is banned until a
-    /// time (milliseconds); a driver that can refuse connections from it early does.
+    /// time (since the Unix epoch, as `now`); a driver that can refuse connections from it
+    /// early does.
     Banned {
         /// The address or identity.
         addr: PeerAddr,
         /// Until when.
-        until: u64,
+        until: Duration,
     },
 }
 
@@ -96,18 +102,18 @@ pub struct Config {
     pub addresses_per_source: usize,
     /// Announcements remembered per peer.
     pub known_per_peer: usize,
-    /// How long a request may go unanswered, in milliseconds.
-    pub request_timeout: u64,
+    /// How long a request may go unanswered.
+    pub request_timeout: Duration,
     /// The longest wait before an address that was tried is dialled again: the wait
     /// starts at [`Config::top_up_interval`] and doubles with each failed dial in a row,
     /// up to this.
-    pub retry_interval: u64,
+    pub retry_interval: Duration,
     /// How often the node looks for outbound peers while it has fewer than the target.
-    pub top_up_interval: u64,
+    pub top_up_interval: Duration,
     /// Score at which a peer is disconnected and its address banned.
     pub ban_score: u32,
-    /// How long a ban lasts, in milliseconds.
-    pub ban_time: u64,
+    /// How long a ban lasts.
+    pub ban_time: Duration,
     /// Bytes of blocks the node sends in one catch-up page (at most [`MAX_PAGE_BYTES`]).
     pub page_bytes: usize,
     /// Peers a new tip is pushed to whole; the others are sent an announcement. The
@@ -121,11 +127,11 @@ pub struct Config {
     /// with [`Protocol::add_address`] (Bitcoin Core's `-connect`), for a node that must
     /// reach exactly the peers it was given.
     pub dial_learned: bool,
-    /// How long new transactions wait before they are announced, in milliseconds: what
+    /// How long new transactions wait before they are announced: what
     /// arrives meanwhile goes out in one `Inv` per peer, and peers that announced it to
     /// us meanwhile are not told (Bitcoin Core trickles likewise, 2 s on average to an
     /// outbound peer).
-    pub tx_trickle: u64,
+    pub tx_trickle: Duration,
 }
 
 impl Default for Config {
@@ -136,15 +142,15 @@ impl Default for Config {
             address_book: 4_096,
             addresses_per_source: 256,
             known_per_peer: 4_096,
-            request_timeout: 10_000,
-            retry_interval: 60_000,
-            top_up_interval: 1_000,
+            request_timeout: Duration::from_secs(10),
+            retry_interval: Duration::from_secs(60),
+            top_up_interval: Duration::from_secs(1),
             ban_score: 100,
-            ban_time: 24 * 3_600_000,
+            ban_time: Duration::from_secs(24 * 3_600),
             page_bytes: 4 * 1024 * 1024,
             push_blocks: 128,
             dial_learned: true,
-            tx_trickle: 2_000,
+            tx_trickle: Duration::from_secs(2),
         }
     }
 }
@@ -177,12 +183,12 @@ struct Peer {
     /// Its tip, once its [`Message::Hello`] came.
     tip: Option<(BlockHash, u64)>,
     /// When it must have greeted us by ([`DisconnectReason::Silent`]).
-    greet_by: u64,
+    greet_by: Duration,
     /// What it announced or was sent, oldest first, bounded.
     known: Known,
     score: u32,
     /// The deadline of the catch-up from this peer, if one runs.
-    catch_up: Option<u64>,
+    catch_up: Option<Duration>,
     /// Blocks the running catch-up has connected so far.
     caught: usize,
     /// Catch-ups in a row from this peer that brought no block.
@@ -225,7 +231,7 @@ struct AddrEntry {
     /// Who told us (`None`: given by the operator or the driver).
     source: Option<PeerAddr>,
     /// When it was last dialled, or its connection closed.
-    last_tried: Option<u64>,
+    last_tried: Option<Duration>,
     /// Failed dials in a row.
     failures: u32,
     /// When it was last handed to a peer (a count of hand-outs, not a time).
@@ -235,11 +241,13 @@ struct AddrEntry {
 /// One node's side of the peer protocol.
 ///
 /// ```
+/// use std::time::Duration;
+///
 /// use gophercoin_core::{Node, net::{Config, Direction, Message, Output, PeerId, Protocol}};
 ///
 /// let mut node = Node::devnet();
 /// let mut protocol = Protocol::new(Config::default(), None);
-/// protocol.handle_connected(PeerId(1), Direction::Inbound, None, &node, 0);
+/// protocol.handle_connected(PeerId(1), Direction::Inbound, None, &node, Duration::ZERO);
 /// // The node greets every new peer with its network and tip.
 /// let Some(Output::Send { to, message: Message::Hello { height, .. } }) =
 ///     protocol.poll_output()
@@ -257,22 +265,22 @@ pub struct Protocol {
     identity: Option<PeerAddr>,
     peers: BTreeMap<PeerId, Peer>,
     /// Requests in flight: what, from whom, until when.
-    in_flight: BTreeMap<Inventory, (PeerId, u64)>,
+    in_flight: BTreeMap<Inventory, (PeerId, Duration)>,
     /// Who else announced what is in flight, to ask them if the first does not answer.
     announcers: BTreeMap<Inventory, Vec<PeerId>>,
     book: BTreeMap<PeerAddr, AddrEntry>,
     /// Addresses being dialled.
     dialling: BTreeSet<PeerAddr>,
-    bans: BTreeMap<PeerAddr, u64>,
+    bans: BTreeMap<PeerAddr, Duration>,
     /// Blocks from catch-up pages with more to come: not announced one by one (the last
     /// page's tip is).
     quiet: BTreeSet<BlockHash>,
     /// Address hand-outs so far ([`AddrEntry::last_shared`]).
     shared: u64,
     /// When to look for outbound peers again, while short of the target.
-    next_top_up: Option<u64>,
+    next_top_up: Option<Duration>,
     /// When the transactions waiting to be announced go out.
-    next_trickle: Option<u64>,
+    next_trickle: Option<Duration>,
     outputs: VecDeque<Output>,
 }
 
@@ -312,9 +320,9 @@ impl Protocol {
         self.outputs.pop_front()
     }
 
-    /// The earliest deadline (milliseconds) at which [`Protocol::handle_timeout`] has
+    /// The earliest deadline (since the Unix epoch) at which [`Protocol::handle_timeout`] has
     /// something to do, if any.
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<Duration> {
         let requests = self.in_flight.values().map(|(_, deadline)| *deadline);
         let catch_ups = self.peers.values().filter_map(|peer| peer.catch_up);
         let greetings = self.peers.values().filter(|p| p.tip.is_none()).map(|p| p.greet_by);
@@ -351,7 +359,7 @@ impl Protocol {
     }
 
     /// Whether an address is banned at `now`.
-    pub fn is_banned(&self, addr: &PeerAddr, now: u64) -> bool {
+    pub fn is_banned(&self, addr: &PeerAddr, now: Duration) -> bool {
         self.bans.get(addr).is_some_and(|until| *until > now)
     }
 
@@ -368,7 +376,7 @@ impl Protocol {
 
     /// Forgets an address (the operator removed a peer): it is no longer dialled, and a
     /// connection to or from it is closed.
-    pub fn remove_address(&mut self, addr: &PeerAddr, now: u64) {
+    pub fn remove_address(&mut self, addr: &PeerAddr, now: Duration) {
         self.book.remove(addr);
         let gone: Vec<PeerId> = self
             .peers
@@ -385,7 +393,7 @@ impl Protocol {
 
     /// Bytes from a peer that are not a message ([`Message::decode`] failed): scored as
     /// invalid data, which bans.
-    pub fn handle_malformed(&mut self, peer: PeerId, now: u64) {
+    pub fn handle_malformed(&mut self, peer: PeerId, now: Duration) {
         self.misbehaving(peer, INVALID, now);
     }
 
@@ -397,7 +405,7 @@ impl Protocol {
         direction: Direction,
         addr: Option<PeerAddr>,
         node: &Node<V, F>,
-        now: u64,
+        now: Duration,
     ) -> bool {
         self.handle_connected_as(peer, direction, addr, None, node, now)
     }
@@ -415,7 +423,7 @@ impl Protocol {
         addr: Option<PeerAddr>,
         identity: Option<PeerAddr>,
         node: &Node<V, F>,
-        now: u64,
+        now: Duration,
     ) -> bool {
         if let Some(addr) = &addr {
             self.dialling.remove(addr);
@@ -507,7 +515,7 @@ impl Protocol {
 
     /// A connection closed: what was asked of the peer is asked of others that announced
     /// it.
-    pub fn handle_disconnected(&mut self, peer: PeerId, now: u64) {
+    pub fn handle_disconnected(&mut self, peer: PeerId, now: Duration) {
         let Some(state) = self.peers.remove(&peer) else { return };
         self.forget_requests_of(peer, now);
         if state.direction == Direction::Outbound {
@@ -530,7 +538,7 @@ impl Protocol {
         &mut self,
         event: &Event,
         node: &Node<V, F>,
-        now: u64,
+        now: Duration,
     ) {
         let item = match event {
             Event::RelayBlock(hash) if self.quiet.remove(hash) => return,
@@ -597,7 +605,7 @@ impl Protocol {
     /// Time passed: requests and catch-ups past their deadline are given up (their peer
     /// scored for stalling) and asked of others, bans expire, and outbound connections
     /// are topped up from the address book.
-    pub fn handle_timeout(&mut self, now: u64) {
+    pub fn handle_timeout(&mut self, now: Duration) {
         let late: Vec<(Inventory, PeerId)> = self
             .in_flight
             .iter()
@@ -664,7 +672,7 @@ impl Protocol {
         peer: PeerId,
         message: Message,
         node: &mut Node<V, F>,
-        now: u64,
+        now: Duration,
     ) {
         let Some(state) = self.peers.get(&peer) else { return };
         if let Err(_too_many) = message.check_bounds() {
@@ -728,7 +736,7 @@ impl Protocol {
                 if node.chain().contains(&block.hash()) {
                     return;
                 }
-                match node.handle_block(*block, UnixTime::from_millis(now)) {
+                match node.handle_block(*block, UnixTime::from_duration(now)) {
                     Ok(_) => {}
                     Err(error) if matches!(error.kind(), ErrorKind::UnknownParent) => {
                         self.start_catch_up(peer, node, now);
@@ -791,7 +799,7 @@ impl Protocol {
         peer: PeerId,
         items: Vec<Inventory>,
         node: &Node<V, F>,
-        now: u64,
+        now: Duration,
     ) {
         let mut wanted = vec![];
         let mut asked_of_peer = self.in_flight.values().filter(|(from, _)| *from == peer).count();
@@ -907,7 +915,7 @@ impl Protocol {
         blocks: Vec<crate::block::Block>,
         more: bool,
         node: &mut Node<V, F>,
-        now: u64,
+        now: Duration,
     ) {
         if self.peers.get(&peer).and_then(|state| state.catch_up).is_none() {
             return self.misbehaving(peer, UNREQUESTED, now);
@@ -924,7 +932,7 @@ impl Protocol {
                 }
                 self.quiet.insert(hash);
             }
-            match node.handle_block(block, UnixTime::from_millis(now)) {
+            match node.handle_block(block, UnixTime::from_duration(now)) {
                 Ok(_) => {
                     if let Some(state) = self.peers.get_mut(&peer) {
                         state.caught += 1;
@@ -986,7 +994,7 @@ impl Protocol {
     /// Up to [`MAX_ADDRESSES`] addresses to hand a peer: the least recently handed out
     /// first (so that successive askers learn different parts of the book), never the
     /// asker's own or a banned one.
-    fn sample_addresses(&mut self, except: Option<&PeerAddr>, now: u64) -> Vec<PeerAddr> {
+    fn sample_addresses(&mut self, except: Option<&PeerAddr>, now: Duration) -> Vec<PeerAddr> {
         let mut candidates: Vec<(u64, PeerAddr)> = self
             .book
             .iter()
@@ -1009,7 +1017,7 @@ impl Protocol {
         &mut self,
         peer: PeerId,
         node: &Node<V, F>,
-        now: u64,
+        now: Duration,
     ) {
         let deadline = now + self.config.request_timeout;
         let Some(state) = self.peers.get_mut(&peer) else { return };
@@ -1033,7 +1041,7 @@ impl Protocol {
     }
 
     /// Asks the next peer that announced `item`, other than `failed`, for it.
-    fn ask_another(&mut self, item: Inventory, failed: PeerId, now: u64) {
+    fn ask_another(&mut self, item: Inventory, failed: PeerId, now: Duration) {
         let Some(mut others) = self.announcers.remove(&item) else { return };
         others.retain(|other| *other != failed && self.peers.contains_key(other));
         if let Some(next) = others.first().copied() {
@@ -1046,7 +1054,7 @@ impl Protocol {
         }
     }
 
-    fn forget_requests_of(&mut self, peer: PeerId, now: u64) {
+    fn forget_requests_of(&mut self, peer: PeerId, now: Duration) {
         let asked: Vec<Inventory> = self
             .in_flight
             .iter()
@@ -1068,7 +1076,7 @@ impl Protocol {
 
     /// Adds `points` to a peer's score; at [`Config::ban_score`] its address is banned
     /// and it is dropped.
-    fn misbehaving(&mut self, peer: PeerId, points: u32, now: u64) {
+    fn misbehaving(&mut self, peer: PeerId, points: u32, now: Duration) {
         let Some(state) = self.peers.get_mut(&peer) else { return };
         state.score = state.score.saturating_add(points);
         if state.score < self.config.ban_score {
@@ -1117,13 +1125,13 @@ impl Protocol {
     /// ([`PeerAddr::group`]) with the fewest outbound peers and dials so far, the least
     /// recently tried within it, so that no one group (one operator's addresses) takes
     /// every slot while others are known.
-    fn top_up_outbound(&mut self, now: u64) {
+    fn top_up_outbound(&mut self, now: Duration) {
         let connected: BTreeSet<&PeerAddr> =
             self.peers.values().flat_map(|peer| peer.addr.iter().chain(&peer.listen)).collect();
         let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound).count();
         let wanted = self.config.target_outbound.saturating_sub(outbound + self.dialling.len());
         let retry = self.config.retry_interval;
-        let mut candidates: Vec<(String, Option<u64>, PeerAddr)> = self
+        let mut candidates: Vec<(String, Option<Duration>, PeerAddr)> = self
             .book
             .iter()
             .filter(|(addr, entry)| {
@@ -1132,8 +1140,10 @@ impl Protocol {
                     && !self.dialling.contains(*addr)
                     && self.bans.get(*addr).is_none_or(|until| *until <= now)
                     && entry.last_tried.is_none_or(|tried| {
-                        let wait =
-                            self.config.top_up_interval << entry.failures.min(RETRY_DOUBLINGS);
+                        let wait = self
+                            .config
+                            .top_up_interval
+                            .saturating_mul(1 << entry.failures.min(RETRY_DOUBLINGS));
                         tried + wait.min(retry) <= now
                     })
             })

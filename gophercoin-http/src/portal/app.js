@@ -450,4 +450,6 @@ function follow() {
 
 window.addEventListener("hashchange", () => enqueue(route));
 window.gophercoin = gc; // for the console, and for tests
+// Amounts are shown in coins as the node counts them, before anything is drawn.
+enqueue(async () => gc.setUnitsPerCoin((await api("/health")).units_per_coin));
 follow();

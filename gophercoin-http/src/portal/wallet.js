@@ -6,7 +6,20 @@
 
 const TX_TAG = new TextEncoder().encode("gophercoin/tx/v2\0");
 const ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
-export const UNITS_PER_COIN = 100000000n;
+/** Units in one coin: the node's (`units_per_coin` in /health), set by `setUnitsPerCoin`. */
+export let UNITS_PER_COIN = 100000000n;
+let decimals = 8;
+
+/** Takes the node's units per coin (a power of ten) for `parseCoins` and `formatCoins`. */
+export function setUnitsPerCoin(units) {
+  const n = BigInt(units);
+  const digits = n.toString().length - 1;
+  if (n <= 0n || 10n ** BigInt(digits) !== n) {
+    throw new Error(`the node's units per coin, ${units}, is not a power of ten`);
+  }
+  UNITS_PER_COIN = n;
+  decimals = digits;
+}
 
 /** Whether this page can use WebCrypto (only in secure contexts: https, or http on localhost). */
 export function cryptoAvailable() {
@@ -56,16 +69,17 @@ export function signingBytes(tx) {
 
 /** Parses "5", "0.25" or "12.00000001" coins into units (a BigInt), or throws. */
 export function parseCoins(text) {
-  const match = /^\s*(\d*)(?:\.(\d{0,8}))?\s*$/.exec(text ?? "");
+  const match = new RegExp(`^\\s*(\\d*)(?:\\.(\\d{0,${decimals}}))?\\s*$`).exec(text ?? "");
   if (!match || (match[1] === "" && (match[2] ?? "") === "")) {
-    throw new Error("an amount of coins with at most 8 decimals, like 5 or 0.25");
+    throw new Error(`an amount of coins with at most ${decimals} decimals, like 5 or 0.25`);
   }
-  return BigInt(match[1] || "0") * UNITS_PER_COIN + BigInt((match[2] ?? "").padEnd(8, "0"));
+  return BigInt(match[1] || "0") * UNITS_PER_COIN + BigInt((match[2] ?? "").padEnd(decimals, "0") || "0");
 }
 
 export function formatCoins(units) {
   const n = BigInt(units);
-  return `${n / UNITS_PER_COIN}.${(n % UNITS_PER_COIN).toString().padStart(8, "0")}`;
+  const whole = n / UNITS_PER_COIN;
+  return decimals === 0 ? `${whole}` : `${whole}.${(n % UNITS_PER_COIN).toString().padStart(decimals, "0")}`;
 }
 
 /** A wallet: a WebCrypto private key and its address (hex SPKI). */

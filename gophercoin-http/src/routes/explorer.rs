@@ -207,6 +207,7 @@ pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<HealthAns
             halving_interval: params.halving_interval,
             next_halving,
             supply: node.ledger().supply(),
+            units_per_coin: gophercoin_core::Amount::UNITS_PER_COIN,
             min_relay_fee: node.policy().min_relay_fee_rate.units_per_byte(),
             url: state.config().public_url.clone().or_else(|| {
                 let listen = state.config().listen;

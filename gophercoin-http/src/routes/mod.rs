@@ -54,7 +54,9 @@ impl Predicate for SmallAndWhole {
 
 /// Builds the node API router over shared state.
 ///
-/// A request passes, from the outside in: the browser guard (a `Host` the node serves, a
+/// A request passes, from the outside in: the count of requests being served other than
+/// chain answers (which paces the chain answers, [`crate::pacer`]); the time to its
+/// answer's head (metrics); the browser guard (a `Host` the node serves, a
 /// state change only from its own origin); the per-client limit on requests in flight
 /// (429); the answer's compression, if the client asks for it (`Accept-Encoding`: gzip,
 /// br) and the answer is built whole and small; for routes with a body, the receipt of the whole body under a deadline and a

@@ -245,12 +245,42 @@ pub(super) async fn block_json(
     kept_or_made(state, block, EncodedBlocks::cached, EncodedBlocks::get).await
 }
 
-/// A block's JSON deflated, kept or made as [`block_json`] makes JSON.
-async fn block_deflated(
+/// What a gzip answer sends of a block.
+enum GzipPart {
+    /// Its JSON deflated ([`gzip::Piece`]).
+    Deflated(gzip::Piece),
+    /// Its JSON, to go stored: it was kept as JSON, and another block was being encoded or
+    /// deflated (the answer does not wait for a deflate it can do without).
+    Plain(Bytes),
+}
+
+/// What a gzip answer sends of `block`: its deflated piece as kept, or deflated now on a
+/// blocking thread, one block at a time for all answers together, as [`block_json`]
+/// encodes; or, while another block is being encoded or deflated, its JSON as kept.
+async fn gzip_part(
     state: &Arc<AppState>,
     block: Arc<CheckedBlock>,
-) -> Result<gzip::Piece, std::io::Error> {
-    kept_or_made(state, block, EncodedBlocks::cached_deflated, EncodedBlocks::get_deflated).await
+) -> Result<GzipPart, std::io::Error> {
+    let hash = block.hash();
+    let encoded = state.encoded();
+    if let Some(piece) = encoded.cached_deflated(&hash) {
+        return Ok(GzipPart::Deflated(piece));
+    }
+    let _one_at_a_time = match encoded.encoding.try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => match encoded.cached(&hash) {
+            Some(json) => return Ok(GzipPart::Plain(json)),
+            None => encoded.encoding.acquire().await.map_err(std::io::Error::other)?,
+        },
+    };
+    // Another answer may have kept it while this one waited.
+    if let Some(piece) = encoded.cached_deflated(&hash) {
+        return Ok(GzipPart::Deflated(piece));
+    }
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || GzipPart::Deflated(state.encoded().get_deflated(&block)))
+        .await
+        .map_err(std::io::Error::other)
 }
 
 /// What `cached` finds kept of `block`, or what `make` makes of it on a blocking thread,
@@ -301,15 +331,20 @@ impl<H> ChainPieces<H> {
             // Encoding or deflating a large block takes milliseconds: not on the threads
             // that answer the other requests, and one block at a time.
             let piece = if let Some(join) = &mut self.gzip {
-                let piece = match self.state.encoded().cached_deflated(&block.hash()) {
-                    Some(piece) => piece,
-                    None => match block_deflated(&self.state, block).await {
-                        Ok(piece) => piece,
-                        Err(error) => return Some(Err(error)),
-                    },
-                };
-                join.count(&piece);
-                piece.bytes
+                match gzip_part(&self.state, block).await {
+                    Ok(GzipPart::Deflated(piece)) => {
+                        join.count(&piece);
+                        piece.bytes
+                    }
+                    Ok(GzipPart::Plain(json)) => {
+                        join.stored(&json, &mut self.gathered);
+                        if self.gathered.len() >= STREAM_CHUNK_BYTES {
+                            self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
+                        }
+                        continue;
+                    }
+                    Err(error) => return Some(Err(error)),
+                }
             } else {
                 match self.state.encoded().cached(&block.hash()) {
                     Some(json) => json,

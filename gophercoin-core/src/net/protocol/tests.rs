@@ -17,10 +17,10 @@ fn addr(i: usize) -> PeerAddr {
     PeerAddr::new(format!("node-{i}")).expect("a short address")
 }
 
-/// Seconds after genesis at which block `height` is mined, in milliseconds.
-fn at(height: u64) -> u64 {
+/// When block `height` is mined: its target interval after the one before, from genesis.
+fn at(height: u64) -> Duration {
     let params = Params::devnet();
-    (params.genesis_timestamp + height * params.target_block_secs) * 1_000
+    Duration::from_secs(params.genesis_timestamp + height * params.target_block_secs)
 }
 
 /// Nodes wired in memory: node `i` is `PeerId(i)` to every other.
@@ -32,7 +32,7 @@ struct Net {
     dials: Vec<(usize, PeerAddr)>,
     /// Disconnections asked for: (by, peer, reason).
     drops: Vec<(usize, usize, DisconnectReason)>,
-    now: u64,
+    now: Duration,
 }
 
 impl Net {
@@ -61,8 +61,9 @@ impl Net {
     fn mine(&mut self, i: usize) -> crate::hash::BlockHash {
         let (node, _) = &mut self.nodes[i];
         let height = node.height() + 1;
-        let _mined =
-            node.mine_block(&miner().address(), UnixTime::from_millis(at(height))).expect("mines");
+        let _mined = node
+            .mine_block(&miner().address(), UnixTime::from_duration(at(height)))
+            .expect("mines");
         node.tip().hash()
     }
 
@@ -198,8 +199,9 @@ fn an_invalid_block_bans_its_sender_and_unrequested_data_is_scored() {
     net.run();
     // A block of node 0's making with a wrong merkle root.
     let (node, _) = &mut net.nodes[0];
-    let mut bad: Block =
-        node.block_template(&miner().address(), UnixTime::from_millis(at(1))).expect("a template");
+    let mut bad: Block = node
+        .block_template(&miner().address(), UnixTime::from_duration(at(1)))
+        .expect("a template");
     bad.header.merkle_root = Default::default();
     while !crate::pow::solve(&mut bad.header, u64::MAX) {
         bad.header.timestamp += 1;
@@ -235,7 +237,8 @@ fn a_request_left_unanswered_is_asked_of_another_announcer() {
     // Node 1 has it too (by hand), and both announce it to node 2; node 0's answer is lost.
     let block = net.nodes[0].0.block(&hash).expect("mined").to_block();
     let now = net.now;
-    let _extended = net.nodes[1].0.handle_block(block, UnixTime::from_millis(now)).expect("valid");
+    let _extended =
+        net.nodes[1].0.handle_block(block, UnixTime::from_duration(now)).expect("valid");
     let (node, protocol) = &mut net.nodes[2];
     for from in [0, 1] {
         protocol.handle_message(
@@ -301,8 +304,9 @@ fn one_source_fills_no_more_than_its_share_of_the_address_book() {
 fn messages_round_trip_and_oversized_lists_are_refused() {
     let node = Node::devnet();
     let genesis = node.tip().hash();
-    let block: Block =
-        node.block_template(&miner().address(), UnixTime::from_millis(at(1))).expect("a template");
+    let block: Block = node
+        .block_template(&miner().address(), UnixTime::from_duration(at(1)))
+        .expect("a template");
     assert!(matches!(block.transactions.first(), Some(BlockTransaction::Reward(_))));
     // Pages are measured without encoding the blocks into memory.
     assert_eq!(crate::codec::encoded_len(&block), crate::Block::encode(&block).len());
@@ -441,7 +445,13 @@ fn a_node_told_to_dial_only_its_given_peers_does_not_dial_learned_ones() {
     let mut protocol = Protocol::new(config, Some(addr(0)));
     let node = Node::devnet();
     protocol.add_address(addr(1));
-    assert!(protocol.handle_connected(PeerId(1), Direction::Outbound, Some(addr(1)), &node, 0));
+    assert!(protocol.handle_connected(
+        PeerId(1),
+        Direction::Outbound,
+        Some(addr(1)),
+        &node,
+        Duration::ZERO
+    ));
     let hello = Message::Hello {
         genesis: node.params().genesis().hash(),
         tip: node.tip().hash(),
@@ -449,8 +459,13 @@ fn a_node_told_to_dial_only_its_given_peers_does_not_dial_learned_ones() {
         listen: Some(addr(1)),
     };
     let mut node = node;
-    protocol.handle_message(PeerId(1), hello, &mut node, 0);
-    protocol.handle_message(PeerId(1), Message::Addr(vec![addr(2), addr(3)]), &mut node, 0);
+    protocol.handle_message(PeerId(1), hello, &mut node, Duration::ZERO);
+    protocol.handle_message(
+        PeerId(1),
+        Message::Addr(vec![addr(2), addr(3)]),
+        &mut node,
+        Duration::ZERO,
+    );
     protocol.add_address(addr(4));
     protocol.handle_timeout(Config::default().retry_interval);
     let dials: Vec<PeerAddr> = std::iter::from_fn(|| protocol.poll_output())
@@ -469,20 +484,27 @@ fn a_lost_outbound_peer_is_dialled_again_soon_and_a_failing_one_less_and_less_of
     let step = config.top_up_interval;
     let mut protocol = Protocol::new(config.clone(), Some(addr(0)));
     let node = Node::devnet();
-    let dials_at = |protocol: &mut Protocol, now: u64| {
+    let dials_at = |protocol: &mut Protocol, now: Duration| {
         protocol.handle_timeout(now);
         std::iter::from_fn(|| protocol.poll_output())
             .filter(|output| *output == Output::Connect(addr(1)))
             .count()
     };
     protocol.add_address(addr(1));
-    assert_eq!(dials_at(&mut protocol, 0), 1);
-    assert!(protocol.handle_connected(PeerId(1), Direction::Outbound, Some(addr(1)), &node, 0));
+    assert_eq!(dials_at(&mut protocol, Duration::ZERO), 1);
+    let connected = protocol.handle_connected(
+        PeerId(1),
+        Direction::Outbound,
+        Some(addr(1)),
+        &node,
+        Duration::ZERO,
+    );
+    assert!(connected);
     // Lost after a while: dialled again one step later, not before.
     let lost = 10 * config.retry_interval;
     protocol.handle_disconnected(PeerId(1), lost);
     assert!(protocol.poll_timeout() <= Some(lost + step));
-    assert_eq!(dials_at(&mut protocol, lost + step - 1), 0);
+    assert_eq!(dials_at(&mut protocol, lost + step - Duration::from_millis(1)), 0);
     assert_eq!(dials_at(&mut protocol, lost + step), 1);
     // Each failure in a row doubles the wait, up to the retry interval.
     let mut now = lost + step;
@@ -493,7 +515,7 @@ fn a_lost_outbound_peer_is_dialled_again_soon_and_a_failing_one_less_and_less_of
         while dials_at(&mut protocol, now) == 0 {
             now += step;
         }
-        waits.push((now - tried) / step);
+        waits.push((now - tried).as_millis() / step.as_millis());
     }
     assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
 }
@@ -556,7 +578,7 @@ fn outbound_peers_are_spread_over_network_groups() {
     }
     protocol.add_address(url("198.51.100.1"));
     protocol.add_address(url("192.0.2.1"));
-    protocol.handle_timeout(0);
+    protocol.handle_timeout(Duration::ZERO);
     let dials: Vec<String> = std::iter::from_fn(|| protocol.poll_output())
         .filter_map(|output| match output {
             Output::Connect(addr) => Some(addr.group()),
@@ -576,8 +598,9 @@ fn blocks_with_unknown_parents_start_one_catch_up_at_a_time_and_fruitless_ones_a
     net.run();
     // A block whose parent nobody has (a made-up one): it leads nowhere.
     let (node, _) = &mut net.nodes[0];
-    let mut orphan =
-        node.block_template(&miner().address(), UnixTime::from_millis(at(1))).expect("a template");
+    let mut orphan = node
+        .block_template(&miner().address(), UnixTime::from_duration(at(1)))
+        .expect("a template");
     orphan.header.prev = crate::hash::BlockHash::from_bytes([7; 32]);
     let asks = |protocol: &mut Protocol| {
         std::iter::from_fn(|| protocol.poll_output())
@@ -719,8 +742,8 @@ fn a_peer_that_never_greets_is_dropped_after_the_request_timeout() {
     let mut node = node;
     let genesis = node.params().genesis().hash();
     let hello = Message::Hello { genesis, tip: genesis, height: 0, listen: None };
-    protocol.handle_message(PeerId(2), hello, &mut node, now + 1);
-    protocol.handle_timeout(deadline - 1);
+    protocol.handle_message(PeerId(2), hello, &mut node, now + Duration::from_millis(1));
+    protocol.handle_timeout(deadline - Duration::from_millis(1));
     assert_eq!(protocol.peers().count(), 2, "not before the deadline");
     protocol.handle_timeout(deadline);
     let outputs: Vec<Output> = std::iter::from_fn(|| protocol.poll_output()).collect();
