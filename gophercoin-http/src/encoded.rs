@@ -164,22 +164,28 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_block_is_encoded_once_and_the_budget_holds() {
+    /// `count` blocks mined on a devnet node, one target interval apart.
+    fn mined(count: u64) -> Vec<std::sync::Arc<CheckedBlock>> {
         let mut node = Node::devnet();
         let key: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
             .trim()
             .parse()
             .expect("the committed test key");
-        let miner = key.address();
         let params = Params::devnet();
-        let mut blocks = vec![];
-        for height in 1..=4 {
-            let at = params.genesis_timestamp + height * params.target_block_secs;
-            let _mined =
-                node.mine_block(&miner, gophercoin_core::UnixTime::from_secs(at)).expect("mines");
-            blocks.push(node.chain().main_chain_shared_from(height).next().expect("the tip"));
-        }
+        (1..=count)
+            .map(|height| {
+                let at = params.genesis_timestamp + height * params.target_block_secs;
+                let _mined = node
+                    .mine_block(&key.address(), gophercoin_core::UnixTime::from_secs(at))
+                    .expect("mines");
+                node.chain().main_chain_shared_from(height).next().expect("the tip")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_block_is_encoded_once_and_the_budget_holds() {
+        let blocks = mined(4);
         let one = blocks[0].as_ref();
         let expected = serde_json::to_vec(&BlockDto::from_checked(one)).unwrap();
         let budget = expected.len() * 2 + expected.len() / 2;
@@ -201,20 +207,7 @@ mod tests {
 
     #[test]
     fn a_deflated_piece_is_kept_with_or_without_the_json_and_the_budget_holds() {
-        let mut node = Node::devnet();
-        let key: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
-            .trim()
-            .parse()
-            .expect("the committed test key");
-        let params = Params::devnet();
-        let mut blocks = vec![];
-        for height in 1..=6 {
-            let at = params.genesis_timestamp + height * params.target_block_secs;
-            let _mined = node
-                .mine_block(&key.address(), gophercoin_core::UnixTime::from_secs(at))
-                .expect("mines");
-            blocks.push(node.chain().main_chain_shared_from(height).next().expect("the tip"));
-        }
+        let blocks = mined(6);
         let one = blocks[0].as_ref();
         let json = serde_json::to_vec(&BlockDto::from_checked(one)).unwrap();
         let piece_len = Piece::deflate(&json).bytes.len();
