@@ -465,7 +465,8 @@ pub struct HealthAnswer {
     /// Coins in existence at the tip.
     pub supply: Amount,
     /// Units in one coin ([`Amount::UNITS_PER_COIN`]): how a client shows amounts, all
-    /// in units, in coins.
+    /// in units, in coins (a node that does not say has the same).
+    #[serde(default = "units_per_coin")]
     pub units_per_coin: u64,
     /// The lowest fee rate the mempool relays, in units per byte.
     pub min_relay_fee: u64,
@@ -475,6 +476,10 @@ pub struct HealthAnswer {
     pub p2p: Option<LocalPeer>,
     /// Its peer-network connections.
     pub connections: ConnectionCounts,
+}
+
+fn units_per_coin() -> u64 {
+    Amount::UNITS_PER_COIN
 }
 
 /// Peer-network connections by direction.

@@ -121,13 +121,15 @@ impl EncodedBlocks {
             return;
         }
         inner.bytes -= before;
-        while inner.bytes + after > self.budget {
-            let Some(oldest) = inner.order.pop_front() else { break };
-            if oldest == hash {
-                // Its place is kept: the others go first (once they are gone, it fits).
-                inner.order.push_back(oldest);
+        // The oldest others go first; this entry keeps its place (once they are gone, it
+        // fits).
+        let mut at = 0;
+        while inner.bytes + after > self.budget && at < inner.order.len() {
+            if inner.order[at] == hash {
+                at += 1;
                 continue;
             }
+            let Some(oldest) = inner.order.remove(at) else { break };
             if let Some(gone) = inner.by_hash.remove(&oldest) {
                 inner.bytes -= gone.bytes();
             }

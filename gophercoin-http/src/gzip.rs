@@ -61,6 +61,7 @@ impl Piece {
         // of room may, once given more, only write out what it held back; the next one
         // flushes again (another empty stored block, which changes nothing in the data).
         let mut unflushed = 0;
+        let mut grown = false;
         loop {
             let read = usize::try_from(deflate.total_in()).expect("a piece fits in memory");
             deflate
@@ -72,8 +73,13 @@ impl Piece {
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(64));
                 unflushed = 0;
-            } else if all_read && out.ends_with(&SYNC_MARK) {
+                grown = true;
+            } else if all_read && out.ends_with(&SYNC_MARK) && !grown {
                 break;
+            } else if grown {
+                // After a call that ran out of room, what the next wrote may end in the
+                // marker's bytes by chance: one more call, which flushes for sure.
+                grown = false;
             } else {
                 unflushed += 1;
                 assert!(unflushed < 4, "deflate did not finish its flush");

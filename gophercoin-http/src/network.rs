@@ -73,6 +73,9 @@ const OUTBOX: usize = 1_024;
 const INBOX: usize = 256;
 /// The longest the driver sleeps without looking whether the node is still there.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// The longest ban the transport is told of at once, for a ban longer than its clock
+/// can hold.
+const BAN_CAP: Duration = Duration::from_secs(365 * 24 * 3_600);
 /// Reports from the transport waiting for the driver.
 const REPORTS: usize = 256;
 
@@ -547,7 +550,10 @@ impl<H: Host> Driver<H> {
                     tracing::info!(%addr, until_ms = until.as_millis(), "peer banned");
                     if let Some(remote) = p2p::peer_of(&addr) {
                         let left = until.saturating_sub(now);
-                        self.transport.ban(remote, Instant::now() + left);
+                        // A ban past what the clock can hold lasts a year at a time.
+                        let now = Instant::now();
+                        let until = now.checked_add(left).unwrap_or(now + BAN_CAP);
+                        self.transport.ban(remote, until);
                     }
                 }
             }

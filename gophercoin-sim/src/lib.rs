@@ -882,7 +882,10 @@ impl Sim {
             }
         }
         if let Some(deadline) =
-            protocol.poll_timeout().map(|at| u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
+            // Rounded up: a timer never fires before its deadline.
+            protocol
+                .poll_timeout()
+                .map(|at| u64::try_from(at.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX))
             && self.timers[i].is_none_or(|t| deadline < t)
         {
             self.timers[i] = Some(deadline);

@@ -486,7 +486,7 @@ impl Protocol {
                 listen: None,
                 identity,
                 tip: None,
-                greet_by: now + self.config.request_timeout,
+                greet_by: now.saturating_add(self.config.request_timeout),
                 known: Known::default(),
                 score: 0,
                 catch_up: None,
@@ -523,7 +523,7 @@ impl Protocol {
             if let Some(entry) = state.addr.as_ref().and_then(|addr| self.book.get_mut(addr)) {
                 entry.last_tried = Some(now);
             }
-            let soon = now + self.config.top_up_interval;
+            let soon = now.saturating_add(self.config.top_up_interval);
             self.next_top_up = Some(self.next_top_up.map_or(soon, |at| at.min(soon)));
         }
     }
@@ -561,7 +561,7 @@ impl Protocol {
                 self.announce(id);
             }
             if self.next_trickle.is_none() {
-                self.next_trickle = Some(now + self.config.tx_trickle);
+                self.next_trickle = Some(now.saturating_add(self.config.tx_trickle));
             }
             return;
         }
@@ -825,7 +825,7 @@ impl Protocol {
                 continue; // at most one message's worth in flight from one peer
             }
             asked_of_peer += 1;
-            self.in_flight.insert(item, (peer, now + self.config.request_timeout));
+            self.in_flight.insert(item, (peer, now.saturating_add(self.config.request_timeout)));
             wanted.push(item);
         }
         if !wanted.is_empty() {
@@ -958,7 +958,7 @@ impl Protocol {
                 let mut locator = vec![last];
                 locator.extend(locator_of(node).into_iter().take(MAX_LOCATOR - 1));
                 if let Some(state) = self.peers.get_mut(&peer) {
-                    state.catch_up = Some(now + self.config.request_timeout);
+                    state.catch_up = Some(now.saturating_add(self.config.request_timeout));
                 }
                 self.send(peer, Message::GetBlocks { locator });
             }
@@ -1019,7 +1019,7 @@ impl Protocol {
         node: &Node<V, F>,
         now: Duration,
     ) {
-        let deadline = now + self.config.request_timeout;
+        let deadline = now.saturating_add(self.config.request_timeout);
         let Some(state) = self.peers.get_mut(&peer) else { return };
         if state.catch_up.is_some() {
             return;
@@ -1046,7 +1046,7 @@ impl Protocol {
         others.retain(|other| *other != failed && self.peers.contains_key(other));
         if let Some(next) = others.first().copied() {
             others.remove(0);
-            self.in_flight.insert(item, (next, now + self.config.request_timeout));
+            self.in_flight.insert(item, (next, now.saturating_add(self.config.request_timeout)));
             if !others.is_empty() {
                 self.announcers.insert(item, others);
             }
@@ -1088,7 +1088,7 @@ impl Protocol {
             state.addr.iter().chain(claimed).chain(&state.identity).cloned().collect();
         self.peers.remove(&peer);
         self.forget_requests_of(peer, now);
-        let until = now + self.config.ban_time;
+        let until = now.saturating_add(self.config.ban_time);
         for addr in names {
             if self.bans.insert(addr.clone(), until).is_none_or(|before| before != until) {
                 self.book.remove(&addr);
@@ -1144,7 +1144,7 @@ impl Protocol {
                             .config
                             .top_up_interval
                             .saturating_mul(1 << entry.failures.min(RETRY_DOUBLINGS));
-                        tried + wait.min(retry) <= now
+                        tried.saturating_add(wait.min(retry)) <= now
                     })
             })
             .map(|(addr, entry)| (addr.group(), entry.last_tried, addr.clone()))
@@ -1181,7 +1181,8 @@ impl Protocol {
             self.outputs.push_back(Output::Connect(addr));
         }
         // Short of the target with nothing to dial now: look again later.
-        self.next_top_up = (dials < wanted).then_some(now + self.config.top_up_interval);
+        self.next_top_up =
+            (dials < wanted).then_some(now.saturating_add(self.config.top_up_interval));
     }
 
     fn send(&mut self, to: PeerId, message: Message) {

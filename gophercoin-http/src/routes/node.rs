@@ -339,7 +339,12 @@ impl<H> ChainPieces<H> {
                     Ok(GzipPart::Plain(json)) => {
                         join.stored(&json, &mut self.gathered);
                         if self.gathered.len() >= STREAM_CHUNK_BYTES {
-                            self.ready.push_back(Bytes::from(std::mem::take(&mut self.gathered)));
+                            // In slices, as a block's own JSON goes.
+                            let gathered = Bytes::from(std::mem::take(&mut self.gathered));
+                            for at in (0..gathered.len()).step_by(STREAM_CHUNK_BYTES) {
+                                let end = gathered.len().min(at + STREAM_CHUNK_BYTES);
+                                self.ready.push_back(gathered.slice(at..end));
+                            }
                         }
                         continue;
                     }
