@@ -3,7 +3,7 @@
 //! determined by its key and message, so the node never holds two blocks under one hash),
 //! so the API's encoding of it can be kept and sent again by reference: a whole-chain
 //! download costs copies, not encoding. A block's JSON deflated for gzip answers
-//! ([`crate::gzip`]) is kept with it once a client asks for one.
+//! ([`crate::gzip`]) is kept with it once a gzip answer deflates it.
 
 use std::{
     collections::{HashMap, VecDeque},

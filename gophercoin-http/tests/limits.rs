@@ -7,7 +7,7 @@ mod common;
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -313,31 +313,22 @@ async fn chain_answers_share_one_pace_while_other_requests_are_served() {
     };
     let paced = Duration::from_secs_f64(3.0 * whole.len() as f64 / 5_000.0);
 
-    // While another client is being served (a request every 20 ms): one answer goes out at
-    // once, each of the others waits for the ones before it, so the last ends no sooner
-    // than three answers' worth of the pace.
-    let busy = Arc::new(AtomicBool::new(true));
-    let other = tokio::spawn({
-        let (busy, url) = (Arc::clone(&busy), format!("{}/health", node.url));
-        async move {
-            while busy.load(Ordering::Relaxed) {
-                client().get(&url).send().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // While another client is being served (a payment whose body never ends, held by the
+    // node until its body deadline): one answer goes out at once, each of the others
+    // waits for the ones before it, so the last ends no sooner than three answers' worth
+    // of the pace.
+    let address = node.url.trim_start_matches("http://").to_owned();
+    let slow = kept(|| trickling_post(&address)).await;
     let took = four_at_once().await;
-    busy.store(false, Ordering::Relaxed);
-    other.await.unwrap();
+    drop(slow);
     assert!(
         took >= paced.mul_f64(0.9),
         "{} bytes four times took {took:?}, under {paced:?}",
         whole.len()
     );
 
-    // Nobody else asking (past the 100 ms the pace outlasts the last request): the
-    // answers go at full speed.
+    // Nobody else asking (past the 100 ms the pace outlasts the last request, the slow
+    // payment's connection closed): the answers go at full speed.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let took = four_at_once().await;
     assert!(took < paced / 2, "{} bytes four times took {took:?}, unpaced", whole.len());

@@ -10,7 +10,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gophercoin_core::{Block, BlockHash, BlockOutcome, CheckedBlock, ErrorKind};
+use gophercoin_core::{Block, BlockOutcome, CheckedBlock, ErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -19,7 +19,6 @@ use crate::{
         BlockDto, MinedAnswer, NewTransaction, PeersAnswer, QueuedAnswer, ResolveOutcome,
         TransactionDto,
     },
-    encoded::EncodedBlocks,
     error::ApiError,
     extract::JsonBody,
     gzip,
@@ -242,21 +241,36 @@ pub(super) async fn block_json(
     state: &Arc<AppState>,
     block: Arc<CheckedBlock>,
 ) -> Result<Bytes, std::io::Error> {
-    kept_or_made(state, block, EncodedBlocks::cached, EncodedBlocks::get).await
+    let encoded = state.encoded();
+    if let Some(json) = encoded.cached(&block.hash()) {
+        return Ok(json);
+    }
+    let _one_at_a_time = encoded.encoding.acquire().await.map_err(std::io::Error::other)?;
+    // Another answer may have kept it while this one waited.
+    if let Some(json) = encoded.cached(&block.hash()) {
+        return Ok(json);
+    }
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || state.encoded().get(&block))
+        .await
+        .map_err(std::io::Error::other)
 }
 
 /// What a gzip answer sends of a block.
 enum GzipPart {
     /// Its JSON deflated ([`gzip::Piece`]).
     Deflated(gzip::Piece),
-    /// Its JSON, to go stored: it was kept as JSON, and another block was being encoded or
-    /// deflated (the answer does not wait for a deflate it can do without).
+    /// Its JSON, to go stored.
     Plain(Bytes),
 }
 
-/// What a gzip answer sends of `block`: its deflated piece as kept, or deflated now on a
-/// blocking thread, one block at a time for all answers together, as [`block_json`]
-/// encodes; or, while another block is being encoded or deflated, its JSON as kept.
+/// What a gzip answer sends of `block`: its deflated piece as kept; or, if its JSON is
+/// kept, that deflated now on a blocking thread while no other block is being encoded or
+/// deflated (one at a time for all answers together), or else sent stored; or, if its
+/// JSON is not kept either, that JSON as [`block_json`] makes it, sent stored. So a block
+/// is deflated only once its JSON has been kept, at most once while it stays kept: a gzip
+/// answer costs the node no more than a plain one and a deflate of each block it keeps,
+/// however many clients ask for more blocks than it keeps.
 async fn gzip_part(
     state: &Arc<AppState>,
     block: Arc<CheckedBlock>,
@@ -266,41 +280,14 @@ async fn gzip_part(
     if let Some(piece) = encoded.cached_deflated(&hash) {
         return Ok(GzipPart::Deflated(piece));
     }
-    let _one_at_a_time = match encoded.encoding.try_acquire() {
-        Ok(permit) => permit,
-        Err(_) => match encoded.cached(&hash) {
-            Some(json) => return Ok(GzipPart::Plain(json)),
-            None => encoded.encoding.acquire().await.map_err(std::io::Error::other)?,
-        },
+    let Some(json) = encoded.cached(&hash) else {
+        return Ok(GzipPart::Plain(block_json(state, block).await?));
     };
-    // Another answer may have kept it while this one waited.
-    if let Some(piece) = encoded.cached_deflated(&hash) {
-        return Ok(GzipPart::Deflated(piece));
-    }
+    let Ok(_one_at_a_time) = encoded.encoding.try_acquire() else {
+        return Ok(GzipPart::Plain(json));
+    };
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || GzipPart::Deflated(state.encoded().get_deflated(&block)))
-        .await
-        .map_err(std::io::Error::other)
-}
-
-/// What `cached` finds kept of `block`, or what `make` makes of it on a blocking thread,
-/// one block at a time for all answers together.
-async fn kept_or_made<T: Send + 'static>(
-    state: &Arc<AppState>,
-    block: Arc<CheckedBlock>,
-    cached: fn(&EncodedBlocks, &BlockHash) -> Option<T>,
-    make: fn(&EncodedBlocks, &CheckedBlock) -> T,
-) -> Result<T, std::io::Error> {
-    if let Some(kept) = cached(state.encoded(), &block.hash()) {
-        return Ok(kept);
-    }
-    let _one_at_a_time = state.encoded().encoding.acquire().await.map_err(std::io::Error::other)?;
-    // Another answer may have kept it while this one waited.
-    if let Some(kept) = cached(state.encoded(), &block.hash()) {
-        return Ok(kept);
-    }
-    let state = Arc::clone(state);
-    tokio::task::spawn_blocking(move || make(state.encoded(), &block))
         .await
         .map_err(std::io::Error::other)
 }
