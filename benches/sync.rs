@@ -105,8 +105,9 @@ fn main() {
         let before = verify_rate();
         let all = all_cores_rate();
 
-        // One core, everything: Node::handle_chain.
-        let mut node = Node::devnet();
+        // One core, everything: Node::handle_chain, with the verifier the yardstick measures.
+        let verifier = gophercoin_http::verifier(&params).without_signature_cache();
+        let mut node = Node::new(params.clone(), verifier, MostWork).expect("valid parameters");
         let started = Instant::now();
         let _ = node.handle_chain(chain.clone(), UnixTime::from_secs(now)).expect("adopted");
         let single = transfers.len() as f64 / started.elapsed().as_secs_f64();

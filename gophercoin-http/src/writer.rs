@@ -25,9 +25,16 @@ use crate::{
 /// writer shares a core with the request threads, writes reach it one or two at a time
 /// and each small commit pays a commit's fixed cost (in the kernel's writeback and the
 /// virtual disk's notifications as much as in the database; benches/README.md, "Store
-/// commit", and benches/NOTES.md, "Load and limits"). A write with no payment being checked behind it is committed at once, so a
-/// lone payment waits for no one.
-const GATHER: Duration = Duration::from_millis(25);
+/// commit", and benches/NOTES.md, "Load and limits"). A write with no payment being
+/// checked behind it is committed at once, so a lone payment waits for no one.
+///
+/// The wait is short so that a commit starts while other payments are still being
+/// checked, and they fill the core while the commit waits for the disk. Gathering for
+/// longer (25 ms before) let a group take in every client's payment: each commit then
+/// found nothing left to check, and the core stood idle through the end of the gathering
+/// and the whole commit, 12–16 % of the time under 256 connections (benches/NOTES.md,
+/// "Durability, (F)").
+const GATHER: Duration = Duration::from_millis(3);
 
 /// How long the writer sleeps between looks at the queue while it gathers. It goes on
 /// gathering only if a payment is being checked or a job arrived during the last step.

@@ -26,10 +26,12 @@ fn main() {
         .expect("opens the store");
     let payments = sign_payments(&test_key(), 0, 4096);
     let mut next = 0;
-    println!("group  commits  wall µs/commit  CPU µs/commit  CPU µs/payment (two commits)");
+    println!(
+        "group  commits  wall µs/commit  CPU µs/commit  CPU µs/payment: both commits, adding, removing"
+    );
     for group in [1usize, 4, 16, 32, 64, 256] {
         let (start, cpu) = (Instant::now(), thread_cpu_ns());
-        let mut commits = 0u64;
+        let (mut commits, mut adding) = (0u64, 0u64);
         while start.elapsed().as_secs() < 3 {
             let txs: Vec<_> = (0..group)
                 .map(|i| payments.get((next + i) % payments.len()).expect("in range"))
@@ -40,18 +42,23 @@ fn main() {
                 .map(|tx| StoreOp::Pending { id: tx.id(), tx: Box::new((*tx).clone()) })
                 .collect();
             let remove: Vec<_> = txs.iter().map(|tx| StoreOp::Unpending(tx.id())).collect();
+            let before = thread_cpu_ns();
             store.apply(&add).expect("commits");
+            adding += thread_cpu_ns() - before;
             store.apply(&remove).expect("commits");
             commits += 2;
         }
         let wall = start.elapsed().as_nanos() as f64;
         let cpu = (thread_cpu_ns() - cpu) as f64;
         let per_commit = |ns: f64| ns / commits as f64 / 1e3;
+        let per_payment = |ns: f64| ns / (commits / 2 * group as u64) as f64 / 1e3;
         println!(
-            "{group:5}  {commits:7}  {:14.0}  {:13.0}  {:14.1}",
+            "{group:5}  {commits:7}  {:14.0}  {:13.0}  {:14.1} {:7.1} {:8.1}",
             per_commit(wall),
             per_commit(cpu),
-            cpu / (commits / 2 * group as u64) as f64 / 1e3
+            per_payment(cpu),
+            per_payment(adding as f64),
+            per_payment(cpu - adding as f64)
         );
     }
 }
