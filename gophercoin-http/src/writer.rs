@@ -30,10 +30,9 @@ use crate::{
 ///
 /// The wait is short so that a commit starts while other payments are still being
 /// checked, and they fill the core while the commit waits for the disk. Gathering for
-/// longer (25 ms before) let a group take in every client's payment: each commit then
-/// found nothing left to check, and the core stood idle through the end of the gathering
-/// and the whole commit, 12–16 % of the time under 256 connections (benches/NOTES.md,
-/// "Durability, (F)").
+/// longer let a group take in every client's payment: each commit then found nothing
+/// left to check, and the core stood idle through the end of the gathering and the whole
+/// commit (benches/NOTES.md, "Durability, (F)").
 const GATHER: Duration = Duration::from_millis(3);
 
 /// How long the writer sleeps between looks at the queue while it gathers. It goes on
