@@ -14,9 +14,13 @@ use serde_json::Value;
 const PUBLISHED: &[&str] =
     &["gophercoin-core", "gophercoin-miner", "gophercoin-sim", "gophercoin-http", "gophercoin-cli"];
 
+/// The workspace's metadata, every platform's dependencies included. Not `--offline`: a
+/// build downloads only its own platform's packages, and on a fresh machine the others'
+/// (such as Android's or Windows') are fetched from the registry here, as a build fetches
+/// its own.
 fn metadata() -> Value {
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo runs");
