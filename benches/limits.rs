@@ -31,7 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gophercoin_benches::{NodeProcess, build_heavy_chain, sign_payments, test_key};
+use gophercoin_benches::{CoreTimes, NodeProcess, build_heavy_chain, sign_payments, test_key};
 use gophercoin_core::{RsaSigner, Signer};
 use gophercoin_http::dto::TransactionDto;
 use tokio::io::AsyncWriteExt as _;
@@ -501,6 +501,11 @@ async fn downloads(
     );
 }
 
+/// The one CPU the node is pinned to (`NODE_CPUS`), if it is one.
+fn node_core() -> Option<usize> {
+    std::env::var("NODE_CPUS").ok()?.parse().ok()
+}
+
 async fn durability(
     bin: &Path,
     key: &RsaSigner,
@@ -519,7 +524,14 @@ async fn durability(
             let node = funded_node(bin, key, MODES[i].1).await;
             let (cpu, writer) = (node.cpu_secs(), node.thread_cpu_secs("store-writer"));
             let commits = node.metric("gophercoin_store_commit_operations").await;
+            // The node's core, when it has one of its own: how long it stood idle.
+            let core = node_core().and_then(CoreTimes::of);
             let report = post(&node.url, bodies, 256, "2s");
+            let idle = core.zip(node_core().and_then(CoreTimes::of));
+            let idle = idle.map_or(String::new(), |(before, after)| {
+                let (idle, iowait) = after.idle_since(&before);
+                format!(", its core {idle:.0} % idle and {iowait:.0} % waiting for the disk")
+            });
             let accepted = (report.requests - report.not_2xx) as f64;
             let per_payment = (node.cpu_secs() - cpu) / accepted * 1e6;
             let writer = (node.thread_cpu_secs("store-writer") - writer) / accepted * 1e6;
@@ -527,7 +539,7 @@ async fn durability(
             let commits = commits.map_or(0.0, |(after, before)| after - before);
             println!(
                 "durability: round {}, {}: {report}, {:.0} accepted/s, node CPU {per_payment:.0} µs \
-                 per accepted ({writer:.0} µs in the store writer), {commits:.0} commits",
+                 per accepted ({writer:.0} µs in the store writer), {commits:.0} commits{idle}",
                 round + 1,
                 MODES[i].0,
                 report.accepted_per_sec()

@@ -205,6 +205,42 @@ impl Drop for NodeProcess {
 }
 
 /// User and system CPU time from a /proc `stat` file, in seconds.
+/// Where one CPU's time went, in clock ticks (`/proc/stat`'s line for it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoreTimes {
+    /// User time, niced or not.
+    pub user: u64,
+    /// System time, interrupts included.
+    pub system: u64,
+    /// Idle.
+    pub idle: u64,
+    /// Idle with a disk request outstanding.
+    pub iowait: u64,
+}
+
+impl CoreTimes {
+    /// The time of `cpu` so far, if this is Linux and the CPU exists.
+    pub fn of(cpu: usize) -> Option<CoreTimes> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().find(|line| line.starts_with(&format!("cpu{cpu} ")))?;
+        let ticks: Vec<u64> =
+            line.split_whitespace().skip(1).map_while(|field| field.parse().ok()).collect();
+        let [user, nice, system, idle, iowait, irq, softirq, ..] = ticks[..] else { return None };
+        Some(CoreTimes { user: user + nice, system: system + irq + softirq, idle, iowait })
+    }
+
+    /// The shares of idle and disk-wait time between `self` and a later reading, in per
+    /// cent.
+    pub fn idle_since(&self, before: &CoreTimes) -> (f64, f64) {
+        let delta = |a: u64, b: u64| a.saturating_sub(b) as f64;
+        let idle = delta(self.idle, before.idle);
+        let iowait = delta(self.iowait, before.iowait);
+        let total =
+            delta(self.user, before.user) + delta(self.system, before.system) + idle + iowait;
+        if total == 0.0 { (0.0, 0.0) } else { (100.0 * idle / total, 100.0 * iowait / total) }
+    }
+}
+
 fn cpu_secs_of(path: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may hold spaces) close with ')'.
