@@ -121,6 +121,12 @@ impl EventHub {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many events have been published.
+    #[cfg(test)]
+    pub(crate) fn published(&self) -> u64 {
+        self.recent().next
+    }
+
     /// Publishes events, in order, to every subscriber; never waits for one.
     pub(crate) fn publish(&self, events: impl IntoIterator<Item = LiveEvent>) {
         let mut recent = self.recent();

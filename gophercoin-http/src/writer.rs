@@ -76,6 +76,8 @@ struct QueueState {
     checking: usize,
     /// The writer waits on [`Queue::wake`] for a first job.
     waiting: bool,
+    /// The writer has taken jobs and not yet published their events.
+    committing: bool,
     /// No more jobs: the writer finishes what is queued and stops.
     closed: bool,
 }
@@ -95,6 +97,7 @@ pub(crate) struct Closed;
 /// commit what is queued, and waits for it.
 pub(crate) struct StoreWriter {
     queue: Arc<Queue>,
+    events: Arc<EventHub>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -104,17 +107,18 @@ impl StoreWriter {
     pub(crate) fn spawn(store: Arc<Store>, metrics: Arc<Metrics>, events: Arc<EventHub>) -> Self {
         let queue = Arc::new(Queue::default());
         let shared = Arc::clone(&queue);
+        let hub = Arc::clone(&events);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
                 let _closed = CloseOnExit(Arc::clone(&shared));
                 lower_this_thread_priority(WRITER_NICE);
                 while let Some(jobs) = next_group(&shared) {
-                    commit(&store, &metrics, &events, jobs);
+                    commit(&shared, &store, &metrics, &hub, jobs);
                 }
             })
             .expect("the store writer thread starts");
-        StoreWriter { queue, thread: Some(thread) }
+        StoreWriter { queue, events, thread: Some(thread) }
     }
 
     /// Counts one payment as being checked until the guard is dropped or handed to
@@ -129,6 +133,10 @@ impl StoreWriter {
     /// so jobs keep the core's order: events are published once the writes before them
     /// are on disk), and ends `checked`'s count in the same step; returns where the
     /// writes' result will come, if there were any.
+    ///
+    /// Events with no writes of their own, queued when no earlier writes wait for the
+    /// disk (a payment taken into a mempool that is not stored), are published at once,
+    /// without waking the writer.
     ///
     /// # Errors
     ///
@@ -150,6 +158,11 @@ impl StoreWriter {
         }
         if state.closed {
             return Err(Closed);
+        }
+        if ops.is_empty() && state.jobs.is_empty() && !state.committing {
+            // Under the queue's lock: a job queued after this one publishes after it.
+            self.events.publish(live);
+            return Ok(None);
         }
         let (done, written) = if ops.is_empty() {
             (None, None)
@@ -239,11 +252,12 @@ fn next_group(queue: &Queue) -> Option<Vec<Job>> {
     }
     let take = state.jobs.len().min(MAX_JOBS);
     let rest = state.jobs.split_off(take);
+    state.committing = true;
     Some(std::mem::replace(&mut state.jobs, rest))
 }
 
 /// Commits a group of jobs in one write, then publishes their events and answers them.
-fn commit(store: &Store, metrics: &Metrics, events: &EventHub, jobs: Vec<Job>) {
+fn commit(queue: &Queue, store: &Store, metrics: &Metrics, events: &EventHub, jobs: Vec<Job>) {
     let mut ops = vec![];
     let mut live = vec![];
     let mut done = vec![];
@@ -271,6 +285,7 @@ fn commit(store: &Store, metrics: &Metrics, events: &EventHub, jobs: Vec<Job>) {
     for answer in done {
         let _ = answer.send(result.clone());
     }
+    queue.lock().committing = false;
 }
 
 /// Lowers the calling thread's scheduling priority by `increment` (raising its nice value),
@@ -339,12 +354,45 @@ mod tests {
         assert!(writer.queue(vec![], vec![], None).expect("open").is_none());
         let queue = Arc::clone(&writer.queue);
         drop(writer);
-        let stopped = StoreWriter { queue, thread: None };
+        let stopped = StoreWriter { queue, events: Arc::clone(&events), thread: None };
         let refused = stopped.queue(vec![StoreOp::Unpending(tx.id())], vec![], None);
         assert!(matches!(refused, Err(Closed)), "a stopped writer takes no job");
         // A call that leaves nothing to store (a refused payment) is not refused for it.
         let checking = stopped.checking();
         assert!(matches!(stopped.queue(vec![], vec![], Some(checking)), Ok(None)));
         assert_eq!(stopped.queue.lock().checking, 0, "every count ended");
+    }
+
+    #[test]
+    fn events_without_writes_wait_only_for_writes_queued_or_committing_before_them() {
+        let events = Arc::new(EventHub::new(1));
+        // No thread: what is queued stays queued until taken here.
+        let writer =
+            StoreWriter { queue: Arc::default(), events: Arc::clone(&events), thread: None };
+        let accepted = || vec![LiveEvent::Transaction { id: payment().id() }];
+        assert!(writer.queue(vec![], accepted(), None).expect("open").is_none());
+        assert_eq!(events.published(), 1, "nothing before it: published at once");
+        // Behind a write still queued: it waits for it.
+        let write = vec![StoreOp::Unpending(payment().id())];
+        let _written = writer.queue(write.clone(), vec![], None).expect("open").expect("a write");
+        assert!(writer.queue(vec![], accepted(), None).expect("open").is_none());
+        assert_eq!(events.published(), 1, "queued behind the write");
+        // Behind a write being committed: it waits too.
+        let group = next_group(&writer.queue).expect("two jobs");
+        assert_eq!(group.len(), 2);
+        assert!(writer.queue(vec![], accepted(), None).expect("open").is_none());
+        assert_eq!((events.published(), writer.queue.lock().jobs.len()), (1, 1));
+        // Once the commit is done and nothing waits, at once again.
+        let dir = tempfile::tempdir().expect("a directory");
+        let genesis = Params::devnet().genesis().hash();
+        let store = Store::open(&dir.path().join("chain.redb"), genesis).expect("opens");
+        let metrics = Metrics::new();
+        commit(&writer.queue, &store, &metrics, &events, group);
+        assert_eq!(events.published(), 2, "the second, once the write is on disk");
+        let rest = next_group(&writer.queue).expect("the third");
+        commit(&writer.queue, &store, &metrics, &events, rest);
+        assert_eq!(events.published(), 3, "the third, after it");
+        assert!(writer.queue(vec![], accepted(), None).expect("open").is_none());
+        assert_eq!(events.published(), 4, "nothing before it again: at once");
     }
 }
