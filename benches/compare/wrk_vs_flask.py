@@ -10,8 +10,13 @@ transactions (201 rewards, 2,000 transfers); the nodes run on core 1, wrk on cor
   each on a node started afresh on a copy of the chain, our node's core's verify rate
   measured just before and after each round (verify_rate, the same build's verifier).
   ROUNDS=0 measures GET /chain only.
+- The floor under both, on the same core with the same wrk: nginx (a standard server)
+  answering a fixed 201 to the payments and sending our /chain answer from a file, and
+  http_floor, a server of our node's own parts doing only part of its work (answering
+  201; decoding and verifying each payment, in each round beside ours; sending our /chain
+  answer from memory). What a node that does more cannot pass on this machine.
 
-Usage: python wrk_vs_flask.py BIN VERIFY_RATE CHAIN_DIR OUR_BODIES FLASK_PYTHON WORK"""
+Usage: python wrk_vs_flask.py BIN VERIFY_RATE HTTP_FLOOR CHAIN_DIR OUR_BODIES FLASK_PYTHON WORK"""
 
 import json
 import os
@@ -114,13 +119,71 @@ def ours(bin, chain, work):
     return node
 
 
+def floor(tool, mode, *args):
+    """http_floor on core 1 (benches/src/bin/http_floor.rs)."""
+    port = free_port()
+    server = Node([tool, str(port), mode, *args], f"http://127.0.0.1:{port}")
+    wait_up_tcp(port)
+    return server
+
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+master_process off;
+error_log {dir}/error.log;
+pid {dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir};
+  sendfile on;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_buffer_size 16k;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /chain {{ default_type application/json; root {dir}; }}
+    location = /transactions/new {{ return 201 '{answer}'; }}
+  }}
+}}
+"""
+
+# Our node's answer to a payment, of the same length.
+ANSWER = '{"message":"Transaction will be added to Block 203","id":"' + "0" * 64 + '"}'
+
+
+def nginx(work, chain_answer):
+    """nginx on core 1, one worker: a fixed 201 to payments, our /chain answer from a file."""
+    directory = os.path.join(work, "nginx")
+    os.makedirs(directory, exist_ok=True)
+    shutil.copyfile(chain_answer, os.path.join(directory, "chain"))
+    port = free_port()
+    conf = os.path.join(directory, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=directory, port=port, answer=ANSWER))
+    server = Node([shutil.which("nginx") or "/usr/sbin/nginx", "-c", conf, "-e", os.path.join(directory, "error.log")],
+                  f"http://127.0.0.1:{port}")
+    wait_up_tcp(port)
+    return server
+
+
+def wait_up_tcp(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
 def verify_rate(tool, bodies):
     out = subprocess.run(["taskset", "-c", "1", tool, bodies], check=True, capture_output=True, text=True)
     return float(out.stdout)
 
 
 def main():
-    bin, verify_tool, chain, our_bodies, flask_python, work = sys.argv[1:7]
+    bin, verify_tool, floor_tool, chain, our_bodies, flask_python, work = sys.argv[1:8]
     rounds = int(os.environ.get("ROUNDS", "3"))
     script = os.path.join(work, "post.lua")
     with open(script, "w") as f:
@@ -165,10 +228,21 @@ def main():
     chain_ours_gzip = wrk(f"{node.url}/chain", 8, 5, headers=[gzip])
     chain_flask_gzip = wrk(f"{flask.url}/chain", 8, 5, headers=[gzip])
     node.stop()
+    chain_answer = os.path.join(work, "chain.json")
+    with open(chain_answer, "wb") as f:
+        f.write(our_chain.content)
+    server = floor(floor_tool, "chain", "--chain", chain_answer)
+    chain_floor = wrk(f"{server.url}/chain", 8, 5)
+    server.stop()
+    server = nginx(work, chain_answer)
+    chain_nginx = wrk(f"{server.url}/chain", 8, 5)
+    post_nginx = wrk(f"{server.url}/transactions/new", 32, 3, script, [our_bodies])
+    server.stop()
 
     post_flask = [wrk(f"{flask.url}/transactions/new", 32, 3, script, [flask_body_file]) for _ in range(rounds)]
     flask.stop()
     post_ours = []
+    post_floor = []
     for _ in range(rounds):
         node = ours(bin, chain, work)
         before = verify_rate(verify_tool, our_bodies)
@@ -177,6 +251,15 @@ def main():
         node.stop()
         result["verify"] = (before + after) / 2
         post_ours.append(result)
+        server = floor(floor_tool, "verify")
+        result = wrk(f"{server.url}/transactions/new", 32, 3, script, [our_bodies])
+        server.stop()
+        result["verify"] = (before + after) / 2
+        post_floor.append(result)
+    if rounds:
+        server = floor(floor_tool, "empty")
+        post_empty = wrk(f"{server.url}/transactions/new", 32, 3, script, [our_bodies])
+        server.stop()
 
     median = statistics.median
     print()
@@ -187,6 +270,10 @@ def main():
               f"{flask_['ok_per_s']:9.0f} {ours_['ok_per_s'] / flask_['ok_per_s']:6.1f}×")
         print(f"{'  p50 / p99 ms':44} {ours_['p50']:5.1f}/{ours_['p99']:5.1f} "
               f"{flask_['p50']:4.0f}/{flask_['p99']:4.0f}")
+    flask_chain_rate = chain_flask["ok_per_s"]
+    for name, result in [("  floor: our /chain answer from memory", chain_floor),
+                         ("  floor: nginx, the same answer from a file", chain_nginx)]:
+        print(f"{name:44} {result['ok_per_s']:11.0f} {'':9} {result['ok_per_s'] / flask_chain_rate:6.1f}×")
     if not post_ours:
         return
     ours_rate = median(r["ok_per_s"] for r in post_ours)
@@ -197,10 +284,19 @@ def main():
           f"{median(r['p99'] for r in post_flask):9.1f}")
     share = median(r["ok_per_s"] / r["verify"] for r in post_ours)
     print(f"{'  of the node core verify rate (median)':44} {100 * share:10.1f}%")
+    floor_rate = median(r["ok_per_s"] for r in post_floor)
+    floor_share = median(r["ok_per_s"] / r["verify"] for r in post_floor)
+    print(f"{'  floor: decode and verify only (median)':44} {floor_rate:11.0f} {'':9} "
+          f"{floor_rate / flask_rate:6.1f}×  {100 * floor_share:.1f}% of the verify rate")
+    for name, result in [("  floor: answer 201 only", post_empty), ("  floor: nginx, answer 201 only", post_nginx)]:
+        print(f"{name:44} {result['ok_per_s']:11.0f} {'':9} {result['ok_per_s'] / flask_rate:6.1f}×")
     for i, (o, f) in enumerate(zip(post_ours, post_flask), 1):
         print(f"  round {i}: ours {o['ok_per_s']:.0f}/s ({o['not_2xx']} not 2xx, p99 {o['p99']:.1f} ms, "
               f"verify {o['verify']:.0f}/s: {100 * o['ok_per_s'] / o['verify']:.1f}%{', ' + o['errors'] if o['errors'] else ''}); "
               f"Flask {f['ok_per_s']:.0f}/s ({f['not_2xx']} not 2xx, p99 {f['p99']:.1f} ms)")
+    for i, r in enumerate(post_floor, 1):
+        print(f"  round {i}: floor (decode and verify only) {r['ok_per_s']:.0f}/s, p99 {r['p99']:.1f} ms, "
+              f"{100 * r['ok_per_s'] / r['verify']:.1f}% of the verify rate")
 
 
 if __name__ == "__main__":

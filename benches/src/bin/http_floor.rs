@@ -1,19 +1,27 @@
-//! The floor under the node's `POST /transactions/new` figure: a server built from the
-//! node's own parts (tokio, hyper through axum, serde_json, the node's verifier) that
-//! answers `POST /transactions/new` with what the node answers and does nothing else, so
-//! `wrk` measures what HTTP over loopback costs on this machine with and without the
-//! signature check. `benches/compare/wrk_floor.py` runs it beside the node.
+//! The floor under the node's `wrk` figures: a server built from the node's own parts
+//! (tokio, hyper through axum, serde_json, the node's verifier) that does only part of
+//! the node's work, so `wrk` measures what HTTP over loopback costs on this machine with
+//! and without it. `benches/compare/wrk_vs_flask.py` runs it beside the node and Flask.
 //!
-//! `http_floor PORT empty|decode|verify`
+//! `http_floor PORT empty|decode|verify|chain [--chain FILE]`
 //!
-//! - `empty`: reads the body and answers 201;
+//! - `empty`: `POST /transactions/new` reads the body and answers 201 with an answer as
+//!   long as the node's;
 //! - `decode`: also decodes the body's JSON and hex into a signed transaction;
 //! - `verify`: also checks its signature as the node does (`gophercoin_http::verifier`,
-//!   the AWS-LC engine with `--features aws-lc`, no signature cache).
+//!   the AWS-LC engine with `--features aws-lc`, no signature cache);
+//! - `chain`: `GET /chain` answers the bytes of `FILE` (the node's own `/chain` answer),
+//!   held in memory and sent without a copy.
 
 use std::sync::Arc;
 
-use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{StatusCode, header},
+    routing::{get, post},
+};
 use clap::{Parser, ValueEnum};
 use gophercoin_core::{Params, RsaVerifier, Verifier as _};
 use gophercoin_http::dto::TransactionDto;
@@ -27,6 +35,8 @@ enum Work {
     Decode,
     /// Also check the transaction's signature.
     Verify,
+    /// Answer `GET /chain` with a file's bytes.
+    Chain,
 }
 
 /// Serves `POST /transactions/new` on 127.0.0.1 with a given share of the node's work.
@@ -34,8 +44,11 @@ enum Work {
 struct Args {
     /// The port on 127.0.0.1.
     port: u16,
-    /// What to do with each payment.
+    /// What to do with each request.
     work: Work,
+    /// The answer of `chain`.
+    #[arg(long, required_if_eq("work", "chain"))]
+    chain: Option<std::path::PathBuf>,
 }
 
 /// What each request shares.
@@ -53,8 +66,6 @@ async fn payment(State(floor): State<Arc<Floor>>, body: Bytes) -> (StatusCode, S
         let signed = dto.into_signed(floor.params.chain_id);
         if let Work::Verify = floor.work {
             let message = signed.transaction.signing_bytes();
-            let reps: usize = std::env::var("FLOOR_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-            for _ in 1..reps { let _ = floor.verifier.verify(&signed.transaction.sender, &message, &signed.signature); }
             let checked = floor.verifier.verify(
                 &signed.transaction.sender,
                 &message,
@@ -74,11 +85,23 @@ async fn payment(State(floor): State<Arc<Floor>>, body: Bytes) -> (StatusCode, S
 }
 
 fn main() -> std::io::Result<()> {
-    let Args { port, work } = Args::parse();
+    let Args { port, work, chain } = Args::parse();
     let params = Params::devnet();
     let verifier = gophercoin_http::verifier(&params).without_signature_cache();
     let floor = Arc::new(Floor { work, params, verifier });
-    let app = Router::new().route("/transactions/new", post(payment)).with_state(floor);
+    let app = match chain {
+        Some(file) => {
+            let answer = Bytes::from(std::fs::read(file)?);
+            Router::new().route(
+                "/chain",
+                get(move || {
+                    let answer = answer.clone();
+                    async move { ([(header::CONTENT_TYPE, "application/json")], answer) }
+                }),
+            )
+        }
+        None => Router::new().route("/transactions/new", post(payment)).with_state(floor),
+    };
     // As the node's: tokio's multi-threaded runtime, one worker a core it may run on.
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
