@@ -36,6 +36,7 @@ mod p2p;
 mod pacer;
 mod peer_url;
 mod peers;
+mod pending_log;
 mod portal;
 mod relay;
 mod routes;

@@ -1,12 +1,18 @@
-//! Durable storage in an embedded ACID database ([`redb`]).
+//! Durable storage: the main chain in an embedded ACID database ([`redb`]), the pending
+//! transactions in a log beside it ([`crate::pending_log`]).
 //!
 //! The store mirrors the core's main chain and mempool: the
 //! [`Node`](gophercoin_core::Node)'s `BlockConnected` / `BlockDisconnected`,
-//! `RelayTransaction` (accepted) and `TransactionDropped` events become one write
-//! transaction each batch, committed (fsync'd) before the request that caused them is
-//! answered; batches queued while one commits go into the next commit together. A crash loses at
-//! most the batch being written; redb's copy-on-write commit never exposes half of one.
-//! Schema (see `docs/adr/0004-store-schema.md`):
+//! `RelayTransaction` (accepted) and `TransactionDropped` events become one write each
+//! batch, on disk (fsync'd) before the request that caused them is answered; batches
+//! queued while one commits go into the next commit together. A batch of payments alone
+//! is one append to the log and one `fdatasync`. A batch that moves the chain writes the
+//! newly pending transactions to the log first, then commits the chain, then records the
+//! transactions no longer pending: whatever a crash interrupts, every acknowledged
+//! payment is in the chain or in the log (one left in the log after its block is checked
+//! again at the next start, and dropped). A crash loses at most the batch being written:
+//! redb's copy-on-write commit never exposes half of one, and the log's torn last record
+//! is cut off. Schema (see `docs/adr/0004-store-schema.md`):
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -14,49 +20,54 @@
 //! | `main` | height (u64) | block hash |
 //! | `tx_index` | transaction id | hash of the main-chain block holding it |
 //! | `peers` | peer URL | nothing |
-//! | `mempool_log` | arrival number (u64) | the pending transaction's id, then its canonical encoding |
 //! | `meta` | `"version"`, `"genesis"` | format version, genesis hash |
+//!
+//! The pending transactions' log is the database's file name with the extension
+//! `mempool` (`chain.mempool` beside `chain.redb`).
 
-use std::{collections::HashMap, path::Path, sync::Mutex};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
 
 use gophercoin_core::{Block, BlockHash, SignedTransaction, TxId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::peers::PeerUrl;
+use crate::{
+    peers::PeerUrl,
+    pending_log::{PendingLog, Records},
+};
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const MAIN: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("main");
 const TX_INDEX: TableDefinition<&[u8; 32], &[u8; 32]> = TableDefinition::new("tx_index");
 const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// Pending transactions in arrival order: a commit of newly accepted ones appends to the
-/// table's last pages instead of touching one page per transaction, as keys by id did.
+/// The pending transactions in arrival order, as version 2 kept them in the database;
+/// moved to the log when such a store is opened.
 const MEMPOOL: TableDefinition<u64, &[u8]> = TableDefinition::new("mempool_log");
-/// The pending transactions by id, as an earlier version stored them; moved into
-/// [`MEMPOOL`] when such a store is opened.
+/// The pending transactions by id, as version 1 kept them; moved to the log too.
 const MEMPOOL_BY_ID: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("mempool");
 
-/// The store's format version: 2 since pending transactions are kept in arrival order
-/// (a version-1 store is moved to it when opened; a binary that knows only version 1
-/// refuses a version-2 store instead of losing its pending transactions).
-const FORMAT_VERSION: &[u8] = b"2";
-/// The format before the arrival-ordered mempool.
-const FORMAT_VERSION_1: &[u8] = b"1";
+/// The store's format version: 3 since pending transactions are kept in a log beside the
+/// database (a version-1 or -2 store is moved to it when opened; a binary that knows only
+/// an earlier version refuses a version-3 store instead of losing its pending
+/// transactions).
+const FORMAT_VERSION: &[u8] = b"3";
+/// The formats that kept pending transactions in the database: by id, then in arrival
+/// order.
+const FORMAT_VERSIONS_BEFORE: [&[u8]; 2] = [b"1", b"2"];
 /// The most bytes a stored block may have.
 const MAX_BLOCK_BYTES: usize = 16 << 20;
 
-/// The node's database file.
+/// The node's database file and its pending transactions' log.
 pub struct Store {
     db: Database,
-    /// Where each stored pending transaction is in [`MEMPOOL`], and the next free
-    /// number; changed only together with a write, under this lock.
-    pending_keys: Mutex<PendingKeys>,
-}
-
-#[derive(Debug, Default)]
-struct PendingKeys {
-    by_id: HashMap<TxId, u64>,
-    next: u64,
+    /// The pending transactions' log; written only under this lock.
+    log: Mutex<PendingLog>,
+    /// Where the log is.
+    log_path: PathBuf,
 }
 
 /// A change to the stored main chain, in the order the core made it.
@@ -94,6 +105,14 @@ pub enum StoreError {
         path: String,
         /// What redb said.
         source: redb::DatabaseError,
+    },
+    /// The pending transactions' log could not be opened, read or written.
+    #[error("the pending transactions' log at {path}: {source}")]
+    Log {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
     },
     /// A read or write failed.
     #[error("store failure: {0}")]
@@ -134,29 +153,21 @@ impl Store {
                 path.display()
             );
         }
-        let store = Store { db, pending_keys: Mutex::default() };
+        // Opened after the database, whose lock keeps a second process out of both.
+        let log_path = path.with_extension("mempool");
+        let log = PendingLog::open(&log_path)
+            .map_err(|source| StoreError::Log { path: log_path.display().to_string(), source })?;
+        let store = Store { db, log: Mutex::new(log), log_path };
         store.check_meta(genesis)?;
-        store.load_pending_keys()?;
         Ok(store)
     }
 
-    fn load_pending_keys(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_read()?;
-        let log = txn.open_table(MEMPOOL)?;
-        let mut keys = self.pending_keys();
-        for entry in log.iter()? {
-            let (seq, value) = entry?;
-            let seq = seq.value();
-            keys.next = keys.next.max(seq + 1);
-            if let Some(id) = value.value().first_chunk::<32>() {
-                keys.by_id.insert(TxId::from_bytes(*id), seq);
-            }
-        }
-        Ok(())
+    fn log(&self) -> std::sync::MutexGuard<'_, PendingLog> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn pending_keys(&self) -> std::sync::MutexGuard<'_, PendingKeys> {
-        self.pending_keys.lock().unwrap_or_else(|e| e.into_inner())
+    fn log_error(&self, source: std::io::Error) -> StoreError {
+        StoreError::Log { path: self.log_path.display().to_string(), source }
     }
 
     fn check_meta(&self, genesis: BlockHash) -> Result<(), StoreError> {
@@ -171,10 +182,15 @@ impl Store {
                     meta.insert("genesis", genesis.as_bytes().as_slice())?;
                 }
                 (Some(v), Some(g)) if v == FORMAT_VERSION && g == genesis.as_bytes() => {}
-                (Some(v), Some(g)) if v == FORMAT_VERSION_1 && g == genesis.as_bytes() => {
+                (Some(v), Some(g))
+                    if FORMAT_VERSIONS_BEFORE.contains(&v.as_slice())
+                        && g == genesis.as_bytes() =>
+                {
                     meta.insert("version", FORMAT_VERSION)?;
                 }
-                (Some(v), Some(_)) if v == FORMAT_VERSION || v == FORMAT_VERSION_1 => {
+                (Some(v), Some(_))
+                    if v == FORMAT_VERSION || FORMAT_VERSIONS_BEFORE.contains(&v.as_slice()) =>
+                {
                     return Err(StoreError::Corrupt(
                         "it holds another network's chain (different genesis)".into(),
                     ));
@@ -185,17 +201,29 @@ impl Store {
             txn.open_table(MAIN)?;
             txn.open_table(TX_INDEX)?;
             txn.open_table(PEERS)?;
-            let mut log = txn.open_table(MEMPOOL)?;
-            // A version-1 store: its pending transactions, kept by id, move into the log.
-            let first = log.last()?.map_or(0, |(seq, _)| seq.value() + 1);
+            // An earlier version's pending transactions move to the log, on disk there
+            // before the database forgets them (were this cut short, they would be moved
+            // again at the next start, and taken once).
+            let mut records = Records::default();
+            let mut log = self.log();
             let by_id = txn.open_table(MEMPOOL_BY_ID)?;
-            for (seq, entry) in (first..).zip(by_id.iter()?) {
+            for entry in by_id.iter()? {
                 let (id, bytes) = entry?;
-                let value = [id.value().as_slice(), bytes.value()].concat();
-                log.insert(seq, value.as_slice())?;
+                moved(&mut records, &log, TxId::from_bytes(*id.value()), bytes.value());
             }
             drop(by_id);
+            let in_order = txn.open_table(MEMPOOL)?;
+            for entry in in_order.iter()? {
+                let (_, value) = entry?;
+                let value = value.value();
+                if let Some((id, bytes)) = value.split_first_chunk::<32>() {
+                    moved(&mut records, &log, TxId::from_bytes(*id), bytes);
+                }
+            }
+            drop(in_order);
+            log.append(records).map_err(|e| self.log_error(e))?;
             txn.delete_table(MEMPOOL_BY_ID)?;
+            txn.delete_table(MEMPOOL)?;
         }
         txn.commit()?;
         Ok(())
@@ -210,35 +238,56 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut keys = self.pending_keys();
-        // What this batch did to `keys`, undone if the write fails.
-        let mut undo: Vec<(TxId, Option<u64>)> = vec![];
-        let next = keys.next;
-        let written = self.write(ops, &mut keys, &mut undo);
-        if written.is_err() {
-            keys.next = next;
-            for (id, seq) in undo.into_iter().rev() {
-                match seq {
-                    Some(seq) => keys.by_id.insert(id, seq),
-                    None => keys.by_id.remove(&id),
-                };
+        let mut log = self.log();
+        // What each transaction named ends as: pending or not.
+        let mut last = HashMap::new();
+        for op in ops {
+            match op {
+                StoreOp::Pending { id, .. } => last.insert(*id, true),
+                StoreOp::Unpending(id) => last.insert(*id, false),
+                StoreOp::Connect(_) | StoreOp::Disconnect { .. } => None,
+            };
+        }
+        let mut added = Records::default();
+        let mut removed = Records::default();
+        for op in ops {
+            match op {
+                StoreOp::Pending { id, tx } => {
+                    debug_assert_eq!(*id, tx.id(), "a transaction is stored under its id");
+                    if last.get(id) == Some(&true) && !log.contains(id) {
+                        last.remove(id);
+                        PendingLog::add(&mut added, *id, tx);
+                    }
+                }
+                StoreOp::Unpending(id) => {
+                    if last.get(id) == Some(&false) && log.contains(id) {
+                        last.remove(id);
+                        PendingLog::remove(&mut removed, *id);
+                    }
+                }
+                StoreOp::Connect(_) | StoreOp::Disconnect { .. } => {}
             }
         }
-        written
+        let chain =
+            ops.iter().any(|op| matches!(op, StoreOp::Connect(_) | StoreOp::Disconnect { .. }));
+        if !chain {
+            // Payments alone: one append.
+            added.extend(removed);
+            return log.append(added).map_err(|e| self.log_error(e));
+        }
+        // The newly pending first, the chain next, the no longer pending last: at every
+        // step each acknowledged payment is in the chain or in the log.
+        log.append(added).map_err(|e| self.log_error(e))?;
+        self.write_chain(ops)?;
+        log.append(removed).map_err(|e| self.log_error(e))
     }
 
-    fn write(
-        &self,
-        ops: &[StoreOp],
-        keys: &mut PendingKeys,
-        undo: &mut Vec<(TxId, Option<u64>)>,
-    ) -> Result<(), StoreError> {
+    fn write_chain(&self, ops: &[StoreOp]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
             let mut blocks = txn.open_table(BLOCKS)?;
             let mut main = txn.open_table(MAIN)?;
             let mut index = txn.open_table(TX_INDEX)?;
-            let mut mempool = txn.open_table(MEMPOOL)?;
             for op in ops {
                 match op {
                     StoreOp::Connect(block) => {
@@ -256,29 +305,7 @@ impl Store {
                             index.remove(id.as_bytes())?;
                         }
                     }
-                    StoreOp::Pending { id, tx } => {
-                        debug_assert_eq!(*id, tx.id(), "a transaction is stored under its id");
-                        let id = *id;
-                        if keys.by_id.contains_key(&id) {
-                            continue;
-                        }
-                        let seq = keys.next;
-                        keys.next += 1;
-                        let value = [
-                            id.as_bytes().as_slice(),
-                            &gophercoin_core::SignedTransaction::encode(tx),
-                        ]
-                        .concat();
-                        mempool.insert(seq, value.as_slice())?;
-                        keys.by_id.insert(id, seq);
-                        undo.push((id, None));
-                    }
-                    StoreOp::Unpending(id) => {
-                        if let Some(seq) = keys.by_id.remove(id) {
-                            mempool.remove(seq)?;
-                            undo.push((*id, Some(seq)));
-                        }
-                    }
+                    StoreOp::Pending { .. } | StoreOp::Unpending(_) => {}
                 }
             }
         }
@@ -347,42 +374,24 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the stored pending transactions (each to be checked again before it is
-    /// pending again); one that does not decode is skipped with a warning.
+    /// Reads the stored pending transactions, in the order they were accepted (each to be
+    /// checked again before it is pending again); one that does not decode is skipped
+    /// with a warning.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Db`] if the read fails.
+    /// [`StoreError::Log`] if the read fails.
     pub fn pending(&self) -> Result<Vec<SignedTransaction>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let mempool = txn.open_table(MEMPOOL)?;
-        let mut out = vec![];
-        for entry in mempool.iter()? {
-            let (_, value) = entry?;
-            let bytes = value.value().get(32..).unwrap_or_default();
-            match gophercoin_core::SignedTransaction::decode(bytes, bytes.len()) {
-                Ok(tx) => out.push(tx),
-                Err(error) => {
-                    tracing::warn!(%error, "a stored pending transaction does not decode")
-                }
-            }
-        }
-        Ok(out)
+        self.log().pending().map_err(|e| self.log_error(e))
     }
 
     /// Forgets every stored pending transaction.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Db`] if the write fails.
+    /// [`StoreError::Log`] if the write fails.
     pub fn clear_pending(&self) -> Result<(), StoreError> {
-        let mut keys = self.pending_keys();
-        let txn = self.db.begin_write()?;
-        txn.delete_table(MEMPOOL)?;
-        txn.open_table(MEMPOOL)?;
-        txn.commit()?;
-        keys.by_id.clear();
-        Ok(())
+        self.log().clear().map_err(|e| self.log_error(e))
     }
 
     /// Forgets a peer; returns `false` if it was not stored.
@@ -413,6 +422,18 @@ impl Store {
             out.push(entry?.0.value().to_owned());
         }
         Ok(out)
+    }
+}
+
+/// Adds an earlier version's stored pending transaction to `records`, unless the log
+/// already has it; one that does not decode is left out with a warning.
+fn moved(records: &mut Records, log: &PendingLog, id: TxId, bytes: &[u8]) {
+    if log.contains(&id) {
+        return;
+    }
+    match SignedTransaction::decode(bytes, crate::pending_log::MAX_TX_BYTES) {
+        Ok(tx) => PendingLog::add(records, id, &tx),
+        Err(error) => tracing::warn!(%id, %error, "a stored pending transaction does not decode"),
     }
 }
 
@@ -474,7 +495,7 @@ mod tests {
         drop(store);
         let store = Store::open(&path, genesis).expect("opens again");
         assert_eq!(ids(&store.pending().expect("reads")), ids(&kept));
-        // Numbers go on after the highest stored one, and a removal finds its row.
+        // After a reopen, more are added and removed.
         store.apply(&pending_all(&txs[4..])).expect("writes");
         store.apply(&[StoreOp::Unpending(txs[0].id())]).expect("writes");
         let kept = [txs[2].clone(), txs[3].clone(), txs[4].clone()];
@@ -482,40 +503,89 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_store_with_pending_transactions_by_id_is_moved_to_the_log() {
+    fn an_earlier_version_s_pending_transactions_are_moved_to_the_log() {
+        for version in FORMAT_VERSIONS_BEFORE {
+            let dir = tempfile::tempdir().expect("a directory");
+            let path = dir.path().join("chain.redb");
+            let genesis = Params::devnet().genesis().hash();
+            let txs = payments(3);
+            drop(Store::open(&path, genesis).expect("opens"));
+            std::fs::remove_file(path.with_extension("mempool")).expect("the log is there");
+            {
+                let db = Database::create(&path).expect("opens");
+                let txn = db.begin_write().expect("a write");
+                {
+                    let mut meta = txn.open_table(META).expect("meta");
+                    meta.insert("version", version).expect("writes the old version");
+                    // Version 1 kept them by id, version 2 in arrival order.
+                    let mut by_id = txn.open_table(MEMPOOL_BY_ID).expect("the old table");
+                    let mut in_order = txn.open_table(MEMPOOL).expect("the old table");
+                    for (seq, tx) in (0u64..).zip(&txs) {
+                        let bytes = gophercoin_core::SignedTransaction::encode(tx);
+                        if version == b"1" {
+                            by_id.insert(tx.id().as_bytes(), bytes.as_slice()).expect("inserts");
+                        } else {
+                            let value = [tx.id().as_bytes().as_slice(), &bytes].concat();
+                            in_order.insert(seq, value.as_slice()).expect("inserts");
+                        }
+                    }
+                }
+                txn.commit().expect("commits");
+            }
+            let store = Store::open(&path, genesis).expect("opens and moves them");
+            assert_eq!(ids(&store.pending().expect("reads")), ids(&txs));
+            let (version, tables) = {
+                let txn = store.db.begin_read().expect("a read");
+                let meta = txn.open_table(META).expect("meta");
+                let version = meta.get("version").expect("reads").map(|v| v.value().to_vec());
+                let tables: Vec<String> = txn
+                    .list_tables()
+                    .expect("lists")
+                    .map(|table| redb::TableHandle::name(&table).to_owned())
+                    .collect();
+                (version, tables)
+            };
+            assert_eq!(version.as_deref(), Some(FORMAT_VERSION));
+            assert!(!tables.iter().any(|t| t.starts_with("mempool")), "{tables:?}");
+            store.apply(&[StoreOp::Unpending(txs[0].id())]).expect("writes");
+            assert_eq!(ids(&store.pending().expect("reads")), ids(&txs[1..]));
+            drop(store);
+            let store = Store::open(&path, genesis).expect("opens again");
+            assert_eq!(ids(&store.pending().expect("reads")), ids(&txs[1..]), "moved once");
+            store.clear_pending().expect("clears");
+            assert!(store.pending().expect("reads").is_empty());
+            drop(store);
+            let store = Store::open(&path, genesis).expect("opens again");
+            assert!(store.pending().expect("reads").is_empty());
+        }
+    }
+
+    #[test]
+    fn a_block_s_batch_keeps_each_payment_in_the_chain_or_in_the_log() {
         let dir = tempfile::tempdir().expect("a directory");
         let path = dir.path().join("chain.redb");
-        let genesis = Params::devnet().genesis().hash();
-        let txs = payments(2);
-        drop(Store::open(&path, genesis).expect("opens"));
-        {
-            let db = Database::create(&path).expect("opens");
-            let txn = db.begin_write().expect("a write");
-            {
-                let mut meta = txn.open_table(META).expect("meta");
-                meta.insert("version", FORMAT_VERSION_1).expect("writes the old version");
-                let mut old = txn.open_table(MEMPOOL_BY_ID).expect("the old table");
-                for tx in &txs {
-                    let bytes = gophercoin_core::SignedTransaction::encode(tx);
-                    old.insert(tx.id().as_bytes(), bytes.as_slice()).expect("inserts");
-                }
-            }
-            txn.commit().expect("commits");
-        }
-        let store = Store::open(&path, genesis).expect("opens and moves them");
-        assert_eq!(ids(&store.pending().expect("reads")), ids(&txs));
-        let version = {
-            let txn = store.db.begin_read().expect("a read");
-            let meta = txn.open_table(META).expect("meta");
-            meta.get("version").expect("reads").map(|v| v.value().to_vec())
-        };
-        assert_eq!(version.as_deref(), Some(FORMAT_VERSION));
-        store.apply(&[StoreOp::Unpending(txs[0].id())]).expect("writes");
+        let params = Params::devnet();
+        let genesis = params.genesis();
+        let txs = payments(3);
+        let store = Store::open(&path, genesis.hash()).expect("opens");
+        store.apply(&[pending(&txs[0]), pending(&txs[1])]).expect("writes");
+        // A block mining the first, with a payment accepted in the same batch.
+        // The store checks neither work nor rules: a block of the first payment alone.
+        let mut block = genesis.clone();
+        block.header.height = 1;
+        block.header.prev = genesis.hash();
+        block.transactions = vec![gophercoin_core::BlockTransaction::Transfer(txs[0].clone())];
+        let ops = [
+            StoreOp::Connect(Box::new(block.clone())),
+            StoreOp::Unpending(txs[0].id()),
+            pending(&txs[2]),
+        ];
+        store.apply(&ops).expect("writes");
+        assert_eq!(store.block_of(&txs[0].id()).expect("reads"), Some(block.hash()));
+        assert_eq!(store.main_chain().expect("reads"), vec![block]);
         assert_eq!(ids(&store.pending().expect("reads")), ids(&txs[1..]));
-        store.clear_pending().expect("clears");
-        assert!(store.pending().expect("reads").is_empty());
         drop(store);
-        let store = Store::open(&path, genesis).expect("opens again");
-        assert!(store.pending().expect("reads").is_empty());
+        let store = Store::open(&path, genesis.hash()).expect("opens again");
+        assert_eq!(ids(&store.pending().expect("reads")), ids(&txs[1..]));
     }
 }

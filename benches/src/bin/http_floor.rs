@@ -66,11 +66,8 @@ async fn payment(State(floor): State<Arc<Floor>>, body: Bytes) -> (StatusCode, S
         let signed = dto.into_signed(floor.params.chain_id);
         if let Work::Verify = floor.work {
             let message = signed.transaction.signing_bytes();
-            let checked = floor.verifier.verify(
-                &signed.transaction.sender,
-                &message,
-                &signed.signature,
-            );
+            let checked =
+                floor.verifier.verify(&signed.transaction.sender, &message, &signed.signature);
             if checked.is_err() {
                 return (StatusCode::BAD_REQUEST, "bad signature".to_owned());
             }
