@@ -1,6 +1,7 @@
 """POST /transactions/new under wrk against two or more node binaries by turns (A/B),
 as wrk_vs_flask.py measures ours: each round starts every binary afresh on a copy of the
-chain, pinned to core 1, wrk on core 0, 32 connections, 3 s, pre-signed bodies; the
+chain, pinned to core 1, wrk on core 0, 32 connections (CONNECTIONS=N for others), 3 s,
+pre-signed bodies; the
 order of the binaries is reversed every other round, so a drift of the machine's speed
 weighs on all; each run also reports how much of the node's core stood idle or waited
 for the disk (/proc/stat). Uses what wrk.sh made (target/wrk-bench) and its Python environment:
@@ -38,6 +39,7 @@ def idle_since(before, after):
 def main():
     args = sys.argv[1:]
     rounds = int(args.pop()) if args and args[-1].isdigit() else 4
+    connections = int(os.environ.get("CONNECTIONS", "32"))
     bins = [arg.split("=", 1) for arg in args]
     if len(bins) < 2:
         raise SystemExit(__doc__)
@@ -53,7 +55,7 @@ def main():
         for name, path in bins if r % 2 == 0 else list(reversed(bins)):
             node = w.ours(path, chain, work)
             before = core_times(1)
-            res = w.wrk(f"{node.url}/transactions/new", 32, 3, script, [bodies])
+            res = w.wrk(f"{node.url}/transactions/new", connections, 3, script, [bodies])
             idle = idle_since(before, core_times(1))
             node.stop()
             results[name].append(res)
