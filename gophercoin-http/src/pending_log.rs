@@ -9,22 +9,16 @@
 //! | 1 | transaction id (32 bytes), then its canonical encoding | it is pending |
 //! | 2 | transaction id (32 bytes) | it is no longer pending |
 //!
-//! The file is made longer ahead of the records, by a mebibyte of zeros at a time, so that
-//! an append changes neither its length nor where its blocks are, and its `fdatasync`
-//! writes the records alone: not the file's metadata as well, a second request to the
-//! disk (on the virtual disks measured, half of what a commit's sync cost; benches/NOTES.md).
-//!
 //! Opening the log reads it from the start and stops at the first record that is cut short
-//! or fails its checksum, or at the zeros after the last one. What follows is either all
-//! zeros, kept for the next records, or a write a crash cut off, never acknowledged (a
-//! commit is answered only once its `fdatasync` returned), and then cut off the file. Once
-//! the removed transactions' records weigh more than the pending ones', the log is written
+//! or fails its checksum: a write the crash cut off, never acknowledged, as a commit is
+//! answered only once its `fdatasync` returned. That tail is cut off the file. Once the
+//! removed transactions' records weigh more than the pending ones', the log is written
 //! again with the pending ones alone (to a new file, renamed over the old one).
 
 use std::{
     collections::HashMap,
     fs::{File, OpenOptions},
-    io::{self, Seek as _, SeekFrom, Write as _},
+    io::{self, Write as _},
     path::{Path, PathBuf},
 };
 
@@ -44,8 +38,6 @@ pub(crate) const MAX_TX_BYTES: usize = 16 << 10;
 /// The log is written again once it is this long and less than half of it is pending
 /// transactions.
 const COMPACT_FROM: u64 = 16 << 20;
-/// How much longer the file is made at a time, in zeros ahead of the records.
-const GROW_BY: u64 = 1 << 20;
 
 /// The log file and what it holds.
 #[derive(Debug)]
@@ -54,8 +46,6 @@ pub(crate) struct PendingLog {
     file: File,
     /// Bytes of whole records in the file: where the next one goes.
     len: u64,
-    /// The file's length: past `len`, zeros.
-    size: u64,
     /// The pending transactions, with where their records are.
     live: HashMap<TxId, Span>,
     /// Bytes of the pending transactions' records.
@@ -118,14 +108,12 @@ impl PendingLog {
     ///
     /// The I/O error of opening, reading or cutting the file.
     pub(crate) fn open(path: &Path) -> io::Result<PendingLog> {
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
         let bytes = std::fs::read(path)?;
         let mut log = PendingLog {
             path: path.to_owned(),
             file,
             len: 0,
-            size: bytes.len() as u64,
             live: HashMap::new(),
             live_bytes: 0,
             compact_from: COMPACT_FROM,
@@ -139,16 +127,14 @@ impl PendingLog {
             log.len += record.len;
         }
         let at = log.len;
-        let rest = bytes.get(usize::try_from(at).unwrap_or(usize::MAX)..).unwrap_or_default();
-        if rest.iter().any(|&byte| byte != 0) {
+        if at < bytes.len() as u64 {
             tracing::warn!(
                 path = %path.display(),
-                cut = rest.len(),
+                cut = bytes.len() as u64 - at,
                 "the pending transactions' log ended in a record cut short (a write a crash interrupted): it is cut off"
             );
             log.file.set_len(at)?;
             log.file.sync_data()?;
-            log.size = at;
         }
         Ok(log)
     }
@@ -195,25 +181,16 @@ impl PendingLog {
         if records.is_empty() {
             return Ok(());
         }
-        let end = self.len + records.bytes.len() as u64;
-        let written = self
-            .grow_to(end)
-            .and_then(|()| write_at(&mut self.file, &records.bytes, self.len))
-            .and_then(|()| self.file.sync_data());
+        let written = self.file.write_all(&records.bytes).and_then(|()| self.file.sync_data());
         if let Err(error) = written {
-            // Past the last whole record, nothing but zeros: what was written is cut off,
-            // and the file grows again from there.
-            match self.file.set_len(self.len) {
-                Ok(()) => self.size = self.len,
-                Err(cut) => tracing::error!(
-                    %cut,
-                    "could not cut a failed write off the pending transactions' log"
-                ),
+            // A later append must follow the last whole record.
+            if let Err(cut) = self.file.set_len(self.len) {
+                tracing::error!(%cut, "could not cut a failed write off the pending transactions' log");
             }
             return Err(error);
         }
         let base = self.len;
-        self.len = end;
+        self.len += records.bytes.len() as u64;
         for (id, span) in records.added {
             self.now_pending(id, Span { at: base + span.at, len: span.len });
         }
@@ -248,19 +225,6 @@ impl PendingLog {
         Ok(out)
     }
 
-    /// Makes the file at least `end` bytes long, the new part zeros, in steps of
-    /// [`GROW_BY`].
-    fn grow_to(&mut self, end: u64) -> io::Result<()> {
-        if end <= self.size {
-            return Ok(());
-        }
-        let size = end.next_multiple_of(GROW_BY);
-        let zeros = vec![0; usize::try_from(size - self.size).unwrap_or(usize::MAX)];
-        write_at(&mut self.file, &zeros, self.size)?;
-        self.size = size;
-        Ok(())
-    }
-
     /// Forgets every pending transaction.
     ///
     /// # Errors
@@ -270,7 +234,6 @@ impl PendingLog {
         self.file.set_len(0)?;
         self.file.sync_data()?;
         self.len = 0;
-        self.size = 0;
         self.live.clear();
         self.live_bytes = 0;
         Ok(())
@@ -299,9 +262,8 @@ impl PendingLog {
             // The rename itself on disk.
             File::open(dir)?.sync_all()?;
         }
-        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
         self.len = kept.len() as u64;
-        self.size = self.len;
         self.live_bytes = self.len;
         self.live = live;
         Ok(())
@@ -321,12 +283,6 @@ impl PendingLog {
                 Body::Remove(_) => false,
             })
     }
-}
-
-/// Writes `bytes` at `at` in `file`.
-fn write_at(file: &mut File, bytes: &[u8], at: u64) -> io::Result<()> {
-    file.seek(SeekFrom::Start(at))?;
-    file.write_all(bytes)
 }
 
 /// A record read back.
@@ -416,20 +372,14 @@ mod tests {
         let txs = payments(3);
         let mut log = PendingLog::open(&path).expect("opens");
         append(&mut log, &txs[..2], &[]);
-        let whole = log.len;
-        assert_eq!(std::fs::metadata(&path).expect("exists").len(), GROW_BY, "zeros ahead");
-        drop(log);
-        // Opened again, the zeros after the records are kept for the next ones.
-        let log = PendingLog::open(&path).expect("opens");
-        assert_eq!((log.len, log.size), (whole, GROW_BY));
-        assert_eq!(ids(&log.pending().expect("reads")), ids(&txs[..2]));
+        let whole = std::fs::metadata(&path).expect("exists").len();
         drop(log);
         // A third record cut short, as a crash during its write leaves it.
+        let mut torn = std::fs::read(&path).expect("reads");
         let mut records = Records::default();
         PendingLog::add(&mut records, txs[2].id(), &txs[2]);
-        let mut file = OpenOptions::new().write(true).open(&path).expect("opens");
-        write_at(&mut file, &records.bytes[..records.bytes.len() - 10], whole).expect("writes");
-        drop(file);
+        torn.extend_from_slice(&records.bytes[..records.bytes.len() - 10]);
+        std::fs::write(&path, &torn).expect("writes");
         let mut log = PendingLog::open(&path).expect("opens");
         assert_eq!(ids(&log.pending().expect("reads")), ids(&txs[..2]));
         assert_eq!(std::fs::metadata(&path).expect("exists").len(), whole, "the torn tail cut off");
@@ -441,7 +391,7 @@ mod tests {
         drop(log);
         // One byte of the last record changed: its checksum fails, and it is left out.
         let mut damaged = std::fs::read(&path).expect("reads");
-        let last = damaged.iter().rposition(|&byte| byte != 0).expect("records");
+        let last = damaged.len() - 1;
         damaged[last] ^= 1;
         std::fs::write(&path, &damaged).expect("writes");
         let log = PendingLog::open(&path).expect("opens");
@@ -468,7 +418,7 @@ mod tests {
         assert!(log.len < 40 * one, "compacted: {} bytes", log.len);
         let order = [txs[2].clone(), txs[3].clone(), txs[0].clone()];
         assert_eq!(ids(&log.pending().expect("reads")), ids(&order), "in the order last added");
-        assert_eq!(std::fs::metadata(&path).expect("exists").len(), log.size);
+        assert_eq!(std::fs::metadata(&path).expect("exists").len(), log.len);
         drop(log);
         let log = PendingLog::open(&path).expect("opens");
         assert_eq!(ids(&log.pending().expect("reads")), ids(&order));
