@@ -327,28 +327,8 @@ fn read(bytes: &[u8]) -> impl Iterator<Item = Record<'_>> {
 
 #[cfg(test)]
 mod tests {
-    use gophercoin_core::{Params, RsaSigner};
-
     use super::*;
-
-    fn payments(count: u64) -> Vec<SignedTransaction> {
-        let key: RsaSigner =
-            include_str!("../tests/data/alice.pkcs8.hex").trim().parse().expect("a test key");
-        (0..count)
-            .map(|nonce| {
-                gophercoin_core::Transaction {
-                    chain_id: Params::devnet().chain_id,
-                    sender: gophercoin_core::Signer::address(&key),
-                    recipient: gophercoin_core::Signer::address(&key),
-                    amount: gophercoin_core::Amount::positive(1).expect("positive"),
-                    fee: gophercoin_core::Amount::ZERO,
-                    nonce,
-                }
-                .sign(&key)
-                .expect("signs")
-            })
-            .collect()
-    }
+    use crate::store::tests::payments;
 
     fn ids(txs: &[SignedTransaction]) -> Vec<TxId> {
         txs.iter().map(SignedTransaction::id).collect()

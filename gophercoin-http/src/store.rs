@@ -1,5 +1,5 @@
 //! Durable storage: the main chain in an embedded ACID database ([`redb`]), the pending
-//! transactions in a log beside it ([`crate::pending_log`]).
+//! transactions in a log beside it (`chain.mempool`, described below).
 //!
 //! The store mirrors the core's main chain and mempool: the
 //! [`Node`](gophercoin_core::Node)'s `BlockConnected` / `BlockDisconnected`,
@@ -438,12 +438,13 @@ fn moved(records: &mut Records, log: &PendingLog, id: TxId, bytes: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use gophercoin_core::{Params, RsaSigner};
 
     use super::*;
 
-    fn payments(count: u64) -> Vec<SignedTransaction> {
+    /// Payments of the committed test key to itself, nonces `0..count`.
+    pub(crate) fn payments(count: u64) -> Vec<SignedTransaction> {
         let key: RsaSigner = include_str!("../tests/data/alice.pkcs8.hex")
             .trim()
             .parse()
