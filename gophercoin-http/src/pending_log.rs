@@ -53,6 +53,11 @@ pub(crate) struct PendingLog {
     /// The log is written again once it is this long and less than half of it is
     /// pending transactions ([`COMPACT_FROM`]).
     compact_from: u64,
+    /// After a failure to write the log again, the length at which to try again.
+    compact_retry_at: Option<u64>,
+    /// The log was written again and renamed into place, but the directory's sync
+    /// failed: no append is acknowledged until it succeeds.
+    rename_unsynced: bool,
 }
 
 /// Where a record is in the file.
@@ -117,6 +122,8 @@ impl PendingLog {
             live: HashMap::new(),
             live_bytes: 0,
             compact_from: COMPACT_FROM,
+            compact_retry_at: None,
+            rename_unsynced: false,
         };
         for record in read(&bytes) {
             let span = Span { at: log.len, len: record.len };
@@ -181,6 +188,10 @@ impl PendingLog {
         if records.is_empty() {
             return Ok(());
         }
+        if self.rename_unsynced {
+            sync_dir_of(&self.path)?;
+            self.rename_unsynced = false;
+        }
         let written = self.file.write_all(&records.bytes).and_then(|()| self.file.sync_data());
         if let Err(error) = written {
             // A later append must follow the last whole record.
@@ -197,8 +208,17 @@ impl PendingLog {
         for id in &records.removed {
             self.now_removed(id);
         }
-        if self.len >= self.compact_from && self.len > 2 * self.live_bytes {
-            self.compact()?;
+        if self.len >= self.compact_from
+            && self.len > 2 * self.live_bytes
+            && self.compact_retry_at.is_none_or(|at| self.len >= at)
+        {
+            // The records are on disk whatever becomes of this: a failure only leaves the
+            // log as long as it is, to be written again once it has doubled.
+            self.compact_retry_at = None;
+            if let Err(error) = self.compact() {
+                tracing::warn!(%error, "could not write the pending transactions' log again");
+                self.compact_retry_at = Some(self.len.saturating_mul(2));
+            }
         }
         Ok(())
     }
@@ -253,19 +273,25 @@ impl PendingLog {
             kept.extend_from_slice(bytes.get(at..at + len).unwrap_or_default());
         }
         let fresh_path = self.path.with_extension("compacting");
-        let mut fresh = File::create(&fresh_path)?;
+        match std::fs::remove_file(&fresh_path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        let mut fresh =
+            OpenOptions::new().read(true).append(true).create_new(true).open(&fresh_path)?;
         fresh.write_all(&kept)?;
         fresh.sync_data()?;
-        drop(fresh);
         std::fs::rename(&fresh_path, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            // The rename itself on disk.
-            File::open(dir)?.sync_all()?;
-        }
-        self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
+        // From here the new file is the log, and appends go to it (the same file under
+        // its new name); none is acknowledged before the rename is on disk too.
+        self.file = fresh;
         self.len = kept.len() as u64;
         self.live_bytes = self.len;
         self.live = live;
+        if let Err(error) = sync_dir_of(&self.path) {
+            self.rename_unsynced = true;
+            return Err(error);
+        }
         Ok(())
     }
 
@@ -282,6 +308,14 @@ impl PendingLog {
                 Body::Add(id, _) => self.live.get(id).is_some_and(|span| span.at == *at),
                 Body::Remove(_) => false,
             })
+    }
+}
+
+/// Syncs the directory holding `path`, so a rename into it is on disk.
+fn sync_dir_of(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
     }
 }
 
@@ -403,5 +437,27 @@ mod tests {
         let log = PendingLog::open(&path).expect("opens");
         assert_eq!(ids(&log.pending().expect("reads")), ids(&order));
         assert_eq!(log.live_bytes, 3 * one);
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_written_again_keeps_every_record_and_tries_later() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("chain.mempool");
+        let txs = payments(2);
+        let mut log = PendingLog::open(&path).expect("opens");
+        append(&mut log, &txs, &[]);
+        let one = log.live_bytes / 2;
+        log.compact_from = 10 * one;
+        // Where the new file would go, a directory: writing the log again fails.
+        std::fs::create_dir(path.with_extension("compacting")).expect("a directory");
+        for _ in 0..10 {
+            append(&mut log, &txs[..1], &txs[..1]);
+        }
+        assert!(log.len > 10 * one, "not written again: {} bytes", log.len);
+        assert!(log.compact_retry_at.is_some_and(|at| at > log.len), "{:?}", log.compact_retry_at);
+        assert_eq!(ids(&log.pending().expect("reads")), ids(&txs[1..]));
+        drop(log);
+        let log = PendingLog::open(&path).expect("opens");
+        assert_eq!(ids(&log.pending().expect("reads")), ids(&txs[1..]));
     }
 }
