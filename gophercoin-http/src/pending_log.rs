@@ -58,6 +58,9 @@ pub(crate) struct PendingLog {
     /// The log was written again and renamed into place, but the directory's sync
     /// failed: no append is acknowledged until it succeeds.
     rename_unsynced: bool,
+    /// A failed append could not be cut off again: what follows it would not be read
+    /// back, so nothing more is appended until the log is opened again.
+    damaged: bool,
 }
 
 /// Where a record is in the file.
@@ -124,6 +127,7 @@ impl PendingLog {
             compact_from: COMPACT_FROM,
             compact_retry_at: None,
             rename_unsynced: false,
+            damaged: false,
         };
         for record in read(&bytes) {
             let span = Span { at: log.len, len: record.len };
@@ -179,7 +183,8 @@ impl PendingLog {
     }
 
     /// Appends records and waits for them to reach the disk; if that fails, what was
-    /// written of them is cut off again and the log holds what it held before.
+    /// written of them is cut off again and the log holds what it held before (and if
+    /// even that fails, every later append is refused until the log is opened again).
     ///
     /// # Errors
     ///
@@ -187,6 +192,11 @@ impl PendingLog {
     pub(crate) fn append(&mut self, records: Records) -> io::Result<()> {
         if records.is_empty() {
             return Ok(());
+        }
+        if self.damaged {
+            return Err(io::Error::other(
+                "an earlier write failed and could not be cut off: restart the node",
+            ));
         }
         if self.rename_unsynced {
             sync_dir_of(&self.path)?;
@@ -197,6 +207,7 @@ impl PendingLog {
             // A later append must follow the last whole record.
             if let Err(cut) = self.file.set_len(self.len) {
                 tracing::error!(%cut, "could not cut a failed write off the pending transactions' log");
+                self.damaged = true;
             }
             return Err(error);
         }
@@ -254,6 +265,7 @@ impl PendingLog {
         self.file.set_len(0)?;
         self.file.sync_data()?;
         self.len = 0;
+        self.damaged = false;
         self.live.clear();
         self.live_bytes = 0;
         Ok(())
