@@ -33,8 +33,15 @@ const HEAD: usize = 8;
 /// The longest body a record may have: a transaction's id and the longest encoding a
 /// stored transaction may have.
 const MAX_BODY: usize = 1 + 32 + MAX_TX_BYTES;
-/// The most bytes a stored transaction's encoding may have (ten times a 4096-bit key's).
+/// The most bytes a stored transaction's encoding may have. A record longer than the
+/// reader takes would end the log there at the next start, dropping every later record,
+/// so this is well above the longest transaction the core can hold: two addresses and a
+/// signature at their most, and its few numbers.
 pub(crate) const MAX_TX_BYTES: usize = 16 << 10;
+const _: () = assert!(
+    2 * gophercoin_core::Address::MAX_LEN + gophercoin_core::Signature::MAX_LEN + 256
+        <= MAX_TX_BYTES
+);
 /// The log is written again once it is this long and less than half of it is pending
 /// transactions.
 const COMPACT_FROM: u64 = 16 << 20;
@@ -380,6 +387,15 @@ mod tests {
         txs.iter().map(SignedTransaction::id).collect()
     }
 
+    /// A new log in a directory of its own, holding `count` payments.
+    fn log_of(count: u64) -> (tempfile::TempDir, Vec<SignedTransaction>, PendingLog) {
+        let dir = tempfile::tempdir().expect("a directory");
+        let txs = payments(count);
+        let mut log = PendingLog::open(&dir.path().join("chain.mempool")).expect("opens");
+        append(&mut log, &txs, &[]);
+        (dir, txs, log)
+    }
+
     fn append(log: &mut PendingLog, add: &[SignedTransaction], remove: &[SignedTransaction]) {
         let mut records = Records::default();
         for tx in add {
@@ -427,11 +443,8 @@ mod tests {
 
     #[test]
     fn the_log_is_written_again_once_mostly_removed_transactions() {
-        let dir = tempfile::tempdir().expect("a directory");
+        let (dir, txs, mut log) = log_of(4);
         let path = dir.path().join("chain.mempool");
-        let txs = payments(4);
-        let mut log = PendingLog::open(&path).expect("opens");
-        append(&mut log, &txs, &[]);
         let one = log.live_bytes / 4;
         log.compact_from = 40 * one;
         // The first removed and added again, so its record is the last; then one record
@@ -453,11 +466,8 @@ mod tests {
 
     #[test]
     fn a_log_that_cannot_be_written_again_keeps_every_record_and_tries_later() {
-        let dir = tempfile::tempdir().expect("a directory");
+        let (dir, txs, mut log) = log_of(2);
         let path = dir.path().join("chain.mempool");
-        let txs = payments(2);
-        let mut log = PendingLog::open(&path).expect("opens");
-        append(&mut log, &txs, &[]);
         let one = log.live_bytes / 2;
         log.compact_from = 10 * one;
         // Where the new file would go, a directory: writing the log again fails.
